@@ -1,0 +1,104 @@
+/**
+ * The folded (inference-time) form of the TinyFER binary attention network.
+ *
+ * This is the contract between the tfjs training graph (src/model/network.ts), the exporter
+ * (BatchNorm folded, weights binarized), the model blob (src/model/format.ts,
+ * docs/model-format.md) and the C core (firmware/core). Every field's meaning is defined
+ * here; the C structs mirror it.
+ *
+ * Tensor layouts are channels-last (HWC) everywhere. Input: 48x48x1 uint8.
+ *
+ * Semantics, in order (all arithmetic in float32):
+ *  1. x = pixel * inputScale                          (48x48x1)
+ *  2. stem: 3x3 conv, stride 1, zero 'same' padding, weight [cout][ky][kx][cin], + bias
+ *     (BatchNorm folded in), then 2x2 max-pool stride 2  -> 24x24xC
+ *  3. blocks, in order, each one of:
+ *     - 'binary' (Bi-Real style residual block with XNOR-Net scaling):
+ *         b[y][x][c] = (x[y][x][c] >= threshold[c]) ? +1 : -1         (sign with learnt threshold)
+ *         b is padded by one pixel with +1 on every side (not 0)
+ *         conv[o] = sum_{ky,kx,c} b[sy+ky][sx+kx][c] * w[o][ky][kx][c]  with w in {+1,-1}
+ *                  (an exact integer; stride `stride`, 'valid' over the padded plane)
+ *         main[o] = scale[o] * conv[o] + bias[o]       (alpha = mean|W| and BatchNorm folded)
+ *         short   = x                                  when stride 1 and cin == cout
+ *                 = avgpool2x2(x) then 1x1 conv (shortcutWeight [cout][cin], + shortcutBias)
+ *                   otherwise (stride must then be 2)
+ *         y = main + short; out = y >= 0 ? y : prelu[o] * y
+ *     - 'cbam' (channel then spatial attention, full precision):
+ *         avg[c] = mean over HxW, max[c] = max over HxW
+ *         mlp(v) = w2 . relu(w1 . v + b1) + b2         (w1 [hidden][C], w2 [C][hidden])
+ *         x[..][c] *= sigmoid(mlp(avg)[c] + mlp(max)[c])
+ *         then per pixel: a = mean_c x, m = max_c x
+ *         s = sigmoid(conv7x7([a, m]) + spatialBias), zero 'same' padding,
+ *             spatialWeight [ky][kx][2] (channel 0 = mean, 1 = max)
+ *         x[y][x][c] *= s[y][x]
+ *  4. global average pooling -> C; logits = headWeight [classes][C] . v + headBias;
+ *     scores = softmax(logits).
+ */
+import { LABELS, type Label } from './labels';
+
+export interface FoldedStem {
+  cin: 1;
+  cout: number;
+  k: 3;
+  /** [cout][3][3][cin] */
+  weight: Float32Array;
+  /** [cout] */
+  bias: Float32Array;
+}
+
+export interface FoldedBinaryBlock {
+  type: 'binary';
+  cin: number;
+  cout: number;
+  stride: 1 | 2;
+  /** [cin]: activation is +1 where x >= threshold. */
+  threshold: Float32Array;
+  /** [cout][3][3][cin], each +1 or -1. */
+  weightSign: Int8Array;
+  /** [cout] */
+  scale: Float32Array;
+  /** [cout] */
+  bias: Float32Array;
+  /** Present iff the shortcut is projected (stride 2 or cin != cout). [cout][cin] */
+  shortcutWeight?: Float32Array;
+  /** [cout], present with shortcutWeight. */
+  shortcutBias?: Float32Array;
+  /** [cout] PReLU slopes for negative inputs. */
+  prelu: Float32Array;
+}
+
+export interface FoldedCbam {
+  type: 'cbam';
+  channels: number;
+  hidden: number;
+  /** [hidden][channels] */
+  w1: Float32Array;
+  /** [hidden] */
+  b1: Float32Array;
+  /** [channels][hidden] */
+  w2: Float32Array;
+  /** [channels] */
+  b2: Float32Array;
+  /** [7][7][2] */
+  spatialWeight: Float32Array;
+  spatialBias: number;
+}
+
+export type FoldedBlock = FoldedBinaryBlock | FoldedCbam;
+
+export interface FoldedModel {
+  /** Free text that names this model (e.g. 'tinyfer-b1 fer2013 2026-11-25'). */
+  name: string;
+  labels: readonly Label[];
+  inputSize: 48;
+  /** Multiplies the uint8 pixel (1/255). */
+  inputScale: number;
+  stem: FoldedStem;
+  blocks: FoldedBlock[];
+  /** [classes][C] */
+  headWeight: Float32Array;
+  /** [classes] */
+  headBias: Float32Array;
+}
+
+export const DEFAULT_LABELS: readonly Label[] = LABELS;
