@@ -1,0 +1,125 @@
+/**
+ * From classifier scores to the tinyfer-emotion node's output, and from a message's
+ * msg.faces back to 48x48 faces: the node itself only wires these together.
+ */
+import type { Scores } from '../engine/types';
+import { topLabel } from '../fleet/protocol';
+import { FACE_PIXELS, LABELS, type Label } from '../model/labels';
+import { VisionError } from '../vision/errors';
+import type { Box } from '../vision/detector';
+import type { SmoothedEmotion } from './smoothing';
+
+export type EmotionScores = Record<Label, number>;
+
+/** One face of the output: where it is and what it shows. */
+export interface FaceEmotion {
+  box: Box | null;
+  emotion: Label;
+  confidence: number;
+  scores: EmotionScores;
+}
+
+/** msg.payload of tinyfer-emotion. Top-level fields describe the largest face (smoothed when smoothing is on). */
+export interface EmotionPayload {
+  emotion: Label | null;
+  confidence: number;
+  scores: EmotionScores | null;
+  faces: FaceEmotion[];
+  backend: string;
+  /** Wall time of the classifier call for all faces of the message, ms. */
+  inferenceMs: number;
+  /** Present when smoothing is on: the smoothing key and whether the stable emotion just changed. */
+  smoothing?: { method: string; key: string; changed: boolean; frames: number };
+}
+
+/** A face as the classifier takes it, with its box when known. */
+export interface FaceInput {
+  box: Box | null;
+  pixels: Uint8Array;
+}
+
+function isBox(b: unknown): b is Box {
+  if (typeof b !== 'object' || b === null) return false;
+  const o = b as Record<string, unknown>;
+  return ['x', 'y', 'w', 'h'].every((k) => typeof o[k] === 'number' && Number.isFinite(o[k] as number));
+}
+
+/**
+ * Check msg.faces (as the tinyfer-frame node makes it, possibly after a JSON round trip) and
+ * return the faces; throws VisionError 'E_FACES' naming the bad entry.
+ */
+export function facesFromMessage(v: unknown): FaceInput[] {
+  if (!Array.isArray(v)) throw new VisionError('E_FACES', 'msg.faces must be an array of {box, pixels}');
+  return v.map((f, i) => {
+    if (typeof f !== 'object' || f === null) throw new VisionError('E_FACES', `msg.faces[${i}] is not an object`);
+    const o = f as Record<string, unknown>;
+    let px = o.pixels;
+    if (Array.isArray(px) || (typeof px === 'object' && px !== null && (px as { type?: unknown }).type === 'Buffer')) {
+      // A Buffer or Uint8Array that went through JSON: {type:'Buffer',data:[...]} or a plain array.
+      const arr = Array.isArray(px) ? px : (px as { data?: unknown }).data;
+      if (!Array.isArray(arr) || !arr.every((n) => Number.isInteger(n) && n >= 0 && n <= 255)) {
+        throw new VisionError('E_FACES', `msg.faces[${i}].pixels must hold integers 0..255`);
+      }
+      px = Uint8Array.from(arr as number[]);
+    }
+    if (!(px instanceof Uint8Array)) throw new VisionError('E_FACES', `msg.faces[${i}].pixels must be a Uint8Array of ${FACE_PIXELS} grayscale pixels`);
+    if (px.length !== FACE_PIXELS) {
+      throw new VisionError('E_FACES', `msg.faces[${i}].pixels has ${px.length} values, expected ${FACE_PIXELS} (48x48 grayscale)`);
+    }
+    return { box: isBox(o.box) ? { x: o.box.x, y: o.box.y, w: o.box.w, h: o.box.h } : null, pixels: px };
+  });
+}
+
+/** Index of the largest face (by box area; faces without a box count as 0; the first on ties). */
+export function largestFace(faces: readonly { box: Box | null }[]): number {
+  let best = -1;
+  let bestArea = -1;
+  faces.forEach((f, i) => {
+    const a = f.box ? f.box.w * f.box.h : 0;
+    if (a > bestArea) {
+      best = i;
+      bestArea = a;
+    }
+  });
+  return best;
+}
+
+/** Label, confidence and named scores of one face. */
+export function faceEmotion(box: Box | null, scores: Scores): FaceEmotion {
+  const t = topLabel(scores);
+  return { box, emotion: t.label, confidence: t.confidence, scores: t.scores };
+}
+
+/** Named scores from a LABELS-ordered vector (rounded to 4 decimals, as the fleet protocol does). */
+export function namedScores(v: ArrayLike<number>): EmotionScores {
+  return topLabel(v).scores;
+}
+
+/** Build msg.payload. `smoothed` (for the largest face) replaces the top-level fields when given. */
+export function emotionPayload(
+  faces: FaceEmotion[],
+  backend: string,
+  inferenceMs: number,
+  smoothed?: { result: SmoothedEmotion; method: string; key: string },
+): EmotionPayload {
+  const i = largestFace(faces);
+  const top = i >= 0 ? faces[i] : null;
+  const p: EmotionPayload = {
+    emotion: top ? top.emotion : null,
+    confidence: top ? top.confidence : 0,
+    scores: top ? top.scores : null,
+    faces,
+    backend,
+    inferenceMs: Math.round(inferenceMs * 1000) / 1000,
+  };
+  if (smoothed) {
+    const r = smoothed.result;
+    p.emotion = r.emotion;
+    p.confidence = Math.round(r.confidence * 1e4) / 1e4;
+    p.scores = namedScores(r.scores);
+    p.smoothing = { method: smoothed.method, key: smoothed.key, changed: r.changed, frames: r.frames };
+  }
+  return p;
+}
+
+export { LABELS };

@@ -1,0 +1,163 @@
+/**
+ * Frame decoding: whatever a flow hands us (a Buffer, a file path, a data URL) becomes one
+ * upright RGB raster, or a VisionError that says why not. Limits are checked before any pixel
+ * is decoded, so a 50 MB upload or a 100k x 100k PNG bomb fails fast.
+ */
+import { promises as fsp } from 'fs';
+import sharp from 'sharp';
+import { VisionError, reason } from './errors';
+
+export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'tiff';
+const FORMATS: readonly string[] = ['jpeg', 'png', 'webp', 'tiff'];
+
+export interface DecodeLimits {
+  /** Largest encoded image accepted, in bytes. */
+  maxBytes: number;
+  /** Largest image accepted, in pixels (width * height), checked from the header. */
+  maxPixels: number;
+}
+
+export interface DecodeOptions extends DecodeLimits {
+  /** The working raster is downscaled so its longer side is at most this (faces stay far above 48 px). */
+  workMaxSide: number;
+}
+
+export const DEFAULT_DECODE: Readonly<DecodeOptions> = {
+  maxBytes: 20 * 1024 * 1024,
+  maxPixels: 40_000_000,
+  workMaxSide: 1280,
+};
+
+/** An upright RGB raster of the frame plus what is needed to map back to the original. */
+export interface DecodedFrame {
+  /** The encoded bytes as received. */
+  source: Buffer;
+  format: ImageFormat;
+  /** Size of the upright (EXIF-rotated) original. */
+  width: number;
+  height: number;
+  /** Upright RGB, 3 bytes a pixel, row-major, at most workMaxSide on the longer side. */
+  rgb: Buffer;
+  workWidth: number;
+  workHeight: number;
+  /** workWidth / width (<= 1). */
+  scale: number;
+}
+
+/** Is this value something the frame pipeline can take as an image? (Buffer, Uint8Array, path or data URL.) */
+export function isImageInput(v: unknown): boolean {
+  return Buffer.isBuffer(v) || v instanceof Uint8Array || (typeof v === 'string' && v.length > 0);
+}
+
+/** Turn a Buffer, Uint8Array, file path or data URL into the encoded image bytes, within maxBytes. */
+export async function readImageInput(input: unknown, limits: Pick<DecodeLimits, 'maxBytes'> = DEFAULT_DECODE): Promise<Buffer> {
+  let bytes: Buffer;
+  if (Buffer.isBuffer(input)) {
+    bytes = input;
+  } else if (input instanceof Uint8Array) {
+    bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  } else if (typeof input === 'string') {
+    bytes = input.startsWith('data:') ? fromDataUrl(input, limits.maxBytes) : await fromFile(input, limits.maxBytes);
+  } else {
+    const what = input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input;
+    throw new VisionError('E_INPUT_TYPE', `expected an image Buffer, a file path or a data URL, got ${what}`);
+  }
+  if (bytes.length === 0) throw new VisionError('E_EMPTY', 'the image is empty (0 bytes)');
+  if (bytes.length > limits.maxBytes) throw tooManyBytes(bytes.length, limits.maxBytes);
+  return bytes;
+}
+
+function tooManyBytes(n: number, max: number): VisionError {
+  return new VisionError('E_TOO_LARGE', `the image is ${mb(n)} MB, over the ${mb(max)} MB limit (maxBytes)`);
+}
+
+function mb(n: number): string {
+  return (n / (1024 * 1024)).toFixed(1);
+}
+
+function fromDataUrl(url: string, maxBytes: number): Buffer {
+  const comma = url.indexOf(',');
+  if (comma < 0) throw new VisionError('E_INPUT_TYPE', 'malformed data URL: no comma');
+  const meta = url.slice(5, comma);
+  const body = url.slice(comma + 1);
+  if (!/;base64$/i.test(meta)) throw new VisionError('E_INPUT_TYPE', 'data URL must be base64 encoded (data:image/...;base64,...)');
+  // 4 base64 characters carry 3 bytes: refuse before allocating the decoded buffer.
+  const approx = Math.floor((body.length * 3) / 4);
+  if (approx > maxBytes + 2) throw tooManyBytes(approx, maxBytes);
+  return Buffer.from(body, 'base64');
+}
+
+async function fromFile(p: string, maxBytes: number): Promise<Buffer> {
+  let size: number;
+  try {
+    const st = await fsp.stat(p);
+    if (!st.isFile()) throw new Error('not a regular file');
+    size = st.size;
+  } catch (e) {
+    const shown = p.length > 200 ? p.slice(0, 200) + '...' : p;
+    throw new VisionError('E_FILE', `cannot read image file '${shown}': ${reason(e)}`);
+  }
+  if (size > maxBytes) throw tooManyBytes(size, maxBytes);
+  try {
+    return await fsp.readFile(p);
+  } catch (e) {
+    throw new VisionError('E_FILE', `cannot read image file '${p}': ${reason(e)}`);
+  }
+}
+
+/** Decode encoded bytes into an upright RGB working raster. Only JPEG, PNG, WebP and TIFF are accepted. */
+export async function decodeFrame(source: Buffer, opts: DecodeOptions = DEFAULT_DECODE): Promise<DecodedFrame> {
+  if (source.length === 0) throw new VisionError('E_EMPTY', 'the image is empty (0 bytes)');
+  if (source.length > opts.maxBytes) throw tooManyBytes(source.length, opts.maxBytes);
+  const sharpOpts: sharp.SharpOptions = { limitInputPixels: opts.maxPixels, failOn: 'truncated', sequentialRead: true };
+  let meta: sharp.Metadata;
+  try {
+    meta = await sharp(source, sharpOpts).metadata();
+  } catch (e) {
+    throw classify(e, 'this is not a readable image');
+  }
+  if (!meta.format || !FORMATS.includes(meta.format)) {
+    throw new VisionError('E_FORMAT', `unsupported image format '${meta.format ?? 'unknown'}' (use JPEG, PNG, WebP or TIFF)`);
+  }
+  if (!meta.width || !meta.height) throw new VisionError('E_DECODE', 'the image header has no size');
+  if (meta.width * meta.height > opts.maxPixels) {
+    throw new VisionError(
+      'E_TOO_LARGE',
+      `the image is ${meta.width}x${meta.height} = ${(meta.width * meta.height / 1e6).toFixed(1)} MP, ` +
+        `over the ${(opts.maxPixels / 1e6).toFixed(1)} MP limit (maxPixels)`,
+    );
+  }
+  const swap = (meta.orientation ?? 1) >= 5;
+  const width = swap ? meta.height : meta.width;
+  const height = swap ? meta.width : meta.height;
+  let out: { data: Buffer; info: sharp.OutputInfo };
+  try {
+    out = await sharp(source, sharpOpts)
+      .rotate()
+      .resize({ width: opts.workMaxSide, height: opts.workMaxSide, fit: 'inside', withoutEnlargement: true })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+  } catch (e) {
+    throw classify(e, 'the image data is corrupt');
+  }
+  if (out.info.channels !== 3) throw new VisionError('E_DECODE', `decoded to ${out.info.channels} channels, expected 3`);
+  return {
+    source,
+    format: meta.format as ImageFormat,
+    width,
+    height,
+    rgb: out.data,
+    workWidth: out.info.width,
+    workHeight: out.info.height,
+    scale: out.info.width / width,
+  };
+}
+
+function classify(e: unknown, what: string): VisionError {
+  const r = reason(e);
+  if (/pixel limit/i.test(r)) return new VisionError('E_TOO_LARGE', `the image is over the pixel limit (maxPixels): ${r}`);
+  if (/unsupported image format/i.test(r)) return new VisionError('E_FORMAT', `${what}: not a JPEG, PNG, WebP or TIFF`);
+  return new VisionError('E_DECODE', `${what} (truncated or damaged?): ${r}`);
+}

@@ -1,0 +1,126 @@
+/**
+ * Face detection with the Tiny Face Detector of @vladmandic/face-api. Its weights ship inside
+ * the npm package (model/tiny_face_detector_model.*), so nothing is downloaded at run time.
+ * It runs on the same TensorFlow.js the rest of the package uses (src/engine/tf.ts): the
+ * face-api build for tfjs-node when that loads, otherwise its build for tfjs + wasm.
+ * The model is loaded once per process and shared by every node.
+ */
+import * as path from 'path';
+import { loadTf } from '../engine/tf';
+import { VisionError } from './errors';
+
+/** A rectangle in pixels of the upright original image. */
+export interface Box {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+export interface Detection {
+  box: Box;
+  score: number;
+}
+
+export interface DetectOptions {
+  /** Side the detector resizes the frame to: a multiple of 32 (128..608). Larger finds smaller faces, slower. */
+  inputSize: number;
+  /** Detections scoring below this are dropped (0..1). */
+  scoreThreshold: number;
+  /** Keep at most this many faces, the largest first. */
+  maxFaces: number;
+}
+
+export const DEFAULT_DETECT: Readonly<DetectOptions> = { inputSize: 320, scoreThreshold: 0.5, maxFaces: 10 };
+
+/** The small part of face-api we use. */
+interface FaceApi {
+  tf: {
+    tensor3d(values: Int32Array, shape: [number, number, number], dtype: 'int32'): { dispose(): void };
+    getBackend(): string;
+  };
+  nets: { tinyFaceDetector: { loadFromDisk(dir: string): Promise<void> } };
+  TinyFaceDetectorOptions: new (o: { inputSize: number; scoreThreshold: number }) => unknown;
+  detectAllFaces(
+    input: unknown,
+    options: unknown,
+  ): Promise<Array<{ score: number; box: { x: number; y: number; width: number; height: number } }>>;
+}
+
+export class FaceDetector {
+  private static loading: Promise<FaceDetector> | undefined;
+
+  /** The shared detector (loaded on first use). A failed load is not cached: the next call tries again. */
+  static load(): Promise<FaceDetector> {
+    if (!FaceDetector.loading) {
+      FaceDetector.loading = FaceDetector.create().catch((e) => {
+        FaceDetector.loading = undefined;
+        throw e;
+      });
+    }
+    return FaceDetector.loading;
+  }
+
+  private static async create(): Promise<FaceDetector> {
+    const { runtime } = await loadTf();
+    const pkgDir = path.dirname(require.resolve('@vladmandic/face-api/package.json'));
+    // face-api.node.js requires @tensorflow/tfjs-node; face-api.node-wasm.js requires @tensorflow/tfjs
+    // (+ the wasm backend). Both drive the one tfjs-core engine that loadTf() already set up.
+    const build = runtime === 'tensorflow' ? 'face-api.node.js' : 'face-api.node-wasm.js';
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const api = require(path.join(pkgDir, 'dist', build)) as FaceApi;
+    await api.nets.tinyFaceDetector.loadFromDisk(path.join(pkgDir, 'model'));
+    return new FaceDetector(api, api.tf.getBackend());
+  }
+
+  private constructor(
+    private readonly api: FaceApi,
+    /** Which TensorFlow.js backend runs the detector ('tensorflow', 'wasm' or 'cpu'). */
+    readonly runtime: string,
+  ) {}
+
+  /**
+   * Find faces in an RGB raster (3 bytes a pixel, row-major). Boxes are clamped to the raster,
+   * rounded to whole pixels, largest first.
+   */
+  async detect(rgb: Uint8Array, width: number, height: number, opts: DetectOptions = DEFAULT_DETECT): Promise<Detection[]> {
+    checkDetectOptions(opts);
+    if (rgb.length !== width * height * 3) {
+      throw new VisionError('E_DECODE', `RGB raster has ${rgb.length} bytes, expected ${width}x${height}x3`);
+    }
+    const input = this.api.tf.tensor3d(Int32Array.from(rgb), [height, width, 3], 'int32');
+    try {
+      const found = await this.api.detectAllFaces(
+        input,
+        new this.api.TinyFaceDetectorOptions({ inputSize: opts.inputSize, scoreThreshold: opts.scoreThreshold }),
+      );
+      const out: Detection[] = [];
+      for (const d of found) {
+        const x0 = clamp(Math.round(d.box.x), 0, width);
+        const y0 = clamp(Math.round(d.box.y), 0, height);
+        const x1 = clamp(Math.round(d.box.x + d.box.width), 0, width);
+        const y1 = clamp(Math.round(d.box.y + d.box.height), 0, height);
+        if (x1 - x0 < 2 || y1 - y0 < 2) continue;
+        out.push({ box: { x: x0, y: y0, w: x1 - x0, h: y1 - y0 }, score: d.score });
+      }
+      out.sort((a, b) => b.box.w * b.box.h - a.box.w * a.box.h);
+      return out.slice(0, opts.maxFaces);
+    } finally {
+      input.dispose();
+    }
+  }
+}
+
+export function checkDetectOptions(o: DetectOptions): void {
+  if (!Number.isInteger(o.inputSize) || o.inputSize % 32 !== 0 || o.inputSize < 128 || o.inputSize > 608) {
+    throw new RangeError(`detector inputSize must be a multiple of 32 between 128 and 608, got ${o.inputSize}`);
+  }
+  if (!(o.scoreThreshold >= 0 && o.scoreThreshold <= 1)) {
+    throw new RangeError(`detector scoreThreshold must be in 0..1, got ${o.scoreThreshold}`);
+  }
+  if (!Number.isInteger(o.maxFaces) || o.maxFaces < 1) throw new RangeError(`maxFaces must be >= 1, got ${o.maxFaces}`);
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  return v < lo ? lo : v > hi ? hi : v;
+}

@@ -1,0 +1,107 @@
+/**
+ * The frame pipeline: image in, 48x48 grayscale faces out.
+ *   read (Buffer / path / data URL, byte limit) -> decode (EXIF-upright RGB, pixel limit)
+ *   -> detect faces (or take the whole image as one face) -> square crop + margin -> gray 48x48.
+ * Used by the tinyfer-frame node, by tinyfer-emotion for raw images, and by the benchmarks.
+ */
+import { FACE_SIZE } from '../model/labels';
+import { cropGray, faceSquare, rgbToGray } from './crop';
+import { DEFAULT_DECODE, decodeFrame, readImageInput, type DecodeOptions, type DecodedFrame } from './decode';
+import { DEFAULT_DETECT, FaceDetector, type Box, type DetectOptions } from './detector';
+
+export interface FrameOptions extends DecodeOptions, DetectOptions {
+  /** Fraction of the face box added on every side before cropping. */
+  margin: number;
+  /** Treat the whole image as one (pre-cropped) face, no detection. */
+  wholeFace: boolean;
+  /** Images whose longer side is at most this are taken as one face even when wholeFace is off (0: never). */
+  wholeFaceMaxSide: number;
+}
+
+export const DEFAULT_FRAME: Readonly<FrameOptions> = {
+  ...DEFAULT_DECODE,
+  ...DEFAULT_DETECT,
+  margin: 0,
+  wholeFace: false,
+  wholeFaceMaxSide: 64,
+};
+
+/** One face found in a frame. */
+export interface Face {
+  /** In pixels of the upright original image. */
+  box: Box;
+  /** Detector confidence (1 for a whole-image face). */
+  score: number;
+  /** FACE_SIZE x FACE_SIZE grayscale, row-major. */
+  pixels: Uint8Array;
+}
+
+export interface FrameResult {
+  frame: DecodedFrame;
+  faces: Face[];
+  /** 'detect' when the detector ran, 'whole' when the image was taken as one face. */
+  mode: 'detect' | 'whole';
+  /** The TensorFlow.js backend of the detector, when it ran. */
+  detector?: string;
+}
+
+/** Fill in defaults and check every option; throws RangeError naming the bad one. */
+export function frameOptions(partial: Partial<FrameOptions> = {}): FrameOptions {
+  const o: FrameOptions = { ...DEFAULT_FRAME };
+  for (const [k, v] of Object.entries(partial)) {
+    if (v !== undefined && v !== null && (v as unknown) !== '') (o as unknown as Record<string, unknown>)[k] = v;
+  }
+  const positive: Array<keyof FrameOptions> = ['maxBytes', 'maxPixels', 'workMaxSide'];
+  for (const k of positive) {
+    if (!(typeof o[k] === 'number' && (o[k] as number) > 0)) throw new RangeError(`${k} must be a positive number, got ${o[k]}`);
+  }
+  if (!(o.margin >= 0 && o.margin <= 2)) throw new RangeError(`margin must be in 0..2, got ${o.margin}`);
+  if (!(o.wholeFaceMaxSide >= 0)) throw new RangeError(`wholeFaceMaxSide must be >= 0, got ${o.wholeFaceMaxSide}`);
+  o.wholeFace = o.wholeFace === true;
+  return o;
+}
+
+/** Run the whole pipeline on one image input. A frame without faces gives faces: []. */
+export async function processFrame(input: unknown, opts: FrameOptions = DEFAULT_FRAME): Promise<FrameResult> {
+  const bytes = await readImageInput(input, opts);
+  const frame = await decodeFrame(bytes, opts);
+  return findFaces(frame, opts);
+}
+
+/** Detect (or take whole) and crop the faces of a decoded frame. */
+export async function findFaces(frame: DecodedFrame, opts: FrameOptions = DEFAULT_FRAME): Promise<FrameResult> {
+  const whole = opts.wholeFace || Math.max(frame.width, frame.height) <= opts.wholeFaceMaxSide;
+  if (whole) {
+    const gray = rgbToGray(frame.rgb, frame.workWidth, frame.workHeight);
+    const workBox = { x: 0, y: 0, w: frame.workWidth, h: frame.workHeight };
+    const pixels =
+      frame.workWidth === FACE_SIZE && frame.workHeight === FACE_SIZE
+        ? gray
+        : cropGray(gray, frame.workWidth, frame.workHeight, faceSquare(workBox, 0));
+    return { frame, faces: [{ box: { x: 0, y: 0, w: frame.width, h: frame.height }, score: 1, pixels }], mode: 'whole' };
+  }
+  const detector = await FaceDetector.load();
+  const found = await detector.detect(frame.rgb, frame.workWidth, frame.workHeight, opts);
+  const faces: Face[] = [];
+  if (found.length > 0) {
+    const gray = rgbToGray(frame.rgb, frame.workWidth, frame.workHeight);
+    for (const d of found) {
+      const pixels = cropGray(gray, frame.workWidth, frame.workHeight, faceSquare(d.box, opts.margin));
+      faces.push({ box: toOriginal(d.box, frame), score: d.score, pixels });
+    }
+  }
+  return { frame, faces, mode: 'detect', detector: detector.runtime };
+}
+
+/** Map a box on the working raster back to the upright original. */
+function toOriginal(b: Box, frame: DecodedFrame): Box {
+  const s = 1 / frame.scale;
+  const x = Math.min(frame.width, Math.round(b.x * s));
+  const y = Math.min(frame.height, Math.round(b.y * s));
+  return {
+    x,
+    y,
+    w: Math.min(frame.width - x, Math.round(b.w * s)),
+    h: Math.min(frame.height - y, Math.round(b.h * s)),
+  };
+}
