@@ -1,0 +1,54 @@
+/** A small `--flag value` / `--switch` parser for the CLI (no dependency). */
+export interface ParsedArgs {
+  _: string[];
+  flags: Record<string, string | true>;
+}
+
+export function parseArgs(argv: string[]): ParsedArgs {
+  const out: ParsedArgs = { _: [], flags: {} };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      if (eq > 0) {
+        out.flags[a.slice(2, eq)] = a.slice(eq + 1);
+      } else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) {
+        out.flags[a.slice(2)] = argv[++i];
+      } else {
+        out.flags[a.slice(2)] = true;
+      }
+    } else {
+      out._.push(a);
+    }
+  }
+  return out;
+}
+
+export class UsageError extends Error {}
+
+export function str(a: ParsedArgs, name: string, def?: string): string {
+  const v = a.flags[name];
+  if (v === undefined || v === true) {
+    if (def === undefined) throw new UsageError(`missing --${name}`);
+    return def;
+  }
+  return v;
+}
+
+export function optStr(a: ParsedArgs, name: string): string | undefined {
+  const v = a.flags[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function num(a: ParsedArgs, name: string, def: number): number {
+  const v = a.flags[name];
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (v === true || !Number.isFinite(n)) throw new UsageError(`--${name} needs a number`);
+  return n;
+}
+
+export function bool(a: ParsedArgs, name: string): boolean {
+  const v = a.flags[name];
+  return v === true || v === 'true' || v === '1';
+}

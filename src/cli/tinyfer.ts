@@ -1,0 +1,99 @@
+/**
+ * `tinyfer` command line: train, eval, cv, export, info.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { bool, num, optStr, parseArgs, ParsedArgs, str, UsageError } from './args';
+
+const USAGE = `usage: tinyfer <command> [options]
+
+  train   --data <dir|csv> [--val <dir|csv>] --out <dir> [--epochs 30] [--batch 128] [--lr 0.002]
+          [--seed 42] [--float] [--init <tfjs model dir>] [--resume] [--no-augment]
+          Train the binary network (or its float twin with --float) on tfjs-node.
+  eval    --model <model dir|blob.tfer|model.json> --data <dir|csv> [--split PrivateTest]
+          [--backend binary|tfjs] [--out <report dir>] [--json]
+          Accuracy, per-class precision/recall/F1, confusion matrix (PNG + JSON report).
+  cv      --data <dir> [--folds 10] --out <dir> [--epochs 30] [--init <tfjs model dir>] [--subject-pattern <regex>]
+          Subject-independent k-fold cross-validation (e.g. CK+).
+  export  --model <tfjs model dir> --out <file.tfer> [--header <file.h>] [--name <text>]
+          Write the compact model blob (and a C header) that the C core loads.
+  info    [--model <path>]
+          Which TensorFlow.js runtime loads here; model parameters and sizes.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  const cmd = args._[0];
+  try {
+    switch (cmd) {
+      case 'train':
+        return await cmdTrain(args);
+      case 'eval':
+        return await (await import('./eval')).cmdEval(args);
+      case 'cv':
+        return await (await import('./cv')).cmdCv(args);
+      case 'export':
+        return await (await import('./export')).cmdExport(args);
+      case 'info':
+        return await (await import('./info')).cmdInfo(args);
+      case undefined:
+      case 'help':
+      case '--help':
+        process.stdout.write(USAGE);
+        return cmd ? 0 : 1;
+      default:
+        throw new UsageError(`unknown command '${cmd}'`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`tinyfer: ${e.message}\n\n${USAGE}`);
+      return 2;
+    }
+    process.stderr.write(`tinyfer: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+}
+
+async function cmdTrain(a: ParsedArgs): Promise<number> {
+  const { loadDataset } = await import('../train/data');
+  const { train } = await import('../train/train');
+  const out = str(a, 'out');
+  const cacheDir = path.resolve('.cache', 'faces');
+  const log = (l: string) => process.stderr.write(l + '\n');
+  const trainSet = await loadDataset(str(a, 'data'), { cacheDir, split: optStr(a, 'split') });
+  const valPath = optStr(a, 'val');
+  const val = valPath ? await loadDataset(valPath, { cacheDir, split: optStr(a, 'val-split') }) : undefined;
+  log(`train: ${trainSet.labels.length} faces${val ? `, val: ${val.labels.length} faces` : ''}`);
+  const r = await train({
+    train: trainSet,
+    val,
+    outDir: out,
+    epochs: num(a, 'epochs', 30),
+    batchSize: num(a, 'batch', 128),
+    lr: num(a, 'lr', 2e-3),
+    seed: num(a, 'seed', 42),
+    binary: !bool(a, 'float'),
+    initFrom: optStr(a, 'init'),
+    resume: bool(a, 'resume'),
+    augment: !bool(a, 'no-augment'),
+    maxStepsPerEpoch: a.flags['max-steps'] ? num(a, 'max-steps', 0) : undefined,
+    log,
+    progress: process.stderr,
+  });
+  const summary = {
+    bestEpoch: r.bestEpoch,
+    bestValAccuracy: r.bestValAccuracy,
+    epochs: r.history.length,
+    seconds: Math.round(r.seconds),
+    modelDir: r.modelDir,
+  };
+  fs.writeFileSync(path.join(out, 'summary.json'), JSON.stringify({ ...summary, history: r.history }, null, 1));
+  process.stdout.write(JSON.stringify(summary) + '\n');
+  return 0;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,132 @@
+/**
+ * Trained tfjs graph -> FoldedModel (see ./folded.ts): BatchNorm folded into the preceding conv,
+ * binary kernels reduced to their signs and per-channel scale alpha = mean|W|.
+ */
+import type * as TF from '@tensorflow/tfjs';
+import { blockSpecs } from './network';
+import { LABELS } from './labels';
+import type { FoldedBinaryBlock, FoldedCbam, FoldedModel } from './folded';
+
+interface BnParams {
+  scale: Float32Array;
+  shift: Float32Array;
+}
+
+function weightsOf(model: TF.LayersModel, layerName: string): Float32Array[] {
+  const layer = model.getLayer(layerName);
+  return layer.getWeights().map((w) => w.dataSync() as Float32Array);
+}
+
+/** BatchNorm as y = x * scale + shift, from gamma, beta, moving mean and variance. */
+function bnOf(model: TF.LayersModel, layerName: string): BnParams {
+  const layer = model.getLayer(layerName);
+  const eps = (layer.getConfig().epsilon as number) ?? 1e-3;
+  const [gamma, beta, mean, variance] = weightsOf(model, layerName);
+  const n = gamma.length;
+  const scale = new Float32Array(n);
+  const shift = new Float32Array(n);
+  for (let c = 0; c < n; c++) {
+    scale[c] = gamma[c] / Math.sqrt(variance[c] + eps);
+    shift[c] = beta[c] - mean[c] * scale[c];
+  }
+  return { scale, shift };
+}
+
+/** HWIO kernel [kh][kw][cin][cout] -> [cout][kh][kw][cin], each output channel multiplied by mul[o]. */
+function hwioToOhwi(k: Float32Array, kh: number, kw: number, cin: number, cout: number, mul?: Float32Array): Float32Array {
+  const out = new Float32Array(k.length);
+  for (let y = 0; y < kh; y++)
+    for (let x = 0; x < kw; x++)
+      for (let i = 0; i < cin; i++)
+        for (let o = 0; o < cout; o++) {
+          out[((o * kh + y) * kw + x) * cin + i] = k[((y * kw + x) * cin + i) * cout + o] * (mul ? mul[o] : 1);
+        }
+  return out;
+}
+
+function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(m.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = m[r * cols + c];
+  return out;
+}
+
+export function foldModel(model: TF.LayersModel, name = 'tinyfer-b1'): FoldedModel {
+  const stemK = weightsOf(model, 'stem_conv')[0];
+  const stemBn = bnOf(model, 'stem_bn');
+  const c0 = stemBn.scale.length;
+  const stem = { cin: 1 as const, cout: c0, k: 3 as const, weight: hwioToOhwi(stemK, 3, 3, 1, c0, stemBn.scale), bias: stemBn.shift };
+
+  const convLayer = model.getLayer('b1_conv');
+  if ((convLayer.getConfig().binary as boolean) === false) {
+    throw new Error('this is the float twin: only the binary model can be exported to the C core');
+  }
+  let width = c0;
+  const widths: [number, number] = [c0, 0];
+  for (const l of model.layers) if (l.name === 'b3_conv') widths[1] = (l.getConfig().filters as number) ?? 0;
+  const blocks: FoldedModel['blocks'] = [];
+  for (const s of blockSpecs(widths)) {
+    if (s.cin !== width) throw new Error(`layer ${s.name}: expected ${width} input channels, found ${s.cin}`);
+    if (s.kind === 'cbam') {
+      const [w1, b1, w2, b2, sw, sb] = weightsOf(model, s.name);
+      const hidden = b1.length;
+      const blk: FoldedCbam = {
+        type: 'cbam',
+        channels: s.cin,
+        hidden,
+        w1: transpose(w1, s.cin, hidden),
+        b1: Float32Array.from(b1),
+        w2: transpose(w2, hidden, s.cin),
+        b2: Float32Array.from(b2),
+        spatialWeight: Float32Array.from(sw),
+        spatialBias: sb[0],
+      };
+      blocks.push(blk);
+      continue;
+    }
+    const [kernel, threshold] = weightsOf(model, `${s.name}_conv`);
+    const bn = bnOf(model, `${s.name}_bn`);
+    const per = 9 * s.cin;
+    const weightSign = new Int8Array(s.cout * per);
+    const scale = new Float32Array(s.cout);
+    const signs = hwioToOhwi(kernel, 3, 3, s.cin, s.cout);
+    for (let o = 0; o < s.cout; o++) {
+      let abs = 0;
+      for (let j = 0; j < per; j++) {
+        const w = signs[o * per + j];
+        abs += Math.abs(w);
+        weightSign[o * per + j] = w >= 0 ? 1 : -1;
+      }
+      scale[o] = (abs / per) * bn.scale[o];
+    }
+    const blk: FoldedBinaryBlock = {
+      type: 'binary',
+      cin: s.cin,
+      cout: s.cout,
+      stride: s.stride,
+      threshold: Float32Array.from(threshold),
+      weightSign,
+      scale,
+      bias: bn.shift,
+      prelu: Float32Array.from(weightsOf(model, `${s.name}_prelu`)[0]),
+    };
+    if (s.stride !== 1 || s.cin !== s.cout) {
+      const sc = weightsOf(model, `${s.name}_sc_conv`)[0];
+      const scBn = bnOf(model, `${s.name}_sc_bn`);
+      blk.shortcutWeight = hwioToOhwi(sc, 1, 1, s.cin, s.cout, scBn.scale);
+      blk.shortcutBias = scBn.shift;
+    }
+    blocks.push(blk);
+    width = s.cout;
+  }
+  const [hk, hb] = weightsOf(model, 'head');
+  return {
+    name,
+    labels: LABELS,
+    inputSize: 48,
+    inputScale: 1 / 255,
+    stem,
+    blocks,
+    headWeight: transpose(hk, width, LABELS.length),
+    headBias: Float32Array.from(hb),
+  };
+}

@@ -1,0 +1,314 @@
+/**
+ * Training loop for the TinyFER network on tfjs-node: augmentation, Adam with warm-up + cosine
+ * learning-rate schedule, label smoothing, per-epoch progress, checkpoints every epoch (resumable),
+ * best-on-validation selection, and a seed for reproducibility.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type * as TF from '@tensorflow/tfjs';
+import { loadTfForTraining } from '../engine/tf';
+import { buildNetwork } from '../model/network';
+import { FACE_PIXELS, FACE_SIZE } from '../model/labels';
+import { Dataset, datasetSize } from './data';
+
+/** Small deterministic PRNG (mulberry32). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function shuffle(n: number, rand: () => number): Int32Array {
+  const idx = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = idx[i];
+    idx[i] = idx[j];
+    idx[j] = t;
+  }
+  return idx;
+}
+
+export interface TrainOptions {
+  train: Dataset;
+  /** Selection set (best epoch is kept by its accuracy). */
+  val?: Dataset;
+  outDir: string;
+  epochs: number;
+  batchSize?: number;
+  lr?: number;
+  warmupEpochs?: number;
+  labelSmoothing?: number;
+  seed?: number;
+  binary?: boolean;
+  /** Start from these weights (a saved tfjs model dir), e.g. for fine-tuning. */
+  initFrom?: string;
+  /** With initFrom: keep the new classifier's fresh weights (another label set). */
+  resetHead?: boolean;
+  resume?: boolean;
+  augment?: boolean;
+  /** Stop after this many batches per epoch (tests). */
+  maxStepsPerEpoch?: number;
+  log?: (line: string) => void;
+  /** Draw a progress bar on this stream (TTY) during an epoch. */
+  progress?: NodeJS.WriteStream;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  lr: number;
+  loss: number;
+  accuracy: number;
+  valAccuracy?: number;
+  seconds: number;
+}
+
+export interface TrainResult {
+  history: EpochRecord[];
+  bestEpoch: number;
+  bestValAccuracy?: number;
+  /** Directory of the selected (best) model. */
+  modelDir: string;
+  seconds: number;
+}
+
+interface State {
+  epoch: number;
+  history: EpochRecord[];
+  bestEpoch: number;
+  bestValAccuracy: number;
+  seed: number;
+}
+
+/** lr at epoch e (0-based, fractional): linear warm-up then cosine decay to 2% of the peak. */
+export function learningRate(base: number, e: number, epochs: number, warmup: number): number {
+  if (e < warmup) return (base * (e + 1)) / (warmup + 1);
+  const t = (e - warmup) / Math.max(1, epochs - warmup);
+  return base * (0.02 + 0.98 * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, t))));
+}
+
+/**
+ * Random augmentation of one face, all parameters drawn from `rand` (so a seed reproduces it):
+ * scale 0.9-1.1, shift up to 10 %, rotation up to 10 degrees, horizontal flip (one affine map,
+ * bilinear sampling, edge pixels repeated), then contrast 0.75-1.25 and brightness +-0.12.
+ * Writes 2304 floats in [0,1] to `out` at `offset`.
+ */
+export function augmentFace(src: Uint8Array, out: Float32Array, offset: number, rand: () => number): void {
+  const n = FACE_SIZE;
+  const c = (n - 1) / 2;
+  const scale = 0.9 + 0.2 * rand();
+  const ang = ((rand() * 2 - 1) * 10 * Math.PI) / 180;
+  const tx = (rand() * 2 - 1) * 0.1 * n;
+  const ty = (rand() * 2 - 1) * 0.1 * n;
+  const flip = rand() < 0.5 ? -1 : 1;
+  const gain = 0.75 + 0.5 * rand();
+  const bias = (rand() * 2 - 1) * 0.12;
+  const cs = Math.cos(ang) / scale;
+  const sn = Math.sin(ang) / scale;
+  let sum = 0;
+  for (let y = 0; y < n; y++) {
+    for (let x = 0; x < n; x++) {
+      const dx = (x - c) * flip;
+      const dy = y - c;
+      let sx = cs * dx - sn * dy + c - tx;
+      let sy = sn * dx + cs * dy + c - ty;
+      sx = sx < 0 ? 0 : sx > n - 1 ? n - 1 : sx;
+      sy = sy < 0 ? 0 : sy > n - 1 ? n - 1 : sy;
+      const x0 = Math.floor(sx);
+      const y0 = Math.floor(sy);
+      const x1 = Math.min(n - 1, x0 + 1);
+      const y1 = Math.min(n - 1, y0 + 1);
+      const fx = sx - x0;
+      const fy = sy - y0;
+      const v =
+        (src[y0 * n + x0] * (1 - fx) + src[y0 * n + x1] * fx) * (1 - fy) +
+        (src[y1 * n + x0] * (1 - fx) + src[y1 * n + x1] * fx) * fy;
+      out[offset + y * n + x] = v / 255;
+      sum += v / 255;
+    }
+  }
+  const mean = sum / (n * n);
+  for (let p = 0; p < n * n; p++) {
+    const v = (out[offset + p] - mean) * gain + mean + bias;
+    out[offset + p] = v < 0 ? 0 : v > 1 ? 1 : v;
+  }
+}
+
+function batchTensor(tf: typeof TF, d: Dataset, idx: ArrayLike<number>, rand?: () => number): TF.Tensor4D {
+  const n = idx.length;
+  const buf = new Float32Array(n * FACE_PIXELS);
+  for (let k = 0; k < n; k++) {
+    const off = idx[k] * FACE_PIXELS;
+    if (rand) {
+      augmentFace(d.pixels.subarray(off, off + FACE_PIXELS), buf, k * FACE_PIXELS, rand);
+    } else {
+      for (let p = 0; p < FACE_PIXELS; p++) buf[k * FACE_PIXELS + p] = d.pixels[off + p] / 255;
+    }
+  }
+  return tf.tensor4d(buf, [n, FACE_SIZE, FACE_SIZE, 1]);
+}
+
+/** Top-1 accuracy of a model over a dataset (batched). */
+export async function accuracyOf(tf: typeof TF, model: TF.LayersModel, d: Dataset, batch = 512): Promise<number> {
+  const preds = await predictClasses(tf, model, d, batch);
+  let ok = 0;
+  preds.forEach((p, i) => (ok += p === d.labels[i] ? 1 : 0));
+  return ok / Math.max(1, preds.length);
+}
+
+export async function predictScores(tf: typeof TF, model: TF.LayersModel, d: Dataset, batch = 512): Promise<Float32Array> {
+  const n = datasetSize(d);
+  const k = model.outputs[0].shape[1] as number;
+  const out = new Float32Array(n * k);
+  for (let i = 0; i < n; i += batch) {
+    const idx = Array.from({ length: Math.min(batch, n - i) }, (_, k) => i + k);
+    const x = batchTensor(tf, d, idx);
+    const y = model.predict(x) as TF.Tensor;
+    out.set(await y.data(), i * k);
+    x.dispose();
+    y.dispose();
+  }
+  return out;
+}
+
+export async function predictClasses(tf: typeof TF, model: TF.LayersModel, d: Dataset, batch = 512): Promise<Int32Array> {
+  const s = await predictScores(tf, model, d, batch);
+  const k = model.outputs[0].shape[1] as number;
+  const n = s.length / k;
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let c = 1; c < k; c++) if (s[i * k + c] > s[i * k + best]) best = c;
+    out[i] = best;
+  }
+  return out;
+}
+
+/**
+ * Copy weights layer by layer where the layer exists in both models with the same weight shapes.
+ * Layers named in `skip` keep their fresh weights. Returns the names of the layers copied.
+ */
+export function copyMatchingWeights(src: TF.LayersModel, dst: TF.LayersModel, skip: string[] = []): string[] {
+  const copied: string[] = [];
+  for (const layer of dst.layers) {
+    if (skip.includes(layer.name)) continue;
+    const from = src.layers.find((l) => l.name === layer.name);
+    if (!from) continue;
+    const a = from.getWeights();
+    const b = layer.getWeights();
+    if (a.length !== b.length || a.some((w, i) => w.shape.join() !== b[i].shape.join())) continue;
+    if (a.length === 0) continue;
+    layer.setWeights(a);
+    copied.push(layer.name);
+  }
+  return copied;
+}
+
+function bar(done: number, total: number, text: string): string {
+  const w = 24;
+  const f = Math.round((done / total) * w);
+  return `[${'#'.repeat(f)}${'.'.repeat(w - f)}] ${done}/${total} ${text}`;
+}
+
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const { tf } = await loadTfForTraining();
+  const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const batchSize = opts.batchSize ?? 128;
+  const baseLr = opts.lr ?? 2e-3;
+  const warmup = opts.warmupEpochs ?? Math.min(2, Math.max(0, opts.epochs - 1));
+  const smoothing = opts.labelSmoothing ?? 0.1;
+  const seed = opts.seed ?? 42;
+  const numClasses = opts.train.classNames.length;
+  fs.mkdirSync(opts.outDir, { recursive: true });
+  const statePath = path.join(opts.outDir, 'state.json');
+  const lastDir = path.join(opts.outDir, 'last');
+  const bestDir = path.join(opts.outDir, 'best');
+
+  let state: State = { epoch: 0, history: [], bestEpoch: -1, bestValAccuracy: -1, seed };
+  let model: TF.LayersModel;
+  if (opts.resume && fs.existsSync(statePath) && fs.existsSync(path.join(lastDir, 'model.json'))) {
+    state = JSON.parse(fs.readFileSync(statePath, 'utf8')) as State;
+    model = await tf.loadLayersModel(`file://${path.join(lastDir, 'model.json')}`);
+    log(`resuming from epoch ${state.epoch} (${lastDir})`);
+  } else {
+    model = buildNetwork({ binary: opts.binary ?? true, seed, numClasses });
+    if (opts.initFrom) {
+      const src = await tf.loadLayersModel(`file://${path.join(opts.initFrom, 'model.json')}`);
+      const copied = copyMatchingWeights(src, model, opts.resetHead ? ['head'] : []);
+      src.dispose();
+      log(`initialised ${copied.join(', ')} from ${opts.initFrom}`);
+    }
+  }
+  const optimizer = tf.train.adam(baseLr);
+  model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+
+  const n = datasetSize(opts.train);
+  const steps = Math.min(Math.ceil(n / batchSize), opts.maxStepsPerEpoch ?? Infinity);
+  const t0 = Date.now();
+  for (let epoch = state.epoch; epoch < opts.epochs; epoch++) {
+    // Each epoch's randomness depends only on (seed, epoch): a resumed run replays the same stream.
+    const rand = rng(seed * 1000003 + epoch);
+    const order = shuffle(n, rand);
+    const te = Date.now();
+    let lossSum = 0;
+    let accSum = 0;
+    let seen = 0;
+    for (let s = 0; s < steps; s++) {
+      const lr = learningRate(baseLr, epoch + s / steps, opts.epochs, warmup);
+      (optimizer as unknown as { learningRate: number }).learningRate = lr;
+      const idx = order.subarray(s * batchSize, Math.min(n, (s + 1) * batchSize));
+      const [xs, ys] = tf.tidy(() => {
+        const x = batchTensor(tf, opts.train, idx, opts.augment === false ? undefined : rand);
+        const labels = tf.tensor1d(Int32Array.from(idx, (i) => opts.train.labels[i]), 'int32');
+        const y = tf.add(tf.mul(tf.oneHot(labels, numClasses).toFloat(), 1 - smoothing), smoothing / numClasses);
+        return [x, y];
+      }) as [TF.Tensor4D, TF.Tensor2D];
+      const r = (await model.trainOnBatch(xs, ys)) as number[];
+      xs.dispose();
+      ys.dispose();
+      lossSum += r[0] * idx.length;
+      accSum += r[1] * idx.length;
+      seen += idx.length;
+      if (opts.progress?.isTTY) {
+        opts.progress.write(`\r${bar(s + 1, steps, `epoch ${epoch + 1}/${opts.epochs} loss ${(lossSum / seen).toFixed(4)} acc ${(accSum / seen).toFixed(4)}`)}`);
+      }
+    }
+    if (opts.progress?.isTTY) opts.progress.write('\n');
+    const rec: EpochRecord = {
+      epoch: epoch + 1,
+      lr: learningRate(baseLr, epoch, opts.epochs, warmup),
+      loss: lossSum / seen,
+      accuracy: accSum / seen,
+      seconds: (Date.now() - te) / 1000,
+    };
+    if (opts.val) rec.valAccuracy = await accuracyOf(tf, model, opts.val);
+    state.history.push(rec);
+    state.epoch = epoch + 1;
+    await model.save(`file://${lastDir}`);
+    const better = opts.val ? (rec.valAccuracy as number) > state.bestValAccuracy : true;
+    if (better) {
+      state.bestEpoch = epoch + 1;
+      state.bestValAccuracy = rec.valAccuracy ?? -1;
+      await model.save(`file://${bestDir}`);
+    }
+    fs.writeFileSync(statePath, JSON.stringify(state, null, 1));
+    log(
+      `epoch ${rec.epoch}/${opts.epochs} lr ${rec.lr.toExponential(2)} loss ${rec.loss.toFixed(4)} acc ${rec.accuracy.toFixed(4)}` +
+        (rec.valAccuracy !== undefined ? ` val_acc ${rec.valAccuracy.toFixed(4)}` : '') +
+        ` ${rec.seconds.toFixed(0)}s${better && opts.val ? ' *best' : ''}`,
+    );
+  }
+  model.dispose();
+  return {
+    history: state.history,
+    bestEpoch: state.bestEpoch,
+    bestValAccuracy: state.bestValAccuracy >= 0 ? state.bestValAccuracy : undefined,
+    modelDir: bestDir,
+    seconds: (Date.now() - t0) / 1000,
+  };
+}

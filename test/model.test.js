@@ -1,0 +1,110 @@
+'use strict';
+// The training graph: shapes, parameter budget, STE gradients, save/load, a short training run.
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+process.env.TF_CPP_MIN_LOG_LEVEL = '2';
+const { loadTf } = require('../dist/engine/tf');
+const { buildNetwork, blockSpecs } = require('../dist/model/network');
+const { steSign, binarizeKernel, kernelScale } = require('../dist/model/quantizers');
+const { loadTfjsOrSkip, fer2013Dir } = require('./helpers/data');
+
+describe('model: network', function () {
+  let tf;
+  before(async function () {
+    tf = await loadTfjsOrSkip(this);
+  });
+
+  it('has the documented layer shapes and at most 70 K parameters', function () {
+    const m = buildNetwork({ seed: 1 });
+    const shapeOf = (name) => m.getLayer(name).outputShape.slice(1);
+    assert.deepEqual(shapeOf('stem_pool'), [24, 24, 32]);
+    assert.deepEqual(shapeOf('b1_prelu'), [24, 24, 32]);
+    assert.deepEqual(shapeOf('b2_prelu'), [24, 24, 32]);
+    assert.deepEqual(shapeOf('cbam1'), [24, 24, 32]);
+    assert.deepEqual(shapeOf('b3_prelu'), [12, 12, 56]);
+    assert.deepEqual(shapeOf('b4_prelu'), [12, 12, 56]);
+    assert.deepEqual(shapeOf('cbam2'), [12, 12, 56]);
+    assert.deepEqual(shapeOf('head'), [7]);
+    const params = m.countParams();
+    assert.ok(params <= 70000, `parameters ${params} > 70000`);
+    assert.equal(params, 69035);
+    // The float twin has the same topology and parameter count.
+    assert.equal(buildNetwork({ seed: 1, binary: false }).countParams(), params);
+    assert.equal(blockSpecs().filter((b) => b.kind === 'binary').length, 4);
+  });
+
+  it('steSign: +-1 forward (sign(0) = +1), gradient 1 only where |x| <= 1', function () {
+    const x = tf.tensor1d([-2, -1, -0.5, 0, 0.5, 1, 2]);
+    assert.deepEqual(Array.from(steSign(x).dataSync()), [-1, -1, -1, 1, 1, 1, 1]);
+    const g = tf.grad((v) => steSign(v).mul(tf.tensor1d([1, 2, 3, 4, 5, 6, 7])).sum())(x);
+    assert.deepEqual(Array.from(g.dataSync()), [0, 2, 3, 4, 5, 6, 0]);
+  });
+
+  it('binarizeKernel: sign(W) * mean|W| per output channel', function () {
+    const w = tf.tensor2d([[0.5, -2], [-0.1, 0.4], [0.3, 0]], [3, 2]);
+    const alpha = kernelScale(w).dataSync();
+    assert.ok(Math.abs(alpha[0] - 0.3) < 1e-6 && Math.abs(alpha[1] - 0.8) < 1e-6);
+    const b = binarizeKernel(w).arraySync();
+    assert.deepEqual(b.map((r) => r.map((v) => Math.round(v * 1e4) / 1e4)), [[0.3, -0.8], [-0.3, 0.8], [0.3, 0.8]]);
+  });
+
+  it('binary conv layer outputs exact multiples of alpha (all-+-1 plane, +1 padding)', function () {
+    const m = buildNetwork({ seed: 3 });
+    const layer = m.getLayer('b1_conv');
+    const x = tf.randomNormal([1, 24, 24, 32], 0, 1, 'float32', 5);
+    const y = layer.apply(x);
+    const [kernel] = layer.getWeights();
+    const alpha = kernelScale(kernel).dataSync();
+    const out = y.dataSync();
+    for (let i = 0; i < out.length; i += 97) {
+      const k = out[i] / alpha[i % 32];
+      assert.ok(Math.abs(k - Math.round(k)) < 1e-3, `not an integer multiple: ${k}`);
+      assert.ok(Math.abs(Math.round(k)) % 2 === 288 % 2, 'a +-1 sum over 288 taps has even parity');
+    }
+  });
+
+  it('saves and reloads (custom layers registered), giving identical predictions', async function () {
+    const m = buildNetwork({ seed: 7 });
+    const x = tf.randomUniform([3, 48, 48, 1], 0, 1, 'float32', 9);
+    const before = m.predict(x).dataSync();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-model-'));
+    await m.save(`file://${dir}`);
+    const { loadLayersModelFromDisk } = require('../dist/engine/tfjs');
+    const back = await loadLayersModelFromDisk(tf, dir);
+    assert.deepEqual(Array.from(back.predict(x).dataSync()), Array.from(before));
+    assert.equal(back.getLayer('b3_conv').getClassName(), 'TinyFerBinaryConv2D');
+    assert.equal(back.getLayer('cbam2').getClassName(), 'TinyFerCbam');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a tiny training run on real faces measurably lowers the loss', async function () {
+    const h = await loadTf();
+    if (h.runtime !== 'tensorflow') this.skip();
+    const { loadImageFolder } = require('../dist/train/data');
+    const { train } = require('../dist/train/train');
+    const data = await loadImageFolder(path.join(fer2013Dir(), 'Training'), { limitPerLabel: 16 });
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-train-'));
+    const r = await train({ train: data, outDir: out, epochs: 10, batchSize: 32, lr: 5e-3, seed: 5, augment: false, log: () => {} });
+    const first = r.history[0].loss;
+    const last = r.history[r.history.length - 1].loss;
+    assert.ok(last < first * 0.85, `loss ${first.toFixed(3)} -> ${last.toFixed(3)}`);
+    assert.ok(fs.existsSync(path.join(out, 'last', 'model.json')) && fs.existsSync(path.join(out, 'state.json')));
+    // Resuming a finished run trains no further epochs and keeps the history.
+    const again = await train({ train: data, outDir: out, epochs: 10, batchSize: 32, seed: 5, resume: true, log: () => {} });
+    assert.equal(again.history.length, 10);
+    fs.rmSync(out, { recursive: true, force: true });
+  });
+
+  it('training refuses a backend without native gradients', async function () {
+    const { loadTfForTraining } = require('../dist/engine/tf');
+    const h = await loadTf();
+    if (h.runtime === 'tensorflow') {
+      await loadTfForTraining(); // does not throw
+    } else {
+      await assert.rejects(loadTfForTraining(), /needs @tensorflow\/tfjs-node/);
+    }
+  });
+});
