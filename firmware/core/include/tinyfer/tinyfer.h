@@ -1,0 +1,121 @@
+/*
+ * TinyFER portable inference core: public API.
+ *
+ * Plain C99, no OS, no allocation: the model blob (docs/model-format.md) is read in place
+ * (flash or RAM), activations live in a caller-provided arena whose size the parser plans up
+ * front. Semantics: src/model/folded.ts. One op per file in src/, each tested in tests/.
+ *
+ *   tfr_model_t model;
+ *   int err = tfr_model_parse(&model, blob, blob_len);      // checks everything, never reads OOB
+ *   if (err) printf("%s\n", tfr_strerror(err));
+ *   static uint32_t arena[96 * 1024 / 4];                   // >= tfr_arena_size(&model) bytes
+ *   float scores[TFR_NUM_CLASSES];
+ *   err = tfr_classify(&model, arena, sizeof arena, face, scores);
+ */
+#ifndef TINYFER_TINYFER_H
+#define TINYFER_TINYFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TFR_FORMAT_VERSION 1
+#define TFR_FACE_SIZE 48
+#define TFR_FACE_PIXELS (TFR_FACE_SIZE * TFR_FACE_SIZE)
+#define TFR_NUM_CLASSES 7
+#define TFR_MAX_BLOCKS 32
+#define TFR_MAX_CHANNELS 1024
+#define TFR_HEADER_SIZE 16
+
+/* Error codes: 0 is success, every error is negative. tfr_strerror() says what each means. */
+enum {
+  TFR_OK = 0,
+  TFR_ERR_NULL = -1,          /* a required pointer argument is NULL */
+  TFR_ERR_ALIGN = -2,         /* the blob is not 4-byte aligned */
+  TFR_ERR_TRUNCATED = -3,     /* the blob ends before a section does */
+  TFR_ERR_MAGIC = -4,         /* not a TFER blob */
+  TFR_ERR_VERSION = -5,       /* unsupported format version */
+  TFR_ERR_FLAGS = -6,         /* unknown header or block flags */
+  TFR_ERR_SIZE = -7,          /* header size field differs from the blob length */
+  TFR_ERR_CRC = -8,           /* CRC-32 of the content does not match the header */
+  TFR_ERR_SHAPE = -9,         /* sizes do not chain (input size, classes, channels, strides) */
+  TFR_ERR_BLOCK_TYPE = -10,   /* unknown block type */
+  TFR_ERR_TOO_MANY_BLOCKS = -11,
+  TFR_ERR_RESERVED = -12,     /* a reserved field, padding byte or padding bit is not zero */
+  TFR_ERR_NONFINITE = -13,    /* a parameter is NaN or infinite */
+  TFR_ERR_TRAILING = -14,     /* bytes after the head section */
+  TFR_ERR_LABEL = -15,        /* a label is not one of the seven known names */
+  TFR_ERR_NOT_PARSED = -16,   /* the model struct was not filled by a successful tfr_model_parse */
+  TFR_ERR_ARENA_SMALL = -17   /* the arena is smaller than tfr_arena_size() */
+};
+
+enum { TFR_BLOCK_BINARY = 1, TFR_BLOCK_CBAM = 2 };
+
+/* One block of the network; pointers point into the blob. */
+typedef struct {
+  uint8_t type;       /* TFR_BLOCK_BINARY or TFR_BLOCK_CBAM */
+  uint8_t stride;     /* binary: 1 or 2 */
+  uint8_t projected;  /* binary: 1 when the shortcut is avgpool 2x2 + 1x1 conv */
+  uint16_t cin;       /* binary: input channels; cbam: channels */
+  uint16_t cout;      /* binary: output channels; cbam: channels */
+  uint16_t hidden;    /* cbam: MLP hidden units */
+  uint16_t size_in;   /* side of the square input plane */
+  /* binary */
+  const float *threshold;     /* [cin] */
+  const float *scale;         /* [cout] */
+  const float *bias;          /* [cout] */
+  const float *prelu;         /* [cout] */
+  const uint32_t *weight_bits;/* [cout][3][3][words(cin)] */
+  const float *sc_weight;     /* [cout][cin] or NULL */
+  const float *sc_bias;       /* [cout] or NULL */
+  /* cbam */
+  const float *w1, *b1, *w2, *b2; /* [hidden][C], [hidden], [C][hidden], [C] */
+  const float *spatial_weight;    /* [7][7][2] */
+  float spatial_bias;
+} tfr_block_t;
+
+/* A parsed model. Fill it with tfr_model_parse(); it borrows the blob, which must outlive it. */
+typedef struct {
+  uint32_t parsed;            /* set by a successful parse */
+  const uint8_t *blob;
+  size_t blob_size;
+  const char *name;           /* not NUL-terminated: name_len bytes of UTF-8 */
+  uint8_t name_len;
+  uint8_t num_blocks;
+  uint8_t label_index[TFR_NUM_CLASSES]; /* output i is tfr_label_name(label_index[i]) */
+  float input_scale;
+  uint16_t stem_cout;
+  const float *stem_weight;   /* [cout][3][3][1] */
+  const float *stem_bias;     /* [cout] */
+  tfr_block_t blocks[TFR_MAX_BLOCKS];
+  uint16_t head_cin;
+  const float *head_weight;   /* [classes][C] */
+  const float *head_bias;     /* [classes] */
+  size_t arena_size;          /* planned by the parser */
+} tfr_model_t;
+
+/* Parses and checks a blob (magic, version, flags, size, CRC-32, every section's bounds and
+ * shapes, finiteness). Never reads outside blob[0..size). Returns TFR_OK or an error code. */
+int tfr_model_parse(tfr_model_t *model, const void *blob, size_t size);
+
+/* Bytes of arena tfr_classify() needs (for a 4-byte aligned arena; add 3 for any alignment).
+ * 0 when the model was not parsed. */
+size_t tfr_arena_size(const tfr_model_t *model);
+
+/* Classifies one 48x48 grayscale face (row-major) into TFR_NUM_CLASSES softmax scores. */
+int tfr_classify(const tfr_model_t *model, void *arena, size_t arena_size,
+                 const uint8_t face[TFR_FACE_PIXELS], float scores[TFR_NUM_CLASSES]);
+
+/* A short English sentence for an error code (never NULL). */
+const char *tfr_strerror(int err);
+
+/* The canonical label names, index 0..6: angry, disgust, fear, happy, sad, surprise, neutral. */
+const char *tfr_label_name(int index);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TINYFER_TINYFER_H */

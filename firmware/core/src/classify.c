@@ -1,0 +1,108 @@
+/* Runs a parsed model over one face, op by op, inside the caller's arena (see tfr_plan.h). */
+#include "tfr_ops.h"
+#include "tfr_plan.h"
+
+static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
+size_t tfr_plan_arena(const tfr_model_t *m) {
+  size_t need, cur;
+  int i, size = TFR_FACE_SIZE / 2, c = m->stem_cout;
+  /* stem: output (pooled) + two conv rows */
+  cur = TFR_F32(size * size * c);
+  need = cur + tfr_stem_scratch(m);
+  for (i = 0; i < m->num_blocks; i++) {
+    const tfr_block_t *b = &m->blocks[i];
+    if (b->type == TFR_BLOCK_BINARY) {
+      const size_t packed = tfr_packed_bytes(size, b->cin);
+      if (b->projected) {
+        const int so = (size - 1) / b->stride + 1;
+        const size_t out = TFR_F32(so * so * b->cout);
+        need = max_sz(need, cur + out + packed + TFR_F32(b->cin));
+        cur = out;
+        size = so;
+      } else {
+        need = max_sz(need, cur + packed);
+      }
+      c = b->cout;
+    } else {
+      const size_t ch = TFR_F32(4 * c + b->hidden), sp = TFR_F32(3 * size * size);
+      need = max_sz(need, cur + max_sz(ch, sp));
+    }
+  }
+  need = max_sz(need, cur + TFR_F32(c + TFR_NUM_CLASSES));
+  return need;
+}
+
+int tfr_classify(const tfr_model_t *m, void *arena, size_t arena_size,
+                 const uint8_t face[TFR_FACE_PIXELS], float scores[TFR_NUM_CLASSES]) {
+  uint8_t *lo, *hi;
+  float *cur;
+  int cur_low = 1; /* which end the current activation is at */
+  size_t cur_bytes, pad;
+  int i, y, size = TFR_FACE_SIZE / 2, c;
+  if (!m || !arena || !face || !scores) return TFR_ERR_NULL;
+  if (!tfr_model_is_parsed(m)) return TFR_ERR_NOT_PARSED;
+  pad = (4u - ((uintptr_t)arena & 3u)) & 3u;
+  if (arena_size < pad || arena_size - pad < m->arena_size) return TFR_ERR_ARENA_SMALL;
+  lo = (uint8_t *)arena + pad;
+  hi = lo + m->arena_size;
+
+  /* stem conv + 2x2 max-pool, two conv rows at a time */
+  c = m->stem_cout;
+  cur = (float *)(void *)lo;
+  cur_bytes = TFR_F32(size * size * c);
+  {
+    float *rows = (float *)(void *)(lo + cur_bytes);
+    for (y = 0; y < size; y++) {
+      tfr_op_stem_conv_rows(face, m->input_scale, m->stem_weight, m->stem_bias, c, 2 * y, 2, rows);
+      tfr_op_maxpool2x2(rows, 2, TFR_FACE_SIZE, c, cur + y * size * c);
+    }
+  }
+
+  for (i = 0; i < m->num_blocks; i++) {
+    const tfr_block_t *b = &m->blocks[i];
+    uint8_t *scratch = cur_low ? lo + cur_bytes : lo;
+    if (b->type == TFR_BLOCK_BINARY) {
+      uint32_t *packed = (uint32_t *)(void *)scratch;
+      if (b->projected) {
+        const int so = (size - 1) / b->stride + 1;
+        const size_t out_bytes = TFR_F32(so * so * b->cout);
+        float *out;
+        float *pooled;
+        if (cur_low) {
+          out = (float *)(void *)(hi - out_bytes);
+        } else {
+          out = (float *)(void *)lo;
+          packed = (uint32_t *)(void *)(lo + out_bytes);
+        }
+        pooled = (float *)(void *)((uint8_t *)packed + tfr_packed_bytes(size, b->cin));
+        tfr_op_binarize_pack(cur, size, size, b->cin, b->threshold, packed);
+        tfr_op_binary_conv(packed, size, size, b->cin, b->cout, b->stride, b->weight_bits,
+                           b->scale, b->bias, 0, out);
+        tfr_op_shortcut_proj(cur, size, size, b->cin, b->cout, b->sc_weight, b->sc_bias, pooled, out);
+        cur = out;
+        cur_bytes = out_bytes;
+        cur_low = !cur_low;
+        size = so;
+      } else {
+        tfr_op_binarize_pack(cur, size, size, b->cin, b->threshold, packed);
+        tfr_op_binary_conv(packed, size, size, b->cin, b->cout, 1, b->weight_bits, b->scale,
+                           b->bias, 1, cur);
+      }
+      tfr_op_prelu(cur, size * size, b->cout, b->prelu);
+    } else {
+      float *s = (float *)(void *)scratch;
+      tfr_op_cbam_channel(cur, size * size, b->cin, b->hidden, b->w1, b->b1, b->w2, b->b2, s);
+      tfr_op_cbam_spatial(cur, size, size, b->cin, b->spatial_weight, b->spatial_bias, s);
+    }
+  }
+
+  {
+    float *v = (float *)(void *)(cur_low ? lo + cur_bytes : lo);
+    float *logits = v + m->head_cin;
+    tfr_op_gap(cur, size * size, m->head_cin, v);
+    tfr_op_dense(v, m->head_cin, TFR_NUM_CLASSES, m->head_weight, m->head_bias, logits);
+    tfr_op_softmax(logits, TFR_NUM_CLASSES, scores);
+  }
+  return TFR_OK;
+}

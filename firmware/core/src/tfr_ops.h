@@ -1,0 +1,92 @@
+/*
+ * TinyFER ops: one op per file, plain float32 reference kernels (channels-last, HWC).
+ * Every op's exact semantics and summation order are those of src/model/folded.ts as
+ * mirrored by src/engine/reference.ts, so that host, wasm and TS agree bit for bit
+ * (compile without -ffast-math and with -ffp-contract=off).
+ */
+#ifndef TINYFER_OPS_H
+#define TINYFER_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Words of 32 bits that hold the activation bits of one pixel with `c` channels. */
+#define TFR_WORDS(c) (((c) + 31) / 32)
+
+/* ---- math (tfr_math.c) ---- */
+/* exp(x) in float32, Cody-Waite reduction + degree 7 polynomial; the same operations as
+ * expf32() in src/engine/reference.ts. 0 below -87, clamped at 88. */
+float tfr_expf(float x);
+/* 1 / (1 + tfr_expf(-x)) */
+float tfr_sigmoidf(float x);
+
+static inline uint32_t tfr_popcount32(uint32_t v) {
+#if defined(TFR_USE_BUILTIN_POPCOUNT) && (defined(__GNUC__) || defined(__clang__))
+  return (uint32_t)__builtin_popcount(v);
+#else
+  /* Portable SWAR popcount: 32-bit only, no lookup table. */
+  v = v - ((v >> 1) & 0x55555555u);
+  v = (v & 0x33333333u) + ((v >> 2) & 0x33333333u);
+  v = (v + (v >> 4)) & 0x0F0F0F0Fu;
+  return (v * 0x01010101u) >> 24;
+#endif
+}
+
+/* ---- op_stem_conv.c ----
+ * Rows y0..y0+nrows-1 of the 48x48 stem conv: x = pixel * input_scale, 3x3 zero 'same'
+ * padding, out[r][x][o] = sum_{ky,kx} w[o][ky][kx] * x + b[o] (taps outside skipped). */
+void tfr_op_stem_conv_rows(const uint8_t *face, float input_scale, const float *weight,
+                           const float *bias, int cout, int y0, int nrows, float *out);
+
+/* ---- op_maxpool.c ---- 2x2 max-pool, stride 2: [h][w][c] -> [h/2][w/2][c]. */
+void tfr_op_maxpool2x2(const float *in, int h, int w, int c, float *out);
+
+/* ---- op_binarize.c ----
+ * Sign with learnt threshold + bit packing into the (h+2)x(w+2) plane padded with +1:
+ * packed[(y+1)][(x+1)][k] bit j = in[y][x][32k+j] >= thr[32k+j]; border pixels have every
+ * channel bit set; bits past c are 0. */
+void tfr_op_binarize_pack(const float *in, int h, int w, int c, const float *thr, uint32_t *packed);
+
+/* ---- op_binary_conv.c ----
+ * 3x3 XNOR/popcount conv over the packed padded plane (input h x w unpadded), stride 1|2:
+ * conv = 9*cin - 2*popcount(a ^ w) (exact integer), main = scale[o] * conv + bias[o];
+ * out = main (accumulate 0) or main + out (accumulate 1, the identity shortcut). */
+void tfr_op_binary_conv(const uint32_t *packed, int h, int w, int cin, int cout, int stride,
+                        const uint32_t *weight_bits, const float *scale, const float *bias,
+                        int accumulate, float *out);
+
+/* ---- op_shortcut.c ----
+ * Projected shortcut: out[y][x][o] += (sum_c sw[o][c] * avgpool2x2(in)[y][x][c]) + sb[o];
+ * pooled is scratch for cin floats. */
+void tfr_op_shortcut_proj(const float *in, int h, int w, int cin, int cout, const float *sw,
+                          const float *sb, float *pooled, float *out);
+
+/* ---- op_prelu.c ---- x = x >= 0 ? x : slope[c] * x, in place over n pixels of c channels. */
+void tfr_op_prelu(float *x, int n, int c, const float *slope);
+
+/* ---- op_cbam_channel.c ----
+ * Channel attention in place over hw pixels of c channels; scratch: 4*c + hidden floats. */
+void tfr_op_cbam_channel(float *x, int hw, int c, int hidden, const float *w1, const float *b1,
+                         const float *w2, const float *b2, float *scratch);
+
+/* ---- op_cbam_spatial.c ----
+ * Spatial attention in place over h x w pixels of c channels; scratch: 3*h*w floats. */
+void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *sw, float sb, float *scratch);
+
+/* ---- op_gap.c ---- global average pooling: out[c] = (sum over hw pixels) / hw. */
+void tfr_op_gap(const float *in, int hw, int c, float *out);
+
+/* ---- op_dense.c ---- out[o] = (sum_i w[o][i] * in[i]) + b[o]. */
+void tfr_op_dense(const float *in, int nin, int nout, const float *w, const float *b, float *out);
+
+/* ---- op_softmax.c ---- out = exp(in - max) / sum. */
+void tfr_op_softmax(const float *in, int n, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TINYFER_OPS_H */

@@ -1,0 +1,23 @@
+/*
+ * Arena plan shared by the parser (tfr_arena_size) and the runner (tfr_classify).
+ *
+ * The current activation lives at one end of the arena (low: offset 0, high: ends at the
+ * planned size). A layer that cannot run in place writes its output at the other end;
+ * scratch (packed bits, attention maps, pooled vectors) goes between the two. The arena is
+ * the largest need over all layers: in + out + scratch, or in + scratch when in place
+ * (identity binary blocks, CBAM).
+ */
+#ifndef TINYFER_PLAN_H
+#define TINYFER_PLAN_H
+#include "tinyfer/tinyfer.h"
+
+size_t tfr_plan_arena(const tfr_model_t *m);
+int tfr_model_is_parsed(const tfr_model_t *m);
+
+/* bytes of one layer's pieces */
+#define TFR_F32(n) ((size_t)(n) * 4u)
+static inline size_t tfr_stem_scratch(const tfr_model_t *m) { return TFR_F32(2 * 48 * m->stem_cout); }
+static inline size_t tfr_packed_bytes(int size, int c) {
+  return (size_t)(size + 2) * (size_t)(size + 2) * TFR_WORDS(c) * 4u;
+}
+#endif

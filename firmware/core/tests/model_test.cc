@@ -1,0 +1,225 @@
+// Parser, arena plan and tfr_classify: every error code, bounds, determinism.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "blob_builder.h"
+#include "tinyfer/tinyfer.h"
+
+namespace {
+
+// 4-byte aligned byte buffer.
+struct Blob {
+  std::vector<uint32_t> words;
+  size_t len = 0;
+  uint8_t *data() { return reinterpret_cast<uint8_t *>(words.data()); }
+  void resize(size_t n) {
+    words.resize((n + 3) / 4 + 1, 0);
+    len = n;
+  }
+};
+
+Blob Build(const tfb_spec &spec, uint32_t seed) {
+  Blob b;
+  b.resize(16);
+  size_t n = tfb_build(b.data(), 0, &spec, seed);
+  b.resize(n);
+  tfb_build(b.data(), n, &spec, seed);
+  return b;
+}
+
+int Parse(Blob &b, tfr_model_t *m) { return tfr_model_parse(m, b.data(), b.len); }
+
+std::vector<uint8_t> Face(uint32_t seed) {
+  std::vector<uint8_t> f(TFR_FACE_PIXELS);
+  uint32_t s = seed;
+  for (auto &p : f) {
+    s = s * 1664525u + 1013904223u;
+    p = static_cast<uint8_t>(s >> 24);
+  }
+  return f;
+}
+
+class ModelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    blob = Build(tfb_small_spec(), 42);
+    ASSERT_EQ(Parse(blob, &model), TFR_OK);
+  }
+  // Offset of the first block header inside the blob.
+  size_t FirstBlock() const {
+    return reinterpret_cast<const uint8_t *>(model.blocks[0].threshold) - model.blob - 8;
+  }
+  int Edit(size_t at, uint8_t v) {
+    Blob b = blob;
+    b.data()[at] = v;
+    tfb_reseal(b.data(), b.len);
+    tfr_model_t m;
+    return Parse(b, &m);
+  }
+  Blob blob;
+  tfr_model_t model;
+};
+
+TEST_F(ModelTest, ParsesEveryBlockKind) {
+  EXPECT_EQ(model.num_blocks, 4);
+  EXPECT_EQ(model.stem_cout, 8);
+  EXPECT_EQ(model.blocks[0].projected, 0);
+  EXPECT_EQ(model.blocks[1].projected, 1);
+  EXPECT_EQ(model.blocks[1].size_in, 24);
+  EXPECT_EQ(model.blocks[2].type, TFR_BLOCK_CBAM);
+  EXPECT_EQ(model.blocks[2].size_in, 12);
+  EXPECT_EQ(model.head_cin, 40);
+  EXPECT_EQ(std::string(model.name, model.name_len), "test");
+  for (int i = 0; i < TFR_NUM_CLASSES; i++) EXPECT_EQ(model.label_index[i], i);
+  EXPECT_STREQ(tfr_label_name(5), "surprise");
+  EXPECT_GT(tfr_arena_size(&model), 0u);
+}
+
+TEST_F(ModelTest, ClassifyStaysInsideTheArenaAndIsDeterministic) {
+  const size_t need = tfr_arena_size(&model);
+  // arena + guard words; the guard must survive
+  std::vector<uint32_t> arena(need / 4 + 64, 0xA5A5A5A5u);
+  const auto face = Face(3);
+  float s1[TFR_NUM_CLASSES], s2[TFR_NUM_CLASSES];
+  ASSERT_EQ(tfr_classify(&model, arena.data(), need, face.data(), s1), TFR_OK);
+  for (size_t i = need / 4; i < arena.size(); i++) ASSERT_EQ(arena[i], 0xA5A5A5A5u) << "word " << i;
+  std::fill(arena.begin(), arena.end(), 0x5A5A5A5Au);
+  ASSERT_EQ(tfr_classify(&model, arena.data(), need, face.data(), s2), TFR_OK);
+  float sum = 0;
+  for (int i = 0; i < TFR_NUM_CLASSES; i++) {
+    EXPECT_EQ(s1[i], s2[i]);
+    EXPECT_GE(s1[i], 0.0f);
+    sum += s1[i];
+  }
+  EXPECT_NEAR(sum, 1.0f, 1e-5);
+}
+
+TEST_F(ModelTest, UnalignedArenaWorksWithThreeSpareBytes) {
+  const size_t need = tfr_arena_size(&model);
+  std::vector<uint32_t> arena(need / 4 + 2);
+  const auto face = Face(9);
+  float a[TFR_NUM_CLASSES], b[TFR_NUM_CLASSES];
+  ASSERT_EQ(tfr_classify(&model, arena.data(), need, face.data(), a), TFR_OK);
+  uint8_t *odd = reinterpret_cast<uint8_t *>(arena.data()) + 1;
+  ASSERT_EQ(tfr_classify(&model, odd, need + 3, face.data(), b), TFR_OK);
+  for (int i = 0; i < TFR_NUM_CLASSES; i++) EXPECT_EQ(a[i], b[i]);
+  EXPECT_EQ(tfr_classify(&model, odd, need, face.data(), b), TFR_ERR_ARENA_SMALL);
+}
+
+TEST_F(ModelTest, RejectsSmallArenaNullsAndUnparsedModels) {
+  const size_t need = tfr_arena_size(&model);
+  std::vector<uint32_t> arena(need / 4);
+  const auto face = Face(1);
+  float s[TFR_NUM_CLASSES];
+  EXPECT_EQ(tfr_classify(&model, arena.data(), need - 4, face.data(), s), TFR_ERR_ARENA_SMALL);
+  EXPECT_EQ(tfr_classify(nullptr, arena.data(), need, face.data(), s), TFR_ERR_NULL);
+  EXPECT_EQ(tfr_classify(&model, nullptr, need, face.data(), s), TFR_ERR_NULL);
+  EXPECT_EQ(tfr_classify(&model, arena.data(), need, nullptr, s), TFR_ERR_NULL);
+  EXPECT_EQ(tfr_classify(&model, arena.data(), need, face.data(), nullptr), TFR_ERR_NULL);
+  tfr_model_t bad;
+  std::memset(&bad, 0, sizeof bad);
+  EXPECT_EQ(tfr_classify(&bad, arena.data(), need, face.data(), s), TFR_ERR_NOT_PARSED);
+  EXPECT_EQ(tfr_arena_size(&bad), 0u);
+  EXPECT_EQ(tfr_model_parse(nullptr, blob.data(), blob.len), TFR_ERR_NULL);
+  EXPECT_EQ(tfr_model_parse(&bad, nullptr, blob.len), TFR_ERR_NULL);
+}
+
+TEST_F(ModelTest, HeaderErrors) {
+  tfr_model_t m;
+  Blob b = blob;
+  EXPECT_EQ(tfr_model_parse(&m, b.data() + 1, b.len - 1), TFR_ERR_ALIGN);
+  EXPECT_EQ(tfr_model_parse(&m, b.data(), 15), TFR_ERR_TRUNCATED);
+  b.data()[0] = 'X';
+  EXPECT_EQ(Parse(b, &m), TFR_ERR_MAGIC);
+  b = blob;
+  b.data()[4] = 2;
+  EXPECT_EQ(Parse(b, &m), TFR_ERR_VERSION);
+  b = blob;
+  b.data()[6] = 1;
+  EXPECT_EQ(Parse(b, &m), TFR_ERR_FLAGS);
+  b = blob;
+  b.resize(blob.len + 4);
+  EXPECT_EQ(Parse(b, &m), TFR_ERR_SIZE);
+  b = blob;
+  b.data()[b.len - 1] ^= 0x10;
+  EXPECT_EQ(Parse(b, &m), TFR_ERR_CRC);
+  EXPECT_EQ(m.parsed, 0u);
+}
+
+TEST_F(ModelTest, EveryTruncationIsReported) {
+  tfr_model_t m;
+  for (size_t n = 0; n < blob.len; n++) {
+    ASSERT_EQ(tfr_model_parse(&m, blob.data(), n), TFR_ERR_TRUNCATED) << n;
+  }
+  // truncated but resealed (size and CRC consistent): the sections' own bounds catch it
+  for (size_t n = 16; n < blob.len; n++) {
+    Blob b = blob;
+    b.resize(n);
+    tfb_reseal(b.data(), n);
+    ASSERT_EQ(Parse(b, &m), TFR_ERR_TRUNCATED) << n;
+  }
+}
+
+TEST_F(ModelTest, ContentErrors) {
+  const size_t blk = FirstBlock();
+  EXPECT_EQ(Edit(16, 47), TFR_ERR_SHAPE);         // input size
+  EXPECT_EQ(Edit(17, 6), TFR_ERR_SHAPE);          // classes
+  EXPECT_EQ(Edit(18, 33), TFR_ERR_TOO_MANY_BLOCKS);
+  EXPECT_EQ(Edit(29, 'b'), TFR_ERR_LABEL);        // "angry" -> "bngry"
+  EXPECT_EQ(Edit(blk, 3), TFR_ERR_BLOCK_TYPE);
+  EXPECT_EQ(Edit(blk + 1, 3), TFR_ERR_SHAPE);     // stride 3
+  EXPECT_EQ(Edit(blk + 2, 1), TFR_ERR_FLAGS);     // projected flag on an identity block
+  EXPECT_EQ(Edit(blk + 2, 4), TFR_ERR_FLAGS);
+  EXPECT_EQ(Edit(blk + 3, 1), TFR_ERR_RESERVED);
+  EXPECT_EQ(Edit(blk + 4, 9), TFR_ERR_SHAPE);     // cin 9 after 8 stem channels
+  const size_t bits = reinterpret_cast<const uint8_t *>(model.blocks[0].weight_bits) - model.blob;
+  EXPECT_EQ(Edit(bits + 3, 0x80), TFR_ERR_RESERVED);  // padding bit 31 of an 8-channel word
+  const size_t w0 = reinterpret_cast<const uint8_t *>(model.stem_weight) - model.blob;
+  {
+    Blob b = blob;
+    const float nan = NAN;
+    std::memcpy(b.data() + w0, &nan, 4);
+    tfb_reseal(b.data(), b.len);
+    tfr_model_t m;
+    EXPECT_EQ(Parse(b, &m), TFR_ERR_NONFINITE);
+  }
+  {
+    Blob b = blob;
+    b.resize(blob.len + 4);
+    tfb_reseal(b.data(), b.len);
+    tfr_model_t m;
+    EXPECT_EQ(Parse(b, &m), TFR_ERR_TRAILING);
+  }
+}
+
+TEST(Strerror, EveryCodeHasItsOwnMessage) {
+  std::set<std::string> seen;
+  for (int e = 0; e >= TFR_ERR_ARENA_SMALL; e--) {
+    const std::string s = tfr_strerror(e);
+    EXPECT_NE(s, "unknown error") << e;
+    EXPECT_TRUE(seen.insert(s).second) << s;
+  }
+  EXPECT_STREQ(tfr_strerror(-999), "unknown error");
+}
+
+TEST(Arena, DefaultSizedModelFitsTheBudget) {
+  // The default architecture's shape (see src/engine/vectors.ts): 16-channel stem.
+  tfb_spec s;
+  std::memset(&s, 0, sizeof s);
+  s.stem_cout = 16;
+  const tfb_block_spec blocks[] = {{1, 16, 16, 1, 0}, {1, 16, 32, 2, 0}, {1, 32, 32, 1, 0}, {2, 0, 0, 0, 8},
+                                   {1, 32, 64, 2, 0}, {1, 64, 64, 1, 0}, {2, 0, 0, 0, 16}};
+  s.num_blocks = 7;
+  for (int i = 0; i < 7; i++) s.blocks[i] = blocks[i];
+  Blob b = Build(s, 5);
+  tfr_model_t m;
+  ASSERT_EQ(Parse(b, &m), TFR_OK);
+  EXPECT_LE(tfr_arena_size(&m), 96u * 1024u);
+}
+
+}  // namespace

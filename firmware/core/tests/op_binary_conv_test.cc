@@ -1,0 +1,65 @@
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "tfr_ops.h"
+
+// Plain +-1 convolution over a +1 padded plane, the definition in folded.ts.
+static int RefConv(const std::vector<int> &a, int h, int w, int cin, const std::vector<int> &wt, int o,
+                   int oy, int ox, int stride) {
+  int acc = 0;
+  for (int ky = 0; ky < 3; ky++)
+    for (int kx = 0; kx < 3; kx++)
+      for (int c = 0; c < cin; c++) {
+        int py = oy * stride + ky - 1, px = ox * stride + kx - 1;
+        int v = (py < 0 || px < 0 || py >= h || px >= w) ? 1 : a[(py * w + px) * cin + c];
+        acc += v * wt[((o * 3 + ky) * 3 + kx) * cin + c];
+      }
+  return acc;
+}
+
+static void Check(int h, int cin, int cout, int stride, uint32_t seed) {
+  const int w = h, words = TFR_WORDS(cin);
+  uint32_t s = seed;
+  auto rnd = [&]() { s ^= s << 13; s ^= s >> 17; s ^= s << 5; return s; };
+  std::vector<float> x(h * w * cin), thr(cin, 0.0f);
+  std::vector<int> a(h * w * cin), wt(cout * 9 * cin);
+  for (size_t i = 0; i < x.size(); i++) {
+    x[i] = (rnd() & 1) ? 0.5f : -0.5f;
+    a[i] = x[i] >= 0 ? 1 : -1;
+  }
+  std::vector<uint32_t> bits(cout * 9 * words, 0);
+  for (int t = 0; t < cout * 9; t++)
+    for (int c = 0; c < cin; c++) {
+      int v = (rnd() & 1) ? 1 : -1;
+      wt[t * cin + c] = v;
+      if (v > 0) bits[t * words + c / 32] |= 1u << (c % 32);
+    }
+  std::vector<float> scale(cout), bias(cout);
+  for (int o = 0; o < cout; o++) {
+    scale[o] = 0.25f * (o + 1);
+    bias[o] = 0.5f * o - 1.0f;
+  }
+  std::vector<uint32_t> packed((h + 2) * (w + 2) * words);
+  tfr_op_binarize_pack(x.data(), h, w, cin, thr.data(), packed.data());
+  const int ho = (h - 1) / stride + 1;
+  std::vector<float> out(ho * ho * cout, 100.0f);
+  tfr_op_binary_conv(packed.data(), h, w, cin, cout, stride, bits.data(), scale.data(), bias.data(), 0,
+                     out.data());
+  std::vector<float> acc(out.size(), 100.0f);
+  tfr_op_binary_conv(packed.data(), h, w, cin, cout, stride, bits.data(), scale.data(), bias.data(), 1,
+                     acc.data());
+  for (int oy = 0; oy < ho; oy++)
+    for (int ox = 0; ox < ho; ox++)
+      for (int o = 0; o < cout; o++) {
+        const int conv = RefConv(a, h, w, cin, wt, o, oy, ox, stride);
+        const float want = scale[o] * static_cast<float>(conv) + bias[o];
+        const int i = (oy * ho + ox) * cout + o;
+        ASSERT_EQ(out[i], want) << oy << "," << ox << "," << o;
+        ASSERT_EQ(acc[i], want + 100.0f);
+      }
+}
+
+TEST(BinaryConv, Stride1MatchesPlusMinusOneConv) { Check(6, 16, 5, 1, 7); }
+TEST(BinaryConv, Stride2MatchesPlusMinusOneConv) { Check(8, 33, 4, 2, 11); }
+TEST(BinaryConv, MultiWordChannels) { Check(4, 70, 3, 1, 99); }

@@ -1,0 +1,37 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "tfr_ops.h"
+
+TEST(Math, ExpfMatchesLibmWithinTwoUlpsOverItsRange) {
+  for (float x = -87.0f; x <= 88.0f; x += 0.173f) {
+    const double want = std::exp(static_cast<double>(x));
+    const double got = tfr_expf(x);
+    EXPECT_NEAR(got / want, 1.0, 3e-7) << "x=" << x;
+  }
+  EXPECT_EQ(tfr_expf(0.0f), 1.0f);
+  EXPECT_EQ(tfr_expf(-100.0f), 0.0f);
+  EXPECT_TRUE(std::isnan(tfr_expf(NAN)));
+  EXPECT_TRUE(std::isfinite(tfr_expf(1000.0f)));
+}
+
+TEST(Math, SigmoidIsOneOverOnePlusExp) {
+  EXPECT_FLOAT_EQ(tfr_sigmoidf(0.0f), 0.5f);
+  EXPECT_NEAR(tfr_sigmoidf(2.0f), 1.0 / (1.0 + std::exp(-2.0)), 1e-7);
+  EXPECT_LT(tfr_sigmoidf(-200.0f), 1e-37f);
+  EXPECT_EQ(tfr_sigmoidf(200.0f), 1.0f);
+}
+
+TEST(Math, PopcountCountsBits) {
+  EXPECT_EQ(tfr_popcount32(0u), 0u);
+  EXPECT_EQ(tfr_popcount32(0xFFFFFFFFu), 32u);
+  EXPECT_EQ(tfr_popcount32(0x80000001u), 2u);
+  uint32_t x = 0x12345678u;
+  for (int i = 0; i < 1000; i++) {
+    x = x * 1664525u + 1013904223u;
+    uint32_t n = 0;
+    for (int b = 0; b < 32; b++) n += (x >> b) & 1u;
+    ASSERT_EQ(tfr_popcount32(x), n);
+  }
+}
