@@ -41,7 +41,7 @@ export class FleetManager extends EventEmitter {
     });
     this.registry.on('invalid', (inv: InvalidMessage) => this.emit('invalid', inv));
     this.conn.on('state', (s) => this.emit('state', s));
-    this.conn.on('error', (e) => this.emit('error', e));
+    this.conn.on('error', (e) => this.fail(e));
     this.conn.on('connect', (re: boolean) => { this.announced.clear(); this.emit('connect', re); });
   }
 
@@ -66,8 +66,13 @@ export class FleetManager extends EventEmitter {
     if (this.announced.has(deviceId)) return;
     this.announced.add(deviceId);
     for (const m of homeAssistantDiscovery(this.conn.prefix, deviceId, status, this.opts.discoveryPrefix ?? DEFAULT_DISCOVERY_PREFIX)) {
-      this.conn.publish(m.topic, JSON.stringify(m.payload), { qos: m.qos, retain: m.retain }).catch((e) => this.emit('error', e));
+      this.conn.publish(m.topic, JSON.stringify(m.payload), { qos: m.qos, retain: m.retain }).catch((e) => this.fail(e));
     }
+  }
+
+  /** Connection problems are reported as 'error' events when someone listens; the connection retries anyway. */
+  private fail(e: Error) {
+    if (this.listenerCount('error')) this.emit('error', e);
   }
 
   async close(): Promise<void> {

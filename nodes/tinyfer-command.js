@@ -1,0 +1,129 @@
+/**
+ * tinyfer-command: sends a command to one device, a list, or all known devices of a fleet and
+ * outputs each device's acknowledgement; a timeout or a device error goes to done(err) so a Catch
+ * node sees it. model_update sends a model blob (msg.payload Buffer or a file path), inline or in
+ * chunks, signed with Ed25519. Logic: src/fleet/commands.ts.
+ */
+module.exports = function (RED) {
+    'use strict';
+    const fs = require('node:fs');
+    const { COMMANDS, checkDeviceId, MAX_MODEL_BYTES } = require('../dist/fleet/protocol');
+
+    function TinyferCommandNode(n) {
+        RED.nodes.createNode(this, n);
+        const node = this;
+        node.fleet = RED.nodes.getNode(n.fleet);
+        node.command = n.command || 'get_config';
+        node.target = (n.target || '').trim();
+        node.timeout = Number(n.timeout) > 0 ? Number(n.timeout) : 10;
+        node.keyFile = (n.keyFile || '').trim();
+        let manager = null;
+        let busy = 0;
+
+        if (!node.fleet) {
+            node.status({ fill: 'red', shape: 'ring', text: 'no fleet configured' });
+            node.error('tinyfer-command: select a tinyfer-fleet configuration');
+            node.on('input', (msg, send, done) => done(new Error('tinyfer-command: no fleet configured')));
+            return;
+        }
+
+        node.onFleetState = function (s) {
+            if (busy) return;
+            if (s === 'connected') node.status({ fill: 'green', shape: 'dot', text: 'connected' });
+            else node.status({ fill: 'yellow', shape: 'ring', text: s });
+        };
+        manager = node.fleet.register(node);
+
+        /** msg.device: 'id', ['id', ...] or 'all' (online devices); else the configured target. */
+        function targets(msg) {
+            let t = msg.device !== undefined ? msg.device : node.target;
+            if (typeof t === 'string') t = t.trim();
+            if (t === 'all' || t === '*') {
+                const online = manager.registry.ids('online');
+                if (!online.length) throw new Error('tinyfer-command: no online devices for "all"');
+                return online;
+            }
+            if (typeof t === 'string' && t.includes(',')) t = t.split(',').map((s) => s.trim()).filter(Boolean);
+            const list = Array.isArray(t) ? t : [t];
+            if (!list.length || list.some((d) => typeof d !== 'string' || !d)) throw new Error('tinyfer-command: msg.device must be a device id, a list of ids, or "all"');
+            list.forEach(checkDeviceId);
+            return list;
+        }
+
+        async function modelBlob(msg) {
+            if (Buffer.isBuffer(msg.payload)) return msg.payload;
+            const file = typeof msg.payload === 'string' ? msg.payload : msg.filename;
+            if (typeof file !== 'string' || !file) throw new Error('model_update: msg.payload must be a Buffer with the model blob or a file path');
+            const st = await fs.promises.stat(file);
+            if (st.size > MAX_MODEL_BYTES) throw new Error(`model_update: ${file} is ${st.size} bytes (> ${MAX_MODEL_BYTES})`);
+            return fs.promises.readFile(file);
+        }
+
+        async function run(msg) {
+            const cmd = typeof msg.command === 'string' && msg.command ? msg.command : node.command;
+            if (!COMMANDS.includes(cmd)) throw new Error(`tinyfer-command: unknown command "${cmd}" (one of ${COMMANDS.join(', ')})`);
+            const ids = targets(msg);
+            const opts = { timeoutMs: Number(msg.timeout) > 0 ? Number(msg.timeout) * 1000 : node.timeout * 1000 };
+            let send;
+            if (cmd === 'model_update') {
+                const blob = await modelBlob(msg);
+                const version = msg.version || (msg.payload && typeof msg.payload === 'string' ? require('node:path').basename(msg.payload) : '');
+                if (!version) throw new Error('model_update: msg.version is required');
+                const mo = { ...opts, version: String(version), signature: msg.signature, chunked: msg.chunked === true };
+                if (!mo.signature) {
+                    if (!node.keyFile) throw new Error('model_update: msg.signature or a signing key file is required');
+                    mo.key = await fs.promises.readFile(node.keyFile);
+                }
+                send = (id) => manager.commands.modelUpdate(id, blob, mo);
+            } else {
+                let params = msg.payload;
+                if (params === undefined || params === null || params === '' || typeof params !== 'object' || Buffer.isBuffer(params)) params = undefined;
+                if (cmd === 'set_config' && !params) throw new Error('set_config: msg.payload must be an object with the settings to change');
+                send = (id) => manager.commands.request(id, cmd, params, opts);
+            }
+            return { cmd, ids, results: await Promise.allSettled(ids.map((id) => send(id))) };
+        }
+
+        node.on('input', function (msg, send, done) {
+            if (!manager) return done(new Error('tinyfer-command: the fleet connection is not configured correctly'));
+            busy++;
+            node.status({ fill: 'blue', shape: 'dot', text: 'sending' });
+            run(msg).then(({ cmd, ids, results }) => {
+                busy--;
+                const failed = [];
+                results.forEach((r, i) => {
+                    if (r.status === 'fulfilled') {
+                        const out = RED.util.cloneMessage(msg);
+                        out.topic = cmd;
+                        out.device = ids[i];
+                        out.payload = r.value.result || {};
+                        out.response = r.value;
+                        send(out);
+                    } else {
+                        failed.push({ device: ids[i], code: r.reason.code || 'error', message: r.reason.message });
+                    }
+                });
+                const ok = results.length - failed.length;
+                if (!failed.length) {
+                    node.status({ fill: 'green', shape: 'dot', text: `${cmd}: ${ok}/${results.length} ok` });
+                    return done();
+                }
+                node.status({ fill: 'red', shape: 'ring', text: `${cmd}: ${failed.length}/${results.length} failed (${failed[0].code})` });
+                msg.failed = failed;
+                done(new Error(failed.length === 1 && results.length === 1 ? failed[0].message
+                    : `${cmd}: ${failed.length} of ${results.length} devices failed: ${failed.map((f) => `${f.device} ${f.code}`).join(', ')}`));
+            }, (err) => {
+                busy--;
+                node.status({ fill: 'red', shape: 'ring', text: err.message.slice(0, 40) });
+                done(err);
+            });
+        });
+
+        node.on('close', function (removed, done) {
+            manager = null;
+            node.fleet.deregister(node, done);
+        });
+    }
+
+    RED.nodes.registerType('tinyfer-command', TinyferCommandNode);
+};

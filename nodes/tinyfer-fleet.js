@@ -1,0 +1,113 @@
+/**
+ * tinyfer-fleet: the config node that owns one MQTT connection to a TinyFER fleet. Device and
+ * command nodes register with it; it connects when the first one does, re-subscribes after a
+ * reconnect and tells its users when the connection state changes. The logic is in
+ * src/fleet/manager.ts (FleetManager); this file only adapts it to Node-RED.
+ */
+module.exports = function (RED) {
+    'use strict';
+    const { FleetManager } = require('../dist/fleet/manager');
+
+    function TinyferFleetNode(n) {
+        RED.nodes.createNode(this, n);
+        const node = this;
+        node.url = (n.url || '').trim();
+        node.clientId = (n.clientId || '').trim();
+        node.prefix = (n.prefix || 'tinyfer').trim();
+        node.protocolVersion = Number(n.protocolVersion) === 4 ? 4 : 5;
+        node.sharedGroup = (n.sharedGroup || '').trim();
+        node.homeAssistant = n.homeAssistant === true || n.homeAssistant === 'true';
+        node.discoveryPrefix = (n.discoveryPrefix || 'homeassistant').trim();
+        node.commandTimeout = Number(n.commandTimeout) > 0 ? Number(n.commandTimeout) : 10;
+        node.users = {};
+        node.manager = null;
+        node.closing = false;
+
+        const options = {
+            url: node.url,
+            clientId: node.clientId || undefined,
+            prefix: node.prefix,
+            protocolVersion: node.protocolVersion,
+            sharedGroup: node.sharedGroup || undefined,
+            homeAssistant: node.homeAssistant,
+            discoveryPrefix: node.discoveryPrefix,
+            commandTimeoutMs: node.commandTimeout * 1000,
+            reconnectPeriodMs: RED.settings.mqttReconnectTime || 2000
+        };
+        if (node.credentials) {
+            options.username = node.credentials.user || undefined;
+            options.password = node.credentials.password || undefined;
+        }
+        if (n.usetls && n.tls) {
+            const tlsNode = RED.nodes.getNode(n.tls);
+            if (tlsNode) {
+                const tls = {};
+                tlsNode.addTLSOptions(tls);
+                options.tls = tls;
+            }
+        }
+
+        function notify() {
+            const state = node.state();
+            for (const id of Object.keys(node.users)) {
+                const u = node.users[id];
+                if (typeof u.onFleetState === 'function') u.onFleetState(state);
+            }
+        }
+
+        /** 'connected' | 'connecting' | 'reconnecting' | 'disconnected' | 'closed' | 'error' */
+        node.state = function () {
+            if (!node.manager) return node.error_ ? 'error' : 'disconnected';
+            return node.manager.conn.state;
+        };
+
+        node.connect = function () {
+            if (node.manager || node.closing) return node.manager;
+            try {
+                node.manager = new FleetManager(options);
+            } catch (err) {
+                node.error_ = err;
+                node.error(err.message);
+                notify();
+                return null;
+            }
+            node.manager.on('state', notify);
+            node.manager.on('error', (err) => node.log(`mqtt: ${err.message}`));
+            return node.manager;
+        };
+
+        /** A user node registers; the connection starts with the first one. Returns the FleetManager (or null). */
+        node.register = function (user) {
+            node.users[user.id] = user;
+            const m = node.connect();
+            setImmediate(notify);
+            return m;
+        };
+
+        node.deregister = function (user, done) {
+            delete node.users[user.id];
+            if (Object.keys(node.users).length === 0 && node.manager && !node.closing) {
+                const m = node.manager;
+                node.manager = null;
+                m.close().then(() => done(), () => done());
+            } else {
+                done();
+            }
+        };
+
+        node.on('close', function (removed, done) {
+            node.closing = true;
+            const m = node.manager;
+            node.manager = null;
+            if (!m) return done();
+            m.close().then(() => done(), (err) => { node.warn(err.message); done(); });
+        });
+    }
+
+    RED.nodes.registerType('tinyfer-fleet', TinyferFleetNode, {
+        credentials: {
+            user: { type: 'text' },
+            password: { type: 'password' }
+        }
+    });
+};
