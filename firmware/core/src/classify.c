@@ -6,7 +6,7 @@ static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
 size_t tfr_plan_arena(const tfr_model_t *m) {
   size_t need, cur;
-  int i, size = TFR_FACE_SIZE / 2, c = m->stem_cout;
+  int i, size = TFR_FACE_SIZE / 2, c = m->stem_cout, cur_low = 1;
   /* stem: output (pooled) + two conv rows */
   cur = TFR_F32(size * size * c);
   need = cur + tfr_stem_scratch(m);
@@ -17,7 +17,12 @@ size_t tfr_plan_arena(const tfr_model_t *m) {
       if (b->projected) {
         const int so = (size - 1) / b->stride + 1;
         const size_t out = TFR_F32(so * so * b->cout);
-        need = max_sz(need, cur + out + packed + TFR_F32(b->cin));
+        if (cur_low && tfr_projected_in_place(b)) {
+          need = max_sz(need, cur + packed + TFR_F32(b->cin));
+        } else {
+          need = max_sz(need, cur + out + packed + TFR_F32(b->cin));
+          cur_low = !cur_low;
+        }
         cur = out;
         size = so;
       } else {
@@ -69,20 +74,23 @@ int tfr_classify(const tfr_model_t *m, void *arena, size_t arena_size,
         const size_t out_bytes = TFR_F32(so * so * b->cout);
         float *out;
         float *pooled;
-        if (cur_low) {
+        if (cur_low && tfr_projected_in_place(b)) {
+          out = cur; /* written behind the shortcut's reads, see op_shortcut.c */
+        } else if (cur_low) {
           out = (float *)(void *)(hi - out_bytes);
+          cur_low = 0;
         } else {
           out = (float *)(void *)lo;
           packed = (uint32_t *)(void *)(lo + out_bytes);
+          cur_low = 1;
         }
         pooled = (float *)(void *)((uint8_t *)packed + tfr_packed_bytes(size, b->cin));
         tfr_op_binarize_pack(cur, size, size, b->cin, b->threshold, packed);
-        tfr_op_binary_conv(packed, size, size, b->cin, b->cout, b->stride, b->weight_bits,
-                           b->scale, b->bias, 0, out);
         tfr_op_shortcut_proj(cur, size, size, b->cin, b->cout, b->sc_weight, b->sc_bias, pooled, out);
+        tfr_op_binary_conv(packed, size, size, b->cin, b->cout, b->stride, b->weight_bits,
+                           b->scale, b->bias, 1, out);
         cur = out;
         cur_bytes = out_bytes;
-        cur_low = !cur_low;
         size = so;
       } else {
         tfr_op_binarize_pack(cur, size, size, b->cin, b->threshold, packed);

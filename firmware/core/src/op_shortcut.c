@@ -1,5 +1,8 @@
 #include "tfr_ops.h"
 
+/* `out` may alias `in` (same base) when cout <= 2 * cin: each output pixel is written after
+ * its 2x2 window has been pooled, and never reaches input that a later pixel still reads. */
+
 void tfr_op_shortcut_proj(const float *in, int h, int w, int cin, int cout, const float *sw,
                           const float *sb, float *pooled, float *out) {
   const int ho = h / 2, wo = w / 2;
@@ -16,7 +19,7 @@ void tfr_op_shortcut_proj(const float *in, int h, int w, int cin, int cout, cons
         const float *wo_ = sw + o * cin;
         float acc = 0.0f;
         for (c = 0; c < cin; c++) acc = acc + wo_[c] * pooled[c];
-        dst[o] = dst[o] + (acc + sb[o]);
+        dst[o] = acc + sb[o];
       }
     }
   }

@@ -60,8 +60,8 @@ void tfr_op_binary_conv(const uint32_t *packed, int h, int w, int cin, int cout,
                         int accumulate, float *out);
 
 /* ---- op_shortcut.c ----
- * Projected shortcut: out[y][x][o] += (sum_c sw[o][c] * avgpool2x2(in)[y][x][c]) + sb[o];
- * pooled is scratch for cin floats. */
+ * Projected shortcut: out[y][x][o] = (sum_c sw[o][c] * avgpool2x2(in)[y][x][c]) + sb[o];
+ * pooled is scratch for cin floats. out may be in itself when cout <= 2 * cin (in place). */
 void tfr_op_shortcut_proj(const float *in, int h, int w, int cin, int cout, const float *sw,
                           const float *sb, float *pooled, float *out);
 

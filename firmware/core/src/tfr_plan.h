@@ -5,7 +5,7 @@
  * planned size). A layer that cannot run in place writes its output at the other end;
  * scratch (packed bits, attention maps, pooled vectors) goes between the two. The arena is
  * the largest need over all layers: in + out + scratch, or in + scratch when in place
- * (identity binary blocks, CBAM).
+ * (identity binary blocks, CBAM, projected blocks with cout <= 2 * cin while at the low end).
  */
 #ifndef TINYFER_PLAN_H
 #define TINYFER_PLAN_H
@@ -20,4 +20,7 @@ static inline size_t tfr_stem_scratch(const tfr_model_t *m) { return TFR_F32(2 *
 static inline size_t tfr_packed_bytes(int size, int c) {
   return (size_t)(size + 2) * (size_t)(size + 2) * TFR_WORDS(c) * 4u;
 }
+/* A projected block may write its output over its input (from the same base) when the
+ * output never overtakes the input the later pixels still read: cout <= 2 * cin. */
+static inline int tfr_projected_in_place(const tfr_block_t *b) { return b->cout <= 2 * b->cin; }
 #endif

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <set>
 #include <string>
 #include <vector>
@@ -207,19 +209,54 @@ TEST(Strerror, EveryCodeHasItsOwnMessage) {
   EXPECT_STREQ(tfr_strerror(-999), "unknown error");
 }
 
-TEST(Arena, DefaultSizedModelFitsTheBudget) {
-  // The default architecture's shape (see src/engine/vectors.ts): 16-channel stem.
+tfb_spec Spec(uint16_t stem, std::initializer_list<tfb_block_spec> blocks) {
   tfb_spec s;
   std::memset(&s, 0, sizeof s);
-  s.stem_cout = 16;
-  const tfb_block_spec blocks[] = {{1, 16, 16, 1, 0}, {1, 16, 32, 2, 0}, {1, 32, 32, 1, 0}, {2, 0, 0, 0, 8},
-                                   {1, 32, 64, 2, 0}, {1, 64, 64, 1, 0}, {2, 0, 0, 0, 16}};
-  s.num_blocks = 7;
-  for (int i = 0; i < 7; i++) s.blocks[i] = blocks[i];
-  Blob b = Build(s, 5);
+  s.stem_cout = stem;
+  for (const auto &b : blocks) s.blocks[s.num_blocks++] = b;
+  return s;
+}
+
+// tinyfer-b1 (src/model/network.ts): stem 32, 2 x binary 32, cbam, binary 32->56 /2, binary 56, cbam.
+tfb_spec LeadSpec() {
+  return Spec(32, {{1, 32, 32, 1, 0}, {1, 32, 32, 1, 0}, {2, 0, 0, 0, 8}, {1, 32, 56, 2, 0}, {1, 56, 56, 1, 0},
+                   {2, 0, 0, 0, 14}});
+}
+
+TEST(Arena, TinyferB1FitsTheBudget) {
+  Blob b = Build(LeadSpec(), 5);
   tfr_model_t m;
   ASSERT_EQ(Parse(b, &m), TFR_OK);
+  std::printf("[arena] tinyfer-b1 shape: blob %zu bytes, arena %zu bytes\n", b.len, tfr_arena_size(&m));
   EXPECT_LE(tfr_arena_size(&m), 96u * 1024u);
+  EXPECT_LE(b.len, 32u * 1024u);
+}
+
+// Every placement of the planner (in place, low->high, high->low, in place projected) stays
+// inside the planned arena: guard words after it survive, and the result does not depend on
+// what the arena held before.
+TEST(Arena, EveryPlacementStaysInsideThePlan) {
+  const tfb_spec specs[] = {
+      LeadSpec(),
+      tfb_small_spec(),
+      Spec(8, {{1, 8, 40, 2, 0}, {2, 0, 0, 0, 3}, {1, 40, 96, 2, 0}, {2, 0, 0, 0, 5}, {1, 96, 100, 2, 0}}),
+      Spec(4, {{1, 4, 8, 2, 0}, {1, 8, 20, 2, 0}, {1, 20, 20, 1, 0}, {1, 20, 24, 2, 0}}),
+      Spec(3, {}),
+  };
+  for (const auto &spec : specs) {
+    Blob b = Build(spec, 77);
+    tfr_model_t m;
+    ASSERT_EQ(Parse(b, &m), TFR_OK);
+    const size_t need = tfr_arena_size(&m);
+    std::vector<uint32_t> arena(need / 4 + 16, 0xA5A5A5A5u);
+    const auto face = Face(11);
+    float s1[TFR_NUM_CLASSES], s2[TFR_NUM_CLASSES];
+    ASSERT_EQ(tfr_classify(&m, arena.data(), need, face.data(), s1), TFR_OK);
+    for (size_t i = need / 4; i < arena.size(); i++) ASSERT_EQ(arena[i], 0xA5A5A5A5u) << "word " << i;
+    std::fill(arena.begin(), arena.end(), 0x7F800001u);  // NaN everywhere
+    ASSERT_EQ(tfr_classify(&m, arena.data(), need, face.data(), s2), TFR_OK);
+    for (int k = 0; k < TFR_NUM_CLASSES; k++) ASSERT_EQ(s1[k], s2[k]);
+  }
 }
 
 }  // namespace
