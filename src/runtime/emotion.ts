@@ -25,7 +25,10 @@ export interface EmotionPayload {
   confidence: number;
   scores: EmotionScores | null;
   faces: FaceEmotion[];
+  /** 'binary' or 'tfjs'. */
   backend: string;
+  /** What actually ran it (e.g. 'wasm', 'tensorflow'). */
+  runtime: string;
   /** Wall time of the classifier call for all faces of the message, ms. */
   inferenceMs: number;
   /** Present when smoothing is on: the smoothing key and whether the stable emotion just changed. */
@@ -99,6 +102,7 @@ export function namedScores(v: ArrayLike<number>): EmotionScores {
 export function emotionPayload(
   faces: FaceEmotion[],
   backend: string,
+  runtime: string,
   inferenceMs: number,
   smoothed?: { result: SmoothedEmotion; method: string; key: string },
 ): EmotionPayload {
@@ -110,6 +114,7 @@ export function emotionPayload(
     scores: top ? top.scores : null,
     faces,
     backend,
+    runtime,
     inferenceMs: Math.round(inferenceMs * 1000) / 1000,
   };
   if (smoothed) {

@@ -29,9 +29,15 @@ export interface DetectOptions {
   scoreThreshold: number;
   /** Keep at most this many faces, the largest first. */
   maxFaces: number;
+  /**
+   * When nothing is found at inputSize, try once more at this size (0: never). The detector's
+   * anchors favour faces of a certain size in its input: a face that fills a small picture is
+   * found at a small size, a face in a wide camera frame at a large one.
+   */
+  fallbackSize: number;
 }
 
-export const DEFAULT_DETECT: Readonly<DetectOptions> = { inputSize: 320, scoreThreshold: 0.5, maxFaces: 10 };
+export const DEFAULT_DETECT: Readonly<DetectOptions> = { inputSize: 416, scoreThreshold: 0.5, maxFaces: 10, fallbackSize: 224 };
 
 /** The small part of face-api we use. */
 interface FaceApi {
@@ -90,18 +96,9 @@ export class FaceDetector {
     }
     const input = this.api.tf.tensor3d(Int32Array.from(rgb), [height, width, 3], 'int32');
     try {
-      const found = await this.api.detectAllFaces(
-        input,
-        new this.api.TinyFaceDetectorOptions({ inputSize: opts.inputSize, scoreThreshold: opts.scoreThreshold }),
-      );
-      const out: Detection[] = [];
-      for (const d of found) {
-        const x0 = clamp(Math.round(d.box.x), 0, width);
-        const y0 = clamp(Math.round(d.box.y), 0, height);
-        const x1 = clamp(Math.round(d.box.x + d.box.width), 0, width);
-        const y1 = clamp(Math.round(d.box.y + d.box.height), 0, height);
-        if (x1 - x0 < 2 || y1 - y0 < 2) continue;
-        out.push({ box: { x: x0, y: y0, w: x1 - x0, h: y1 - y0 }, score: d.score });
+      let out = await this.run(input, width, height, opts.inputSize, opts.scoreThreshold);
+      if (out.length === 0 && opts.fallbackSize && opts.fallbackSize !== opts.inputSize) {
+        out = await this.run(input, width, height, opts.fallbackSize, opts.scoreThreshold);
       }
       out.sort((a, b) => b.box.w * b.box.h - a.box.w * a.box.h);
       return out.slice(0, opts.maxFaces);
@@ -109,11 +106,29 @@ export class FaceDetector {
       input.dispose();
     }
   }
+
+  private async run(input: unknown, width: number, height: number, inputSize: number, scoreThreshold: number): Promise<Detection[]> {
+    const found = await this.api.detectAllFaces(input, new this.api.TinyFaceDetectorOptions({ inputSize, scoreThreshold }));
+    const out: Detection[] = [];
+    for (const d of found) {
+      const x0 = clamp(Math.round(d.box.x), 0, width);
+      const y0 = clamp(Math.round(d.box.y), 0, height);
+      const x1 = clamp(Math.round(d.box.x + d.box.width), 0, width);
+      const y1 = clamp(Math.round(d.box.y + d.box.height), 0, height);
+      if (x1 - x0 < 2 || y1 - y0 < 2) continue;
+      out.push({ box: { x: x0, y: y0, w: x1 - x0, h: y1 - y0 }, score: d.score });
+    }
+    return out;
+  }
 }
 
 export function checkDetectOptions(o: DetectOptions): void {
-  if (!Number.isInteger(o.inputSize) || o.inputSize % 32 !== 0 || o.inputSize < 128 || o.inputSize > 608) {
+  const sizeOk = (v: number) => Number.isInteger(v) && v % 32 === 0 && v >= 128 && v <= 608;
+  if (!sizeOk(o.inputSize)) {
     throw new RangeError(`detector inputSize must be a multiple of 32 between 128 and 608, got ${o.inputSize}`);
+  }
+  if (o.fallbackSize !== 0 && !sizeOk(o.fallbackSize)) {
+    throw new RangeError(`detector fallbackSize must be 0 or a multiple of 32 between 128 and 608, got ${o.fallbackSize}`);
   }
   if (!(o.scoreThreshold >= 0 && o.scoreThreshold <= 1)) {
     throw new RangeError(`detector scoreThreshold must be in 0..1, got ${o.scoreThreshold}`);

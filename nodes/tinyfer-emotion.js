@@ -1,0 +1,86 @@
+/**
+ * tinyfer-emotion: faces (or an image) in, emotion out. The model is loaded once per
+ * (backend, model path) and shared by every node that uses it.
+ * A thin adapter: the logic is src/runtime/emotion-node.ts.
+ **/
+
+module.exports = function (RED) {
+    "use strict";
+    const { EmotionHandler } = require("../dist/runtime/emotion-node");
+    const { RateMeter } = require("../dist/runtime/rate");
+
+    function TinyferEmotionNode(config) {
+        RED.nodes.createNode(this, config);
+        const node = this;
+        const rate = new RateMeter();
+        const keyProperty = config.keyProperty || "topic";
+        let handler = null;
+        let configError = null;
+        let queue = Promise.resolve();
+        let lastStatus = 0;
+
+        try {
+            handler = new EmotionHandler(config);
+            node.status({ fill: "yellow", shape: "ring", text: "loading model" });
+            handler.ready().then(function (c) {
+                node.status({ fill: "grey", shape: "dot", text: "ready (" + c.backend + "/" + c.runtime + ")" });
+            }, function (err) {
+                node.error(err.message);
+                node.status({ fill: "red", shape: "ring", text: err.message.slice(0, 60) });
+            });
+        } catch (err) {
+            configError = err;
+            node.error(err.message);
+            node.status({ fill: "red", shape: "ring", text: err.message.slice(0, 60) });
+        }
+
+        function report() {
+            rate.tick();
+            const now = Date.now();
+            if (now - lastStatus < 250) { return; }
+            lastStatus = now;
+            const p = handler.last;
+            const what = p && p.emotion ? p.emotion + " " + Math.round(p.confidence * 100) + "%" : "no face";
+            node.status({ fill: p && p.emotion ? "green" : "grey", shape: "dot", text: what + " | " + rate.rate().toFixed(1) + " msg/s" });
+        }
+
+        node.on("input", function (msg, send, done) {
+            if (configError) {
+                done(configError);
+                return;
+            }
+            let key = "";
+            try {
+                const k = RED.util.getMessageProperty(msg, keyProperty);
+                key = k === undefined || k === null ? "" : String(k);
+            } catch (err) {
+                key = "";
+            }
+            // One message at a time, in arrival order: smoothing needs the frames in sequence.
+            queue = queue.then(function () {
+                return handler.handle(msg, key).then(function (out) {
+                    report();
+                    if (out) { send(out); }
+                    done();
+                }, function (err) {
+                    node.status({ fill: "red", shape: "ring", text: String(err.message || err).slice(0, 60) });
+                    lastStatus = Date.now();
+                    done(err);
+                });
+            }).catch(function (err) {
+                // keep the queue alive whatever happens in send()
+                node.error(err, msg);
+            });
+        });
+
+        node.on("close", function (removed, done) {
+            queue.then(function () {
+                if (handler) { handler.close(); }
+                node.status({});
+                done();
+            });
+        });
+    }
+
+    RED.nodes.registerType("tinyfer-emotion", TinyferEmotionNode);
+};

@@ -1,0 +1,73 @@
+/**
+ * tinyfer-frame: image in, 48x48 grayscale faces out (and the frame, or an annotated JPEG).
+ * A thin adapter: the logic is src/runtime/frame-node.ts and src/vision/.
+ **/
+
+module.exports = function (RED) {
+    "use strict";
+    const { FrameHandler } = require("../dist/runtime/frame-node");
+    const { RateMeter } = require("../dist/runtime/rate");
+
+    function TinyferFrameNode(config) {
+        RED.nodes.createNode(this, config);
+        const node = this;
+        const rate = new RateMeter();
+        let handler = null;
+        let configError = null;
+        let queue = Promise.resolve();
+        let lastStatus = 0;
+
+        try {
+            handler = new FrameHandler(config);
+            node.status({});
+        } catch (err) {
+            configError = err;
+            node.error(err.message);
+            node.status({ fill: "red", shape: "ring", text: err.message.slice(0, 60) });
+        }
+
+        function report(msg) {
+            rate.tick();
+            const now = Date.now();
+            if (now - lastStatus < 250) { return; }
+            lastStatus = now;
+            const n = Array.isArray(msg.faces) ? msg.faces.length : 0;
+            const what = n === 0 ? "no face" : (n === 1 ? "1 face" : n + " faces");
+            node.status({ fill: n ? "green" : "grey", shape: "dot", text: what + " | " + rate.rate().toFixed(1) + " msg/s" });
+        }
+
+        node.on("input", function (msg, send, done) {
+            if (configError) {
+                done(configError);
+                return;
+            }
+            // One message at a time, in arrival order: bounded memory, and chunks stay in order.
+            queue = queue.then(function () {
+                return handler.handle(msg).then(function (out) {
+                    if (out) {
+                        report(out);
+                        send(out);
+                    }
+                    done();
+                }, function (err) {
+                    node.status({ fill: "red", shape: "ring", text: String(err.message || err).slice(0, 60) });
+                    lastStatus = Date.now();
+                    done(err);
+                });
+            }).catch(function (err) {
+                // keep the queue alive whatever happens in send()
+                node.error(err, msg);
+            });
+        });
+
+        node.on("close", function (removed, done) {
+            queue.then(function () {
+                if (handler) { handler.close(); }
+                node.status({});
+                done();
+            });
+        });
+    }
+
+    RED.nodes.registerType("tinyfer-frame", TinyferFrameNode);
+};

@@ -1,0 +1,111 @@
+/**
+ * The message logic of the tinyfer-emotion node, free of Node-RED: nodes/tinyfer-emotion.js
+ * creates it, calls handle() per message (in order) and reports.
+ *
+ * In: msg.faces from tinyfer-frame, or an image in msg.payload (the frame pipeline runs here).
+ * Out: msg.payload = EmotionPayload; each msg.faces entry also gets emotion/confidence/scores
+ * (so a tinyfer-frame node in 'annotated' mode can draw them).
+ */
+import type { FaceClassifier } from '../engine/types';
+import { VisionError } from '../vision/errors';
+import { isImageInput } from '../vision/decode';
+import { processFrame, type FrameOptions } from '../vision/pipeline';
+import { emotionPayload, faceEmotion, facesFromMessage, largestFace, type EmotionPayload, type FaceInput } from './emotion';
+import { frameOptionsFromConfig, numField, type FrameMessage, type FrameNodeConfig } from './frame-node';
+import { getClassifier, type Backend, type ClassifierHandle } from './models';
+import { EmotionSmoother, type SmoothingMethod } from './smoothing';
+
+export interface EmotionNodeConfig extends FrameNodeConfig {
+  backend?: string;
+  model?: string;
+  smoothing?: string;
+  alpha?: string | number;
+  window?: string | number;
+  minConfidence?: string | number;
+  emitOnChange?: boolean;
+}
+
+export class EmotionHandler {
+  readonly frameOptions: FrameOptions;
+  readonly smoothing: SmoothingMethod;
+  readonly emitOnChange: boolean;
+  private readonly model: ClassifierHandle;
+  /** Present when smoothing, minConfidence or emit-on-change is in use. */
+  private readonly smoother?: EmotionSmoother;
+  /** The last payload sent (for the status line). */
+  last?: EmotionPayload;
+
+  /** Parses and checks every setting first (throws RangeError), then starts loading the shared model. */
+  constructor(config: EmotionNodeConfig = {}) {
+    this.frameOptions = frameOptionsFromConfig(config);
+    const method = (config.smoothing || 'none') as SmoothingMethod;
+    const minConfidence = numField('minConfidence', config.minConfidence) ?? 0;
+    this.emitOnChange = config.emitOnChange === true;
+    const smoother = new EmotionSmoother({
+      method,
+      alpha: numField('alpha', config.alpha),
+      window: numField('window', config.window),
+      minConfidence,
+    });
+    this.smoothing = method;
+    if (method !== 'none' || this.emitOnChange || minConfidence > 0) this.smoother = smoother;
+    const backend = (config.backend || 'binary') as Backend;
+    this.model = getClassifier({ backend, modelPath: config.model });
+  }
+
+  /** Resolves when the model is loaded (rejects with the load error). */
+  ready(): Promise<FaceClassifier> {
+    return this.model.classifier;
+  }
+
+  get modelPath(): string {
+    return this.model.modelPath;
+  }
+
+  /**
+   * Classify the faces of one message and set msg.payload. `key` is the smoothing stream
+   * (e.g. msg.topic). Returns null when emit-on-change holds the message back.
+   */
+  async handle(msg: FrameMessage, key = ''): Promise<FrameMessage | null> {
+    let faces: FaceInput[];
+    let msgFaces: Array<Record<string, unknown>>;
+    if (Array.isArray(msg.faces)) {
+      faces = facesFromMessage(msg.faces);
+      msgFaces = msg.faces as Array<Record<string, unknown>>;
+    } else if (isImageInput(msg.payload)) {
+      const r = await processFrame(msg.payload, this.frameOptions);
+      msg.image = r.frame.source;
+      msg.faces = r.faces;
+      msgFaces = r.faces as unknown as Array<Record<string, unknown>>;
+      faces = r.faces;
+    } else {
+      throw new VisionError('E_INPUT_TYPE', 'expected msg.faces (from tinyfer-frame) or an image in msg.payload (Buffer, file path or data URL)');
+    }
+    const classifier = await this.model.classifier;
+    const t0 = process.hrtime.bigint();
+    const scores = faces.length ? await classifier.classify(faces.map((f) => f.pixels)) : [];
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    const results = faces.map((f, i) => faceEmotion(f.box, scores[i]));
+    results.forEach((r, i) => {
+      msgFaces[i].emotion = r.emotion;
+      msgFaces[i].confidence = r.confidence;
+      msgFaces[i].scores = r.scores;
+    });
+    let smoothed;
+    if (this.smoother && results.length > 0) {
+      const result = this.smoother.update(key, scores[largestFace(results)]);
+      smoothed = { result, method: this.smoothing, key };
+    }
+    const payload = emotionPayload(results, classifier.backend, classifier.runtime, ms, smoothed);
+    this.last = payload;
+    if (this.emitOnChange && !(smoothed && smoothed.result.changed)) return null;
+    msg.payload = payload;
+    return msg;
+  }
+
+  /** Release the shared model (disposed when no node uses it any more). */
+  close(): void {
+    this.model.release();
+    this.smoother?.reset();
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * The message logic of the tinyfer-frame node, free of Node-RED so it is tested on its own:
+ * nodes/tinyfer-frame.js only creates it, calls handle() per message and reports.
+ *
+ * msg.payload: an image (Buffer, path, data URL) or one fleet frame chunk (reassembled first).
+ * Out: msg.faces, msg.image (the encoded frame), msg.frame (size, mode) and msg.payload as
+ * configured: the faces, the original image, or an annotated JPEG. A message that carries no
+ * image but msg.image + msg.faces (e.g. after tinyfer-emotion) is annotated as it is.
+ */
+import { CHUNK_MAGIC, FrameAssembler } from '../fleet/protocol';
+import { DEFAULT_ANNOTATE, annotate, drawOn, type AnnotatedFace } from '../vision/annotate';
+import { VisionError } from '../vision/errors';
+import { findFaces, frameOptions, type Face, type FrameOptions } from '../vision/pipeline';
+import { decodeFrame, isImageInput, readImageInput } from '../vision/decode';
+
+export type FrameOutput = 'faces' | 'original' | 'annotated';
+export const FRAME_OUTPUTS: readonly FrameOutput[] = ['faces', 'original', 'annotated'];
+
+/** The node's editor settings, as strings or numbers (empty: default). */
+export interface FrameNodeConfig {
+  mode?: string; // 'detect' | 'whole'
+  output?: string;
+  margin?: string | number;
+  scoreThreshold?: string | number;
+  inputSize?: string | number;
+  fallbackSize?: string | number;
+  maxFaces?: string | number;
+  wholeFaceMaxSide?: string | number;
+  maxBytesMb?: string | number;
+  maxMegapixels?: string | number;
+  quality?: string | number;
+}
+
+/** Parse a number field of the editor: '' or undefined gives undefined (the default). */
+export function numField(name: string, v: unknown): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  const n = typeof v === 'number' ? v : Number(String(v).trim());
+  if (!Number.isFinite(n)) throw new RangeError(`${name} must be a number, got '${String(v)}'`);
+  return n;
+}
+
+/** Frame pipeline options from editor settings (shared by tinyfer-frame and tinyfer-emotion). */
+export function frameOptionsFromConfig(c: FrameNodeConfig): FrameOptions {
+  const mode = c.mode || 'detect';
+  if (mode !== 'detect' && mode !== 'whole') throw new RangeError(`mode must be 'detect' or 'whole', got '${mode}'`);
+  const mb = numField('maxBytesMb', c.maxBytesMb);
+  const mp = numField('maxMegapixels', c.maxMegapixels);
+  return frameOptions({
+    wholeFace: mode === 'whole',
+    margin: numField('margin', c.margin),
+    scoreThreshold: numField('scoreThreshold', c.scoreThreshold),
+    inputSize: numField('inputSize', c.inputSize),
+    fallbackSize: numField('fallbackSize', c.fallbackSize),
+    maxFaces: numField('maxFaces', c.maxFaces),
+    wholeFaceMaxSide: numField('wholeFaceMaxSide', c.wholeFaceMaxSide),
+    maxBytes: mb === undefined ? undefined : Math.round(mb * 1024 * 1024),
+    maxPixels: mp === undefined ? undefined : Math.round(mp * 1e6),
+  });
+}
+
+/** What goes into msg.faces: the face plus, after tinyfer-emotion, its emotion. */
+export interface MsgFace extends Face {
+  emotion?: string;
+  confidence?: number;
+  scores?: Record<string, number>;
+}
+
+export interface FrameMessage {
+  payload?: unknown;
+  topic?: unknown;
+  faces?: unknown;
+  image?: unknown;
+  frame?: unknown;
+  [k: string]: unknown;
+}
+
+/** Is this Buffer a fleet protocol chunk ('TF' magic)? No JPEG/PNG/WebP/TIFF starts so. */
+export function isChunk(b: unknown): b is Buffer {
+  return Buffer.isBuffer(b) && b.length >= 2 && b.readUInt16BE(0) === CHUNK_MAGIC;
+}
+
+export class FrameHandler {
+  readonly options: FrameOptions;
+  readonly output: FrameOutput;
+  readonly quality: number;
+  private readonly assembler: FrameAssembler;
+
+  constructor(config: FrameNodeConfig = {}) {
+    this.options = frameOptionsFromConfig(config);
+    const out = (config.output || 'faces') as FrameOutput;
+    if (!FRAME_OUTPUTS.includes(out)) throw new RangeError(`output must be one of ${FRAME_OUTPUTS.join(', ')}, got '${out}'`);
+    this.output = out;
+    const q = numField('quality', config.quality) ?? DEFAULT_ANNOTATE.quality;
+    if (!(Number.isInteger(q) && q >= 1 && q <= 100)) throw new RangeError(`quality must be an integer 1..100, got ${q}`);
+    this.quality = q;
+    this.assembler = new FrameAssembler({ maxBytes: this.options.maxBytes });
+  }
+
+  /**
+   * Process one message in place. Returns the message to send, or null when nothing is to be
+   * sent yet (a chunk of a frame still being reassembled). Throws VisionError on bad input.
+   */
+  async handle(msg: FrameMessage): Promise<FrameMessage | null> {
+    let input = msg.payload;
+    if (isChunk(input)) {
+      const r = this.assembler.push(typeof msg.topic === 'string' ? msg.topic : '', input);
+      if (r.status === 'partial') return null;
+      if (r.status === 'error') throw new VisionError('E_DECODE', `frame chunk rejected: ${r.error}`);
+      input = r.data;
+    }
+    if (!isImageInput(input) && this.output === 'annotated' && Buffer.isBuffer(msg.image) && Array.isArray(msg.faces)) {
+      msg.payload = await annotate(msg.image, annotatedFaces(msg.faces), { ...DEFAULT_ANNOTATE, ...this.annotateLimits() });
+      return msg;
+    }
+    const bytes = await readImageInput(input, this.options);
+    const frame = await decodeFrame(bytes, this.options);
+    const result = await findFaces(frame, this.options);
+    const faces: MsgFace[] = result.faces;
+    msg.faces = faces;
+    msg.image = frame.source;
+    msg.frame = {
+      width: frame.width,
+      height: frame.height,
+      format: frame.format,
+      mode: result.mode,
+      ...(result.detector ? { detector: result.detector } : {}),
+    };
+    if (this.output === 'faces') msg.payload = faces;
+    else if (this.output === 'original') msg.payload = frame.source;
+    else msg.payload = await drawOn(frame.rgb, frame.workWidth, frame.workHeight, frame.scale, faces, this.quality);
+    return msg;
+  }
+
+  /** Partial frames held for reassembly. */
+  get pendingChunks(): number {
+    return this.assembler.pending;
+  }
+
+  close(): void {
+    this.assembler.clear();
+  }
+
+  private annotateLimits() {
+    return { quality: this.quality, maxPixels: this.options.maxPixels, maxSide: this.options.workMaxSide };
+  }
+}
+
+/** msg.faces entries that have a box, as annotate() takes them. */
+export function annotatedFaces(faces: unknown[]): AnnotatedFace[] {
+  const out: AnnotatedFace[] = [];
+  for (const f of faces) {
+    if (typeof f !== 'object' || f === null) continue;
+    const o = f as Record<string, unknown>;
+    const b = o.box as Record<string, unknown> | undefined;
+    if (!b || !['x', 'y', 'w', 'h'].every((k) => typeof b[k] === 'number')) continue;
+    out.push({
+      box: { x: b.x as number, y: b.y as number, w: b.w as number, h: b.h as number },
+      score: typeof o.score === 'number' ? o.score : undefined,
+      emotion: typeof o.emotion === 'string' ? o.emotion : undefined,
+      confidence: typeof o.confidence === 'number' ? o.confidence : undefined,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,321 @@
+/**
+ * The vision pipeline on real faces and on broken input: decode, detect, crop, annotate.
+ * Runs against the compiled dist/ (npm run build first).
+ */
+"use strict";
+const assert = require("node:assert/strict");
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
+const sharp = require("sharp");
+const fx = require("./fixtures/faces");
+
+const { decodeFrame, readImageInput, DEFAULT_DECODE } = require("../dist/vision/decode");
+const { FaceDetector } = require("../dist/vision/detector");
+const { faceSquare, cropGray, rgbToGray } = require("../dist/vision/crop");
+const { processFrame, frameOptions, DEFAULT_FRAME } = require("../dist/vision/pipeline");
+const { annotate, overlaySvg, caption } = require("../dist/vision/annotate");
+const { VisionError } = require("../dist/vision/errors");
+
+async function rejectsWith(promise, code, pattern) {
+    await assert.rejects(promise, (e) => {
+        assert.ok(e instanceof VisionError, `expected a VisionError, got ${e && e.stack}`);
+        assert.equal(e.code, code, e.message);
+        if (pattern) { assert.match(e.message, pattern); }
+        return true;
+    });
+}
+
+describe("vision: decode", function () {
+    let jaffe;
+    before(function () {
+        jaffe = path.join(fx.requireData(this, "jaffe", "happy"), "KA.HA1.29.tiff");
+    });
+
+    it("decodes JPEG, PNG, WebP and TIFF to the same upright RGB raster size", async function () {
+        const tiff = fs.readFileSync(jaffe);
+        const encoded = {
+            tiff,
+            jpeg: await sharp(tiff).jpeg().toBuffer(),
+            png: await sharp(tiff).png().toBuffer(),
+            webp: await sharp(tiff).webp().toBuffer(),
+        };
+        for (const [format, bytes] of Object.entries(encoded)) {
+            const f = await decodeFrame(bytes);
+            assert.equal(f.format, format);
+            assert.equal(f.width, 256);
+            assert.equal(f.height, 256);
+            assert.equal(f.rgb.length, 256 * 256 * 3);
+            assert.equal(f.scale, 1);
+            assert.equal(f.source, bytes);
+        }
+    });
+
+    it("honours EXIF orientation (a 6 = 90 degree clockwise JPEG comes out upright)", async function () {
+        // 60x40 image: left half black, right half white. Orientation 6 means "rotate 90 cw to view".
+        const raw = Buffer.alloc(60 * 40 * 3);
+        for (let y = 0; y < 40; y++) {
+            for (let x = 30; x < 60; x++) { raw.fill(255, (y * 60 + x) * 3, (y * 60 + x) * 3 + 3); }
+        }
+        const jpeg = await sharp(raw, { raw: { width: 60, height: 40, channels: 3 } }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+        const f = await decodeFrame(jpeg);
+        assert.equal(f.width, 40);
+        assert.equal(f.height, 60);
+        assert.equal(f.workWidth, 40);
+        // rotated 90 cw: the stored left (black) half is now on top, the white half at the bottom
+        const px = (x, y) => f.rgb[(y * f.workWidth + x) * 3];
+        assert.ok(px(20, 5) < 40, `top should be dark, got ${px(20, 5)}`);
+        assert.ok(px(20, 55) > 215, `bottom should be light, got ${px(20, 55)}`);
+    });
+
+    it("downscales a large frame to workMaxSide and reports the scale", async function () {
+        const big = await sharp({ create: { width: 3000, height: 2000, channels: 3, background: "#808080" } }).jpeg().toBuffer();
+        const f = await decodeFrame(big);
+        assert.equal(f.width, 3000);
+        assert.equal(f.workWidth, 1280);
+        assert.equal(f.workHeight, 853);
+        assert.ok(Math.abs(f.scale - 1280 / 3000) < 1e-9);
+    });
+
+    it("reads a file path and a data URL", async function () {
+        const fromPath = await readImageInput(jaffe);
+        assert.deepEqual(fromPath, fs.readFileSync(jaffe));
+        const url = "data:image/tiff;base64," + fromPath.toString("base64");
+        assert.deepEqual(await readImageInput(url), fromPath);
+        const u8 = new Uint8Array(fromPath);
+        assert.deepEqual(await readImageInput(u8), fromPath);
+    });
+
+    it("rejects an empty buffer", async function () {
+        await rejectsWith(readImageInput(Buffer.alloc(0)), "E_EMPTY", /empty/);
+        await rejectsWith(decodeFrame(Buffer.alloc(0)), "E_EMPTY");
+    });
+
+    it("rejects a truncated JPEG", async function () {
+        const jpeg = await sharp(jaffe).jpeg().toBuffer();
+        for (const cut of [jpeg.length >> 1, 200, 4]) {
+            await rejectsWith(decodeFrame(jpeg.subarray(0, cut)), "E_DECODE", /truncated or damaged/);
+        }
+    });
+
+    it("rejects a non-image buffer and formats other than JPEG/PNG/WebP/TIFF", async function () {
+        await rejectsWith(decodeFrame(Buffer.from("this is a text file, not a picture")), "E_FORMAT", /JPEG, PNG, WebP or TIFF/);
+        const gif = await sharp(jaffe).gif().toBuffer();
+        await rejectsWith(decodeFrame(gif), "E_FORMAT", /'gif'/);
+        const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>');
+        await rejectsWith(decodeFrame(svg), "E_FORMAT", /'svg'/);
+    });
+
+    it("rejects wrong input types", async function () {
+        for (const bad of [42, null, undefined, { a: 1 }, [1, 2, 3], true]) {
+            await rejectsWith(readImageInput(bad), "E_INPUT_TYPE", /expected an image Buffer/);
+        }
+        await rejectsWith(readImageInput("data:image/png,notbase64"), "E_INPUT_TYPE", /base64/);
+        await rejectsWith(readImageInput(path.join(os.tmpdir(), "tinyfer-no-such-file.jpg")), "E_FILE", /cannot read/);
+        await rejectsWith(readImageInput(os.tmpdir()), "E_FILE", /not a regular file/);
+    });
+
+    it("rejects a 50 MB image by its byte size before decoding", async function () {
+        const head = await sharp(jaffe).jpeg().toBuffer();
+        const huge = Buffer.concat([head, Buffer.alloc(50 * 1024 * 1024 - head.length)]);
+        await rejectsWith(readImageInput(huge), "E_TOO_LARGE", /50\.0 MB, over the 20\.0 MB limit/);
+        await rejectsWith(decodeFrame(huge), "E_TOO_LARGE");
+        await rejectsWith(readImageInput("data:image/jpeg;base64," + huge.toString("base64")), "E_TOO_LARGE");
+        const file = path.join(os.tmpdir(), `tinyfer-huge-${process.pid}.jpg`);
+        fs.writeFileSync(file, huge);
+        try {
+            await rejectsWith(readImageInput(file), "E_TOO_LARGE");
+        } finally {
+            fs.unlinkSync(file);
+        }
+    });
+
+    it("rejects a pixel bomb from its header (60000 x 60000 PNG)", async function () {
+        await rejectsWith(decodeFrame(fx.pngHeaderOnly(60000, 60000)), "E_TOO_LARGE", /pixel limit|MP limit/);
+        const small = await sharp(jaffe).png().toBuffer();
+        await rejectsWith(decodeFrame(small, { ...DEFAULT_DECODE, maxPixels: 10000 }), "E_TOO_LARGE", /maxPixels/);
+    });
+});
+
+describe("vision: crop", function () {
+    it("centres a square grown by the margin on the box", function () {
+        assert.deepEqual(faceSquare({ x: 10, y: 20, w: 100, h: 80 }, 0), { x: 10, y: 10, side: 100 });
+        assert.deepEqual(faceSquare({ x: 10, y: 20, w: 100, h: 80 }, 0.1), { x: 0, y: 0, side: 120 });
+        assert.throws(() => faceSquare({ x: 0, y: 0, w: 1, h: 1 }, -0.5), /margin/);
+    });
+
+    it("converts RGB to BT.601 luma", function () {
+        const g = rgbToGray(Uint8Array.from([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]), 4, 1);
+        assert.deepEqual(Array.from(g), [76, 150, 29, 255]);
+    });
+
+    it("a 48x48 square at 1:1 is an exact copy; outside the image the edge repeats", function () {
+        const w = 64;
+        const h = 64;
+        const gray = new Uint8Array(w * h);
+        for (let i = 0; i < gray.length; i++) { gray[i] = (i * 7) & 255; }
+        const out = cropGray(gray, w, h, { x: 8, y: 4, side: 48 });
+        for (let y = 0; y < 48; y++) {
+            for (let x = 0; x < 48; x++) { assert.equal(out[y * 48 + x], gray[(y + 4) * w + x + 8]); }
+        }
+        const edge = cropGray(gray, w, h, { x: -48, y: 0, side: 48 });
+        for (let y = 0; y < 48; y++) {
+            for (let x = 0; x < 48; x++) { assert.equal(edge[y * 48 + x], gray[y * w]); }
+        }
+    });
+
+    it("area-averages when downscaling (a 2x2 checkerboard averages to mid-grey)", function () {
+        const w = 96;
+        const gray = new Uint8Array(w * w);
+        for (let y = 0; y < w; y++) { for (let x = 0; x < w; x++) { gray[y * w + x] = (x + y) % 2 ? 255 : 0; } }
+        const out = cropGray(gray, w, w, { x: 0, y: 0, side: 96 });
+        for (const v of out) { assert.ok(Math.abs(v - 127.5) <= 1, `got ${v}`); }
+    });
+});
+
+describe("vision: face detection", function () {
+    this.timeout(60000);
+    let detector;
+    before(async function () {
+        fx.requireData(this, "jaffe");
+        detector = await FaceDetector.load();
+    });
+
+    it("loads once, from the weights inside the npm package", async function () {
+        assert.equal(await FaceDetector.load(), detector);
+        assert.ok(["tensorflow", "wasm", "cpu"].includes(detector.runtime), detector.runtime);
+    });
+
+    it("finds exactly one face in a JAFFE portrait of each of the 10 subjects", async function () {
+        const files = fx.jaffePerSubject("happy");
+        assert.equal(files.length, 10);
+        for (const f of files) {
+            const r = await processFrame(f);
+            assert.equal(r.mode, "detect");
+            assert.equal(r.faces.length, 1, `${path.basename(f)}: ${r.faces.length} faces`);
+            const { box, score, pixels } = r.faces[0];
+            assert.ok(score >= 0.5 && score <= 1, `score ${score}`);
+            // JAFFE faces fill a good part of the 256x256 frame, roughly in its middle
+            assert.ok(box.w > 90 && box.w < 256 && box.h > 90 && box.h < 256, JSON.stringify(box));
+            const cx = box.x + box.w / 2;
+            const cy = box.y + box.h / 2;
+            assert.ok(cx > 80 && cx < 176 && cy > 80 && cy < 200, JSON.stringify(box));
+            assert.ok(pixels instanceof Uint8Array);
+            assert.equal(pixels.length, 2304);
+        }
+    });
+
+    it("locates a face pasted into a 640x480 frame, also when the JPEG is EXIF-rotated", async function () {
+        const file = fx.jaffePerSubject("surprise")[0];
+        const alone = (await processFrame(file)).faces[0].box;
+        const frame = await fx.frameWithFace(file, 300, 150);
+        const r = await processFrame(frame);
+        assert.equal(r.faces.length, 1);
+        const expected = { x: alone.x + 300, y: alone.y + 150, w: alone.w, h: alone.h };
+        assert.ok(fx.iou(r.faces[0].box, expected) > 0.6, `${JSON.stringify(r.faces[0].box)} vs ${JSON.stringify(expected)}`);
+        assert.deepEqual(r.frame.width, 640);
+
+        // Store it rotated 90 degrees counter-clockwise with orientation 6: the upright image is the same frame.
+        const rotated = await sharp(frame).rotate(-90).withMetadata({ orientation: 6 }).jpeg().toBuffer();
+        const r2 = await processFrame(rotated);
+        assert.equal(r2.frame.width, 640);
+        assert.equal(r2.faces.length, 1);
+        assert.ok(fx.iou(r2.faces[0].box, expected) > 0.6, JSON.stringify(r2.faces[0].box));
+    });
+
+    it("finds no face in a frame without one", async function () {
+        const empty = await sharp({ create: { width: 640, height: 480, channels: 3, background: "#7a7f85" } }).jpeg().toBuffer();
+        const r = await processFrame(empty);
+        assert.equal(r.mode, "detect");
+        assert.deepEqual(r.faces, []);
+    });
+
+    it("finds two faces side by side, largest first", async function () {
+        const [a, b] = fx.jaffePerSubject("neutral");
+        const big = await sharp(a).resize(240, 240).png().toBuffer();
+        const small = await sharp(b).resize(180, 180).png().toBuffer();
+        const frame = await sharp({ create: { width: 800, height: 400, channels: 3, background: "#8a8a8a" } })
+            .composite([{ input: big, left: 20, top: 80 }, { input: small, left: 600, top: 110 }]).jpeg().toBuffer();
+        const r = await processFrame(frame);
+        assert.equal(r.faces.length, 2);
+        assert.ok(r.faces[0].box.w * r.faces[0].box.h > r.faces[1].box.w * r.faces[1].box.h);
+        assert.ok(r.faces[0].box.x < 260 && r.faces[1].box.x > 560, JSON.stringify(r.faces.map((f) => f.box)));
+        const one = await processFrame(frame, frameOptions({ maxFaces: 1 }));
+        assert.equal(one.faces.length, 1);
+        assert.deepEqual(one.faces[0].box, r.faces[0].box);
+    });
+
+    it("checks its options", function () {
+        assert.throws(() => frameOptions({ margin: -1 }), /margin/);
+        assert.throws(() => frameOptions({ maxBytes: 0 }), /maxBytes/);
+        return assert.rejects(processFrame(fx.dataPath("jaffe", "happy", "KA.HA1.29.tiff"), frameOptions({ inputSize: 100 })), /multiple of 32/);
+    });
+});
+
+describe("vision: whole-face images", function () {
+    it("a 48x48 FER2013 face is one face, its pixels the image's own gray values", async function () {
+        fx.requireData(this, "fer2013", "PublicTest");
+        const files = fx.listLabel("fer2013", "happy", "PublicTest").slice(0, 5);
+        for (const f of files) {
+            const r = await processFrame(f);
+            assert.equal(r.mode, "whole");
+            assert.equal(r.faces.length, 1);
+            assert.deepEqual(r.faces[0].box, { x: 0, y: 0, w: 48, h: 48 });
+            assert.equal(r.faces[0].score, 1);
+            const gray = await sharp(f).greyscale().raw().toBuffer();
+            assert.deepEqual(Buffer.from(r.faces[0].pixels), gray);
+        }
+    });
+
+    it("a CK+ PNG is whole-face too; wholeFace forces it for larger images", async function () {
+        fx.requireData(this, "ckplus", "happy");
+        const f = fx.listLabel("ckplus", "happy")[0];
+        assert.equal((await processFrame(f)).mode, "whole");
+        const jaffe = fx.dataPath("jaffe", "happy", "KA.HA1.29.tiff");
+        const r = await processFrame(jaffe, frameOptions({ wholeFace: true }));
+        assert.equal(r.mode, "whole");
+        assert.deepEqual(r.faces[0].box, { x: 0, y: 0, w: 256, h: 256 });
+        const off = await processFrame(f, frameOptions({ wholeFaceMaxSide: 0 }));
+        assert.equal(off.mode, "detect");
+    });
+});
+
+describe("vision: annotate", function () {
+    it("draws the boxes in the emotion's colour onto an upright JPEG", async function () {
+        const base = await sharp({ create: { width: 960, height: 720, channels: 3, background: "#000000" } }).jpeg().toBuffer();
+        const out = await annotate(base, [{ box: { x: 300, y: 180, w: 300, h: 300 }, emotion: "happy", confidence: 0.87 }]);
+        const meta = await sharp(out).metadata();
+        assert.equal(meta.format, "jpeg");
+        assert.equal(meta.width, 960);
+        assert.equal(meta.height, 720);
+        const { data } = await sharp(out).raw().toBuffer({ resolveWithObject: true });
+        const px = (x, y) => Array.from(data.subarray((y * 960 + x) * 3, (y * 960 + x) * 3 + 3));
+        const [r, g, b] = px(450, 480); // bottom edge of the box: happy is green (#43a047)
+        assert.ok(g > 120 && g > r + 50 && g > b + 50, `box edge ${[r, g, b]}`);
+        assert.deepEqual(px(450, 330).map((v) => v < 20), [true, true, true]); // inside stays black
+    });
+
+    it("captions faces and escapes the SVG", function () {
+        assert.equal(caption({ box: { x: 0, y: 0, w: 1, h: 1 }, emotion: "sad", confidence: 0.5 }), "sad 50%");
+        assert.equal(caption({ box: { x: 0, y: 0, w: 1, h: 1 }, score: 0.91 }), "face 91%");
+        const svg = overlaySvg(100, 100, [{ box: { x: 0, y: 0, w: 10, h: 10 }, emotion: "<x>&" }], 1);
+        assert.ok(svg.includes("&lt;x&gt;&amp;") && !svg.includes("<x>"));
+    });
+
+    it("fails with a VisionError on a broken frame", async function () {
+        await rejectsWith(annotate(Buffer.from("nope"), []), "E_DECODE", /cannot annotate/);
+    });
+});
+
+describe("vision: defaults", function () {
+    it("are what the node help documents", function () {
+        assert.equal(DEFAULT_FRAME.maxBytes, 20 * 1024 * 1024);
+        assert.equal(DEFAULT_FRAME.maxPixels, 40e6);
+        assert.equal(DEFAULT_FRAME.inputSize, 416);
+        assert.equal(DEFAULT_FRAME.fallbackSize, 224);
+        assert.equal(DEFAULT_FRAME.scoreThreshold, 0.5);
+        assert.equal(DEFAULT_FRAME.margin, 0);
+        assert.equal(DEFAULT_FRAME.wholeFaceMaxSide, 64);
+        assert.equal(DEFAULT_FRAME.wholeFace, false);
+    });
+});
