@@ -1,0 +1,178 @@
+/**
+ * Shared TS <-> C test vectors: a model blob, real FER2013 faces and the scores the TS
+ * reference (./reference.ts) gives them. The C core's ctest (firmware/core/tests/
+ * vectors_test.cc) and the wasm engine's mocha test read them. They are written under
+ * .cache/ (never committed: the faces are dataset images).
+ *
+ *   node dist/engine/vectors.js [--out .cache/vectors] [--model models/x.tfer | --random]
+ *                               [--count 1000] [--seed 1]
+ *
+ * Files: model.tfer (the blob), faces.u8 (N x 2304 pixels), scores.f32 (N x 7 float32 LE),
+ * labels.u8 (the dataset label of each face), meta.json.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { FoldedBlock, FoldedModel } from '../model/folded';
+import { decodeModel, encodeModel } from '../model/format';
+import { FACE_PIXELS, LABELS, NUM_CLASSES } from '../model/labels';
+import { blockSpecs } from '../model/network';
+import { defaultDataRoot, loadImageFolder } from '../train/data';
+import { DEFAULT_MODEL_BLOB } from './open';
+import { referenceScores } from './reference';
+
+export const DEFAULT_VECTORS_DIR = path.resolve(__dirname, '..', '..', '.cache', 'vectors');
+
+/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A FoldedModel of the tinyfer-b1 shape (src/model/network.ts blockSpecs) with random but
+ * well-scaled parameters (activations neither saturate nor vanish), for tests before or
+ * beside a trained model.
+ */
+export function randomFoldedModel(seed = 1, widths: [number, number] = [32, 56]): FoldedModel {
+  const rnd = seededRandom(seed);
+  const uni = (n: number, lo: number, hi: number) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rnd());
+  const gauss = (n: number, sd: number) =>
+    Float32Array.from({ length: n }, () => sd * Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd()));
+  const c0 = widths[0];
+  const blocks: FoldedBlock[] = blockSpecs(widths).map((s): FoldedBlock => {
+    if (s.kind === 'cbam') {
+      const hidden = Math.max(1, Math.floor(s.cin / 4));
+      return {
+        type: 'cbam', channels: s.cin, hidden,
+        w1: gauss(hidden * s.cin, 1 / Math.sqrt(s.cin)), b1: gauss(hidden, 0.1),
+        w2: gauss(s.cin * hidden, 1 / Math.sqrt(hidden)), b2: gauss(s.cin, 0.1),
+        spatialWeight: gauss(98, 0.2), spatialBias: 0.1,
+      };
+    }
+    const projected = s.stride === 2 || s.cin !== s.cout;
+    return {
+      type: 'binary', cin: s.cin, cout: s.cout, stride: s.stride,
+      threshold: gauss(s.cin, 0.3),
+      weightSign: Int8Array.from({ length: s.cout * 9 * s.cin }, () => (rnd() < 0.5 ? -1 : 1)),
+      scale: uni(s.cout, 0.5, 1.5).map((v) => v / Math.sqrt(9 * s.cin)),
+      bias: gauss(s.cout, 0.2),
+      prelu: uni(s.cout, 0.05, 0.3),
+      ...(projected ? { shortcutWeight: gauss(s.cout * s.cin, 1 / Math.sqrt(s.cin)), shortcutBias: gauss(s.cout, 0.1) } : {}),
+    };
+  });
+  const cLast = blockSpecs(widths).filter((s) => s.kind === 'binary').slice(-1)[0]?.cout ?? c0;
+  return {
+    name: `random tinyfer-b1 seed ${seed}`,
+    labels: LABELS,
+    inputSize: 48,
+    inputScale: 1 / 255,
+    stem: { cin: 1, cout: c0, k: 3, weight: gauss(c0 * 9, 0.6), bias: gauss(c0, 0.2) },
+    blocks,
+    headWeight: gauss(NUM_CLASSES * cLast, 3 / Math.sqrt(cLast)),
+    headBias: gauss(NUM_CLASSES, 0.2),
+  };
+}
+
+/** The first faces of FER2013 PublicTest, a balanced slice: up to `perLabel` per label. */
+export async function loadTestFaces(count: number, dataRoot = defaultDataRoot()): Promise<{ faces: Uint8Array[]; labels: number[] }> {
+  const dir = path.join(dataRoot, 'fer2013', 'PublicTest');
+  // disgust has only 56 faces; the other six fill up the rest
+  const perLabel = Math.ceil(count / (NUM_CLASSES - 1));
+  const d = await loadImageFolder(dir, { limitPerLabel: perLabel });
+  const n = Math.min(count, d.labels.length);
+  if (n < count) throw new Error(`only ${n} faces in ${dir}, ${count} asked for`);
+  const faces: Uint8Array[] = [];
+  const labels: number[] = [];
+  for (let i = 0; i < n; i++) {
+    faces.push(d.pixels.slice(i * FACE_PIXELS, (i + 1) * FACE_PIXELS));
+    labels.push(d.labels[i]);
+  }
+  return { faces, labels };
+}
+
+export interface Vectors {
+  blob: Uint8Array;
+  model: FoldedModel;
+  faces: Uint8Array[];
+  scores: Float32Array[];
+}
+
+/** Reads vectors written by writeVectors, or null when `dir` has none. */
+export function readVectors(dir = DEFAULT_VECTORS_DIR): Vectors | null {
+  const file = (f: string) => path.join(dir, f);
+  if (!['model.tfer', 'faces.u8', 'scores.f32'].every((f) => fs.existsSync(file(f)))) return null;
+  const blob = new Uint8Array(fs.readFileSync(file('model.tfer')));
+  const pixels = new Uint8Array(fs.readFileSync(file('faces.u8')));
+  const raw = fs.readFileSync(file('scores.f32'));
+  const n = pixels.length / FACE_PIXELS;
+  if (!Number.isInteger(n) || raw.length !== n * NUM_CLASSES * 4) throw new Error(`inconsistent vectors in ${dir}: rerun vectors.js`);
+  const all = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
+  return {
+    blob,
+    model: decodeModel(blob),
+    faces: Array.from({ length: n }, (_, i) => pixels.slice(i * FACE_PIXELS, (i + 1) * FACE_PIXELS)),
+    scores: Array.from({ length: n }, (_, i) => all.slice(i * NUM_CLASSES, (i + 1) * NUM_CLASSES)),
+  };
+}
+
+export function writeVectors(dir: string, blob: Uint8Array, faces: Uint8Array[], scores: Float32Array[], extra: object): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const pixels = new Uint8Array(faces.length * FACE_PIXELS);
+  faces.forEach((face, i) => pixels.set(face, i * FACE_PIXELS));
+  const s = new Float32Array(scores.length * NUM_CLASSES);
+  scores.forEach((v, i) => s.set(v, i * NUM_CLASSES));
+  fs.writeFileSync(path.join(dir, 'model.tfer'), blob);
+  fs.writeFileSync(path.join(dir, 'faces.u8'), pixels);
+  fs.writeFileSync(path.join(dir, 'scores.f32'), new Uint8Array(s.buffer));
+  fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ faces: faces.length, ...extra }, null, 2) + '\n');
+}
+
+async function main(argv: string[]): Promise<void> {
+  const opt = (name: string) => {
+    const i = argv.indexOf(`--${name}`);
+    if (i < 0) return undefined;
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
+    return v;
+  };
+  const out = path.resolve(opt('out') ?? DEFAULT_VECTORS_DIR);
+  const count = Number(opt('count') ?? 1000);
+  const seed = Number(opt('seed') ?? 1);
+  if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive integer');
+  let modelPath = opt('model');
+  if (!modelPath && !argv.includes('--random') && fs.existsSync(DEFAULT_MODEL_BLOB)) modelPath = DEFAULT_MODEL_BLOB;
+  let blob: Uint8Array;
+  let source: string;
+  if (modelPath) {
+    blob = new Uint8Array(fs.readFileSync(modelPath));
+    source = path.resolve(modelPath);
+  } else {
+    blob = encodeModel(randomFoldedModel(seed));
+    source = `randomFoldedModel(${seed})`;
+  }
+  const model = decodeModel(blob);
+  const t0 = Date.now();
+  const { faces, labels } = await loadTestFaces(count);
+  const scores = faces.map((face) => referenceScores(model, face));
+  writeVectors(out, blob, faces, scores, { model: model.name, source, blobBytes: blob.length, data: 'fer2013/PublicTest' });
+  fs.writeFileSync(path.join(out, 'labels.u8'), Uint8Array.from(labels));
+  const top = scores.map((s) => s.indexOf(Math.max(...s)));
+  const acc = top.filter((t, i) => t === labels[i]).length / faces.length;
+  process.stdout.write(
+    `${out}: ${faces.length} faces, model '${model.name}' (${blob.length} bytes, ${source}), ` +
+      `reference accuracy ${(100 * acc).toFixed(1)}%, ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
+  );
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((e: unknown) => {
+    process.stderr.write(`vectors: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  });
+}
