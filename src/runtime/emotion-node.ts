@@ -69,7 +69,7 @@ export class EmotionHandler {
   async handle(msg: FrameMessage, key = ''): Promise<FrameMessage | null> {
     let faces: FaceInput[];
     let msgFaces: Array<Record<string, unknown>>;
-    if (Array.isArray(msg.faces)) {
+    if (msg.faces !== undefined && msg.faces !== null) {
       faces = facesFromMessage(msg.faces);
       msgFaces = msg.faces as Array<Record<string, unknown>>;
     } else if (isImageInput(msg.payload)) {
