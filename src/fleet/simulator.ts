@@ -405,7 +405,7 @@ export class Simulator extends EventEmitter {
     if (!Number.isInteger(opts.count) || opts.count < 1) throw new Error(`simulator: count must be a positive integer, got ${opts.count}`);
     const width = String(opts.count - 1).length;
     for (let i = 0; i < opts.count; i++) {
-      const d = new VirtualDevice({ ...opts, deviceId: `${opts.idPrefix ?? 'sim-'}${String(i).padStart(width, '0')}`, faceOffset: i * 7 });
+      const d = new VirtualDevice({ ...opts, deviceId: `${opts.idPrefix ?? 'sim-'}${String(i).padStart(width, '0')}`, faceOffset: i * 3 }); // 3 and the 7 labels are coprime: neighbours show different faces
       d.on('emotion', (e: SentEmotion) => this.emit('emotion', e));
       d.on('mqttError', (e: Error) => this.emit('mqttError', e, d.id));
       this.devices.push(d);
