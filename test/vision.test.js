@@ -223,6 +223,26 @@ describe("vision: face detection", function () {
         assert.ok(fx.iou(r2.faces[0].box, expected) > 0.6, JSON.stringify(r2.faces[0].box));
     });
 
+    it("runs on @tensorflow/tfjs + wasm when tfjs-node is not used (TINYFER_TF=wasm), with the same result", async function () {
+        const file = fx.jaffePerSubject("sad")[0];
+        const native = (await processFrame(file)).faces;
+        const script = `
+            const { processFrame } = require(${JSON.stringify(path.join(fx.ROOT, "dist", "vision", "pipeline"))});
+            processFrame(${JSON.stringify(file)}).then((r) => {
+                process.stdout.write(JSON.stringify({ detector: r.detector, faces: r.faces.map((f) => ({ box: f.box, score: f.score })) }));
+            }, (e) => { process.stderr.write(String(e.stack)); process.exit(1); });`;
+        const { execFileSync } = require("child_process");
+        const out = execFileSync(process.execPath, ["-e", script], {
+            env: { ...process.env, TINYFER_TF: "wasm", TF_CPP_MIN_LOG_LEVEL: "2" }, encoding: "utf8", cwd: fx.ROOT,
+        });
+        const r = JSON.parse(out);
+        assert.equal(r.detector, "wasm");
+        assert.equal(r.faces.length, native.length);
+        assert.equal(r.faces.length, 1);
+        assert.ok(fx.iou(r.faces[0].box, native[0].box) > 0.9, `${JSON.stringify(r.faces[0].box)} vs ${JSON.stringify(native[0].box)}`);
+        assert.ok(Math.abs(r.faces[0].score - native[0].score) < 0.02);
+    });
+
     it("finds no face in a frame without one", async function () {
         const empty = await sharp({ create: { width: 640, height: 480, channels: 3, background: "#7a7f85" } }).jpeg().toBuffer();
         const r = await processFrame(empty);
