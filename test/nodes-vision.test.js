@@ -335,6 +335,36 @@ describe("vision nodes in Node-RED", function () {
             assert.ok(changed > b.w * 0.8, `${changed} of ${b.w} box-edge pixels drawn`);
         });
 
+        it("tfjs backend: a tfjs model folder gives the same payload shape with backend 'tfjs'", async function () {
+            const { loadTf } = require("../dist/engine/tf");
+            const { tf } = await loadTf();
+            const { buildNetwork } = require("../dist/model/network");
+            const dir = path.join(tmp, "tfjs-model");
+            const net = buildNetwork({ seed: 1 });
+            await net.save(tf.io.withSaveHandler(async (art) => {
+                fs.mkdirSync(dir, { recursive: true });
+                fs.writeFileSync(path.join(dir, "weights.bin"), Buffer.from(art.weightData));
+                fs.writeFileSync(path.join(dir, "model.json"), JSON.stringify({
+                    modelTopology: art.modelTopology, format: art.format, generatedBy: art.generatedBy, convertedBy: art.convertedBy,
+                    weightsManifest: [{ paths: ["weights.bin"], weights: art.weightSpecs }],
+                }));
+                return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
+            }));
+            net.dispose();
+            await helper.load(NODES, onTab([
+                { id: "emo", type: "tinyfer-emotion", backend: "tfjs", model: dir, wires: [["out"]] },
+                { id: "out", type: "helper" },
+            ]));
+            const out = collect("out");
+            helper.getNode("emo").receive({ payload: fs.readFileSync(fer[2]) });
+            const [m] = await out.next(1);
+            assert.equal(m.payload.backend, "tfjs");
+            assert.match(m.payload.runtime, /^tfjs-/);
+            assert.ok(LABELS.includes(m.payload.emotion));
+            const sum = Object.values(m.payload.scores).reduce((a, b) => a + b, 0);
+            assert.ok(Math.abs(sum - 1) < 1e-3);
+        });
+
         it("shares one model between nodes and frees it when the last one closes", async function () {
             await helper.load(NODES, onTab([
                 { id: "e1", type: "tinyfer-emotion", model: modelFile, wires: [[]] },
