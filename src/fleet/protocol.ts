@@ -29,7 +29,7 @@ export const TOPIC_RULES: Readonly<Record<TopicKind, { qos: 0 | 1; retain: boole
   telemetry: { qos: 0, retain: false, maxBytes: 1024 },
   emotion: { qos: 1, retain: false, maxBytes: 2048 },
   frame: { qos: 0, retain: false, maxBytes: 256 * 1024 },
-  'frame/chunk': { qos: 0, retain: false, maxBytes: 16 * 1024 + 20 },
+  'frame/chunk': { qos: 0, retain: false, maxBytes: 16 * 1024 + 20 }, // MAX_CHUNK_BYTES + header
   config: { qos: 1, retain: true, maxBytes: 2048 },
   resp: { qos: 1, retain: false, maxBytes: 16 * 1024 },
   cmd: { qos: 1, retain: false, maxBytes: 8 * 1024 * 1024 },
@@ -41,8 +41,9 @@ export const MAX_FRAME_BYTES = 1024 * 1024;
 export const MAX_MODEL_BYTES = 4 * 1024 * 1024;
 /** Largest model blob sent inline (base64) in the model_update request; bigger ones go chunked. */
 export const MAX_INLINE_MODEL_BYTES = 48 * 1024;
-/** Payload bytes per chunk (frames and models) that senders use by default. */
+/** Payload bytes per chunk (frames and models) that senders use by default, and the most allowed. */
 export const DEFAULT_CHUNK_BYTES = 8 * 1024;
+export const MAX_CHUNK_BYTES = 16 * 1024;
 
 export class ProtocolError extends Error {
   constructor(message: string, readonly code: string = 'bad_request') {
@@ -463,7 +464,7 @@ export function decodeChunk(b: Buffer): Validation<Chunk> {
 /** Split an object into encoded chunks of at most `chunkBytes` payload bytes each. */
 export function splitChunks(id: number, data: Buffer, chunkBytes = DEFAULT_CHUNK_BYTES): Buffer[] {
   if (data.length === 0) throw new ProtocolError('nothing to split: empty buffer');
-  if (!isInt(chunkBytes, 1, 65535 * 65535)) throw new ProtocolError(`invalid chunk size ${chunkBytes}`);
+  if (!isInt(chunkBytes, 1, MAX_CHUNK_BYTES)) throw new ProtocolError(`invalid chunk size ${chunkBytes}: 1..${MAX_CHUNK_BYTES}`);
   const count = Math.ceil(data.length / chunkBytes);
   if (count > 65535) throw new ProtocolError(`${data.length} bytes need ${count} chunks (> 65535): raise the chunk size`);
   const out: Buffer[] = [];

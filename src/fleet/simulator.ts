@@ -208,7 +208,10 @@ export class VirtualDevice extends EventEmitter {
     const sent: SentEmotion = { deviceId: this.id, seq: payload.seq, frameId, truth: f.label, file: f.file, payload };
     this.sent.emotion++;
     this.emit('emotion', sent);
-    await this.publishJson(this.topics.emotion, payload, 'emotion').then(() => { this.sent.emotionAcked++; }, () => { this.sent.failed++; });
+    await this.publishJson(this.topics.emotion, payload, 'emotion').then(
+      () => { this.sent.emotionAcked++; this.emit('acked', sent); },
+      (e: Error) => { this.sent.failed++; this.emit('publishFailed', sent, e); },
+    );
     return sent;
   }
 
@@ -407,6 +410,8 @@ export class Simulator extends EventEmitter {
     for (let i = 0; i < opts.count; i++) {
       const d = new VirtualDevice({ ...opts, deviceId: `${opts.idPrefix ?? 'sim-'}${String(i).padStart(width, '0')}`, faceOffset: i * 3 }); // 3 and the 7 labels are coprime: neighbours show different faces
       d.on('emotion', (e: SentEmotion) => this.emit('emotion', e));
+      d.on('acked', (e: SentEmotion) => this.emit('acked', e));
+      d.on('publishFailed', (e: SentEmotion, err: Error) => this.emit('publishFailed', e, err));
       d.on('mqttError', (e: Error) => this.emit('mqttError', e, d.id));
       this.devices.push(d);
     }
