@@ -19,6 +19,7 @@ module.exports = function (RED) {
         node.keyFile = (n.keyFile || '').trim();
         let manager = null;
         let busy = 0;
+        let closed = false;
 
         if (!node.fleet) {
             node.status({ fill: 'red', shape: 'ring', text: 'no fleet configured' });
@@ -34,9 +35,10 @@ module.exports = function (RED) {
         };
         manager = node.fleet.register(node);
 
-        /** msg.device: 'id', ['id', ...] or 'all' (online devices); else the configured target. */
+        /** msg.device: 'id', ['id', ...], a device record, or 'all' (online devices); else the configured target. */
         function targets(msg) {
             let t = msg.device !== undefined ? msg.device : node.target;
+            if (t && typeof t === 'object' && !Array.isArray(t) && typeof t.id === 'string') t = t.id; // a record from tinyfer-devices
             if (typeof t === 'string') t = t.trim();
             if (t === 'all' || t === '*') {
                 const online = manager.registry.ids('online');
@@ -90,6 +92,7 @@ module.exports = function (RED) {
             node.status({ fill: 'blue', shape: 'dot', text: 'sending' });
             run(msg).then(({ cmd, ids, results }) => {
                 busy--;
+                if (closed) return done(); // redeployed meanwhile: nothing to send to
                 const failed = [];
                 results.forEach((r, i) => {
                     if (r.status === 'fulfilled') {
@@ -120,6 +123,7 @@ module.exports = function (RED) {
         });
 
         node.on('close', function (removed, done) {
+            closed = true;
             manager = null;
             node.fleet.deregister(node, done);
         });

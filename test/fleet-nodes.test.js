@@ -164,6 +164,10 @@ describe('fleet nodes in Node-RED with a real broker', function () {
       cmd.receive({ device: 'all' });
       await waitFor(() => got.length === 5, 4000, 'get_config from all');
       assert.deepEqual(got.slice(3).map((m) => m.payload.jpeg_quality), [55, 55]);
+      // A device record, as tinyfer-devices outputs it, names its device.
+      cmd.receive({ device: fleet.manager.registry.get('c-2') });
+      await waitFor(() => got.length === 6, 4000, 'ack for a device record');
+      assert.equal(got[5].device, 'c-2');
     });
   }
 

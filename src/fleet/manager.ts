@@ -35,8 +35,13 @@ export class FleetManager extends EventEmitter {
     // Status is never shared: every instance keeps the whole registry (retained, small).
     this.unsubStatus = this.conn.subscribe(fleetFilters(this.conn.prefix).status, onMsg, 1);
     this.onMsg = onMsg;
+    this.setMaxListeners(0); // one listener per devices node
     this.registry.on('event', (ev: FleetEvent) => {
-      if (ev.type === 'online' && opts.homeAssistant) this.announce(ev.deviceId, ev.payload as StatusPayload);
+      // Announce each online device once per connection: after a broker restart that lost the
+      // retained discovery configs, the devices' births bring them back.
+      if (opts.homeAssistant && (ev.type === 'online' || (ev.type === 'status' && (ev.payload as StatusPayload).state === 'online'))) {
+        this.announce(ev.deviceId, ev.payload as StatusPayload);
+      }
       this.emit('event', ev);
     });
     this.registry.on('invalid', (inv: InvalidMessage) => this.emit('invalid', inv));
