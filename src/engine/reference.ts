@@ -265,8 +265,8 @@ function checkFace(face: unknown, i: number): asserts face is Uint8Array {
   }
 }
 
-/** Softmax scores of one 48x48 face, in model.labels order. */
-export function referenceScores(model: FoldedModel, face: Uint8Array): Scores {
+/** The globally average-pooled features of one face: what the head sees. */
+export function referenceFeatures(model: FoldedModel, face: Uint8Array): Float32Array {
   checkFace(face, 0);
   let x = stem(model, face);
   for (const b of model.blocks) x = b.type === 'binary' ? binaryBlock(b, x) : cbam(b, x);
@@ -274,6 +274,12 @@ export function referenceScores(model: FoldedModel, face: Uint8Array): Scores {
   const v = new Float32Array(x.c);
   for (let i = 0; i < hw; i++) for (let k = 0; k < x.c; k++) v[k] = f(v[k] + x.data[i * x.c + k]);
   for (let k = 0; k < x.c; k++) v[k] = f(v[k] / hw);
+  return v;
+}
+
+/** Softmax scores of one 48x48 face, in model.labels order. */
+export function referenceScores(model: FoldedModel, face: Uint8Array): Scores {
+  const v = referenceFeatures(model, face);
   return softmax(dense(v, model.headWeight, model.headBias, model.labels.length));
 }
 

@@ -18,7 +18,7 @@ import { FACE_PIXELS, LABELS, NUM_CLASSES } from '../model/labels';
 import { blockSpecs } from '../model/network';
 import { defaultDataRoot, loadImageFolder } from '../train/data';
 import { DEFAULT_MODEL_BLOB } from './open';
-import { referenceScores } from './reference';
+import { referenceFeatures, referenceScores } from './reference';
 
 export const DEFAULT_VECTORS_DIR = path.resolve(__dirname, '..', '..', '.cache', 'vectors');
 
@@ -67,16 +67,39 @@ export function randomFoldedModel(seed = 1, widths: [number, number] = [32, 56])
     };
   });
   const cLast = blockSpecs(widths).filter((s) => s.kind === 'binary').slice(-1)[0]?.cout ?? c0;
-  return {
+  const m: FoldedModel = {
     name: `random tinyfer-b1 seed ${seed}`,
     labels: LABELS,
     inputSize: 48,
     inputScale: 1 / 255,
     stem: { cin: 1, cout: c0, k: 3, weight: gauss(c0 * 9, 0.6), bias: gauss(c0, 0.2) },
     blocks,
-    headWeight: gauss(NUM_CLASSES * cLast, 3 / Math.sqrt(cLast)),
-    headBias: gauss(NUM_CLASSES, 0.2),
+    headWeight: gauss(NUM_CLASSES * cLast, 1),
+    headBias: new Float32Array(NUM_CLASSES),
   };
+  // Centre the head on the features of a few synthetic faces and scale it so that the
+  // logits vary by a few units from face to face: the predicted class then depends on the face.
+  const probes = Array.from({ length: 8 }, () => {
+    const fx = 0.05 + 0.3 * rnd();
+    const fy = 0.05 + 0.3 * rnd();
+    const ph = 6 * rnd();
+    return Uint8Array.from({ length: FACE_PIXELS }, (_, i) => 128 + 100 * Math.sin(fx * (i % 48) + fy * Math.floor(i / 48) + ph));
+  });
+  const feats = probes.map((p) => referenceFeatures(m, p));
+  const mean = new Float32Array(cLast);
+  const sd = new Float32Array(cLast);
+  for (const v of feats) v.forEach((x, k) => (mean[k] += x / feats.length));
+  for (const v of feats) v.forEach((x, k) => (sd[k] += (x - mean[k]) ** 2 / feats.length));
+  for (let o = 0; o < NUM_CLASSES; o++) {
+    let b = 0;
+    for (let k = 0; k < cLast; k++) {
+      const w = (m.headWeight[o * cLast + k] * 2) / Math.sqrt(cLast) / (Math.sqrt(sd[k]) + 1e-3);
+      m.headWeight[o * cLast + k] = w;
+      b -= w * mean[k];
+    }
+    m.headBias[o] = b;
+  }
+  return m;
 }
 
 /** The first faces of FER2013 PublicTest, a balanced slice: up to `perLabel` per label. */

@@ -1,0 +1,207 @@
+'use strict';
+// The model blob (src/model/format.ts, docs/model-format.md): round trip, size budget,
+// every corruption gives a clear Error, the C header embeds a blob the C core accepts.
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+
+const fmt = require('../dist/model/format');
+const { randomFoldedModel } = require('../dist/engine/vectors');
+
+const { encodeModel, decodeModel, toCHeader, crc32, HEADER_SIZE } = fmt;
+
+/** Rewrites size and CRC so that a test edit reaches the section checks. */
+function reseal(blob) {
+  const b = Uint8Array.from(blob);
+  const v = new DataView(b.buffer);
+  v.setUint32(8, b.length, true);
+  v.setUint32(12, crc32(b.subarray(HEADER_SIZE)), true);
+  return b;
+}
+
+function edited(blob, at, bytes) {
+  const b = Uint8Array.from(blob);
+  b.set(bytes, at);
+  return reseal(b);
+}
+
+/** Section start offsets of a blob, walked per docs/model-format.md. */
+function sections(m) {
+  const name = Buffer.byteLength(m.name);
+  const labels = m.labels.reduce((n, l) => n + 1 + l.length, 0);
+  const stem = Math.ceil((HEADER_SIZE + 8 + name + labels) / 4) * 4;
+  let at = stem + 4 + 4 * m.stem.cout * 10;
+  const blocks = m.blocks.map((b) => {
+    const start = at;
+    if (b.type === 'binary') {
+      at += 8 + 4 * (b.cin + 3 * b.cout) + 4 * b.cout * 9 * Math.ceil(b.cin / 32);
+      if (b.shortcutWeight) at += 4 * (b.cout * b.cin + b.cout);
+    } else {
+      at += 8 + 4 * (2 * b.hidden * b.channels + b.hidden + b.channels + 99);
+    }
+    return start;
+  });
+  return { meta: HEADER_SIZE, stem, blocks, head: at };
+}
+
+function assertSameModel(a, b) {
+  assert.equal(a.name, b.name);
+  assert.deepEqual([...a.labels], [...b.labels]);
+  assert.equal(a.inputSize, b.inputSize);
+  assert.equal(Math.fround(a.inputScale), b.inputScale);
+  assert.deepEqual(b.stem, { ...a.stem });
+  assert.equal(a.blocks.length, b.blocks.length);
+  // scalars are stored as float32
+  a.blocks.forEach((blk, i) => assert.deepEqual(b.blocks[i], blk.type === 'cbam' ? { ...blk, spatialBias: Math.fround(blk.spatialBias) } : blk, `block ${i}`));
+  assert.deepEqual(b.headWeight, a.headWeight);
+  assert.deepEqual(b.headBias, a.headBias);
+}
+
+describe('format: model blob', function () {
+  const model = randomFoldedModel(7);
+  const blob = encodeModel(model);
+  const at = sections(model);
+
+  it('round-trips a tinyfer-b1 shaped model exactly, and re-encodes to the same bytes', function () {
+    const back = decodeModel(blob);
+    assertSameModel(model, back);
+    assert.deepEqual(encodeModel(back), blob);
+    assert.equal(at.head + 4 + 4 * (7 * 56 + 7), blob.length, 'the documented layout accounts for every byte');
+  });
+
+  it('fits the 32 KB budget for the ~69K-parameter network', function () {
+    assert.ok(blob.length <= 32 * 1024, `${blob.length} bytes`);
+  });
+
+  it('packs binary weights per output channel and tap, channel c at bit c%32 of word c/32', function () {
+    const b3 = model.blocks[3]; // 32 -> 56: one word per tap
+    const b4 = model.blocks[4]; // 56 -> 56: two words per tap, 8 padding bits
+    const view = new DataView(blob.buffer, blob.byteOffset);
+    const bits3 = at.blocks[3] + 8 + 4 * (b3.cin + 3 * b3.cout);
+    for (const [o, t, c] of [[0, 0, 0], [5, 4, 31], [55, 8, 17]]) {
+      const word = view.getUint32(bits3 + 4 * (o * 9 + t), true);
+      assert.equal((word >>> c) & 1, b3.weightSign[(o * 9 + t) * 32 + c] > 0 ? 1 : 0);
+    }
+    const bits4 = at.blocks[4] + 8 + 4 * (b4.cin + 3 * b4.cout);
+    for (const [o, t, c] of [[0, 0, 40], [10, 3, 55], [55, 8, 32]]) {
+      const word = view.getUint32(bits4 + 4 * ((o * 9 + t) * 2 + 1), true);
+      assert.equal((word >>> (c - 32)) & 1, b4.weightSign[(o * 9 + t) * 56 + c] > 0 ? 1 : 0);
+      assert.equal(word >>> 24, 0, 'padding bits are 0');
+    }
+  });
+
+  it('rejects a bad magic, version, flags, size and CRC', function () {
+    assert.throws(() => decodeModel(Uint8Array.from([...blob.subarray(0, 3), 0x58, ...blob.subarray(4)])), /bad magic 'TFEX', not a TinyFER model blob/);
+    assert.throws(() => decodeModel(edited(blob, 4, [2, 0])), /format version 2 is not supported/);
+    assert.throws(() => decodeModel(edited(blob, 6, [1, 0])), /unsupported flags 0x1/);
+    const longer = new Uint8Array(blob.length + 3);
+    longer.set(blob);
+    assert.throws(() => decodeModel(longer), /size mismatch: header says \d+ bytes but the blob has \d+/);
+    const flipped = Uint8Array.from(blob);
+    flipped[blob.length - 5] ^= 0x01;
+    assert.throws(() => decodeModel(flipped), /CRC mismatch .*the blob is corrupt/);
+    assert.throws(() => decodeModel('TFER'), /blob must be a Uint8Array/);
+  });
+
+  it('reports truncation at every section, with or without a consistent header', function () {
+    assert.throws(() => decodeModel(blob.subarray(0, 10)), /truncated: 10 bytes, the header alone is 16/);
+    assert.throws(() => decodeModel(blob.subarray(0, blob.length - 1)), /truncated: header says \d+ bytes but the blob has \d+/);
+    const cases = [
+      [at.meta + 2, 'meta section'],
+      [at.stem + 2, 'stem section'],
+      [at.stem + 100, 'stem section'],
+      ...at.blocks.flatMap((o, i) => [[o + 3, `block ${i} section`], [o + 40, `block ${i} section`]]),
+      [at.head + 1, 'head section'],
+      [blob.length - 1, 'head section'],
+    ];
+    for (const [n, section] of cases) {
+      assert.throws(() => decodeModel(reseal(blob.subarray(0, n))), (e) => {
+        assert.match(e.message, new RegExp(`^TinyFER model: truncated: the ${section} needs \\d+ bytes at offset \\d+`), `cut at ${n}`);
+        return true;
+      });
+    }
+    // and every cut point in between is caught too (every 7th byte keeps this fast)
+    for (let n = HEADER_SIZE; n < blob.length; n += 7) {
+      assert.throws(() => decodeModel(reseal(blob.subarray(0, n))), /truncated/, `cut at ${n}`);
+    }
+  });
+
+  it('rejects wrong sizes and contents inside the sections', function () {
+    assert.throws(() => decodeModel(edited(blob, 16, [47])), /inputSize 47 is not 48/);
+    assert.throws(() => decodeModel(edited(blob, 17, [6])), /6 classes, expected 7/);
+    assert.throws(() => decodeModel(edited(blob, 18, [40])), /40 blocks, at most 32/);
+    const label = HEADER_SIZE + 8 + Buffer.byteLength(model.name) + 1;
+    assert.throws(() => decodeModel(edited(blob, label, [0x62])), /label 0 'bngry' is not a known label/);
+    assert.throws(() => decodeModel(edited(blob, at.stem, [0, 0])), /stem cout = 0 is not an integer in 1\.\.1024/);
+    const b0 = at.blocks[0];
+    assert.throws(() => decodeModel(edited(blob, b0, [9])), /block 0 has unknown type 9/);
+    assert.throws(() => decodeModel(edited(blob, b0 + 1, [3])), /block 0 stride 3 is not 1 or 2/);
+    assert.throws(() => decodeModel(edited(blob, b0 + 2, [1])), /projected-shortcut flag contradicts/);
+    assert.throws(() => decodeModel(edited(blob, b0 + 3, [1])), /reserved byte in the block 0 section must be 0/);
+    assert.throws(() => decodeModel(edited(blob, b0 + 4, [31])), /block 0 cin 31 does not match the 32 incoming channels/);
+    const b4bits = at.blocks[4] + 8 + 4 * (56 + 3 * 56);
+    assert.throws(() => decodeModel(edited(blob, b4bits + 7, [0x80])), /block 4 has a set padding bit in weight word 1/);
+    assert.throws(() => decodeModel(edited(blob, at.stem + 4, [0, 0, 0xc0, 0x7f])), /stem\.weight\[0\] is not a finite number/);
+    assert.throws(() => decodeModel(edited(blob, at.head + 2, [55, 0])), /head takes 55 channels but the last block gives 56/);
+    const trailing = new Uint8Array(blob.length + 4);
+    trailing.set(blob);
+    assert.throws(() => decodeModel(reseal(trailing)), /4 unexpected bytes after the head section/);
+  });
+
+  it('refuses to encode a malformed FoldedModel, naming the field', function () {
+    const base = encodeModel(randomFoldedModel(3));
+    const bad = (edit) => {
+      const m = decodeModel(base); // a fresh copy to break
+      edit(m);
+      return () => encodeModel(m);
+    };
+    assert.throws(bad((m) => { m.blocks[0].weightSign[5] = 0; }), /block 0 \(binary\) weightSign\[5\] = 0 is not \+1 or -1/);
+    assert.throws(bad((m) => { m.blocks[0].prelu = new Float32Array(3); }), /block 0 \(binary\) prelu has 3 values, expected 32/);
+    assert.throws(bad((m) => { m.blocks[1].cin = 16; }), /block 1 \(binary\) cin 16 does not match the 32 incoming channels/);
+    assert.throws(bad((m) => { m.blocks[3].stride = 1; }), /changes channels 32->56 with stride 1/);
+    assert.throws(bad((m) => { delete m.blocks[3].shortcutWeight; }), /block 3 \(binary\) shortcutWeight has no values, expected 1792/);
+    assert.throws(bad((m) => { m.blocks[0].shortcutWeight = new Float32Array(32 * 32); m.blocks[0].shortcutBias = new Float32Array(32); }), /identity/);
+    assert.throws(bad((m) => { m.blocks[2].spatialWeight = new Float32Array(97); }), /block 2 \(cbam\) spatialWeight has 97 values, expected 98/);
+    assert.throws(bad((m) => { m.headBias[2] = NaN; }), /headBias\[2\] is not a finite number/);
+    assert.throws(bad((m) => { m.labels = ['angry']; }), /expected 7 labels, got 1/);
+    assert.throws(bad((m) => { m.name = 'x'.repeat(300); }), /name is 300 bytes of UTF-8, at most 255/);
+    assert.throws(bad((m) => { m.inputSize = 64; }), /inputSize must be 48, got 64/);
+  });
+
+  it('emits a C header whose array the C core parses', function () {
+    const h = toCHeader(blob, 'tinyfer_model');
+    assert.match(h, new RegExp(`static const uint8_t tinyfer_model\\[${blob.length}\\] TINYFER_MODEL_ALIGN = \\{`));
+    assert.match(h, /__attribute__\(\(aligned\(16\)\)\)/);
+    assert.match(h, new RegExp(`static const size_t tinyfer_model_len = ${blob.length};`));
+    assert.throws(() => toCHeader(blob, '9lives'), /'9lives' is not a C identifier/);
+    assert.throws(() => toCHeader(blob.subarray(0, 100), 'm'), /truncated/);
+
+    const core = path.resolve(__dirname, '..', 'firmware', 'core');
+    let cc;
+    try {
+      execFileSync('cc', ['--version'], { stdio: 'ignore' });
+      cc = 'cc';
+    } catch {
+      this.skip(); // no C compiler on this machine: the ctest suite covers the core
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-h-'));
+    fs.writeFileSync(path.join(dir, 'model.h'), h);
+    fs.writeFileSync(path.join(dir, 'main.c'), [
+      '#include <stdio.h>', '#include "model.h"', '#include "tinyfer/tinyfer.h"',
+      'static uint32_t arena[96 * 1024 / 4];',
+      'int main(void) { tfr_model_t m; uint8_t face[TFR_FACE_PIXELS] = {0}; float s[TFR_NUM_CLASSES];',
+      '  int e = tfr_model_parse(&m, tinyfer_model, tinyfer_model_len); if (e) { puts(tfr_strerror(e)); return 1; }',
+      '  e = tfr_classify(&m, arena, sizeof arena, face, s); if (e) { puts(tfr_strerror(e)); return 1; }',
+      '  printf("%zu %.9g\\n", tfr_arena_size(&m), (double)s[0]); return 0; }', ''].join('\n'));
+    const srcs = fs.readdirSync(path.join(core, 'src')).filter((f) => f.endsWith('.c')).map((f) => path.join(core, 'src', f));
+    execFileSync(cc, ['-std=c99', '-O1', '-ffp-contract=off', '-I', path.join(core, 'include'), '-I', path.join(core, 'src'),
+      '-o', path.join(dir, 'main'), path.join(dir, 'main.c'), ...srcs, '-lm']);
+    const out = execFileSync(path.join(dir, 'main')).toString().trim().split(' ');
+    fs.rmSync(dir, { recursive: true, force: true });
+    assert.ok(Number(out[0]) > 0 && Number(out[0]) <= 96 * 1024, `arena ${out[0]}`);
+    const { referenceScores } = require('../dist/engine/reference');
+    assert.equal(Math.fround(Number(out[1])), referenceScores(model, new Uint8Array(2304))[0], 'C (from the header) and TS agree');
+  });
+});
