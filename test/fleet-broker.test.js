@@ -234,10 +234,23 @@ describe('fleet over a real Mosquitto broker', function () {
     await pub(t.frameChunk, splitChunks(1, Buffer.from('no jpeg here'), 100)[0]);
     await pub(t.resp, '{"id":1}');
     await waitFor(() => warned.length >= 9, 5000, 'nine bad messages counted');
-    evil.end(true);
     const by = Object.fromEntries(m.registry.invalidCounts);
     assert.deepEqual(by, { 'bp-evil/status': 2, 'bp-evil/telemetry': 2, 'bp-evil/emotion': 2, 'bp-evil/frame': 1, 'bp-evil/frame/chunk': 2 });
     await waitFor(() => m.commands.invalid >= 1, 3000, 'bad response counted');
+    // The device side: a malformed request is answered with bad_request; bad config and chunks are ignored.
+    const g = deviceTopics(prefix, good.id);
+    const answers = [];
+    evil.on('message', (topic, payload) => answers.push(JSON.parse(payload)));
+    await new Promise((r) => evil.subscribe(g.resp, { qos: 1 }, r));
+    await pub(g.cmd('get_config'), '{"params":');
+    await pub(g.cmd('get_config'), JSON.stringify({ id: 'x1', params: [] }));
+    await pub(g.config, JSON.stringify({ jpeg_quality: 1000 }));
+    await pub(g.otaChunk, Buffer.from('junk'));
+    await waitFor(() => answers.length === 2, 3000, 'two bad_request answers');
+    assert.deepEqual(answers.map((a) => [a.ok, a.error.code]), [[false, 'bad_request'], [false, 'bad_request']]);
+    assert.equal(answers[1].id, 'x1');
+    assert.equal(good.config.jpeg_quality, 80, 'a bad retained config is ignored');
+    evil.end(true);
     // The good device is unaffected.
     const r = await m.commands.request(good.id, 'get_config');
     assert.equal(r.ok, true);

@@ -266,6 +266,22 @@ describe('fleet nodes in Node-RED with a real broker', function () {
     assert.equal(fleet.manager.registry.size, 2);
   });
 
+  it('examples/fleet-basic.json loads and runs: inject get_config to all devices, acks reach the debug node', async function () {
+    const core = (f) => require(require.resolve(`@node-red/nodes/core/${f}`, { paths: [path.dirname(require.resolve('node-red'))] }));
+    const flow = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'examples', 'fleet-basic.json'), 'utf8'))
+      .map((x) => (x.type === 'tinyfer-fleet' ? { ...x, url: broker.url, prefix } : x));
+    await helper.load([...NODES, core('common/20-inject.js'), core('common/21-debug.js')], flow);
+    await device('ex-1');
+    const fleet = helper.getNode('fb-fleet');
+    await waitFor(() => fleet.manager && fleet.manager.registry.counts().online === 1, 5000, 'device online');
+    const acks = [];
+    helper.getNode('fb-acks').on('input', (m) => acks.push(m));
+    helper.getNode('fb-get').receive({ device: 'all' });
+    await waitFor(() => acks.length === 1, 4000, 'ack at the debug node');
+    assert.equal(acks[0].device, 'ex-1');
+    assert.equal(acks[0].payload.capture_interval_ms, 100);
+  });
+
   it('close releases the connection', async function () {
     const flow = [fleetCfg(), { id: 'dev', type: 'tinyfer-devices', fleet: 'fleet', wires: [[]] }];
     await helper.load(NODES, onTab(flow));
