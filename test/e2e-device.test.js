@@ -1,0 +1,186 @@
+'use strict';
+// End to end with the C firmware: tinyfer-device (firmware/app + firmware/core built for Linux by
+// scripts/build-host-device.sh, a virtual XIAO ESP32S3 Sense) reads real FER2013 PublicTest
+// frames, classifies them with the C core and talks MQTT 5 to a real Mosquitto; a Node-RED flow
+// with the fleet nodes (tinyfer-fleet + tinyfer-devices) receives its on-device predictions.
+// Checked: for the same frames the Node-side binary engine (BinaryEngine, the same core in wasm)
+// gives the same labels and scores; the protocol messages all validate; a model update with a
+// bad signature is refused and the device keeps working; a correctly signed one (chunked) is
+// installed; kill -9 turns the device offline through its last will.
+// The binary is built by CI before the tests (npm run build:device); when it is missing this test
+// builds it first (about a minute, outside the test's own time).
+const assert = require('node:assert/strict');
+const { spawn, execFileSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const helper = require('node-red-node-test-helper');
+const fleetNode = require('../nodes/tinyfer-fleet.js');
+const devicesNode = require('../nodes/tinyfer-devices.js');
+const { BinaryEngine } = require('../dist/engine/binary');
+const { decodeFace } = require('../dist/train/data');
+const { encodeModel } = require('../dist/model/format');
+const { randomFoldedModel } = require('../dist/engine/vectors');
+const { LABELS } = require('../dist/model/labels');
+const { topLabel, signModel, validateEmotion, validateStatus, validateTelemetry } = require('../dist/fleet/protocol');
+const { startMosquitto } = require('./helpers/mosquitto');
+const { waitFor, requireMosquitto } = require('./helpers/fleet');
+const { fer2013Dir, requireData } = require('./helpers/data');
+
+helper.init(require.resolve('node-red'));
+
+const ROOT = path.join(__dirname, '..');
+const BIN = process.env.TINYFER_DEVICE_BIN || path.join(ROOT, 'build', 'host', 'tinyfer-device');
+const DEFAULT_MODEL = path.join(ROOT, 'models', 'tinyfer-b1.tfer');
+const PER_LABEL = 3; // 21 frames
+
+function ensureBinary() {
+  if (fs.existsSync(BIN)) return;
+  execFileSync('bash', [path.join(ROOT, 'scripts', 'build-host-device.sh')], { stdio: 'inherit' });
+  if (!fs.existsSync(BIN)) throw new Error(`${BIN} still missing after scripts/build-host-device.sh`);
+}
+
+describe('e2e: the C firmware as a virtual device in a Node-RED fleet', function () {
+  this.timeout(30000);
+  let broker, tmp, frames, blob, modelSource, keys, keyFile, dev, originalModel, devLog = '';
+  const prefix = 'e2e';
+  const id = 'xiao-e2e';
+  const got = [];
+
+  before(async function () {
+    this.timeout(600000); // only when the binary has to be built first
+    requireMosquitto();
+    ensureBinary();
+    const src = path.join(fer2013Dir(), 'PublicTest');
+    requireData(null, src);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-e2e-device-'));
+    // real dataset frames, copied at test time (never committed), named so that the device's
+    // name order is our order
+    fs.mkdirSync(path.join(tmp, 'frames'));
+    frames = [];
+    for (const label of LABELS) {
+      const files = fs.readdirSync(path.join(src, label)).filter((f) => /\.jpe?g$/i.test(f)).sort().slice(0, PER_LABEL);
+      for (const f of files) frames.push({ label, src: path.join(src, label, f) });
+    }
+    frames.forEach((f, i) => {
+      f.file = path.join(tmp, 'frames', `${String(i).padStart(3, '0')}-${f.label}.jpg`);
+      fs.copyFileSync(f.src, f.file);
+    });
+    if (fs.existsSync(DEFAULT_MODEL)) {
+      blob = fs.readFileSync(DEFAULT_MODEL);
+      modelSource = DEFAULT_MODEL;
+    } else {
+      blob = Buffer.from(encodeModel(randomFoldedModel(11)));
+      modelSource = 'randomFoldedModel(11)';
+    }
+    fs.writeFileSync(path.join(tmp, 'model.tfer'), blob);
+    keys = crypto.generateKeyPairSync('ed25519');
+    keyFile = path.join(tmp, 'model-key.pem');
+    fs.writeFileSync(keyFile, keys.publicKey.export({ type: 'spki', format: 'pem' }));
+    broker = await startMosquitto();
+    await new Promise((r) => helper.startServer(r));
+  });
+
+  after(async function () {
+    if (dev && dev.exitCode === null) dev.kill('SIGKILL');
+    await helper.unload().catch(() => undefined);
+    await new Promise((r) => helper.stopServer(r));
+    if (broker) await broker.close();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const emotions = () => got.filter((m) => m.topic === 'emotion' && m.device.id === id);
+
+  it('the device comes online in the flow and its predictions arrive', async function () {
+    const flow = [
+      { id: 'tab', type: 'tab', label: 'e2e device' },
+      { id: 'fleet', type: 'tinyfer-fleet', url: broker.url, prefix, protocolVersion: '5', commandTimeout: 10 },
+      { id: 'devs', type: 'tinyfer-devices', z: 'tab', x: 100, y: 100, fleet: 'fleet', telemetry: true, emotion: true, frames: false, wires: [['out']] },
+      { id: 'out', type: 'helper', z: 'tab', x: 300, y: 100 },
+    ];
+    await helper.load([fleetNode, devicesNode], flow);
+    helper.getNode('out').on('input', (msg) => got.push(msg));
+    await waitFor(() => helper.getNode('fleet').manager && helper.getNode('fleet').manager.conn.connected, 5000, 'fleet connected');
+    dev = spawn(BIN, ['--broker', broker.url, '--id', id, '--prefix', prefix, '--frames', path.join(tmp, 'frames'), '--model', path.join(tmp, 'model.tfer'),
+      '--model-key', keyFile, '--settings', path.join(tmp, 'settings.conf'), '--interval-ms', '100', '--telemetry-ms', '500', '--threshold', '0'],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+    dev.stderr.on('data', (d) => { devLog = (devLog + d).slice(-20000); });
+    await waitFor(() => got.some((m) => m.topic === 'online' && m.device.id === id), 10000, `online event (device log: ${devLog})`);
+    await waitFor(() => emotions().length >= frames.length && got.some((m) => m.topic === 'telemetry'), 15000, `${frames.length} emotions and telemetry`);
+    const online = got.find((m) => m.topic === 'online');
+    const status = online.payload;
+    originalModel = helper.getNode('fleet').manager.registry.get(id).model;
+    assert.ok(originalModel && originalModel !== 'none', `model ${originalModel}`);
+    assert.equal(status.state, 'online');
+    assert.equal(status.protocol, 1);
+    assert.ok(status.capabilities.includes('model_update'));
+    // every message the device sent validates against src/fleet/protocol.ts
+    for (const m of emotions()) assert.deepEqual(validateEmotion(m.payload), { ok: true, value: m.payload });
+    const tel = got.find((m) => m.topic === 'telemetry');
+    assert.ok(validateTelemetry(tel.payload).ok, JSON.stringify(validateTelemetry(tel.payload)));
+    assert.ok(validateStatus(status).ok);
+    assert.equal(helper.getNode('fleet').manager.registry.counts().invalid, 0);
+  });
+
+  it('on-device labels and scores equal the Node-side binary engine on the same frames', async function () {
+    const engine = await BinaryEngine.load(blob);
+    const faces = await Promise.all(frames.map((f) => decodeFace(f.file)));
+    const scores = await engine.classify(faces);
+    engine.dispose();
+    // the device cycles the frames in name order: emotion seq n is frame n % count
+    const bySeq = new Map(emotions().map((m) => [m.payload.seq, m.payload]));
+    let compared = 0;
+    const table = [];
+    for (let seq = 0; seq < frames.length; seq++) {
+      const e = bySeq.get(seq);
+      assert.ok(e, `emotion seq ${seq} arrived`);
+      const s = scores[seq];
+      const inLabelOrder = LABELS.map((l) => s[engine.labels.indexOf(l)]);
+      const node = topLabel(inLabelOrder);
+      assert.equal(e.label, node.label, `frame ${seq} (${path.basename(frames[seq].file)}): device ${e.label}, node ${node.label}`);
+      for (const l of LABELS) assert.ok(Math.abs(e.scores[l] - node.scores[l]) <= 1e-4, `frame ${seq} ${l}: ${e.scores[l]} vs ${node.scores[l]}`);
+      assert.deepEqual(e.box, { x: 0, y: 0, w: 48, h: 48 });
+      table.push({ frame: path.basename(frames[seq].file), device: e.label, node: node.label, confidence: e.confidence, ms: e.inference_ms });
+      compared++;
+    }
+    assert.equal(compared, frames.length);
+    if (process.env.TINYFER_E2E_VERBOSE) console.table(table);
+    this.test.title += ` (${compared} frames, model ${modelSource})`;
+  });
+
+  it('a model update with a bad signature is refused and the device keeps working', async function () {
+    const manager = helper.getNode('fleet').manager;
+    const other = crypto.generateKeyPairSync('ed25519');
+    const newBlob = Buffer.from(encodeModel(randomFoldedModel(12)));
+    await assert.rejects(manager.commands.modelUpdate(id, newBlob, { version: 'evil-1', key: other.privateKey }), (e) => e.code === 'verify_failed');
+    // chunked too (the device refuses before the chunks arrive)
+    await assert.rejects(manager.commands.modelUpdate(id, newBlob, { version: 'evil-2', signature: signModel(newBlob, other.privateKey), chunked: true, chunkBytes: 4096 }),
+      (e) => e.code === 'verify_failed');
+    const before = emotions().length;
+    await waitFor(() => emotions().length >= before + 3, 5000, 'emotions after the refused update');
+    const cfg = await manager.commands.request(id, 'get_config');
+    assert.equal(cfg.ok, true);
+    assert.equal(manager.registry.get(id).model, originalModel, 'the registry still shows the original model');
+    assert.equal(manager.registry.get(id).state, 'online');
+  });
+
+  it('a correctly signed model (chunked) is installed and announced', async function () {
+    const manager = helper.getNode('fleet').manager;
+    const newBlob = Buffer.from(encodeModel(randomFoldedModel(13)));
+    const r = await manager.commands.modelUpdate(id, newBlob, { version: 'e2e-2', key: keys.privateKey, chunked: true, chunkBytes: 4096 });
+    assert.equal(r.ok, true);
+    assert.equal(r.result.model, 'e2e-2');
+    assert.equal(r.result.sha256, crypto.createHash('sha256').update(newBlob).digest('hex'));
+    await waitFor(() => manager.registry.get(id).model === 'e2e-2', 5000, 'the new model announced in a fresh birth message');
+    const before = emotions().length;
+    await waitFor(() => emotions().length >= before + 2, 5000, 'emotions with the new model');
+  });
+
+  it('kill -9 turns the device offline through its last will', async function () {
+    dev.kill('SIGKILL');
+    await waitFor(() => got.some((m) => m.topic === 'offline' && m.device.id === id), 10000, 'offline event');
+    const off = got.find((m) => m.topic === 'offline');
+    assert.equal(off.device.id, id);
+  });
+});
