@@ -12,7 +12,7 @@ const fx = require("./fixtures/faces");
 
 const { decodeFrame, readImageInput, DEFAULT_DECODE } = require("../dist/vision/decode");
 const { FaceDetector } = require("../dist/vision/detector");
-const { faceSquare, cropGray, rgbToGray } = require("../dist/vision/crop");
+const { faceSquare, landmarkSquare, cropGray, rgbToGray, FER_FRAMING } = require("../dist/vision/crop");
 const { processFrame, frameOptions, DEFAULT_FRAME } = require("../dist/vision/pipeline");
 const { annotate, overlaySvg, caption } = require("../dist/vision/annotate");
 const { VisionError } = require("../dist/vision/errors");
@@ -144,6 +144,25 @@ describe("vision: crop", function () {
         assert.throws(() => faceSquare({ x: 0, y: 0, w: 1, h: 1 }, -0.5), /margin/);
     });
 
+    it("frames a face on its eyes and mouth the way FER2013 faces are framed", function () {
+        // landmarks of an ideal FER face of side 96 placed at (100, 50)
+        const side = 96;
+        const eyeY = 50 + (FER_FRAMING.centreY - FER_FRAMING.eyeMouth / 2) * side;
+        const cx = 100 + FER_FRAMING.centreX * side;
+        const lm = {
+            leftEye: { x: cx - (FER_FRAMING.eyeDistance / 2) * side, y: eyeY },
+            rightEye: { x: cx + (FER_FRAMING.eyeDistance / 2) * side, y: eyeY },
+            mouth: { x: cx, y: eyeY + FER_FRAMING.eyeMouth * side },
+        };
+        const sq = landmarkSquare(lm, 0);
+        assert.ok(Math.abs(sq.x - 100) < 1e-9 && Math.abs(sq.y - 50) < 1e-9 && Math.abs(sq.side - side) < 1e-9, JSON.stringify(sq));
+        const grown = landmarkSquare(lm, 0.25);
+        assert.ok(Math.abs(grown.side - 144) < 1e-9 && Math.abs(grown.x - 76) < 1e-9 && Math.abs(grown.y - 26) < 1e-9);
+        // landmarks that disagree with the detector box by more than 2x are refused
+        assert.equal(landmarkSquare(lm, 0, { x: 0, y: 0, w: 400, h: 400 }), null);
+        assert.ok(landmarkSquare(lm, 0, { x: 100, y: 60, w: 90, h: 90 }));
+    });
+
     it("converts RGB to BT.601 luma", function () {
         const g = rgbToGray(Uint8Array.from([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]), 4, 1);
         assert.deepEqual(Array.from(g), [76, 150, 29, 255]);
@@ -243,6 +262,41 @@ describe("vision: face detection", function () {
         assert.ok(Math.abs(r.faces[0].score - native[0].score) < 0.02);
     });
 
+    it("a FER2013 face pasted into a camera frame is cropped back close to the original (landmark framing)", async function () {
+        const corr = (a, b) => {
+            const n = a.length;
+            let ma = 0;
+            let mb = 0;
+            for (let i = 0; i < n; i++) { ma += a[i]; mb += b[i]; }
+            ma /= n;
+            mb /= n;
+            let sab = 0;
+            let saa = 0;
+            let sbb = 0;
+            for (let i = 0; i < n; i++) { sab += (a[i] - ma) * (b[i] - mb); saa += (a[i] - ma) ** 2; sbb += (b[i] - mb) ** 2; }
+            return sab / Math.sqrt(saa * sbb);
+        };
+        const median = (v) => v.slice().sort((x, y) => x - y)[v.length >> 1];
+        const withLm = [];
+        const boxOnly = [];
+        for (const label of ["happy", "sad", "surprise", "neutral"]) {
+            for (const f of fx.listLabel("fer2013", label, "PublicTest").slice(50, 56)) {
+                const up = await sharp(f).resize(192, 192, { kernel: "cubic" }).toColourspace("srgb").png().toBuffer();
+                const frame = await sharp({ create: { width: 640, height: 480, channels: 3, background: "#777777" } })
+                    .composite([{ input: up, left: 220, top: 140 }]).jpeg({ quality: 92 }).toBuffer();
+                const a = await processFrame(frame, frameOptions({ landmarks: true }));
+                const b = await processFrame(frame, frameOptions({ landmarks: false }));
+                if (!a.faces.length || !b.faces.length) { continue; }
+                const orig = await sharp(f).greyscale().raw().toBuffer();
+                withLm.push(corr(a.faces[0].pixels, orig));
+                boxOnly.push(corr(b.faces[0].pixels, orig));
+            }
+        }
+        assert.ok(withLm.length >= 16, `only ${withLm.length} of 24 faces found`);
+        assert.ok(median(withLm) > 0.5, `median correlation ${median(withLm)}`);
+        assert.ok(median(withLm) > median(boxOnly), `landmarks ${median(withLm)} vs box ${median(boxOnly)}`);
+    });
+
     it("finds no face in a frame without one", async function () {
         const empty = await sharp({ create: { width: 640, height: 480, channels: 3, background: "#7a7f85" } }).jpeg().toBuffer();
         const r = await processFrame(empty);
@@ -333,6 +387,7 @@ describe("vision: defaults", function () {
         assert.equal(DEFAULT_FRAME.maxPixels, 40e6);
         assert.equal(DEFAULT_FRAME.inputSize, 416);
         assert.equal(DEFAULT_FRAME.fallbackSize, 224);
+        assert.equal(DEFAULT_FRAME.landmarks, true);
         assert.equal(DEFAULT_FRAME.scoreThreshold, 0.5);
         assert.equal(DEFAULT_FRAME.margin, 0);
         assert.equal(DEFAULT_FRAME.wholeFaceMaxSide, 64);

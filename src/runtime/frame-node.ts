@@ -24,6 +24,8 @@ export interface FrameNodeConfig {
   scoreThreshold?: string | number;
   inputSize?: string | number;
   fallbackSize?: string | number;
+  /** Frame crops on the eyes and mouth (default true). */
+  landmarks?: boolean;
   maxFaces?: string | number;
   wholeFaceMaxSide?: string | number;
   maxBytesMb?: string | number;
@@ -51,6 +53,7 @@ export function frameOptionsFromConfig(c: FrameNodeConfig): FrameOptions {
     scoreThreshold: numField('scoreThreshold', c.scoreThreshold),
     inputSize: numField('inputSize', c.inputSize),
     fallbackSize: numField('fallbackSize', c.fallbackSize),
+    landmarks: c.landmarks === undefined ? undefined : c.landmarks === true,
     maxFaces: numField('maxFaces', c.maxFaces),
     wholeFaceMaxSide: numField('wholeFaceMaxSide', c.wholeFaceMaxSide),
     maxBytes: mb === undefined ? undefined : Math.round(mb * 1024 * 1024),

@@ -1,10 +1,11 @@
 /**
- * From a detected box to the model's input: a square around the face grown by a margin,
+ * From a detected face to the model's input: a square around the face (framed on the eyes and
+ * mouth like the FER2013 training faces, or around the detector's box), grown by a margin,
  * converted to grayscale and resampled to FACE_SIZE x FACE_SIZE. Parts of the square that fall
  * outside the frame repeat the nearest edge pixel (no black bars that the model never saw).
  */
 import { FACE_PIXELS, FACE_SIZE } from '../model/labels';
-import type { Box } from './detector';
+import type { Box, FaceLandmarks } from './detector';
 
 /** The square (in raster pixels, may reach outside the raster) that a face box is cropped to. */
 export interface Square {
@@ -21,6 +22,49 @@ export function faceSquare(box: Box, margin: number): Square {
   if (!(margin >= 0 && margin <= 2)) throw new RangeError(`crop margin must be in 0..2, got ${margin}`);
   const side = Math.max(box.w, box.h) * (1 + 2 * margin);
   return { x: box.x + box.w / 2 - side / 2, y: box.y + box.h / 2 - side / 2, side };
+}
+
+/**
+ * Where the eyes and mouth sit in a FER2013 face, as fractions of its side: the medians over
+ * 200 PublicTest faces (40 each of happy, neutral, sad, surprise, angry) of the same tiny
+ * landmark net the pipeline uses. Faces cropped with landmarkSquare() are framed like the
+ * faces the model was trained on, whatever the detector's box looked like.
+ */
+export const FER_FRAMING = {
+  /** Distance between the eye centres / side. */
+  eyeDistance: 17.15 / 48,
+  /** Distance from the midpoint of the eyes to the mouth centre / side. */
+  eyeMouth: 18.35 / 48,
+  /** Position of the midpoint between (eye midpoint) and (mouth centre), as fractions of the side. */
+  centreX: 24.14 / 48,
+  centreY: 27.29 / 48,
+} as const;
+
+/**
+ * The square that frames a face like a FER2013 face, from its eye and mouth centres; margin
+ * as in faceSquare (0: FER framing). The scale is the mean of the eye-distance and the
+ * eye-to-mouth estimates (robust to a turned head and to an open mouth alike). Returns null
+ * when the landmarks disagree with the detector's box by more than 2x (a failed landmark fit),
+ * so the caller can fall back to faceSquare.
+ */
+export function landmarkSquare(lm: FaceLandmarks, margin: number, box?: Box): Square | null {
+  if (!(margin >= 0 && margin <= 2)) throw new RangeError(`crop margin must be in 0..2, got ${margin}`);
+  const eyeMid = { x: (lm.leftEye.x + lm.rightEye.x) / 2, y: (lm.leftEye.y + lm.rightEye.y) / 2 };
+  const eyeDist = Math.hypot(lm.rightEye.x - lm.leftEye.x, lm.rightEye.y - lm.leftEye.y);
+  const eyeMouth = Math.hypot(lm.mouth.x - eyeMid.x, lm.mouth.y - eyeMid.y);
+  const base = (eyeDist / FER_FRAMING.eyeDistance + eyeMouth / FER_FRAMING.eyeMouth) / 2;
+  if (!(base > 1)) return null;
+  if (box) {
+    const ratio = base / Math.max(box.w, box.h);
+    if (ratio < 0.5 || ratio > 2) return null;
+  }
+  const cx = (eyeMid.x + lm.mouth.x) / 2;
+  const cy = (eyeMid.y + lm.mouth.y) / 2;
+  const side = base * (1 + 2 * margin);
+  // place the centre point where FER2013 has it, then grow the margin evenly around the face square
+  const x0 = cx - FER_FRAMING.centreX * base;
+  const y0 = cy - FER_FRAMING.centreY * base;
+  return { x: x0 - base * margin, y: y0 - base * margin, side };
 }
 
 /** Luma (ITU-R BT.601, as libjpeg and libvips use) of an RGB raster, rounded to uint8. */

@@ -3,7 +3,9 @@
  * the npm package (model/tiny_face_detector_model.*), so nothing is downloaded at run time.
  * It runs on the same TensorFlow.js the rest of the package uses (src/engine/tf.ts): the
  * face-api build for tfjs-node when that loads, otherwise its build for tfjs + wasm.
- * The model is loaded once per process and shared by every node.
+ * The 68-point tiny landmark net (also shipped in the package) then finds the eyes and mouth,
+ * so a face can be framed the way the training faces are (see crop.ts).
+ * The models are loaded once per process and shared by every node.
  */
 import * as path from 'path';
 import { loadTf } from '../engine/tf';
@@ -17,9 +19,24 @@ export interface Box {
   h: number;
 }
 
+/** A point in raster pixels. */
+export interface Point {
+  x: number;
+  y: number;
+}
+
+/** The centres of the eyes and the mouth, from the 68-point landmark net (image left/right). */
+export interface FaceLandmarks {
+  leftEye: Point;
+  rightEye: Point;
+  mouth: Point;
+}
+
 export interface Detection {
   box: Box;
   score: number;
+  /** Present when the detection ran with landmarks. */
+  landmarks?: FaceLandmarks;
 }
 
 export interface DetectOptions {
@@ -35,9 +52,17 @@ export interface DetectOptions {
    * found at a small size, a face in a wide camera frame at a large one.
    */
   fallbackSize: number;
+  /** Also locate eyes and mouth (68-point tiny landmark net, a few ms a face) so crops can be framed on them. */
+  landmarks: boolean;
 }
 
-export const DEFAULT_DETECT: Readonly<DetectOptions> = { inputSize: 416, scoreThreshold: 0.5, maxFaces: 10, fallbackSize: 224 };
+export const DEFAULT_DETECT: Readonly<DetectOptions> = {
+  inputSize: 416,
+  scoreThreshold: 0.5,
+  maxFaces: 10,
+  fallbackSize: 224,
+  landmarks: true,
+};
 
 /** The small part of face-api we use. */
 interface FaceApi {
@@ -45,12 +70,22 @@ interface FaceApi {
     tensor3d(values: Int32Array, shape: [number, number, number], dtype: 'int32'): { dispose(): void };
     getBackend(): string;
   };
-  nets: { tinyFaceDetector: { loadFromDisk(dir: string): Promise<void> } };
+  nets: {
+    tinyFaceDetector: { loadFromDisk(dir: string): Promise<void> };
+    faceLandmark68TinyNet: { loadFromDisk(dir: string): Promise<void> };
+  };
   TinyFaceDetectorOptions: new (o: { inputSize: number; scoreThreshold: number }) => unknown;
-  detectAllFaces(
-    input: unknown,
-    options: unknown,
-  ): Promise<Array<{ score: number; box: { x: number; y: number; width: number; height: number } }>>;
+  detectAllFaces(input: unknown, options: unknown): DetectTask;
+}
+
+interface RawDetection {
+  score: number;
+  box: { x: number; y: number; width: number; height: number };
+}
+
+/** face-api's detection task: awaitable, or chained with landmarks (true: the tiny landmark net). */
+interface DetectTask extends PromiseLike<RawDetection[]> {
+  withFaceLandmarks(useTiny: true): PromiseLike<Array<{ detection: RawDetection; landmarks: { positions: Point[] } }>>;
 }
 
 export class FaceDetector {
@@ -76,6 +111,7 @@ export class FaceDetector {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const api = require(path.join(pkgDir, 'dist', build)) as FaceApi;
     await api.nets.tinyFaceDetector.loadFromDisk(path.join(pkgDir, 'model'));
+    await api.nets.faceLandmark68TinyNet.loadFromDisk(path.join(pkgDir, 'model'));
     return new FaceDetector(api, api.tf.getBackend());
   }
 
@@ -96,9 +132,9 @@ export class FaceDetector {
     }
     const input = this.api.tf.tensor3d(Int32Array.from(rgb), [height, width, 3], 'int32');
     try {
-      let out = await this.run(input, width, height, opts.inputSize, opts.scoreThreshold);
+      let out = await this.run(input, width, height, opts.inputSize, opts);
       if (out.length === 0 && opts.fallbackSize && opts.fallbackSize !== opts.inputSize) {
-        out = await this.run(input, width, height, opts.fallbackSize, opts.scoreThreshold);
+        out = await this.run(input, width, height, opts.fallbackSize, opts);
       }
       out.sort((a, b) => b.box.w * b.box.h - a.box.w * a.box.h);
       return out.slice(0, opts.maxFaces);
@@ -107,19 +143,40 @@ export class FaceDetector {
     }
   }
 
-  private async run(input: unknown, width: number, height: number, inputSize: number, scoreThreshold: number): Promise<Detection[]> {
-    const found = await this.api.detectAllFaces(input, new this.api.TinyFaceDetectorOptions({ inputSize, scoreThreshold }));
+  private async run(input: unknown, width: number, height: number, inputSize: number, opts: DetectOptions): Promise<Detection[]> {
+    const task = this.api.detectAllFaces(input, new this.api.TinyFaceDetectorOptions({ inputSize, scoreThreshold: opts.scoreThreshold }));
+    let found: Array<{ d: RawDetection; lm?: FaceLandmarks }>;
+    if (opts.landmarks) {
+      found = (await task.withFaceLandmarks(true)).map((r) => ({ d: r.detection, lm: landmarkCentres(r.landmarks.positions) }));
+    } else {
+      found = (await task).map((d) => ({ d }));
+    }
     const out: Detection[] = [];
-    for (const d of found) {
+    for (const { d, lm } of found) {
       const x0 = clamp(Math.round(d.box.x), 0, width);
       const y0 = clamp(Math.round(d.box.y), 0, height);
       const x1 = clamp(Math.round(d.box.x + d.box.width), 0, width);
       const y1 = clamp(Math.round(d.box.y + d.box.height), 0, height);
       if (x1 - x0 < 2 || y1 - y0 < 2) continue;
-      out.push({ box: { x: x0, y: y0, w: x1 - x0, h: y1 - y0 }, score: d.score });
+      out.push({ box: { x: x0, y: y0, w: x1 - x0, h: y1 - y0 }, score: d.score, ...(lm ? { landmarks: lm } : {}) });
     }
     return out;
   }
+}
+
+/** Eye and mouth centres from the 68 iBUG landmarks (36-41 and 42-47: the eyes, 48-67: the mouth). */
+export function landmarkCentres(p: readonly Point[]): FaceLandmarks {
+  if (p.length !== 68) throw new RangeError(`expected 68 landmarks, got ${p.length}`);
+  const mean = (a: number, b: number): Point => {
+    let x = 0;
+    let y = 0;
+    for (let i = a; i < b; i++) {
+      x += p[i].x;
+      y += p[i].y;
+    }
+    return { x: x / (b - a), y: y / (b - a) };
+  };
+  return { leftEye: mean(36, 42), rightEye: mean(42, 48), mouth: mean(48, 68) };
 }
 
 export function checkDetectOptions(o: DetectOptions): void {
@@ -134,6 +191,7 @@ export function checkDetectOptions(o: DetectOptions): void {
     throw new RangeError(`detector scoreThreshold must be in 0..1, got ${o.scoreThreshold}`);
   }
   if (!Number.isInteger(o.maxFaces) || o.maxFaces < 1) throw new RangeError(`maxFaces must be >= 1, got ${o.maxFaces}`);
+  if (typeof o.landmarks !== 'boolean') throw new RangeError(`landmarks must be true or false, got ${String(o.landmarks)}`);
 }
 
 function clamp(v: number, lo: number, hi: number): number {

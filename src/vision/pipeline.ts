@@ -5,12 +5,12 @@
  * Used by the tinyfer-frame node, by tinyfer-emotion for raw images, and by the benchmarks.
  */
 import { FACE_SIZE } from '../model/labels';
-import { cropGray, faceSquare, rgbToGray } from './crop';
+import { cropGray, faceSquare, landmarkSquare, rgbToGray } from './crop';
 import { DEFAULT_DECODE, decodeFrame, readImageInput, type DecodeOptions, type DecodedFrame } from './decode';
 import { DEFAULT_DETECT, FaceDetector, type Box, type DetectOptions } from './detector';
 
 export interface FrameOptions extends DecodeOptions, DetectOptions {
-  /** Fraction of the face box added on every side before cropping. */
+  /** Fraction of the face square added on every side before cropping (0: framed like FER2013 faces). */
   margin: number;
   /** Treat the whole image as one (pre-cropped) face, no detection. */
   wholeFace: boolean;
@@ -86,7 +86,8 @@ export async function findFaces(frame: DecodedFrame, opts: FrameOptions = DEFAUL
   if (found.length > 0) {
     const gray = rgbToGray(frame.rgb, frame.workWidth, frame.workHeight);
     for (const d of found) {
-      const pixels = cropGray(gray, frame.workWidth, frame.workHeight, faceSquare(d.box, opts.margin));
+      const sq = (d.landmarks && landmarkSquare(d.landmarks, opts.margin, d.box)) || faceSquare(d.box, opts.margin);
+      const pixels = cropGray(gray, frame.workWidth, frame.workHeight, sq);
       faces.push({ box: toOriginal(d.box, frame), score: d.score, pixels });
     }
   }
