@@ -241,6 +241,8 @@ void tfa_app_on_connected(tfa_app *app) {
   app->next_telemetry_ms = now + app->o.telemetry_interval_ms;
   app->win_start_ms = now;
   app->win_captures = 0;
+  app->win_faces = 0;
+  app->win_inference_ms = 0;
   tfa_log(app, 2, "online as %s (model %s)", app->base, tfa_app_model_version(app));
 }
 
@@ -369,6 +371,8 @@ int tfa_app_capture_once(tfa_app *app) {
         continue;
       }
       app->last_inference_ms = ms;
+      app->win_inference_ms += ms;
+      app->win_faces++;
       if (publish_emotion(app, &boxes[i], canon, ms, fid) > 0) published++;
     }
   }
@@ -402,7 +406,7 @@ static void publish_telemetry(tfa_app *app, uint64_t now) {
   tfa_jw_key(&w, "fps");
   tfa_jw_num(&w, fps, 2);
   tfa_jw_key(&w, "inference_ms");
-  tfa_jw_num(&w, app->last_inference_ms, 2);
+  tfa_jw_num(&w, app->win_faces ? app->win_inference_ms / app->win_faces : 0.0, 2);
   tfa_jw_key(&w, "temp_c");
   tfa_jw_num(&w, si.temp_c, 1);
   if (app->p->epoch_ms && app->p->epoch_ms(app->p->ctx)) {
@@ -413,6 +417,8 @@ static void publish_telemetry(tfa_app *app, uint64_t now) {
   if (tfa_jw_finish(&w) >= 0 && tfa_publish(app, "telemetry", buf, w.len, 0, false) == 0) app->n.telemetry++;
   app->win_start_ms = now;
   app->win_captures = 0;
+  app->win_faces = 0;
+  app->win_inference_ms = 0;
 }
 
 void tfa_app_set_config(tfa_app *app, const tfa_config *c) {

@@ -98,14 +98,14 @@ static void cmd_snapshot(tfa_app *app, const tfa_reply *r) {
   memset(&f, 0, sizeof f);
   if (!app->p->capture || app->p->capture(app->p->ctx, &f, true, app->cfg.jpeg_quality) != 0 || !f.jpeg || !f.jpeg_len) {
     if (app->p->release && app->p->capture) app->p->release(app->p->ctx, &f);
-    tfa_respond(app, r, NULL, "camera", "the camera gave no frame");
+    tfa_respond(app, r, NULL, "internal", "the camera gave no frame");
     return;
   }
   app->frame_id++;
   if (app->frame_id == 0) app->frame_id = 1;
   fid = app->frame_id;
   if (tfa_publish_frame(app, fid, f.jpeg, f.jpeg_len) != 0) {
-    tfa_respond(app, r, NULL, "publish_failed", "the frame could not be published");
+    tfa_respond(app, r, NULL, "internal", "the frame could not be published");
   } else {
     snprintf(buf, sizeof buf, "{\"frame_id\":%lu,\"size\":%lu}", (unsigned long)fid, (unsigned long)f.jpeg_len);
     tfa_respond(app, r, buf, NULL, NULL);

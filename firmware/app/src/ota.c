@@ -89,7 +89,7 @@ static void finish(tfa_app *app, const tfa_reply *r, int slot, size_t size, cons
   char hex[65], buf[256];
   int rc;
   if (app->p->slot_map(app->p->ctx, slot, size, &data) != 0 || !data) {
-    fail(app, r, "storage", "%s", "the spare slot could not be read back");
+    fail(app, r, "internal", "%s", "the spare slot could not be read back");
     return;
   }
   if (app->p->sha256(app->p->ctx, data, size, got) != 0 || memcmp(got, sha, 32) != 0) {
@@ -98,7 +98,7 @@ static void finish(tfa_app *app, const tfa_reply *r, int slot, size_t size, cons
   }
   rc = tfa_model_check(app, slot, size, &cand);
   if (rc != 0) {
-    fail(app, r, "bad_model", "%s", check_error(rc));
+    fail(app, r, "verify_failed", "the model does not load: %s", check_error(rc));
     return;
   }
   app->cur.model = cand;
@@ -200,7 +200,7 @@ void tfa_ota_command(tfa_app *app, const tfa_reply *r, const tfa_json *doc, int 
     return;
   }
   if (app->p->slot_begin(app->p->ctx, slot, (size_t)size) != 0) {
-    fail(app, r, "storage", "%s", "the spare slot could not be erased");
+    fail(app, r, "internal", "%s", "the spare slot could not be erased");
     return;
   }
   if (tb >= 0) {
@@ -224,7 +224,7 @@ void tfa_ota_command(tfa_app *app, const tfa_reply *r, const tfa_json *doc, int 
         return;
       }
       if (app->p->slot_write(app->p->ctx, slot, off, piece, (size_t)d) != 0) {
-        fail(app, r, "storage", "%s", "writing the spare slot failed");
+        fail(app, r, "internal", "%s", "writing the spare slot failed");
         return;
       }
       off += (size_t)d;
@@ -290,7 +290,7 @@ void tfa_ota_chunk(tfa_app *app, const uint8_t *payload, size_t len) {
   if (app->p->slot_write(app->p->ctx, app->ota.slot, h.offset, data, n) != 0) {
     ota_reply(app, &r);
     app->ota.active = false;
-    fail(app, &r, "storage", "%s", "writing the spare slot failed");
+    fail(app, &r, "internal", "%s", "writing the spare slot failed");
     return;
   }
   app->ota.seen[h.index / 8] = (uint8_t)(app->ota.seen[h.index / 8] | (1u << (h.index % 8)));

@@ -244,7 +244,7 @@ TEST(App, SnapshotPublishesAFrameWhenEnabled) {
   h.camera_ok = false;
   h.cmd("snapshot", "{\"id\":\"s2\"}");
   Doc e(h.last(kResp)->payload);
-  EXPECT_EQ(e.str("code", e.get("error")), "camera");
+  EXPECT_EQ(e.str("code", e.get("error")), "internal");
 }
 
 TEST(App, RetainedConfigIsAppliedAndBadOnesIgnored) {

@@ -35,14 +35,14 @@ std::vector<std::string> split(uint32_t id, const std::vector<uint8_t> &blob, si
 
 struct Result {
   bool ok;
-  std::string code, model;
+  std::string code, model, message;
 };
 
 Result last_resp(const Harness &h) {
   const Published *r = h.last(kResp);
   if (!r) return {false, "<no response>", ""};
   Doc d(r->payload);
-  return {d.flag("ok"), d.str("code", d.get("error")), d.str("model", d.get("result"))};
+  return {d.flag("ok"), d.str("code", d.get("error")), d.str("model", d.get("result")), d.str("message", d.get("error"))};
 }
 
 std::string status_model(const Harness &h) { return Doc(h.last("tinyfer/xiao-01/status")->payload).str("model"); }
@@ -115,8 +115,8 @@ TEST(Ota, RefusalsKeepTheOldModel) {
       {"bad signature", inline_req(good, other.sign(good), sha), "verify_failed"},
       {"signature of another blob", inline_req(good, h.keys.sign(corrupt), sha), "verify_failed"},
       {"bytes differ from sha", inline_req(corrupt, sig, sha), "verify_failed"},
-      {"bad blob, correctly signed", inline_req(corrupt, h.keys.sign(corrupt), sha_hex(corrupt)), "bad_model"},
-      {"not a model at all", inline_req(std::vector<uint8_t>(64, 7), h.keys.sign(std::vector<uint8_t>(64, 7)), sha_hex(std::vector<uint8_t>(64, 7))), "bad_model"},
+      {"bad blob, correctly signed", inline_req(corrupt, h.keys.sign(corrupt), sha_hex(corrupt)), "verify_failed"},
+      {"not a model at all", inline_req(std::vector<uint8_t>(64, 7), h.keys.sign(std::vector<uint8_t>(64, 7)), sha_hex(std::vector<uint8_t>(64, 7))), "verify_failed"},
       {"size differs", "{\"id\":\"u\",\"params\":" + params(std::vector<uint8_t>(good.size() + 1), sig, sha, "\"blob\":\"" + b64(good) + "\"") + "}", "verify_failed"},
       {"both blob and transfer", "{\"id\":\"u\",\"params\":" + params(good, sig, sha, "\"blob\":\"AA==\",\"transfer\":1,\"chunks\":1") + "}", "bad_request"},
       {"transfer without chunks", "{\"id\":\"u\",\"params\":" + params(good, sig, sha, "\"transfer\":1") + "}", "bad_request"},
@@ -132,6 +132,8 @@ TEST(Ota, RefusalsKeepTheOldModel) {
     Result r = last_resp(h);
     EXPECT_FALSE(r.ok) << c.what;
     EXPECT_EQ(r.code, c.code) << c.what << ": " << h.last(kResp)->payload;
+    if (std::string(c.what) == "bad blob, correctly signed" || std::string(c.what) == "not a model at all")
+      EXPECT_NE(r.message.find("does not load"), std::string::npos) << c.what << ": " << r.message;
     EXPECT_STREQ(tfa_app_model_version(&h.app), "test") << c.what;
     EXPECT_EQ(h.app.cur.slot, 0) << c.what;
   }

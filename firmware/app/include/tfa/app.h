@@ -184,8 +184,9 @@ typedef struct tfa_app {
   bool reboot_pending;
   uint32_t reboot_delay_ms;
   /* telemetry window */
-  uint32_t win_captures;
+  uint32_t win_captures, win_faces;
   uint64_t win_start_ms;
+  double win_inference_ms; /* sum over the window: telemetry reports the mean per face */
   double last_inference_ms;
   tfa_counters n;
   uint8_t face[TFR_FACE_PIXELS];
