@@ -2,7 +2,7 @@
 'use strict';
 // `npm run demo`: an embedded MQTT broker, virtual TinyFER cameras sending real faces, and
 // Node-RED with the fleet demo flow. Options: --devices N --interval MS --port HTTP --mqtt-port PORT
-// --user-dir DIR (0 for a port means any free one). Ctrl-C stops everything.
+// --user-dir DIR --model BLOB.tfer (0 for a port means any free one). Ctrl-C stops everything.
 const path = require('node:path');
 const fs = require('node:fs');
 
@@ -29,8 +29,9 @@ function parse(argv) {
             case '--port': o.httpPort = num('port', v); i++; break;
             case '--mqtt-port': o.mqttPort = num('mqtt-port', v); i++; break;
             case '--user-dir': o.userDir = v; i++; break;
+            case '--model': o.model = v; i++; break;
             case '-h': case '--help':
-                console.log('usage: npm run demo -- [--devices N] [--interval MS] [--port HTTP] [--mqtt-port PORT] [--user-dir DIR]');
+                console.log('usage: npm run demo -- [--devices N] [--interval MS] [--port HTTP] [--mqtt-port PORT] [--user-dir DIR] [--model BLOB.tfer]');
                 process.exit(0);
                 break;
             default: throw new Error(`unknown option ${a} (see --help)`);

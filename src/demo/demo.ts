@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { Simulator, loadFaces, type SentEmotion } from '../fleet/simulator';
+import { Simulator, loadFaces, type SentEmotion, type SentFrame } from '../fleet/simulator';
 import type { FaceClassifier } from '../engine/types';
 import { getClassifier } from '../runtime/models';
 
@@ -30,6 +30,8 @@ export interface DemoOptions {
   flowFile?: string;
   /** Faces folder (default <data>/fer2013/PublicTest). */
   facesDir?: string;
+  /** Model blob (.tfer) for the virtual cameras and the flow's tinyfer-emotion node (default: the bundled one). */
+  model?: string;
   /** Where lines go (default console.log). */
   print?: (line: string) => void;
 }
@@ -75,7 +77,7 @@ function listen(server: net.Server | http.Server, port: number, fallback: boolea
 }
 
 /** The demo flow with the broker URL filled in (and tinyfer-emotion dropped if that node is not in this build). */
-export function demoFlow(flowFile: string, mqttUrl: string): Array<Record<string, unknown>> {
+export function demoFlow(flowFile: string, mqttUrl: string, model?: string): Array<Record<string, unknown>> {
   let flow = JSON.parse(fs.readFileSync(flowFile, 'utf8')) as Array<Record<string, unknown>>;
   if (!Array.isArray(flow)) throw new Error(`${flowFile}: not a flow (JSON array of nodes)`);
   const haveEmotion = fs.existsSync(path.join(REPO, 'nodes', 'tinyfer-emotion.js'));
@@ -83,7 +85,7 @@ export function demoFlow(flowFile: string, mqttUrl: string): Array<Record<string
     const gone = new Set(flow.filter((n) => n.type === 'tinyfer-emotion').map((n) => n.id));
     flow = flow.filter((n) => !gone.has(n.id)).map((n) => (Array.isArray(n.wires) ? { ...n, wires: (n.wires as string[][]).map((w) => w.filter((id) => !gone.has(id))) } : n));
   }
-  return flow.map((n) => (n.type === 'tinyfer-fleet' ? { ...n, url: mqttUrl } : n));
+  return flow.map((n) => (n.type === 'tinyfer-fleet' ? { ...n, url: mqttUrl } : n.type === 'tinyfer-emotion' && model ? { ...n, model } : n));
 }
 
 export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
@@ -117,7 +119,8 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
     // 2. Virtual cameras with real faces, running the bundled model when there is one (shared with
     //    the flow's tinyfer-emotion node: same process, same cache); otherwise they replay the labels.
     const faces = loadFaces({ dir: opts.facesDir, perLabel: 12 });
-    const model = getClassifier({ backend: 'binary' });
+    const modelPath = opts.model ? path.resolve(opts.model) : undefined;
+    const model = getClassifier({ backend: 'binary', modelPath });
     cleanups.push(() => model.release());
     let classifier: FaceClassifier | undefined;
     try {
@@ -129,10 +132,16 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
       url: mqttUrl, count: opts.devices ?? 4, idPrefix: 'cam-', faces, protocolVersion: 4, classifier,
       config: { capture_interval_ms: opts.intervalMs ?? 1000 }, telemetryIntervalMs: 5000, chunkBytes: 1024, firmware: '0.1.0-demo',
     });
-    const truth = new Map<string, SentEmotion>();
-    sim.on('emotion', (s: SentEmotion) => {
+    // The dataset label of every frame sent, to print next to what the flow says about it.
+    const truth = new Map<string, SentFrame>();
+    sim.on('frame', (s: SentFrame) => {
       truth.set(`${s.deviceId}/${s.frameId}`, s);
       if (truth.size > 5000) truth.delete(truth.keys().next().value as string);
+    });
+    const truthBySeq = new Map<string, SentEmotion>();
+    sim.on('emotion', (s: SentEmotion) => {
+      truthBySeq.set(`${s.deviceId}/${s.seq}`, s);
+      if (truthBySeq.size > 5000) truthBySeq.delete(truthBySeq.keys().next().value as string);
     });
     events.simulator = sim;
     await sim.start();
@@ -141,7 +150,7 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
     // 3. Node-RED, embedded, with the demo flow deployed.
     const userDir = path.resolve(opts.userDir ?? path.join(REPO, '.tinyfer', 'demo-userdir'));
     fs.mkdirSync(userDir, { recursive: true });
-    const flow = demoFlow(opts.flowFile ?? path.join(REPO, 'examples', 'fleet-demo.json'), mqttUrl);
+    const flow = demoFlow(opts.flowFile ?? path.join(REPO, 'examples', 'fleet-demo.json'), mqttUrl, modelPath);
     fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flow, null, 2));
     const express = require('express') as () => http.RequestListener & { use: (p: string, h: unknown) => void };
     const RED = require('node-red');
@@ -173,7 +182,7 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
       if (destination.id === 'demo-device-emotions') {
         const p = msg.payload;
         const e: DemoEmotion = { source: 'device', deviceId: msg.device?.id, label: p?.label ?? null, confidence: p?.confidence ?? 0, frameId: p?.frame_id };
-        const t = truth.get(`${e.deviceId}/${e.frameId}`);
+        const t = truthBySeq.get(`${e.deviceId}/${p?.seq}`);
         if (t) e.truth = t.truth;
         print(`${e.deviceId}  on device : ${String(e.label).padEnd(8)} ${(e.confidence * 100).toFixed(0).padStart(3)}%${e.frameId !== undefined ? `  frame ${e.frameId}` : ''}  (face labelled ${e.truth ?? '?'})`);
         events.emit('emotion', e);

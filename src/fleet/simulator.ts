@@ -88,6 +88,15 @@ export interface SentEmotion {
   payload: EmotionPayload;
 }
 
+/** A frame a device published (event 'frame'), with the dataset label of its face. */
+export interface SentFrame {
+  deviceId: string;
+  frameId: number;
+  truth: Label;
+  file: string;
+  bytes: number;
+}
+
 export class VirtualDevice extends EventEmitter {
   readonly id: string;
   readonly prefix: string;
@@ -188,7 +197,7 @@ export class VirtualDevice extends EventEmitter {
     if (!this.connected) return null;
     const f = this.opts.faces[this.face++ % this.opts.faces.length];
     const frameId = (this.frameId = (this.frameId + 1) >>> 0);
-    if (this.config.frames_enabled) await this.publishFrame(frameId, f.jpeg);
+    if (this.config.frames_enabled) await this.publishFrame(frameId, f);
     const t0 = process.hrtime.bigint();
     let scores: ArrayLike<number>;
     if (this.opts.classifier) {
@@ -255,14 +264,16 @@ export class VirtualDevice extends EventEmitter {
     this.captureTimer = this.telemetryTimer = undefined;
   }
 
-  private async publishFrame(frameId: number, jpeg: Buffer): Promise<number> {
+  private async publishFrame(frameId: number, face: FaceSample): Promise<number> {
+    const jpeg = face.jpeg;
     if ((this.opts.frameMode ?? 'chunk') === 'raw') {
       await this.publish(this.topics.frame, jpeg, 'frame');
     } else {
       for (const c of splitChunks(frameId, jpeg, this.opts.chunkBytes ?? DEFAULT_CHUNK_BYTES)) await this.publish(this.topics.frameChunk, c, 'frame/chunk');
     }
     this.sent.frames++;
-    this.emit('frame', { deviceId: this.id, frameId, bytes: jpeg.length });
+    const sent: SentFrame = { deviceId: this.id, frameId, truth: face.label, file: face.file, bytes: jpeg.length };
+    this.emit('frame', sent);
     return frameId;
   }
 
@@ -313,7 +324,7 @@ export class VirtualDevice extends EventEmitter {
       case 'snapshot': {
         if (!this.config.frames_enabled) return this.respond(reply, { code: 'frames_disabled', message: 'frames_enabled is false (privacy default): enable it with set_config first' });
         const f = this.opts.faces[this.face % this.opts.faces.length];
-        const frameId = await this.publishFrame((this.frameId = (this.frameId + 1) >>> 0), f.jpeg);
+        const frameId = await this.publishFrame((this.frameId = (this.frameId + 1) >>> 0), f);
         return this.respond(reply, null, { frame_id: frameId, size: f.jpeg.length });
       }
       case 'reboot': {
@@ -411,6 +422,7 @@ export class Simulator extends EventEmitter {
       const d = new VirtualDevice({ ...opts, deviceId: `${opts.idPrefix ?? 'sim-'}${String(i).padStart(width, '0')}`, faceOffset: i * 3 }); // 3 and the 7 labels are coprime: neighbours show different faces
       d.on('emotion', (e: SentEmotion) => this.emit('emotion', e));
       d.on('acked', (e: SentEmotion) => this.emit('acked', e));
+      d.on('frame', (e: SentFrame) => this.emit('frame', e));
       d.on('publishFailed', (e: SentEmotion, err: Error) => this.emit('publishFailed', e, err));
       d.on('mqttError', (e: Error) => this.emit('mqttError', e, d.id));
       this.devices.push(d);
