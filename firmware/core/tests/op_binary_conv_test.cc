@@ -63,3 +63,6 @@ static void Check(int h, int cin, int cout, int stride, uint32_t seed) {
 TEST(BinaryConv, Stride1MatchesPlusMinusOneConv) { Check(6, 16, 5, 1, 7); }
 TEST(BinaryConv, Stride2MatchesPlusMinusOneConv) { Check(8, 33, 4, 2, 11); }
 TEST(BinaryConv, MultiWordChannels) { Check(4, 70, 3, 1, 99); }
+// cin > 256: the window is read in place instead of gathered (TFR_PATCH_WORDS).
+TEST(BinaryConv, WideLayersReadTheWindowInPlace) { Check(3, 300, 2, 1, 5); }
+TEST(BinaryConv, WideLayersStride2) { Check(4, 257, 3, 2, 6); }
