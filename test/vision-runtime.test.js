@@ -125,9 +125,10 @@ describe("emotion payload", function () {
     const px = new Uint8Array(2304);
 
     it("validates msg.faces, accepting Buffers and JSON round trips", function () {
-        const viaJson = JSON.parse(JSON.stringify([{ box: { x: 1, y: 2, w: 3, h: 4 }, pixels: Buffer.from(px) }]));
+        const viaJson = JSON.parse(JSON.stringify([{ box: { x: 1, y: 2, w: 3, h: 4 }, pixels: Buffer.from(px) }, { pixels: px.map((_, i) => i & 255) }]));
         const faces = facesFromMessage([{ box: { x: 0, y: 0, w: 10, h: 10 }, pixels: px }, { pixels: Array.from(px) }, ...viaJson]);
-        assert.equal(faces.length, 3);
+        assert.equal(faces.length, 4);
+        assert.equal(faces[3].pixels[300], 300 & 255, "a JSON'd Uint8Array ({\"0\":..}) keeps its values");
         assert.ok(faces.every((f) => f.pixels instanceof Uint8Array && f.pixels.length === 2304));
         assert.equal(faces[1].box, null);
         assert.deepEqual(faces[2].box, { x: 1, y: 2, w: 3, h: 4 });

@@ -297,6 +297,19 @@ describe("vision: face detection", function () {
         assert.ok(median(withLm) > median(boxOnly), `landmarks ${median(withLm)} vs box ${median(boxOnly)}`);
     });
 
+    it("FER_FRAMING holds on FER2013 faces it was not measured on (within 6%)", async function () {
+        const { measureFraming } = require("../dist/vision/framing");
+        const faces = [];
+        for (const label of ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]) {
+            faces.push(...fx.listLabel("fer2013", label, "PublicTest").slice(45, 55));
+        }
+        const m = await measureFraming(faces);
+        assert.equal(m.count, 70);
+        for (const k of ["eyeDistance", "eyeMouth", "centreX", "centreY"]) {
+            assert.ok(Math.abs(m[k] / FER_FRAMING[k] - 1) < 0.06, `${k}: measured ${m[k]}, constant ${FER_FRAMING[k]}`);
+        }
+    });
+
     it("finds no face in a frame without one", async function () {
         const empty = await sharp({ create: { width: 640, height: 480, channels: 3, background: "#7a7f85" } }).jpeg().toBuffer();
         const r = await processFrame(empty);

@@ -57,9 +57,9 @@ export function facesFromMessage(v: unknown): FaceInput[] {
     if (typeof f !== 'object' || f === null) throw new VisionError('E_FACES', `msg.faces[${i}] is not an object`);
     const o = f as Record<string, unknown>;
     let px = o.pixels;
-    if (Array.isArray(px) || (typeof px === 'object' && px !== null && (px as { type?: unknown }).type === 'Buffer')) {
-      // A Buffer or Uint8Array that went through JSON: {type:'Buffer',data:[...]} or a plain array.
-      const arr = Array.isArray(px) ? px : (px as { data?: unknown }).data;
+    if (isJsonBytes(px)) {
+      // A Buffer or Uint8Array that went through JSON: {type:'Buffer',data:[...]}, a plain array, or {"0":..,"1":..}.
+      const arr = Array.isArray(px) ? px : (px as { type?: unknown }).type === 'Buffer' ? (px as { data?: unknown }).data : Object.values(px as object);
       if (!Array.isArray(arr) || !arr.every((n) => Number.isInteger(n) && n >= 0 && n <= 255)) {
         throw new VisionError('E_FACES', `msg.faces[${i}].pixels must hold integers 0..255`);
       }
@@ -71,6 +71,17 @@ export function facesFromMessage(v: unknown): FaceInput[] {
     }
     return { box: isBox(o.box) ? { x: o.box.x, y: o.box.y, w: o.box.w, h: o.box.h } : null, pixels: px };
   });
+}
+
+/** A byte array after a JSON round trip (not a typed array itself). */
+function isJsonBytes(px: unknown): boolean {
+  if (Array.isArray(px)) return true;
+  if (typeof px !== 'object' || px === null || ArrayBuffer.isView(px)) return false;
+  const o = px as Record<string, unknown>;
+  if (o.type === 'Buffer') return true;
+  // JSON.stringify(Uint8Array) gives {"0":v0,"1":v1,...}
+  const keys = Object.keys(o);
+  return keys.length === FACE_PIXELS && keys[0] === '0' && keys[FACE_PIXELS - 1] === String(FACE_PIXELS - 1);
 }
 
 /** Index of the largest face (by box area; faces without a box count as 0; the first on ties). */

@@ -27,7 +27,7 @@ export function faceSquare(box: Box, margin: number): Square {
 /**
  * Where the eyes and mouth sit in a FER2013 face, as fractions of its side: the medians over
  * 200 PublicTest faces (40 each of happy, neutral, sad, surprise, angry) of the same tiny
- * landmark net the pipeline uses. Faces cropped with landmarkSquare() are framed like the
+ * landmark net the pipeline uses (measureFraming() in framing.ts). Faces cropped with landmarkSquare() are framed like the
  * faces the model was trained on, whatever the detector's box looked like.
  */
 export const FER_FRAMING = {

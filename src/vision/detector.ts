@@ -76,6 +76,7 @@ interface FaceApi {
   };
   TinyFaceDetectorOptions: new (o: { inputSize: number; scoreThreshold: number }) => unknown;
   detectAllFaces(input: unknown, options: unknown): DetectTask;
+  detectFaceLandmarksTiny(input: unknown): Promise<{ positions: Point[] }>;
 }
 
 interface RawDetection {
@@ -138,6 +139,22 @@ export class FaceDetector {
       }
       out.sort((a, b) => b.box.w * b.box.h - a.box.w * a.box.h);
       return out.slice(0, opts.maxFaces);
+    } finally {
+      input.dispose();
+    }
+  }
+
+  /**
+   * Eye and mouth centres of an image that is already one face crop (no detection), in its
+   * pixels: used to measure how a dataset frames its faces (see framing.ts).
+   */
+  async landmarksOfCrop(rgb: Uint8Array, width: number, height: number): Promise<FaceLandmarks> {
+    if (rgb.length !== width * height * 3) {
+      throw new VisionError('E_DECODE', `RGB raster has ${rgb.length} bytes, expected ${width}x${height}x3`);
+    }
+    const input = this.api.tf.tensor3d(Int32Array.from(rgb), [height, width, 3], 'int32');
+    try {
+      return landmarkCentres((await this.api.detectFaceLandmarksTiny(input)).positions);
     } finally {
       input.dispose();
     }
