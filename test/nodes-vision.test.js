@@ -159,6 +159,49 @@ describe("vision nodes in Node-RED", function () {
             assert.equal(out.got.length, 1);
         });
 
+        it("takes chunked frames from a real broker through a core mqtt in node, two cameras interleaved", async function () {
+            const { startMosquitto } = require("./helpers/mosquitto");
+            const { requireMosquitto } = require("./helpers/fleet");
+            const mqttNode = require("@node-red/nodes/core/network/10-mqtt.js");
+            const mqtt = require("mqtt");
+            requireMosquitto();
+            const broker = await startMosquitto();
+            const port = Number(new URL(broker.url).port);
+            try {
+                await helper.load([...NODES, mqttNode], [
+                    { id: "b", type: "mqtt-broker", broker: "127.0.0.1", port: String(port), protocolVersion: "4", autoConnect: true, cleansession: true, keepalive: "60" },
+                    ...onTab([{ id: "in", type: "mqtt in", topic: "tinyfer/+/frame/chunk", qos: "0", datatype: "buffer", broker: "b", wires: [["frame"]] },
+                    { id: "frame", type: "tinyfer-frame", wires: [["out"]] },
+                    { id: "out", type: "helper" },
+                ])]);
+                const out = collect("out");
+                const t0 = Date.now();
+                while (!helper.getNode("b").connected && Date.now() - t0 < 10000) { await new Promise((r) => setTimeout(r, 50)); }
+                await new Promise((r) => setTimeout(r, 300)); // the subscription
+                const frames = {
+                    cam1: await fx.frameWithFace(jaffe, 60, 40),
+                    cam2: await fx.frameWithFace(fx.jaffePerSubject("surprise")[1], 340, 200),
+                };
+                const chunks = Object.fromEntries(Object.entries(frames).map(([k, v]) => [k, splitChunks(9, v, 4096)]));
+                const client = await mqtt.connectAsync(broker.url);
+                const n = Math.max(chunks.cam1.length, chunks.cam2.length);
+                for (let i = 0; i < n; i++) {
+                    for (const cam of ["cam1", "cam2"]) {
+                        if (chunks[cam][i]) { await client.publishAsync(`tinyfer/${cam}/frame/chunk`, chunks[cam][i], { qos: 0 }); }
+                    }
+                }
+                const got = await out.next(2);
+                await client.endAsync();
+                const byCam = Object.fromEntries(got.map((m) => [m.topic.split("/")[1], m]));
+                assert.deepEqual(byCam.cam1.image, frames.cam1);
+                assert.deepEqual(byCam.cam2.image, frames.cam2);
+                assert.ok(byCam.cam1.faces[0].box.x < 200 && byCam.cam2.faces[0].box.x > 300);
+            } finally {
+                await helper.unload();
+                await broker.close();
+            }
+        });
+
         it("every bad input reaches a catch node with a clear error, and the node keeps working", async function () {
             await helper.load(NODES, onTab([
                 { id: "frame", type: "tinyfer-frame", wires: [["out"]] },
