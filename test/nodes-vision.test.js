@@ -151,12 +151,14 @@ describe("vision nodes in Node-RED", function () {
             const chunks = splitChunks(42, jpeg, 4096);
             assert.ok(chunks.length >= 3);
             for (const c of chunks.reverse()) { helper.getNode("frame").receive({ topic: "tinyfer/cam7/frame/chunk", payload: c }); }
-            const [m] = await out.next(1);
+            // then a plain image: once it is out, all chunks were handled (the node keeps order)
+            helper.getNode("frame").receive({ topic: "marker", payload: fs.readFileSync(fer[0]) });
+            const [m, marker] = await out.next(2);
             assert.deepEqual(m.image, jpeg);
             assert.equal(m.faces.length, 1);
             assert.ok(m.faces[0].box.x > 180 && m.faces[0].box.x < 330, JSON.stringify(m.faces[0].box));
-            await new Promise((r) => setTimeout(r, 300));
-            assert.equal(out.got.length, 1);
+            assert.equal(marker.topic, "marker");
+            assert.equal(out.got.length, 2, "one message for the chunked frame");
         });
 
         it("takes chunked frames from a real broker through a core mqtt in node, two cameras interleaved", async function () {
@@ -336,9 +338,10 @@ describe("vision nodes in Node-RED", function () {
             const face = (i) => [{ box: { x: 0, y: 0, w: 48, h: 48 }, pixels: candidates[i] }];
             const seq = [["d1", a], ["d1", a], ["d2", a], ["d1", a], ["d1", b], ["d1", b], ["d2", a], ["d1", a]];
             seq.forEach(([dev, i], n) => helper.getNode("emo").receive({ faces: face(i), device: { id: dev }, n }));
-            const expected = [0, 2, 4, 7]; // d1 first, d2 first, d1 a->b, d1 b->a
+            // a new key always emits: once it is out, every message before it was handled (the node keeps order)
+            helper.getNode("emo").receive({ faces: face(a), device: { id: "marker" }, n: "end" });
+            const expected = [0, 2, 4, 7, "end"]; // d1 first, d2 first, d1 a->b, d1 b->a, marker
             const got = await out.next(expected.length);
-            await new Promise((r) => setTimeout(r, 500));
             assert.deepEqual(out.got.map((m) => m.n), expected);
             assert.deepEqual(got.map((m) => m.payload.smoothing.key), ["d1", "d2", "d1", "d1"]);
             assert.ok(got.every((m) => m.payload.smoothing.changed));
