@@ -23,7 +23,7 @@ describe('fleet over a real Mosquitto broker', function () {
   before(async function () {
     requireMosquitto();
     faces = loadFaces(4);
-    broker = await startMosquitto();
+    broker = await startMosquitto({ tls: true, users: { fleet: 's3cret' } });
   });
   // Each test has its own topic prefix: retained messages of one test never leak into another.
   beforeEach(function () {
@@ -280,6 +280,24 @@ describe('fleet over a real Mosquitto broker', function () {
     // Status is not shared: both registries know both devices.
     assert.equal(m1.registry.size, 2);
     assert.equal(m2.registry.size, 2);
+  });
+
+  it('connects over TLS (server verified against its CA) with a username and password', async function () {
+    const m = manager({ url: broker.tlsUrl, tls: { ca: broker.ca }, username: 'fleet', password: 's3cret' });
+    await connected(m);
+    const d = device('tls-1');
+    await d.start();
+    await waitFor(() => m.registry.get('tls-1')?.state === 'online', 3000, 'device seen through the TLS connection');
+    const r = await m.commands.request('tls-1', 'get_config');
+    assert.equal(r.ok, true);
+    const bad = manager({ url: broker.tlsUrl, tls: { ca: broker.ca }, username: 'fleet', password: 'wrong', reconnectPeriodMs: 60000 });
+    bad.on('error', () => undefined);
+    await waitFor(() => bad.conn.lastError, 3000, 'refused');
+    assert.match(bad.conn.lastError.message, /Not authorized/);
+    const untrusted = manager({ url: broker.tlsUrl, username: 'fleet', password: 's3cret', reconnectPeriodMs: 60000 });
+    await waitFor(() => untrusted.conn.lastError, 3000, 'certificate rejected');
+    assert.match(untrusted.conn.lastError.message, /certificate/i);
+    assert.equal(bad.conn.connected || untrusted.conn.connected, false);
   });
 
   it('publishes retained Home Assistant discovery configs when a device comes online', async function () {

@@ -63,7 +63,7 @@ describe('fleet nodes in Node-RED with a real broker', function () {
   before(async function () {
     requireMosquitto();
     faces = loadFaces(3);
-    broker = await startMosquitto();
+    broker = await startMosquitto({ tls: true, users: { fleet: 's3cret' } });
     await new Promise((r) => helper.startServer(r));
   });
   after(async function () {
@@ -280,6 +280,37 @@ describe('fleet nodes in Node-RED with a real broker', function () {
     await waitFor(() => acks.length === 1, 4000, 'ack at the debug node');
     assert.equal(acks[0].device, 'ex-1');
     assert.equal(acks[0].payload.capture_interval_ms, 100);
+  });
+
+  it('tinyfer-fleet logs in with its Node-RED credentials (and is refused with wrong ones)', async function () {
+    const flow = [fleetCfg({ url: broker.authUrl }), { id: 'dev', type: 'tinyfer-devices', fleet: 'fleet', wires: [[]] }];
+    await helper.load(NODES, onTab(flow), { fleet: { user: 'fleet', password: 's3cret' } });
+    const fleet = helper.getNode('fleet');
+    await device('cr-1');
+    await waitFor(() => fleet.manager.registry.get('cr-1')?.state === 'online', 5000, 'device seen with credentials');
+    await helper.unload();
+    await helper.load(NODES, onTab(flow), { fleet: { user: 'fleet', password: 'wrong' } });
+    const refused = helper.getNode('fleet');
+    await waitFor(() => refused.manager.conn.lastError, 3000, 'refused');
+    assert.match(refused.manager.conn.lastError.message, /Not authorized/);
+    assert.notEqual(statusText(helper.getNode('dev')), '1 online / 0 offline');
+  });
+
+  it('a fleet with a bad URL reports it, and its users fail their input with a catchable error', async function () {
+    const flow = [
+      fleetCfg({ url: 'http://nope' }),
+      { id: 'dev', type: 'tinyfer-devices', fleet: 'fleet', wires: [[]] },
+      { id: 'catch', type: 'catch', scope: ['dev'], wires: [['caught']] },
+      { id: 'caught', type: 'helper' },
+    ];
+    await helper.load(NODES, onTab(flow));
+    const caught = [];
+    helper.getNode('caught').on('input', (m) => caught.push(m));
+    helper.getNode('dev').receive({});
+    await waitFor(() => caught.length === 1, 2000, 'caught');
+    assert.match(caught[0].error.message, /not configured correctly/);
+    assert.ok(callsOf(helper.getNode('fleet'), 'error').some((c) => /broker url must be/.test(c.args[0])));
+    assert.equal(statusText(helper.getNode('dev')), 'no connection');
   });
 
   it('close releases the connection', async function () {
