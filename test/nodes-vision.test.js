@@ -343,7 +343,7 @@ describe("vision nodes in Node-RED", function () {
             const expected = [0, 2, 4, 7, "end"]; // d1 first, d2 first, d1 a->b, d1 b->a, marker
             const got = await out.next(expected.length);
             assert.deepEqual(out.got.map((m) => m.n), expected);
-            assert.deepEqual(got.map((m) => m.payload.smoothing.key), ["d1", "d2", "d1", "d1"]);
+            assert.deepEqual(got.map((m) => m.payload.smoothing.key), ["d1", "d2", "d1", "d1", "marker"]);
             assert.ok(got.every((m) => m.payload.smoothing.changed));
             assert.equal(got[2].payload.emotion, LABELS[top[b]]);
         });
