@@ -114,6 +114,9 @@ export class VirtualDevice extends EventEmitter {
   private captureTimer?: NodeJS.Timeout;
   private telemetryTimer?: NodeJS.Timeout;
   private bootedAt = Date.now();
+  private lastTelemetryAt = Date.now();
+  private capturesSince = 0;
+  private inferenceMsSum = 0;
   private stopped = false;
   private capturing = false;
   private readonly ota = new FrameAssembler({ maxBytes: MAX_MODEL_BYTES, maxInFlight: 1, timeoutMs: 60000 });
@@ -207,6 +210,8 @@ export class VirtualDevice extends EventEmitter {
       scores = LABELS.map((l) => (l === f.label ? 1 : 0));
     }
     const inferenceMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    this.capturesSince++;
+    this.inferenceMsSum += inferenceMs;
     const top = topLabel(scores);
     if (top.confidence < this.config.confidence_threshold) return null;
     const payload: EmotionPayload = {
@@ -224,16 +229,27 @@ export class VirtualDevice extends EventEmitter {
     return sent;
   }
 
+  /**
+   * The telemetry message. uptime, fps and inference_ms are measured; a virtual device has no
+   * radio, heap or sensor of an ESP32-S3, so heap_free, psram_free, rssi and temp_c are fixed,
+   * plausible XIAO ESP32-S3 Sense values.
+   */
   telemetry(): TelemetryPayload {
-    const mem = process.memoryUsage();
+    const t = Date.now();
+    const elapsed = Math.max(1, t - this.lastTelemetryAt) / 1000;
+    const fps = Math.round((this.capturesSince / elapsed) * 100) / 100;
+    const inferenceMs = this.capturesSince ? Math.round((this.inferenceMsSum / this.capturesSince) * 100) / 100 : 0;
+    this.lastTelemetryAt = t;
+    this.capturesSince = 0;
+    this.inferenceMsSum = 0;
     return {
-      uptime_s: Math.floor((Date.now() - this.bootedAt) / 1000),
-      heap_free: Math.max(0, 327680 - (mem.heapUsed % 65536)),
-      psram_free: 8 * 1024 * 1024 - 2 * 1024 * 1024,
-      rssi: -40 - (this.id.length % 30),
-      fps: Math.round((1000 / this.config.capture_interval_ms) * 100) / 100,
-      inference_ms: 0,
-      temp_c: 42,
+      uptime_s: Math.floor((t - this.bootedAt) / 1000),
+      heap_free: 180 * 1024,
+      psram_free: 6 * 1024 * 1024,
+      rssi: -55,
+      fps,
+      inference_ms: inferenceMs,
+      temp_c: 41.5,
     };
   }
 
