@@ -7,7 +7,7 @@
 // gives the same labels and scores; the protocol messages all validate; a model update with a
 // bad signature is refused and the device keeps working; a correctly signed one (chunked) is
 // installed; kill -9 turns the device offline through its last will.
-// The binary is built by CI before the tests (npm run build:device); when it is missing this test
+// CI builds the binary before the tests (scripts/build-host-device.sh); when it is missing this test
 // builds it first (about a minute, outside the test's own time).
 const assert = require('node:assert/strict');
 const { spawn, execFileSync } = require('node:child_process');

@@ -1,0 +1,277 @@
+/*
+ * tfa_platform for the XIAO ESP32S3 Sense: OV2640 camera (grayscale QVGA; JPEG only for published
+ * frames), centre-square face "detector" (documented fallback: no esp-dl), NVS settings, model
+ * slots in the model_a/model_b partitions plus the compiled-in model, libsodium crypto, esp-mqtt.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "driver/temperature_sensor.h"
+#include "esp_camera.h"
+#include "esp_heap_caps.h"
+#include "esp_log.h"
+#include "esp_partition.h"
+#include "esp_system.h"
+#include "esp_timer.h"
+#include "esp_wifi.h"
+#include "freertos/task.h"
+#include "img_converters.h"
+#include "model_default.h"
+#include "sodium.h"
+
+#include "esp_glue.h"
+
+static const char *TAG = "platform";
+
+/* ------------------------------------------------------------------ camera */
+
+typedef struct {
+  camera_fb_t *fb;
+  uint8_t *jpeg; /* frame2jpg output, malloc'd */
+} frame_handle;
+
+static frame_handle s_frame;
+
+esp_err_t camera_start(void) {
+  camera_config_t c = {
+      .pin_pwdn = CAM_PIN_PWDN,
+      .pin_reset = CAM_PIN_RESET,
+      .pin_xclk = CAM_PIN_XCLK,
+      .pin_sccb_sda = CAM_PIN_SIOD,
+      .pin_sccb_scl = CAM_PIN_SIOC,
+      .pin_d7 = CAM_PIN_D7,
+      .pin_d6 = CAM_PIN_D6,
+      .pin_d5 = CAM_PIN_D5,
+      .pin_d4 = CAM_PIN_D4,
+      .pin_d3 = CAM_PIN_D3,
+      .pin_d2 = CAM_PIN_D2,
+      .pin_d1 = CAM_PIN_D1,
+      .pin_d0 = CAM_PIN_D0,
+      .pin_vsync = CAM_PIN_VSYNC,
+      .pin_href = CAM_PIN_HREF,
+      .pin_pclk = CAM_PIN_PCLK,
+      .xclk_freq_hz = 20000000,
+      .ledc_timer = LEDC_TIMER_0,
+      .ledc_channel = LEDC_CHANNEL_0,
+      .pixel_format = PIXFORMAT_GRAYSCALE, /* what the network sees; JPEG is made on demand */
+      .frame_size = FRAMESIZE_QVGA,        /* 320x240 */
+      .jpeg_quality = 12,
+      .fb_count = 2,
+      .fb_location = CAMERA_FB_IN_PSRAM,
+      .grab_mode = CAMERA_GRAB_LATEST,
+  };
+  return esp_camera_init(&c);
+}
+
+static int p_capture(void *ctx, tfa_frame *f, bool want_jpeg, int quality) {
+  (void)ctx;
+  memset(f, 0, sizeof *f);
+  s_frame.fb = esp_camera_fb_get();
+  if (!s_frame.fb) return -1;
+  f->gray = s_frame.fb->buf;
+  f->width = (uint16_t)s_frame.fb->width;
+  f->height = (uint16_t)s_frame.fb->height;
+  f->stride = s_frame.fb->width;
+  f->handle = &s_frame;
+  if (want_jpeg) {
+    size_t n = 0;
+    s_frame.jpeg = NULL;
+    if (frame2jpg(s_frame.fb, (uint8_t)quality, &s_frame.jpeg, &n) && s_frame.jpeg) {
+      f->jpeg = s_frame.jpeg;
+      f->jpeg_len = n;
+    }
+  }
+  return 0;
+}
+
+static void p_release(void *ctx, tfa_frame *f) {
+  (void)ctx;
+  (void)f;
+  if (s_frame.jpeg) free(s_frame.jpeg);
+  if (s_frame.fb) esp_camera_fb_return(s_frame.fb);
+  memset(&s_frame, 0, sizeof s_frame);
+}
+
+/* No face detector on the device yet: the face is the centred square of the frame (hold the
+ * camera at the face, like a FER dataset crop). See firmware/README.md for the esp-dl option. */
+static int p_detect(void *ctx, const tfa_frame *f, tfa_box *boxes, int max) {
+  (void)ctx;
+  if (max < 1) return 0;
+  boxes[0] = tfa_centre_square(f->width, f->height);
+  return 1;
+}
+
+/* ------------------------------------------------------------------ clock */
+
+static uint64_t p_now_us(void *ctx) {
+  (void)ctx;
+  return (uint64_t)esp_timer_get_time();
+}
+
+static uint64_t p_epoch_ms(void *ctx) {
+  struct timeval tv;
+  (void)ctx;
+  gettimeofday(&tv, NULL);
+  if (tv.tv_sec < 1700000000) return 0; /* no SNTP time yet */
+  return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+}
+
+/* ------------------------------------------------------------------ MQTT */
+
+static int p_publish(void *ctx, const char *topic, const void *payload, size_t len, int qos, bool retain, const uint8_t *corr, size_t corr_len) {
+  (void)ctx;
+  return mqtt_publish(topic, payload, len, qos, retain, corr, corr_len);
+}
+
+static int p_subscribe(void *ctx, const char *filter, int qos) {
+  (void)ctx;
+  return mqtt_subscribe(filter, qos);
+}
+
+/* ------------------------------------------------------------------ settings */
+
+static int p_settings_get(void *ctx, const char *key, char *out, size_t cap) {
+  (void)ctx;
+  return settings_get(key, out, cap);
+}
+
+static int p_settings_set(void *ctx, const char *key, const char *value) {
+  (void)ctx;
+  return settings_set(key, value);
+}
+
+/* ------------------------------------------------------------------ model slots */
+
+static const char *const kSlotLabel[TFA_NUM_SLOTS] = {NULL, "model_a", "model_b"};
+static esp_partition_mmap_handle_t s_map[TFA_NUM_SLOTS];
+static bool s_mapped[TFA_NUM_SLOTS];
+
+static const esp_partition_t *slot_partition(int slot) {
+  if (slot < 1 || slot >= TFA_NUM_SLOTS) return NULL;
+  return esp_partition_find_first(ESP_PARTITION_TYPE_DATA, ESP_PARTITION_SUBTYPE_ANY, kSlotLabel[slot]);
+}
+
+static void unmap(int slot) {
+  if (s_mapped[slot]) esp_partition_munmap(s_map[slot]);
+  s_mapped[slot] = false;
+}
+
+static size_t p_slot_capacity(void *ctx, int slot) {
+  const esp_partition_t *p = slot_partition(slot);
+  (void)ctx;
+  return p ? p->size : 0;
+}
+
+static int p_slot_begin(void *ctx, int slot, size_t size) {
+  const esp_partition_t *p = slot_partition(slot);
+  (void)ctx;
+  if (!p || size > p->size) return -1;
+  unmap(slot);
+  return esp_partition_erase_range(p, 0, (size + 4095u) & ~(size_t)4095u) == ESP_OK ? 0 : -1;
+}
+
+static int p_slot_write(void *ctx, int slot, size_t offset, const void *data, size_t len) {
+  const esp_partition_t *p = slot_partition(slot);
+  (void)ctx;
+  if (!p || offset > p->size || len > p->size - offset) return -1;
+  return esp_partition_write(p, offset, data, len) == ESP_OK ? 0 : -1;
+}
+
+static int p_slot_map(void *ctx, int slot, size_t size, const uint8_t **data) {
+  const void *ptr = NULL;
+  const esp_partition_t *p;
+  (void)ctx;
+  if (slot == TFA_SLOT_BUILTIN) {
+    if (size == 0 || size > tinyfer_model_len) return -1;
+    *data = tinyfer_model; /* in flash, 16-byte aligned */
+    return 0;
+  }
+  p = slot_partition(slot);
+  if (!p || size == 0 || size > p->size) return -1;
+  unmap(slot); /* a fresh mapping sees what was just written */
+  if (esp_partition_mmap(p, 0, size, ESP_PARTITION_MMAP_DATA, &ptr, &s_map[slot]) != ESP_OK) return -1;
+  s_mapped[slot] = true;
+  *data = ptr;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ crypto */
+
+static int p_sha256(void *ctx, const void *data, size_t len, uint8_t out[32]) {
+  (void)ctx;
+  return crypto_hash_sha256(out, data, (unsigned long long)len);
+}
+
+static int p_verify(void *ctx, const uint8_t sig[64], const uint8_t *msg, size_t len, const uint8_t pk[32]) {
+  (void)ctx;
+  return crypto_sign_verify_detached(sig, msg, (unsigned long long)len, pk) == 0 ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------ system */
+
+static temperature_sensor_handle_t s_tsens;
+static char s_ip[16];
+
+void net_set_ip(const char *ip) { snprintf(s_ip, sizeof s_ip, "%s", ip); }
+
+static void p_sysinfo(void *ctx, tfa_sysinfo *si) {
+  wifi_ap_record_t ap;
+  float t = 0;
+  (void)ctx;
+  si->heap_free = (uint32_t)heap_caps_get_free_size(MALLOC_CAP_INTERNAL);
+  si->psram_free = (uint32_t)heap_caps_get_free_size(MALLOC_CAP_SPIRAM);
+  si->rssi = esp_wifi_sta_get_ap_info(&ap) == ESP_OK ? ap.rssi : -127;
+  if (!s_tsens) {
+    temperature_sensor_config_t c = TEMPERATURE_SENSOR_CONFIG_DEFAULT(-10, 80);
+    if (temperature_sensor_install(&c, &s_tsens) == ESP_OK) temperature_sensor_enable(s_tsens);
+  }
+  if (s_tsens && temperature_sensor_get_celsius(s_tsens, &t) == ESP_OK) si->temp_c = t;
+}
+
+static const char *p_ip(void *ctx) {
+  (void)ctx;
+  return s_ip[0] ? s_ip : NULL;
+}
+
+static void p_reboot(void *ctx, uint32_t delay_ms) {
+  (void)ctx;
+  vTaskDelay(pdMS_TO_TICKS(200)); /* let the offline status and the response go out */
+  mqtt_disconnect();              /* a clean DISCONNECT: no last will */
+  vTaskDelay(pdMS_TO_TICKS(delay_ms));
+  esp_restart();
+}
+
+static void p_log(void *ctx, int level, const char *msg) {
+  (void)ctx;
+  if (level <= 0) ESP_LOGE("app", "%s", msg);
+  else if (level == 1) ESP_LOGW("app", "%s", msg);
+  else if (level == 2) ESP_LOGI("app", "%s", msg);
+  else ESP_LOGD("app", "%s", msg);
+}
+
+size_t platform_builtin_size(void) { return tinyfer_model_len; }
+
+void platform_fill(tfa_platform *p) {
+  memset(p, 0, sizeof *p);
+  p->now_us = p_now_us;
+  p->epoch_ms = p_epoch_ms;
+  p->capture = p_capture;
+  p->release = p_release;
+  p->detect = p_detect;
+  p->publish = p_publish;
+  p->subscribe = p_subscribe;
+  p->settings_get = p_settings_get;
+  p->settings_set = p_settings_set;
+  p->slot_capacity = p_slot_capacity;
+  p->slot_begin = p_slot_begin;
+  p->slot_write = p_slot_write;
+  p->slot_map = p_slot_map;
+  p->sha256 = p_sha256;
+  p->ed25519_verify = p_verify;
+  p->sysinfo = p_sysinfo;
+  p->ip = p_ip;
+  p->reboot = p_reboot;
+  p->log = p_log;
+  ESP_LOGI(TAG, "built-in model: %u bytes", (unsigned)tinyfer_model_len);
+}
