@@ -1,4 +1,4 @@
-/* The XIAO ESP32S3 Sense platform of the TinyFER app: declarations shared by main/*.c. */
+/* The XIAO ESP32S3 Sense platform of the TinyFER app: declarations shared by the files of main/. */
 #ifndef TINYFER_ESP_GLUE_H
 #define TINYFER_ESP_GLUE_H
 

@@ -4,6 +4,7 @@
  * slots in the model_a/model_b partitions plus the compiled-in model, libsodium crypto, esp-mqtt.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
