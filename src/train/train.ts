@@ -52,6 +52,8 @@ export interface TrainOptions {
   resetHead?: boolean;
   resume?: boolean;
   augment?: boolean;
+  /** Re-estimate BatchNorm statistics at the end of every epoch (default on). */
+  recalibrate?: boolean;
   /** Stop after this many batches per epoch (tests). */
   maxStepsPerEpoch?: number;
   log?: (line: string) => void;
@@ -151,6 +153,43 @@ function batchTensor(tf: typeof TF, d: Dataset, idx: ArrayLike<number>, rand?: (
     }
   }
   return tf.tensor4d(buf, [n, FACE_SIZE, FACE_SIZE, 1]);
+}
+
+/**
+ * Re-estimate every BatchNorm layer's moving mean and variance on `count` faces, layer by layer
+ * in graph order with the weights fixed (each layer sees the already re-estimated layers before
+ * it). The moving averages kept during training lag behind a binary network whose weights flip
+ * from step to step, and inference then runs on stale statistics; this makes inference-mode
+ * statistics those of the final weights.
+ */
+export async function recalibrateBatchNorm(tf: typeof TF, model: TF.LayersModel, d: Dataset, count = 2048, batch = 256): Promise<void> {
+  const n = Math.min(count, datasetSize(d));
+  const idx = Array.from({ length: n }, (_, i) => Math.floor((i * datasetSize(d)) / n));
+  for (const layer of model.layers) {
+    if (layer.getClassName() !== 'BatchNormalization') continue;
+    const probe = tf.model({ inputs: model.inputs, outputs: layer.input as TF.SymbolicTensor });
+    const c = (layer.input as TF.SymbolicTensor).shape[3] as number;
+    const sum = new Float64Array(c);
+    const sq = new Float64Array(c);
+    let m = 0;
+    for (let i = 0; i < n; i += batch) {
+      const x = batchTensor(tf, d, idx.slice(i, i + batch));
+      const a = probe.predict(x) as TF.Tensor4D;
+      const v = (await a.data()) as Float32Array;
+      for (let j = 0; j < v.length; j++) {
+        const ch = j % c;
+        sum[ch] += v[j];
+        sq[ch] += v[j] * v[j];
+      }
+      m += v.length / c;
+      x.dispose();
+      a.dispose();
+    }
+    const mean = Float32Array.from(sum, (s) => s / m);
+    const variance = Float32Array.from(sq, (s, ch) => Math.max(0, s / m - mean[ch] * mean[ch]));
+    const w = layer.getWeights();
+    layer.setWeights([w[0], w[1], tf.tensor1d(mean), tf.tensor1d(variance)]);
+  }
 }
 
 /** Top-1 accuracy of a model over a dataset (batched). */
@@ -286,6 +325,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       accuracy: accSum / seen,
       seconds: (Date.now() - te) / 1000,
     };
+    if (opts.recalibrate !== false) await recalibrateBatchNorm(tf, model, opts.train);
     if (opts.val) rec.valAccuracy = await accuracyOf(tf, model, opts.val);
     state.history.push(rec);
     state.epoch = epoch + 1;
