@@ -23,7 +23,8 @@ const { decodeFace } = require('../dist/train/data');
 const { encodeModel } = require('../dist/model/format');
 const { randomFoldedModel } = require('../dist/engine/vectors');
 const { LABELS } = require('../dist/model/labels');
-const { topLabel, signModel, validateEmotion, validateStatus, validateTelemetry } = require('../dist/fleet/protocol');
+const mqtt = require('mqtt');
+const { topLabel, signModel, validateEmotion, validateStatus, validateTelemetry, FrameAssembler } = require('../dist/fleet/protocol');
 const { startMosquitto } = require('./helpers/mosquitto');
 const { waitFor, requireMosquitto } = require('./helpers/fleet');
 const { fer2013Dir, requireData } = require('./helpers/data');
@@ -177,10 +178,60 @@ describe('e2e: the C firmware as a virtual device in a Node-RED fleet', function
     await waitFor(() => emotions().length >= before + 2, 5000, 'emotions with the new model');
   });
 
+  it('frames: off by default; when enabled they arrive chunked, reassemble to the frame files and carry their frame_id', async function () {
+    const manager = helper.getNode('fleet').manager;
+    const sub = mqtt.connect(broker.url, { protocolVersion: 5 });
+    const asm = new FrameAssembler();
+    const complete = [];
+    let chunks = 0;
+    sub.on('message', (topic, payload) => {
+      chunks++;
+      const r = asm.push(id, payload);
+      if (r.status === 'error') complete.push({ error: r.error });
+      if (r.status === 'complete') complete.push({ id: r.id, data: r.data });
+    });
+    await new Promise((resolve, reject) => sub.subscribe(`${prefix}/${id}/frame/chunk`, { qos: 0 }, (e) => (e ? reject(e) : resolve())));
+    try {
+      const quiet = emotions().length;
+      await waitFor(() => emotions().length >= quiet + 3, 5000, 'emotions while frames are off');
+      assert.equal(chunks, 0, 'no frame leaves the device while frames_enabled is false');
+      const r = await manager.commands.request(id, 'set_config', { frames_enabled: true });
+      assert.equal(r.result.frames_enabled, true);
+      await waitFor(() => complete.length >= 3, 5000, 'three frames');
+      const files = new Set(frames.map((f) => fs.readFileSync(f.file).toString('base64')));
+      for (const c of complete) {
+        assert.ok(!c.error, c.error);
+        assert.ok(files.has(c.data.toString('base64')), 'a reassembled frame is one of the JPEG files, byte for byte');
+      }
+      await waitFor(() => emotions().some((m) => m.payload.frame_id === complete[0].id), 5000, 'an emotion naming the frame id');
+      await manager.commands.request(id, 'set_config', { frames_enabled: false });
+    } finally {
+      sub.end(true);
+    }
+  });
+
+  it('a device on MQTT 3.1.1 answers commands on <prefix>/<id>/resp', async function () {
+    const manager = helper.getNode('fleet').manager;
+    const id3 = 'xiao-e2e-v311';
+    const d3 = spawn(BIN, ['--broker', broker.url, '--id', id3, '--prefix', prefix, '--frames', path.join(tmp, 'frames'), '--model', path.join(tmp, 'model.tfer'), '--mqtt', '3', '-q'],
+      { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      await waitFor(() => got.some((m) => m.topic === 'online' && m.device.id === id3), 10000, 'the 3.1.1 device online');
+      const r = await manager.commands.request(id3, 'get_config');
+      assert.equal(r.ok, true);
+      assert.equal(r.result.frames_enabled, false);
+    } finally {
+      d3.kill('SIGTERM');
+      await new Promise((resolve) => d3.once('exit', resolve));
+    }
+    await waitFor(() => got.some((m) => m.topic === 'offline' && m.device.id === id3), 5000, 'clean offline after SIGTERM');
+    assert.equal(manager.registry.get(id3).state, 'offline');
+  });
+
   it('kill -9 turns the device offline through its last will', async function () {
     dev.kill('SIGKILL');
     await waitFor(() => got.some((m) => m.topic === 'offline' && m.device.id === id), 10000, 'offline event');
-    const off = got.find((m) => m.topic === 'offline');
-    assert.equal(off.device.id, id);
+    const off = got.find((m) => m.topic === 'offline' && m.device.id === id);
+    assert.equal(off.payload.reason, undefined, 'the last will has no reason');
   });
 });
