@@ -228,10 +228,28 @@ describe('e2e: the C firmware as a virtual device in a Node-RED fleet', function
     assert.equal(manager.registry.get(id3).state, 'offline');
   });
 
+  it('reboot: clean offline, back online with the updated model and config it stored', async function () {
+    const manager = helper.getNode('fleet').manager;
+    await manager.commands.request(id, 'set_config', { capture_interval_ms: 150 });
+    const seen = got.length;
+    const r = await manager.commands.request(id, 'reboot', { delay_ms: 100 });
+    assert.equal(r.result.delay_ms, 100);
+    await waitFor(() => got.slice(seen).some((m) => m.topic === 'offline' && m.device.id === id), 5000, 'offline (reboot)');
+    const off = got.slice(seen).find((m) => m.topic === 'offline' && m.device.id === id);
+    assert.equal(off.payload.reason, 'reboot');
+    await waitFor(() => got.slice(seen).some((m) => m.topic === 'online' && m.device.id === id), 10000, `online again (device log: ${devLog})`);
+    assert.equal(manager.registry.get(id).model, 'e2e-2', 'the OTA model survives the reboot');
+    const cfg = await manager.commands.request(id, 'get_config');
+    assert.equal(cfg.result.capture_interval_ms, 150, 'the config survives the reboot');
+    const before = emotions().length;
+    await waitFor(() => emotions().length >= before + 2, 5000, 'emotions after the reboot');
+  });
+
   it('kill -9 turns the device offline through its last will', async function () {
+    const seen = got.length;
     dev.kill('SIGKILL');
-    await waitFor(() => got.some((m) => m.topic === 'offline' && m.device.id === id), 10000, 'offline event');
-    const off = got.find((m) => m.topic === 'offline' && m.device.id === id);
+    await waitFor(() => got.slice(seen).some((m) => m.topic === 'offline' && m.device.id === id), 10000, 'offline event');
+    const off = got.slice(seen).find((m) => m.topic === 'offline' && m.device.id === id);
     assert.equal(off.payload.reason, undefined, 'the last will has no reason');
   });
 });
