@@ -1,0 +1,144 @@
+'use strict';
+// tfjs graph -> folded model -> blob -> C core (wasm) and the TS reference: the same answers.
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+
+process.env.TF_CPP_MIN_LOG_LEVEL = '2';
+const { loadTf } = require('../dist/engine/tf');
+const { buildNetwork } = require('../dist/model/network');
+const { foldModel } = require('../dist/model/fold');
+const { encodeModel, decodeModel } = require('../dist/model/format');
+const { compareScores } = require('../dist/engine/reference');
+const { BinaryEngine } = require('../dist/engine/binary');
+const { TfjsEngine } = require('../dist/engine/tfjs');
+const { DEFAULT_MODEL_DIR, DEFAULT_MODEL_BLOB } = require('../dist/engine/open');
+const { loadImageFolder } = require('../dist/train/data');
+const { recalibrateBatchNorm } = require('../dist/train/train');
+const { fer2013Dir } = require('./helpers/data');
+
+const ROOT = path.resolve(__dirname, '..');
+// Scores are float32 softmax outputs; tfjs (oneDNN) and the C core sum in different orders, so
+// they agree to ~1e-6. A threshold compare (x >= t) that lands within that noise can flip one
+// activation bit; 1e-4 bounds what such a flip does to a score.
+const TOL = 1e-4;
+
+/**
+ * Faces whose scores differ by more than TOL. tfjs and the core agree to ~1e-7 before every sign;
+ * a value that close to its threshold flips one activation bit and moves that face's scores by up
+ * to ~1e-2, so such faces must stay rare (<= 1 %) and keep their top class.
+ */
+function facesBeyond(a, b, tol = TOL) {
+  let count = 0;
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    let m = 0;
+    for (let k = 0; k < a[i].length; k++) m = Math.max(m, Math.abs(a[i][k] - b[i][k]));
+    if (m > tol) count++;
+    worst = Math.max(worst, m);
+  }
+  return { count, worst };
+}
+
+function predictAll(tf, model, faces) {
+  const x = tf.tensor4d(Float32Array.from(faces.flatMap((f) => Array.from(f, (v) => v / 255))), [faces.length, 48, 48, 1]);
+  const y = model.predict(x);
+  const data = y.dataSync();
+  x.dispose();
+  y.dispose();
+  return faces.map((_, i) => data.slice(i * 7, (i + 1) * 7));
+}
+
+describe('export: tfjs graph to blob', function () {
+  let tf;
+  let faces;
+  let calib;
+  before(async function () {
+    tf = (await loadTf()).tf;
+    const d = await loadImageFolder(path.join(fer2013Dir(), 'PublicTest'), { limitPerLabel: 40 });
+    faces = Array.from({ length: d.labels.length }, (_, i) => d.pixels.slice(i * 2304, (i + 1) * 2304));
+    calib = await loadImageFolder(path.join(fer2013Dir(), 'Training'), { limitPerLabel: 60 });
+  });
+
+  it('folds a binary network (BatchNorm with real statistics) into a blob the C core runs identically', async function () {
+    const model = buildNetwork({ seed: 11 });
+    // Give every BatchNorm the statistics of real faces, so folding is exercised with non-trivial values.
+    await recalibrateBatchNorm(tf, model, calib, 420);
+    const folded = foldModel(model, 'test-model');
+    const blob = encodeModel(folded);
+    assert.ok(blob.length <= 32 * 1024, `blob ${blob.length} bytes > 32 KB`);
+    const back = decodeModel(blob);
+    assert.equal(back.name, 'test-model');
+    assert.deepEqual(Array.from(back.blocks[0].weightSign), Array.from(folded.blocks[0].weightSign));
+
+    const tfjsScores = predictAll(tf, model, faces);
+    const { referenceScores } = require('../dist/engine/reference');
+    const refScores = faces.map((f) => referenceScores(folded, f));
+    const vsRef = compareScores(tfjsScores, refScores);
+    assert.equal(vsRef.top1Agree, faces.length, `tfjs vs reference top-1: ${JSON.stringify(vsRef)}`);
+    const beyond = facesBeyond(tfjsScores, refScores);
+    assert.ok(beyond.count <= faces.length / 100 && beyond.worst < 1e-2, `tfjs vs reference: ${JSON.stringify(beyond)}`);
+
+    // The C core (wasm) and the TS reference follow the same float order: bit for bit.
+    const engine = await BinaryEngine.load(blob);
+    const wasmScores = await engine.classify(faces);
+    engine.dispose();
+    const vsWasm = compareScores(refScores, wasmScores);
+    assert.equal(vsWasm.exact, faces.length, `reference vs wasm: ${JSON.stringify(vsWasm)}`);
+    model.dispose();
+  });
+
+  it('refuses to export the float twin', function () {
+    const twin = buildNetwork({ seed: 3, binary: false });
+    assert.throws(() => foldModel(twin), /float twin/);
+  });
+
+  it('tinyfer export writes the blob and a C header', function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-export-'));
+    const src = fs.existsSync(path.join(DEFAULT_MODEL_DIR, 'model.json')) ? DEFAULT_MODEL_DIR : null;
+    if (!src) this.skip();
+    const out = execFileSync(process.execPath, [path.join(ROOT, 'bin', 'tinyfer.js'), 'export', '--model', src,
+      '--out', path.join(dir, 'm.tfer'), '--header', path.join(dir, 'm.h')], { encoding: 'utf8' });
+    assert.match(out, /bytes/);
+    const blob = fs.readFileSync(path.join(dir, 'm.tfer'));
+    assert.deepEqual(blob, fs.readFileSync(DEFAULT_MODEL_BLOB), 'the shipped blob is the export of the shipped tfjs model');
+    const header = fs.readFileSync(path.join(dir, 'm.h'), 'utf8');
+    assert.match(header, /tinyfer_model/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('default model: tfjs reference, TS reference and wasm core agree on 1000 real faces', function () {
+  before(function () {
+    if (!fs.existsSync(DEFAULT_MODEL_BLOB)) throw new Error(`default model missing: ${DEFAULT_MODEL_BLOB}`);
+  });
+
+  it('same top class on every face, scores within 1e-4', async function () {
+    const d = await loadImageFolder(path.join(fer2013Dir(), 'PublicTest'), { cacheDir: path.join(ROOT, '.cache', 'faces') });
+    const n = 1000;
+    const faces = Array.from({ length: n }, (_, j) => {
+      const i = Math.floor((j * d.labels.length) / n);
+      return d.pixels.slice(i * 2304, (i + 1) * 2304);
+    });
+    const tfjs = await TfjsEngine.load(DEFAULT_MODEL_DIR);
+    const tfjsScores = await tfjs.classify(faces);
+    tfjs.dispose();
+    const blob = fs.readFileSync(DEFAULT_MODEL_BLOB);
+    const folded = decodeModel(blob);
+    const { referenceScores } = require('../dist/engine/reference');
+    const refScores = faces.map((f) => referenceScores(folded, f));
+    const engine = await BinaryEngine.load(blob);
+    const wasmScores = await engine.classify(faces);
+    engine.dispose();
+    const vsRef = compareScores(tfjsScores, refScores);
+    const vsWasm = compareScores(tfjsScores, wasmScores);
+    assert.equal(vsRef.top1Agree, n, `tfjs vs TS reference: ${JSON.stringify(vsRef)}`);
+    assert.equal(vsWasm.top1Agree, n, `tfjs vs wasm core: ${JSON.stringify(vsWasm)}`);
+    const beyond = facesBeyond(tfjsScores, wasmScores);
+    assert.ok(beyond.count <= n / 100 && beyond.worst < 1e-2, `tfjs vs wasm: ${JSON.stringify(beyond)}`);
+    // The C core in wasm and the TS reference: bit for bit on every face.
+    assert.equal(compareScores(refScores, wasmScores).exact, n);
+  });
+});
