@@ -228,6 +228,15 @@ describe('e2e: the C firmware as a virtual device in a Node-RED fleet', function
     assert.equal(manager.registry.get(id3).state, 'offline');
   });
 
+  it('broker restart: the device reconnects, publishes its birth again and keeps sending', async function () {
+    const manager = helper.getNode('fleet').manager;
+    const seen = got.length;
+    await broker.restart(); // no persistence: the retained status is gone until the device re-publishes it
+    await waitFor(() => manager.conn.connected && manager.registry.get(id) && manager.registry.get(id).state === 'online' &&
+      got.slice(seen).some((m) => m.topic === 'emotion' && m.device.id === id), 15000, `device back after the broker restart (device log: ${devLog})`);
+    assert.equal(dev.exitCode, null, 'the device process kept running');
+  });
+
   it('reboot: clean offline, back online with the updated model and config it stored', async function () {
     const manager = helper.getNode('fleet').manager;
     await manager.commands.request(id, 'set_config', { capture_interval_ms: 150 });
