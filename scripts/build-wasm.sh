@@ -2,11 +2,14 @@
 # Builds the C inference core (firmware/core) to WebAssembly with plain clang + wasm-ld
 # (no Emscripten, no libc: wasm/libc_min.c supplies the few functions it needs).
 # Output: src/engine/tinyfer_core.wasm (committed, shipped), copied to dist/engine/ when
-# dist/ exists. Usage: bash scripts/build-wasm.sh   (CLANG=clang-14 to pick the compiler)
+# dist/ exists. Usage: bash scripts/build-wasm.sh   (CLANG=clang-14 to pick the compiler;
+# TFR_WASM_OUT=/path/x.wasm writes there instead and copies nothing). The build is
+# reproducible: the same clang gives the same bytes (test/engine.test.js checks the committed
+# file against the sources with clang-14).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CORE="$ROOT/firmware/core"
-OUT="$ROOT/src/engine/tinyfer_core.wasm"
+OUT="${TFR_WASM_OUT:-$ROOT/src/engine/tinyfer_core.wasm}"
 CLANG="${CLANG:-$(command -v clang-14 || command -v clang)}"
 [ -n "$CLANG" ] || { echo "build-wasm: clang not found (apt-get install clang lld)" >&2; exit 1; }
 command -v wasm-ld >/dev/null || command -v wasm-ld-14 >/dev/null || { echo "build-wasm: wasm-ld not found (apt-get install lld)" >&2; exit 1; }
@@ -21,10 +24,9 @@ trap 'rm -rf "$TMP"' EXIT
   "${SRCS[@]/#/$CORE/src/}" "$CORE/wasm/wasm_api.c" "$CORE/wasm/libc_min.c" \
   -Wl,--no-entry -Wl,--export=__heap_base -Wl,--stack-first -Wl,-z,stack-size=65536 \
   -Wl,--strip-debug -o "$TMP/tinyfer_core.wasm"
-# reproducible: no timestamps or paths end up in the module
 mv "$TMP/tinyfer_core.wasm" "$OUT"
 echo "build-wasm: $OUT ($(wc -c <"$OUT") bytes)"
-if [ -d "$ROOT/dist/engine" ]; then
+if [ -z "${TFR_WASM_OUT:-}" ] && [ -d "$ROOT/dist/engine" ]; then
   cp "$OUT" "$ROOT/dist/engine/tinyfer_core.wasm"
   echo "build-wasm: copied to dist/engine/"
 fi

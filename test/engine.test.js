@@ -135,6 +135,24 @@ describe('engine: binary (wasm core)', function () {
     assert.equal(r.arenaBytes, engine.arenaSize);
   });
 
+  it('ships a wasm core built from the current C sources (reproducible with clang-14)', function () {
+    const { execFileSync } = require('node:child_process');
+    const os = require('node:os');
+    const path = require('node:path');
+    try {
+      execFileSync('clang-14', ['--version'], { stdio: 'ignore' });
+      execFileSync('wasm-ld', ['--version'], { stdio: 'ignore' });
+    } catch {
+      this.skip(); // the byte comparison needs the same compiler that built the committed file
+    }
+    this.timeout(120000);
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-wasm-')), 'core.wasm');
+    execFileSync('bash', [path.join(__dirname, '..', 'scripts', 'build-wasm.sh')], { env: { ...process.env, CLANG: 'clang-14', TFR_WASM_OUT: out }, stdio: 'ignore' });
+    const committed = path.join(__dirname, '..', 'src', 'engine', 'tinyfer_core.wasm');
+    assert.ok(fs.readFileSync(out).equals(fs.readFileSync(committed)), 'src/engine/tinyfer_core.wasm is stale: run npm run build:wasm');
+    fs.rmSync(path.dirname(out), { recursive: true, force: true });
+  });
+
   it('expf32 is within 2e-7 relative of exp', function () {
     for (let x = -80; x < 80; x += 0.37) {
       assert.ok(Math.abs(expf32(x) / Math.exp(Math.fround(x)) - 1) < 2e-7, `x=${x}`);
