@@ -134,6 +134,8 @@ describe('format: model blob', function () {
     assert.throws(() => decodeModel(edited(blob, 18, [40])), /40 blocks, at most 32/);
     const label = HEADER_SIZE + 8 + Buffer.byteLength(model.name) + 1;
     assert.throws(() => decodeModel(edited(blob, label, [0x62])), /label 0 'bngry' is not a known label/);
+    const happy = label + 6 + 8 + 5; // after "angry", "disgust", "fear" with their length bytes
+    assert.throws(() => decodeModel(edited(blob, happy, Buffer.from('angry'))), /label 3 'angry' repeats label 0/);
     assert.throws(() => decodeModel(edited(blob, at.stem, [0, 0])), /stem cout = 0 is not an integer in 1\.\.1024/);
     const b0 = at.blocks[0];
     assert.throws(() => decodeModel(edited(blob, b0, [9])), /block 0 has unknown type 9/);

@@ -73,6 +73,7 @@ export function validateFoldedModel(m: FoldedModel): void {
   if (m.labels.length !== NUM_CLASSES) fail(`expected ${NUM_CLASSES} labels, got ${m.labels.length}`);
   m.labels.forEach((l, i) => {
     if (!(LABELS as readonly string[]).includes(l)) fail(`label ${i} '${l}' is not a known label`);
+    if (m.labels.indexOf(l) !== i) fail(`label ${i} '${l}' repeats label ${m.labels.indexOf(l)}`);
   });
   const s = m.stem;
   if (s.cin !== 1 || s.k !== 3) fail('stem must be a 3x3 conv over 1 channel');
@@ -332,6 +333,7 @@ export function decodeModel(blob: Uint8Array): FoldedModel {
   for (let i = 0; i < classes; i++) {
     const l = String.fromCharCode(...r.bytes(r.u8()));
     if (!(LABELS as readonly string[]).includes(l)) fail(`label ${i} '${l}' is not a known label`);
+    if (labels.includes(l as Label)) fail(`label ${i} '${l}' repeats label ${labels.indexOf(l as Label)}`);
     labels.push(l as Label);
   }
   r.align4();

@@ -31,7 +31,7 @@ const char *tfr_strerror(int err) {
     case TFR_ERR_RESERVED: return "a reserved field or padding in the model blob is not zero";
     case TFR_ERR_NONFINITE: return "the model has a NaN or infinite parameter";
     case TFR_ERR_TRAILING: return "unexpected bytes after the end of the model";
-    case TFR_ERR_LABEL: return "the model has an unknown label";
+    case TFR_ERR_LABEL: return "the model has an unknown or repeated label";
     case TFR_ERR_NOT_PARSED: return "the model was not parsed successfully";
     case TFR_ERR_ARENA_SMALL: return "the arena is too small for this model";
     default: return "unknown error";
@@ -134,7 +134,7 @@ static int channels_ok(uint32_t c) { return c >= 1 && c <= TFR_MAX_CHANNELS; }
 int tfr_model_parse(tfr_model_t *model, const void *blob, size_t size) {
   reader_t r;
   tfr_model_t m;
-  uint32_t v, classes, nblocks, i, c, hw;
+  uint32_t v, classes, nblocks, i, c, hw, seen = 0;
   if (!model) return TFR_ERR_NULL;
   model->parsed = 0;
   if (!blob) return TFR_ERR_NULL;
@@ -177,7 +177,8 @@ int tfr_model_parse(tfr_model_t *model, const void *blob, size_t size) {
     for (k = 0; k < TFR_NUM_CLASSES; k++) {
       if (strlen(kLabels[k]) == len && memcmp(kLabels[k], r.p + r.pos, len) == 0) found = (int)k;
     }
-    if (found < 0) FAIL(TFR_ERR_LABEL);
+    if (found < 0 || (seen & (1u << found))) FAIL(TFR_ERR_LABEL); /* unknown or repeated */
+    seen |= 1u << found;
     m.label_index[i] = (uint8_t)found;
     r.pos += len;
   }

@@ -173,6 +173,14 @@ TEST_F(ModelTest, ContentErrors) {
   EXPECT_EQ(Edit(17, 6), TFR_ERR_SHAPE);          // classes
   EXPECT_EQ(Edit(18, 33), TFR_ERR_TOO_MANY_BLOCKS);
   EXPECT_EQ(Edit(29, 'b'), TFR_ERR_LABEL);        // "angry" -> "bngry"
+  {
+    // label 3 "happy" (text at 48) becomes a second "angry": same length, same layout
+    Blob b = blob;
+    std::memcpy(b.data() + 48, "angry", 5);
+    tfb_reseal(b.data(), b.len);
+    tfr_model_t m;
+    EXPECT_EQ(Parse(b, &m), TFR_ERR_LABEL);
+  }
   EXPECT_EQ(Edit(blk, 3), TFR_ERR_BLOCK_TYPE);
   EXPECT_EQ(Edit(blk + 1, 3), TFR_ERR_SHAPE);     // stride 3
   EXPECT_EQ(Edit(blk + 2, 1), TFR_ERR_FLAGS);     // projected flag on an identity block

@@ -47,7 +47,7 @@ enum {
   TFR_ERR_RESERVED = -12,     /* a reserved field, padding byte or padding bit is not zero */
   TFR_ERR_NONFINITE = -13,    /* a parameter is NaN or infinite */
   TFR_ERR_TRAILING = -14,     /* bytes after the head section */
-  TFR_ERR_LABEL = -15,        /* a label is not one of the seven known names */
+  TFR_ERR_LABEL = -15,        /* a label is not one of the seven known names, or repeats */
   TFR_ERR_NOT_PARSED = -16,   /* the model struct was not filled by a successful tfr_model_parse */
   TFR_ERR_ARENA_SMALL = -17   /* the arena is smaller than tfr_arena_size() */
 };
