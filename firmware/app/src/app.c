@@ -257,7 +257,10 @@ static double round4(double v) { return floor(v * 1e4 + 0.5) / 1e4; }
 int tfa_publish_frame(tfa_app *app, uint32_t frame_id, const uint8_t *jpeg, size_t len) {
   size_t chunk = app->o.chunk_bytes, count = (len + chunk - 1) / chunk, i;
   char topic[TFA_TOPIC_MAX];
-  if (len == 0 || count > 65535u || len > 0xFFFFFFFFu) return -1;
+  if (len == 0 || len > TFA_MAX_FRAME_BYTES || count > 65535u) {
+    tfa_log(app, 1, "frame of %lu bytes not sent (1..%u)", (unsigned long)len, (unsigned)TFA_MAX_FRAME_BYTES);
+    return -1;
+  }
   if (tfa_topic(app, "frame/chunk", topic, sizeof topic) != 0) return -1;
   for (i = 0; i < count; i++) {
     tfa_chunk_hdr h;

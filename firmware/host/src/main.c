@@ -295,6 +295,7 @@ int main(int argc, char **argv) {
   static uint8_t *arena, *scratch;
   memset(&o, 0, sizeof o);
   o.prefix = "tinyfer";
+  o.firmware = TFA_FIRMWARE_VERSION "-linux";
   o.has_defaults = true;
   o.defaults = TFA_DEFAULT_CONFIG;
   g.verbosity = 2;

@@ -131,6 +131,18 @@ TEST(App, FramesWhenEnabledAreChunkedWithAFrameId) {
   EXPECT_EQ(d.num("w", box), 120);
 }
 
+TEST(App, FramesOverTheProtocolLimitAreNotSent) {
+  Harness h;
+  h.set_frame(1400, 1000);  // a noisy 1.4 MP frame: its JPEG at quality 100 is over 1 MiB
+  for (size_t i = 0; i < h.frame.size(); i++) h.frame[i] = (uint8_t)((i * 2654435761u) >> 24);
+  h.start();
+  h.cmd("set_config", "{\"id\":\"c\",\"params\":{\"frames_enabled\":true,\"jpeg_quality\":100,\"confidence_threshold\":0}}");
+  ASSERT_EQ(tfa_app_capture_once(&h.app), 1);  // the emotion still goes out
+  ASSERT_GT(h.jpeg.size(), (size_t)TFA_MAX_FRAME_BYTES);
+  EXPECT_TRUE(h.on("tinyfer/xiao-01/frame/chunk").empty());
+  EXPECT_FALSE(Doc(h.last(kEmotion)->payload).has("frame_id"));
+}
+
 TEST(App, StepRunsCaptureAndTelemetryOnTime) {
   Harness h;
   h.start();

@@ -38,6 +38,7 @@ extern "C" {
 #define TFA_MAX_FACES 4
 #define TFA_TOPIC_MAX 192
 #define TFA_MAX_MODEL_BYTES (4u * 1024u * 1024u) /* MAX_MODEL_BYTES */
+#define TFA_MAX_FRAME_BYTES (1024u * 1024u)     /* MAX_FRAME_BYTES: larger frames are not sent */
 #define TFA_MAX_OTA_CHUNKS 4096u                 /* a 4 MiB model in 1 KiB chunks */
 #define TFA_MAX_CMD_BYTES (96u * 1024u)          /* a 48 KiB inline model is 64 KiB of base64 */
 #define TFA_MAX_CONFIG_BYTES 2048u               /* TOPIC_RULES.config.maxBytes */
