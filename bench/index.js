@@ -1,0 +1,173 @@
+'use strict';
+/**
+ * `npm run bench`: one run, one table, every contender side by side.
+ *
+ *  1. Per-face emotion inference (one face per call, after a warm-up): the binary model on the C
+ *     core in wasm; its float twin on tfjs-node and on tfjs wasm (one thread); the peer,
+ *     @vladmandic/face-api's expression model, on the same two runtimes. Accuracy on FER2013
+ *     PublicTest for each (binary and twin: all 3589 faces; face-api: an evenly strided sample).
+ *  2. Model bytes and arena bytes of the binary core; callgrind instructions per inference of the
+ *     host C build and an ESP32-S3 latency estimate (assumptions printed).
+ *  3. Frame pipeline: 640x480 JPEG -> faces -> emotion, frames/s on one core (bench/vision.js).
+ *  The fleet load run (500 devices x 2 msg/s x 60 s) is its own command: npm run bench:fleet.
+ *
+ *   node bench/index.js [--quick] [--json]
+ */
+process.env.TF_CPP_MIN_LOG_LEVEL = '2';
+const fs = require('node:fs');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+
+const ROOT = path.resolve(__dirname, '..');
+const quick = process.argv.includes('--quick');
+const asJson = process.argv.includes('--json');
+
+function log(s) {
+  process.stderr.write(`[bench] ${s}\n`);
+}
+
+function worker(args) {
+  const out = execFileSync(process.execPath, [path.join(__dirname, 'tfjs-worker.js'), ...args], {
+    cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24,
+  });
+  return JSON.parse(out.trim().split('\n').pop());
+}
+
+async function main() {
+  const { DEFAULT_MODEL_BLOB, DEFAULT_MODEL_DIR } = require('../dist/engine/open');
+  const { benchBinary } = require('../dist/engine/bench');
+  const { BinaryEngine } = require('../dist/engine/binary');
+  const { loadImageFolder } = require('../dist/train/data');
+  const { dataRoot } = require('../test/helpers/data');
+  const trained = fs.existsSync(DEFAULT_MODEL_BLOB);
+  let blob;
+  if (trained) {
+    blob = fs.readFileSync(DEFAULT_MODEL_BLOB);
+  } else {
+    const { randomFoldedModel } = require('../dist/engine/vectors');
+    const { encodeModel } = require('../dist/model/format');
+    blob = encodeModel(randomFoldedModel(1));
+    log('no trained default model: the binary row uses random weights (same cost)');
+  }
+  const data = await loadImageFolder(path.join(dataRoot(), 'fer2013', 'PublicTest'), { cacheDir: path.join(ROOT, '.cache', 'faces') });
+  const n = data.labels.length;
+  const faces = Array.from({ length: n }, (_, i) => data.pixels.slice(i * 2304, (i + 1) * 2304));
+  const iters = quick ? 200 : 2000;
+
+  const rows = [];
+  log('binary model on the C core (wasm)');
+  const b = await benchBinary(blob, faces, iters);
+  const engine = await BinaryEngine.load(blob);
+  let ok = 0;
+  const scores = await engine.classify(faces);
+  scores.forEach((s, i) => {
+    let best = 0;
+    for (let c = 1; c < 7; c++) if (s[c] > s[best]) best = c;
+    if (best === data.labels[i]) ok++;
+  });
+  engine.dispose();
+  rows.push({
+    model: `TinyFER binary${trained ? '' : ' (random weights)'}`, runtime: 'C core, wasm (1 thread)', bytes: b.blobBytes,
+    msPerFace: b.perFaceMs, batchedMs: b.perFaceBatchedMs, accuracy: trained ? ok / n : undefined, accuracyFaces: n,
+  });
+
+  const twinDir = fs.existsSync(path.join(DEFAULT_MODEL_DIR + '-float', 'model.json')) ? DEFAULT_MODEL_DIR + '-float' : '';
+  const twinBytes = twinDir ? fs.readdirSync(twinDir).filter((f) => f.endsWith('.bin')).reduce((a, f) => a + fs.statSync(path.join(twinDir, f)).size, 0) : undefined;
+  const faceapiBin = path.join(path.dirname(require.resolve('@vladmandic/face-api/package.json')), 'model', 'face_expression_model.bin');
+  const faceapiBytes = fs.statSync(faceapiBin).size;
+  const peerSample = quick ? 300 : 1200;
+  for (const runtime of ['tensorflow', 'wasm']) {
+    for (const what of ['twin', 'faceapi']) {
+      log(`${what} on ${runtime}`);
+      try {
+        const acc = runtime === 'tensorflow' ? ['--accuracy', String(what === 'twin' ? n : peerSample)] : [];
+        const r = worker([runtime, what, ...(what === 'twin' ? [twinDir || 'none'] : []), '--iters', String(quick ? 100 : 500), ...acc]);
+        rows.push({
+          model: what === 'twin' ? `float twin${twinDir ? '' : ' (untrained)'}` : 'face-api expression (peer)',
+          runtime: runtime === 'tensorflow' ? 'tfjs-node' : 'tfjs wasm (1 thread)',
+          bytes: what === 'twin' ? twinBytes : faceapiBytes,
+          msPerFace: r.msPerFace,
+          accuracy: r.accuracy,
+          accuracyFaces: r.accuracyFaces,
+        });
+      } catch (e) {
+        rows.push({ model: what, runtime, error: String(e.message || e).split('\n')[0] });
+      }
+    }
+  }
+
+  log('callgrind (host C build)');
+  let callgrind = '';
+  try {
+    callgrind = execFileSync('bash', [path.join(ROOT, 'scripts', 'callgrind-core.sh'), DEFAULT_MODEL_BLOB].filter((a) => trained || !a.endsWith('.tfer')), {
+      cwd: ROOT, encoding: 'utf8', env: { ...process.env, N: '5' },
+    });
+  } catch (e) {
+    callgrind = `callgrind failed: ${String(e.message || e).split('\n')[0]}`;
+  }
+  const instr = {};
+  for (const line of callgrind.split('\n')) {
+    const m = /^(reference|fast)[^0-9]*?(\d+) instructions per inference/.exec(line);
+    if (m) instr[m[1]] = Number(m[2]);
+  }
+
+  log('frame pipeline (bench/vision.js)');
+  let vision = [];
+  try {
+    vision = require('./vision').benchVision({ frames: quick ? 12 : 40 });
+  } catch (e) {
+    vision = [{ runtime: 'vision', error: String(e.message || e) }];
+  }
+
+  const wasmRow = rows[0];
+  const twinWasm = rows.find((r) => r.model.startsWith('float twin') && r.runtime.startsWith('tfjs wasm'));
+  const result = { trained, rows, arenaBytes: b.arenaBytes, wasmBytes: b.wasmBytes, instructions: instr, vision };
+  if (asJson) {
+    process.stdout.write(JSON.stringify(result, null, 1) + '\n');
+    return;
+  }
+  const pct = (v) => (v === undefined ? 'n/a' : `${(v * 100).toFixed(1)} %`);
+  const out = [];
+  out.push('## Per-face emotion inference (one face per call)');
+  out.push('');
+  out.push('| model | runtime | model bytes | ms / face | faces / s | FER2013 PublicTest |');
+  out.push('|---|---|---:|---:|---:|---:|');
+  for (const r of rows) {
+    if (r.error) {
+      out.push(`| ${r.model} | ${r.runtime} | | failed: ${r.error} | | |`);
+      continue;
+    }
+    out.push(`| ${r.model} | ${r.runtime} | ${r.bytes ?? 'n/a'} | ${r.msPerFace.toFixed(3)} | ${(1000 / r.msPerFace).toFixed(0)} | ${pct(r.accuracy)}${r.accuracyFaces && r.accuracyFaces < n ? ` (${r.accuracyFaces} faces)` : ''} |`);
+  }
+  out.push('');
+  out.push(`binary wasm, faces in batches: ${wasmRow.batchedMs.toFixed(3)} ms / face; arena ${b.arenaBytes} bytes; wasm module ${b.wasmBytes} bytes`);
+  if (twinWasm && !twinWasm.error) out.push(`binary wasm vs float twin on tfjs wasm: ${(twinWasm.msPerFace / wasmRow.msPerFace).toFixed(1)}x faster`);
+  out.push('');
+  out.push('## Host C build: instructions per inference (valgrind callgrind, inside tfr_classify)');
+  out.push('');
+  if (instr.reference || instr.fast) {
+    out.push('| path | instructions | ESP32-S3 estimate |');
+    out.push('|---|---:|---:|');
+    // Assumption: one x86-64 instruction ~ 1.5 Xtensa LX7 instructions (no 64-bit ops, no
+    // popcount instruction: the reference path is what the ESP32-S3 runs) at ~1 IPC, 240 MHz.
+    for (const [k, v] of Object.entries(instr)) {
+      out.push(`| ${k} | ${v} | ${k === 'reference' ? `~${((v * 1.5) / 240e3).toFixed(1)} ms` : '-'} |`);
+    }
+    out.push('');
+    out.push('ESP32-S3 estimate = reference-path instructions x 1.5 (32-bit Xtensa LX7, no popcount instruction) / 240 MHz at ~1 instruction per cycle; model and arena in internal SRAM. An estimate, not a measurement.');
+  } else {
+    out.push(callgrind.trim());
+  }
+  out.push('');
+  out.push('## Frame pipeline: 640x480 JPEG -> faces -> emotion, one core');
+  out.push('');
+  out.push(require('./vision').formatTable(vision));
+  out.push('');
+  out.push('Fleet load (500 virtual devices x 2 msg/s x 60 s, QoS 1): npm run bench:fleet');
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench: ${e.stack || e}\n`);
+  process.exit(1);
+});
