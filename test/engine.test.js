@@ -119,6 +119,40 @@ describe('engine: binary (wasm core)', function () {
     await assert.rejects(BinaryEngine.load(new TextEncoder().encode('{"modelTopology": {}}')), /bad magic: not a TinyFER model blob/);
   });
 
+  it('accepts and rejects the same blobs as the TS reader (400 seeded mutations)', async function () {
+    const { crc32, decodeModel, blobLayout } = require('../dist/model/format');
+    const { seededRandom } = require('../dist/engine/vectors');
+    const rnd = seededRandom(99);
+    // block and head headers: where shapes, strides and flags live
+    const headers = blobLayout(blob).filter((s) => /^(block|head)/.test(s.section)).map((s) => s.offset);
+    let accepted = 0;
+    for (let n = 0; n < 400; n++) {
+      const b = Uint8Array.from(blob);
+      const r = rnd();
+      const at = r < 0.5 ? 16 + Math.floor(rnd() * 112) : r < 0.8 ? headers[Math.floor(rnd() * headers.length)] + Math.floor(rnd() * 8) : Math.floor(rnd() * b.length);
+      b[at] = rnd() < 0.5 ? b[at] ^ (1 << Math.floor(rnd() * 8)) : Math.floor(rnd() * 256);
+      const v = new DataView(b.buffer);
+      v.setUint32(8, b.length, true);
+      v.setUint32(12, crc32(b.subarray(16)), true);
+      let ts = true;
+      try {
+        decodeModel(b);
+      } catch {
+        ts = false;
+      }
+      let c = true;
+      try {
+        (await BinaryEngine.load(b)).dispose();
+      } catch (e) {
+        assert.match(e.message, /^TinyFER binary engine: the core rejected the model: .+ \[error -\d+\]/);
+        c = false;
+      }
+      assert.equal(c, ts, `mutation ${n} at byte ${at}: C ${c ? 'accepts' : 'rejects'}, TS ${ts ? 'accepts' : 'rejects'}`);
+      accepted += ts ? 1 : 0;
+    }
+    assert.ok(accepted > 20 && accepted < 380, `${accepted} of 400 accepted: the mutations test both outcomes`);
+  });
+
   it('refuses to classify after dispose()', async function () {
     const e = await BinaryEngine.load(blob);
     e.dispose();

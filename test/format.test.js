@@ -71,6 +71,15 @@ describe('format: model blob', function () {
     assert.equal(at.head + 4 + 4 * (7 * 56 + 7), blob.length, 'the documented layout accounts for every byte');
   });
 
+  it('lists its sections with offsets and sizes (blobLayout) as documented', function () {
+    const layout = fmt.blobLayout(blob);
+    assert.deepEqual(layout.map((s) => s.section), ['header', 'meta', 'stem', ...model.blocks.map((_, i) => `block ${i}`), 'head']);
+    assert.deepEqual(layout.map((s) => s.offset), [0, at.meta, at.stem, ...at.blocks, at.head]);
+    assert.equal(layout.reduce((n, s) => n + s.size, 0), blob.length);
+    // docs/model-format.md: binary 32 = 1,672 bytes, CBAM 32/8 = 2,612, binary 32->56 = 10,216, head = 1,600
+    assert.deepEqual(layout.slice(3).map((s) => s.size), [1672, 1672, 2612, 10216, 4936, 6956, 1600]);
+  });
+
   it('fits the 32 KB budget for the ~69K-parameter network', function () {
     assert.ok(blob.length <= 32 * 1024, `${blob.length} bytes`);
   });

@@ -300,6 +300,23 @@ class Reader {
  * bounds, the network's shape rules). Throws an Error that says what is wrong and where.
  */
 export function decodeModel(blob: Uint8Array): FoldedModel {
+  return decodeWithLayout(blob).model;
+}
+
+/** One section of a blob: its name, where it starts and how many bytes it has. */
+export interface BlobSection {
+  section: string;
+  offset: number;
+  size: number;
+}
+
+/** The sections of a valid blob (header, meta, stem, block i, head) with offsets and sizes. */
+export function blobLayout(blob: Uint8Array): BlobSection[] {
+  return decodeWithLayout(blob).layout;
+}
+
+function decodeWithLayout(blob: Uint8Array): { model: FoldedModel; layout: BlobSection[] } {
+  const starts: [string, number][] = [['header', 0]];
   if (!(blob instanceof Uint8Array)) fail('blob must be a Uint8Array');
   if (blob.length < HEADER_SIZE) fail(`truncated: ${blob.length} bytes, the header alone is ${HEADER_SIZE}`);
   const magic = String.fromCharCode(blob[0], blob[1], blob[2], blob[3]);
@@ -320,6 +337,7 @@ export function decodeModel(blob: Uint8Array): FoldedModel {
   if (crc !== actual) fail(`CRC mismatch (header 0x${crc.toString(16).padStart(8, '0')}, content 0x${actual.toString(16).padStart(8, '0')}): the blob is corrupt`);
 
   r.section = 'meta section';
+  starts.push(['meta', r.pos]);
   const inputSize = r.u8();
   if (inputSize !== 48) fail(`inputSize ${inputSize} is not 48`);
   const classes = r.u8();
@@ -339,6 +357,7 @@ export function decodeModel(blob: Uint8Array): FoldedModel {
   r.align4();
 
   r.section = 'stem section';
+  starts.push(['stem', r.pos]);
   const cout = r.u16();
   r.zero('reserved field', r.u16());
   checkChannels('stem cout', cout);
@@ -349,6 +368,7 @@ export function decodeModel(blob: Uint8Array): FoldedModel {
   let hw = 24;
   for (let i = 0; i < nBlocks; i++) {
     r.section = `block ${i} section`;
+    starts.push([`block ${i}`, r.pos]);
     const type = r.u8();
     if (type === BLOCK_BINARY) {
       const stride = r.u8();
@@ -414,6 +434,7 @@ export function decodeModel(blob: Uint8Array): FoldedModel {
   }
 
   r.section = 'head section';
+  starts.push(['head', r.pos]);
   const hc = r.u16();
   const hin = r.u16();
   if (hc !== classes) fail(`head has ${hc} classes, expected ${classes}`);
@@ -423,7 +444,8 @@ export function decodeModel(blob: Uint8Array): FoldedModel {
   if (r.pos !== blob.length) fail(`${blob.length - r.pos} unexpected bytes after the head section`);
   const m: FoldedModel = { name, labels, inputSize: 48, inputScale, stem, blocks, headWeight, headBias };
   validateFoldedModel(m);
-  return m;
+  const layout = starts.map(([section, offset], i) => ({ section, offset, size: (starts[i + 1]?.[1] ?? blob.length) - offset }));
+  return { model: m, layout };
 }
 
 /**
