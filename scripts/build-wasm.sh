@@ -19,7 +19,7 @@ SRCS=(model.c classify.c tfr_math.c op_stem_conv.c op_maxpool.c op_binarize.c op
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 "$CLANG" --target=wasm32 -std=c99 -O2 -ffreestanding -nostdlib -fno-builtin \
-  -ffp-contract=off -DTFR_USE_BUILTIN_POPCOUNT -Wall -Wextra \
+  -ffp-contract=off -DTFR_USE_BUILTIN_POPCOUNT -DTFR_USE_64BIT_WORDS -Wall -Wextra \
   -I"$CORE/include" -I"$CORE/src" -I"$CORE/wasm/include" \
   "${SRCS[@]/#/$CORE/src/}" "$CORE/wasm/wasm_api.c" "$CORE/wasm/libc_min.c" \
   -Wl,--no-entry -Wl,--export=__heap_base -Wl,--stack-first -Wl,-z,stack-size=65536 \

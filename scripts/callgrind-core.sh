@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per inference of the C core on the host (valgrind callgrind, counting only
-# inside tfr_classify), for the reference path (portable popcount) and the fast path.
+# inside tfr_classify), for the reference path (portable popcount), the fast path (builtin
+# popcount) and the wide path (TFR_USE_64BIT_WORDS, 64-bit hosts only).
 #   bash scripts/callgrind-core.sh [model.tfer [faces.u8]]
 # Model: the argument, else .cache/vectors/model.tfer (+ its faces), else
 # models/tinyfer-b1.tfer, else a random model of the tinyfer-b1 shape.
@@ -10,7 +11,7 @@ BUILD="$ROOT/build/core-bench"
 N="${N:-10}"
 command -v valgrind >/dev/null || { echo "callgrind-core: valgrind not found (apt-get install valgrind)" >&2; exit 1; }
 cmake -S "$ROOT/firmware/core" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTFR_BUILD_TESTS=OFF >/dev/null
-cmake --build "$BUILD" -j "${JOBS:-2}" --target tfr_bench tfr_bench_ref >/dev/null
+cmake --build "$BUILD" -j "${JOBS:-2}" --target tfr_bench tfr_bench_ref tfr_bench_fast64 >/dev/null
 
 MODEL="${1:-}"
 FACES="${2:-}"
@@ -28,13 +29,17 @@ ARGS=()
 ARGS+=("$N")
 
 echo "model: ${MODEL:-random tinyfer-b1 shape (tools/tfr_bench.c)}, $N inferences"
-for variant in tfr_bench_ref tfr_bench; do
+for variant in tfr_bench_ref tfr_bench tfr_bench_fast64; do
   out="$(mktemp)"
   valgrind --tool=callgrind --toggle-collect=tfr_classify --callgrind-out-file=/dev/null \
     "$BUILD/$variant" "${ARGS[@]}" >"$out.stdout" 2>"$out"
   total="$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out" | tail -1)"
   [ -n "$total" ] || { cat "$out" >&2; exit 1; }
-  label=$([ "$variant" = tfr_bench ] && echo "fast (builtin popcount)" || echo "reference (portable popcount)")
+  case "$variant" in
+    tfr_bench_ref) label="reference (portable popcount)" ;;
+    tfr_bench) label="fast (builtin popcount)" ;;
+    *) label="wide (XOR of 2 words at a time)" ;;
+  esac
   printf '%-32s %12d instructions per inference   (%s)\n' "$label" $((total / N)) "$(head -1 "$out.stdout" | cut -d, -f1-2)"
   rm -f "$out" "$out.stdout"
 done

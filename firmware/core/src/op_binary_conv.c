@@ -19,6 +19,23 @@ static inline uint32_t popcount_row3(const uint32_t *a, const uint32_t *b) {
 #endif
 }
 
+#if defined(TFR_USE_64BIT_WORDS)
+/* Optional fast path for 64-bit hosts: popcount of n words of a ^ b, two words per step
+ * (unaligned-safe loads through __builtin_memcpy, which becomes a plain 64-bit load). */
+static inline uint32_t popcount_words64(const uint32_t *a, const uint32_t *b, int n) {
+  uint32_t pc = 0;
+  int k = 0;
+  for (; k + 2 <= n; k += 2) {
+    uint64_t x, y;
+    __builtin_memcpy(&x, a + k, 8);
+    __builtin_memcpy(&y, b + k, 8);
+    pc += (uint32_t)__builtin_popcountll(x ^ y);
+  }
+  if (k < n) pc += tfr_popcount32(a[k] ^ b[k]);
+  return pc;
+}
+#endif
+
 /* Window words gathered on the stack up to this many (cin <= 256); wider layers read the
  * three rows in place. */
 #define TFR_PATCH_WORDS 72
@@ -50,7 +67,11 @@ void tfr_op_binary_conv(const uint32_t *packed, int h, int w, int cin, int cout,
         int conv;
         float m;
         if (gathered) {
+#if defined(TFR_USE_64BIT_WORDS)
+          pc = popcount_words64(patch, wt, n9);
+#else
           for (k = 0; k < n9; k += 3) pc += popcount_row3(patch + k, wt + k);
+#endif
         } else {
           for (ky = 0; ky < 3; ky++) {
             const uint32_t *a = base + ky * wp * words;

@@ -24,6 +24,13 @@ float tfr_expf(float x);
 /* 1 / (1 + tfr_expf(-x)) */
 float tfr_sigmoidf(float x);
 
+/* Fast-path macros (the reference path, none of them, is always built and tested too):
+ *   TFR_USE_BUILTIN_POPCOUNT  compiler popcount (x86 -mpopcnt, wasm i32.popcnt)
+ *   TFR_USE_64BIT_WORDS       binary conv XORs two 32-bit words at a time (64-bit hosts; GCC/clang) */
+#if defined(TFR_USE_64BIT_WORDS) && !(defined(__GNUC__) || defined(__clang__))
+#error "TFR_USE_64BIT_WORDS needs __builtin_popcountll (GCC or clang)"
+#endif
+
 static inline uint32_t tfr_popcount32(uint32_t v) {
 #if defined(TFR_USE_BUILTIN_POPCOUNT) && (defined(__GNUC__) || defined(__clang__))
   return (uint32_t)__builtin_popcount(v);
