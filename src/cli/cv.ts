@@ -58,6 +58,7 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
         initFrom: optStr(a, 'init'),
         resetHead: own,
         resume: true,
+        recalibrate: 'end',
         log: (l) => log(`fold ${f + 1}/${k} ${l}`),
       });
       const model = await tf.loadLayersModel(`file://${path.join(foldDir, 'last', 'model.json')}`);

@@ -52,8 +52,11 @@ export interface TrainOptions {
   resetHead?: boolean;
   resume?: boolean;
   augment?: boolean;
-  /** Re-estimate BatchNorm statistics at the end of every epoch (default on). */
-  recalibrate?: boolean;
+  /**
+   * Re-estimate BatchNorm statistics (recalibrateBatchNorm) after every epoch (default), only
+   * after the last one (saves time when no epoch is selected on a validation set), or never.
+   */
+  recalibrate?: 'epoch' | 'end' | 'off';
   /** Stop after this many batches per epoch (tests). */
   maxStepsPerEpoch?: number;
   log?: (line: string) => void;
@@ -325,7 +328,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       accuracy: accSum / seen,
       seconds: (Date.now() - te) / 1000,
     };
-    if (opts.recalibrate !== false) await recalibrateBatchNorm(tf, model, opts.train);
+    const recal = opts.recalibrate ?? 'epoch';
+    if (recal === 'epoch' || (recal === 'end' && epoch === opts.epochs - 1)) await recalibrateBatchNorm(tf, model, opts.train);
     if (opts.val) rec.valAccuracy = await accuracyOf(tf, model, opts.val);
     state.history.push(rec);
     state.epoch = epoch + 1;
