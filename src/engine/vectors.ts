@@ -19,20 +19,11 @@ import { blockSpecs } from '../model/network';
 import { defaultDataRoot, loadImageFolder } from '../train/data';
 import { DEFAULT_MODEL_BLOB } from './open';
 import { referenceFeatures, referenceScores } from './reference';
+import { seededRandom } from '../util/random';
+
+export { seededRandom };
 
 export const DEFAULT_VECTORS_DIR = path.resolve(__dirname, '..', '..', '.cache', 'vectors');
-
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A FoldedModel of the tinyfer-b1 shape (src/model/network.ts blockSpecs) with random but

@@ -15,6 +15,13 @@ import { binarizeKernel, steSign } from './quantizers';
 
 type Kwargs = Record<string, unknown>;
 
+/** Saved configs hold `seed: null` for "no seed"; constructors want it absent. */
+function withoutNullSeed(config: tf.serialization.ConfigDict): Kwargs {
+  const c = { ...config } as Kwargs;
+  if (c.seed === null) delete c.seed;
+  return c;
+}
+
 function single(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
   return Array.isArray(inputs) ? inputs[0] : inputs;
 }
@@ -87,9 +94,7 @@ export class BinaryConv2D extends tf.layers.Layer {
     cls: tf.serialization.SerializableConstructor<T>,
     config: tf.serialization.ConfigDict,
   ): T {
-    const c = { ...config } as Kwargs;
-    if (c.seed === null) delete c.seed;
-    return new cls(c);
+    return new cls(withoutNullSeed(config));
   }
 }
 
@@ -157,9 +162,7 @@ export class Cbam extends tf.layers.Layer {
     cls: tf.serialization.SerializableConstructor<T>,
     config: tf.serialization.ConfigDict,
   ): T {
-    const c = { ...config } as Kwargs;
-    if (c.seed === null) delete c.seed;
-    return new cls(c);
+    return new cls(withoutNullSeed(config));
   }
 }
 

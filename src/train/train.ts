@@ -10,18 +10,7 @@ import { loadTfForTraining } from '../engine/tf';
 import { buildNetwork } from '../model/network';
 import { FACE_PIXELS, FACE_SIZE } from '../model/labels';
 import { Dataset, datasetSize } from './data';
-
-/** Small deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../util/random';
 
 export function shuffle(n: number, rand: () => number): Int32Array {
   const idx = Int32Array.from({ length: n }, (_, i) => i);
@@ -294,7 +283,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const t0 = Date.now();
   for (let epoch = state.epoch; epoch < opts.epochs; epoch++) {
     // Each epoch's randomness depends only on (seed, epoch): a resumed run replays the same stream.
-    const rand = rng(seed * 1000003 + epoch);
+    const rand = seededRandom(seed * 1000003 + epoch);
     const order = shuffle(n, rand);
     const te = Date.now();
     let lossSum = 0;
