@@ -7,7 +7,7 @@ static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 size_t tfr_plan_arena(const tfr_model_t *m) {
   size_t need, cur;
   int i, size = TFR_FACE_SIZE / 2, c = m->stem_cout, cur_low = 1;
-  /* stem: output (pooled) + two conv rows */
+  /* stem: output (pooled) + the padded face */
   cur = TFR_F32(size * size * c);
   need = cur + tfr_stem_scratch(m);
   for (i = 0; i < m->num_blocks; i++) {
@@ -44,7 +44,7 @@ int tfr_classify(const tfr_model_t *m, void *arena, size_t arena_size,
   float *cur;
   int cur_low = 1; /* which end the current activation is at */
   size_t cur_bytes, pad;
-  int i, y, size = TFR_FACE_SIZE / 2, c;
+  int i, size = TFR_FACE_SIZE / 2, c;
   if (!m || !arena || !face || !scores) return TFR_ERR_NULL;
   if (!tfr_model_is_parsed(m)) return TFR_ERR_NOT_PARSED;
   pad = (4u - ((uintptr_t)arena & 3u)) & 3u;
@@ -52,17 +52,12 @@ int tfr_classify(const tfr_model_t *m, void *arena, size_t arena_size,
   lo = (uint8_t *)arena + pad;
   hi = lo + m->arena_size;
 
-  /* stem conv + 2x2 max-pool, two conv rows at a time */
+  /* stem conv + 2x2 max-pool + bias, fused; scratch: the scaled, zero-bordered face */
   c = m->stem_cout;
   cur = (float *)(void *)lo;
   cur_bytes = TFR_F32(size * size * c);
-  {
-    float *rows = (float *)(void *)(lo + cur_bytes);
-    for (y = 0; y < size; y++) {
-      tfr_op_stem_conv_rows(face, m->input_scale, m->stem_weight, m->stem_bias, c, 2 * y, 2, rows);
-      tfr_op_maxpool2x2(rows, 2, TFR_FACE_SIZE, c, cur + y * size * c);
-    }
-  }
+  tfr_op_stem_conv_pool(face, m->input_scale, m->stem_weight, m->stem_bias, c,
+                        (float *)(void *)(lo + cur_bytes), cur);
 
   for (i = 0; i < m->num_blocks; i++) {
     const tfr_block_t *b = &m->blocks[i];
@@ -88,16 +83,15 @@ int tfr_classify(const tfr_model_t *m, void *arena, size_t arena_size,
         tfr_op_binarize_pack(cur, size, size, b->cin, b->threshold, packed);
         tfr_op_shortcut_proj(cur, size, size, b->cin, b->cout, b->sc_weight, b->sc_bias, pooled, out);
         tfr_op_binary_conv(packed, size, size, b->cin, b->cout, b->stride, b->weight_bits,
-                           b->scale, b->bias, 1, out);
+                           b->scale, b->bias, 1, b->prelu, out);
         cur = out;
         cur_bytes = out_bytes;
         size = so;
       } else {
         tfr_op_binarize_pack(cur, size, size, b->cin, b->threshold, packed);
         tfr_op_binary_conv(packed, size, size, b->cin, b->cout, 1, b->weight_bits, b->scale,
-                           b->bias, 1, cur);
+                           b->bias, 1, b->prelu, cur);
       }
-      tfr_op_prelu(cur, size * size, b->cout, b->prelu);
     } else {
       float *s = (float *)(void *)scratch;
       tfr_op_cbam_channel(cur, size * size, b->cin, b->hidden, b->w1, b->b1, b->w2, b->b2, s);

@@ -47,3 +47,85 @@ void tfr_op_stem_conv_rows(const uint8_t *face, float input_scale, const float *
     }
   }
 }
+
+/* ---- the fused stem: conv + 2x2 max-pool + bias (see tfr_ops.h for why it is bit-exact) ---- */
+#include "tfr_simd.h"
+
+#define XS 50 /* padded row length */
+
+/* acc = 0 + w0 * p(dy,dx) + ... + w8 * p(dy+2,dx+2), left to right, as the row kernel */
+#define TFR_CONV9(acc, W, P, dy, dx)                      \
+  do {                                                    \
+    acc = zero;                                           \
+    acc = acc + W[0] * P[(dy) + 0][(dx) + 0];             \
+    acc = acc + W[1] * P[(dy) + 0][(dx) + 1];             \
+    acc = acc + W[2] * P[(dy) + 0][(dx) + 2];             \
+    acc = acc + W[3] * P[(dy) + 1][(dx) + 0];             \
+    acc = acc + W[4] * P[(dy) + 1][(dx) + 1];             \
+    acc = acc + W[5] * P[(dy) + 1][(dx) + 2];             \
+    acc = acc + W[6] * P[(dy) + 2][(dx) + 0];             \
+    acc = acc + W[7] * P[(dy) + 2][(dx) + 1];             \
+    acc = acc + W[8] * P[(dy) + 2][(dx) + 2];             \
+  } while (0)
+
+void tfr_op_stem_conv_pool(const uint8_t *face, float input_scale, const float *weight,
+                           const float *bias, int cout, float *xs, float *out) {
+  int y, x, o, o_lo = 0, i, j;
+  for (y = 0; y < XS; y++)
+    for (x = 0; x < XS; x++)
+      xs[y * XS + x] = (y == 0 || x == 0 || y == XS - 1 || x == XS - 1)
+                           ? 0.0f
+                           : (float)face[(y - 1) * 48 + (x - 1)] * input_scale;
+#if defined(TFR_USE_SIMD)
+  {
+    const tfr_v4f zero = tfr_v4f_splat(0.0f);
+    for (o = 0; o + 4 <= cout; o += 4) {
+      tfr_v4f wv[9];
+      const tfr_v4f b = tfr_v4f_load(bias + o);
+      for (i = 0; i < 9; i++) wv[i] = tfr_v4f_gather(weight + o * 9 + i, 9);
+      for (y = 0; y < 24; y++) {
+        for (x = 0; x < 24; x++) {
+          const float *r = xs + (2 * y) * XS + 2 * x;
+          tfr_v4f p[4][4], c00, c01, c10, c11, m;
+          for (i = 0; i < 4; i++)
+            for (j = 0; j < 4; j++) p[i][j] = tfr_v4f_splat(r[i * XS + j]);
+          TFR_CONV9(c00, wv, p, 0, 0);
+          TFR_CONV9(c01, wv, p, 0, 1);
+          TFR_CONV9(c10, wv, p, 1, 0);
+          TFR_CONV9(c11, wv, p, 1, 1);
+          m = tfr_v4f_select(c01 > c00, c01, c00);
+          m = tfr_v4f_select(c10 > m, c10, m);
+          m = tfr_v4f_select(c11 > m, c11, m);
+          tfr_v4f_store(out + (y * 24 + x) * cout + o, m + b);
+        }
+      }
+    }
+    o_lo = o;
+  }
+#endif
+  if (o_lo >= cout) return;
+  {
+    const float zero = 0.0f;
+    for (y = 0; y < 24; y++) {
+      for (x = 0; x < 24; x++) {
+        const float *r = xs + (2 * y) * XS + 2 * x;
+        float p[4][4];
+        for (i = 0; i < 4; i++)
+          for (j = 0; j < 4; j++) p[i][j] = r[i * XS + j];
+        for (o = o_lo; o < cout; o++) {
+          const float *wo = weight + o * 9;
+          float c00, c01, c10, c11, m;
+          TFR_CONV9(c00, wo, p, 0, 0);
+          TFR_CONV9(c01, wo, p, 0, 1);
+          TFR_CONV9(c10, wo, p, 1, 0);
+          TFR_CONV9(c11, wo, p, 1, 1);
+          m = c00;
+          if (c01 > m) m = c01;
+          if (c10 > m) m = c10;
+          if (c11 > m) m = c11;
+          out[(y * 24 + x) * cout + o] = m + bias[o];
+        }
+      }
+    }
+  }
+}

@@ -49,6 +49,17 @@ static inline uint32_t tfr_popcount32(uint32_t v) {
 void tfr_op_stem_conv_rows(const uint8_t *face, float input_scale, const float *weight,
                            const float *bias, int cout, int y0, int nrows, float *out);
 
+/* ---- op_stem_conv.c ----
+ * The stem conv fused with the 2x2 max-pool and the bias: out[py][px][o] =
+ * max over the 2x2 window of (sum_t w[o][t] * x) + b[o], 24x24xcout. The same scores as
+ * tfr_op_stem_conv_rows + tfr_op_maxpool2x2 bit for bit: rounding is monotonic, so adding the
+ * bias after the max gives the max of the biased values; the zero padding adds w * 0 terms to
+ * sums that are never -0 (they start at +0), which leaves them unchanged.
+ * xs: scratch for TFR_STEM_XS floats (the scaled face with its zero border). */
+#define TFR_STEM_XS (50 * 50)
+void tfr_op_stem_conv_pool(const uint8_t *face, float input_scale, const float *weight,
+                           const float *bias, int cout, float *xs, float *out);
+
 /* ---- op_maxpool.c ---- 2x2 max-pool, stride 2: [h][w][c] -> [h/2][w/2][c]. */
 void tfr_op_maxpool2x2(const float *in, int h, int w, int c, float *out);
 
@@ -61,10 +72,12 @@ void tfr_op_binarize_pack(const float *in, int h, int w, int c, const float *thr
 /* ---- op_binary_conv.c ----
  * 3x3 XNOR/popcount conv over the packed padded plane (input h x w unpadded), stride 1|2:
  * conv = 9*cin - 2*popcount(a ^ w) (exact integer), main = scale[o] * conv + bias[o];
- * out = main (accumulate 0) or main + out (accumulate 1, the identity shortcut). */
+ * out = main (accumulate 0) or main + out (accumulate 1, the shortcut already in out), then,
+ * when prelu is not NULL, PReLU in place: out = out >= 0 ? out : prelu[o] * out (fused
+ * tfr_op_prelu, the same operations per element). */
 void tfr_op_binary_conv(const uint32_t *packed, int h, int w, int cin, int cout, int stride,
                         const uint32_t *weight_bits, const float *scale, const float *bias,
-                        int accumulate, float *out);
+                        int accumulate, const float *prelu, float *out);
 
 /* ---- op_shortcut.c ----
  * Projected shortcut: out[y][x][o] = (sum_c sw[o][c] * avgpool2x2(in)[y][x][c]) + sb[o];

@@ -10,13 +10,14 @@
 #ifndef TINYFER_PLAN_H
 #define TINYFER_PLAN_H
 #include "tinyfer/tinyfer.h"
+#include "tfr_ops.h"
 
 size_t tfr_plan_arena(const tfr_model_t *m);
 int tfr_model_is_parsed(const tfr_model_t *m);
 
 /* bytes of one layer's pieces */
 #define TFR_F32(n) ((size_t)(n) * 4u)
-static inline size_t tfr_stem_scratch(const tfr_model_t *m) { return TFR_F32(2 * 48 * m->stem_cout); }
+static inline size_t tfr_stem_scratch(const tfr_model_t *m) { (void)m; return TFR_F32(TFR_STEM_XS); }
 static inline size_t tfr_packed_bytes(int size, int c) {
   return (size_t)(size + 2) * (size_t)(size + 2) * TFR_WORDS(c) * 4u;
 }

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <vector>
 
 #include "tfr_ops.h"
@@ -45,10 +46,19 @@ static void Check(int h, int cin, int cout, int stride, uint32_t seed) {
   const int ho = (h - 1) / stride + 1;
   std::vector<float> out(ho * ho * cout, 100.0f);
   tfr_op_binary_conv(packed.data(), h, w, cin, cout, stride, bits.data(), scale.data(), bias.data(), 0,
-                     out.data());
+                     nullptr, out.data());
   std::vector<float> acc(out.size(), 100.0f);
   tfr_op_binary_conv(packed.data(), h, w, cin, cout, stride, bits.data(), scale.data(), bias.data(), 1,
-                     acc.data());
+                     nullptr, acc.data());
+  // fused PReLU: the same as tfr_op_prelu after the conv, bit for bit
+  std::vector<float> slope(cout), fused(out.size(), 100.0f), plain(out.size(), 100.0f);
+  for (int o = 0; o < cout; o++) slope[o] = 0.05f + 0.01f * o;
+  tfr_op_binary_conv(packed.data(), h, w, cin, cout, stride, bits.data(), scale.data(), bias.data(), 1,
+                     slope.data(), fused.data());
+  tfr_op_binary_conv(packed.data(), h, w, cin, cout, stride, bits.data(), scale.data(), bias.data(), 1,
+                     nullptr, plain.data());
+  tfr_op_prelu(plain.data(), ho * ho, cout, slope.data());
+  ASSERT_EQ(0, std::memcmp(fused.data(), plain.data(), fused.size() * sizeof(float)));
   for (int oy = 0; oy < ho; oy++)
     for (int ox = 0; ox < ho; ox++)
       for (int o = 0; o < cout; o++) {
@@ -62,6 +72,10 @@ static void Check(int h, int cin, int cout, int stride, uint32_t seed) {
 
 TEST(BinaryConv, Stride1MatchesPlusMinusOneConv) { Check(6, 16, 5, 1, 7); }
 TEST(BinaryConv, Stride2MatchesPlusMinusOneConv) { Check(8, 33, 4, 2, 11); }
+// the shapes of tinyfer-b1 (1 and 2 words per pixel, cout a multiple of 4 and not)
+TEST(BinaryConv, OneWordEightGroupsOfFour) { Check(7, 32, 32, 1, 3); }
+TEST(BinaryConv, TwoWordsStride2) { Check(9, 56, 58, 2, 4); }
+TEST(BinaryConv, TwoWordsStride1) { Check(5, 56, 56, 1, 8); }
 TEST(BinaryConv, MultiWordChannels) { Check(4, 70, 3, 1, 99); }
 // cin > 256: the window is read in place instead of gathered (TFR_PATCH_WORDS).
 TEST(BinaryConv, WideLayersReadTheWindowInPlace) { Check(3, 300, 2, 1, 5); }

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <vector>
 
 #include "tfr_ops.h"
@@ -41,4 +42,29 @@ TEST(StemConv, RowWindowMatchesFullPlane) {
   for (int i = 0; i < 2 * 48; i++) EXPECT_EQ(rows[i], full[4 * 48 + i]);
   // corner: only taps (1,1),(1,2),(2,1),(2,2) are inside
   EXPECT_EQ(full[0], 200.0f * (5 + 6 + 8 + 9));
+}
+
+// The fused stem (conv + max-pool + bias) equals the row kernel followed by the 2x2 max-pool,
+// bit for bit, black borders (zero pixels) and negative weights included.
+static void CheckFused(int cout, uint32_t seed) {
+  uint32_t s = seed;
+  auto rnd = [&]() { s ^= s << 13; s ^= s >> 17; s ^= s << 5; return s; };
+  std::vector<uint8_t> face(48 * 48);
+  for (int i = 0; i < 48 * 48; i++) face[i] = (i % 48 < 6 || i / 48 > 40) ? 0 : static_cast<uint8_t>(rnd());
+  std::vector<float> w(cout * 9), b(cout);
+  for (auto &v : w) v = (static_cast<float>(rnd() % 2001) - 1000.0f) / 777.0f;
+  for (auto &v : b) v = (static_cast<float>(rnd() % 2001) - 1000.0f) / 3333.0f;
+  b[0] = -0.0f;
+  std::vector<float> rows(48 * 48 * cout), want(24 * 24 * cout), got(24 * 24 * cout, 7.0f), xs(TFR_STEM_XS);
+  tfr_op_stem_conv_rows(face.data(), 1.0f / 255.0f, w.data(), b.data(), cout, 0, 48, rows.data());
+  tfr_op_maxpool2x2(rows.data(), 48, 48, cout, want.data());
+  tfr_op_stem_conv_pool(face.data(), 1.0f / 255.0f, w.data(), b.data(), cout, xs.data(), got.data());
+  ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float))) << "cout " << cout;
+}
+
+TEST(StemConvPool, FusedEqualsRowsThenMaxPool) {
+  CheckFused(32, 1);
+  CheckFused(16, 2);
+  CheckFused(7, 3);  // 4 lanes + 3 scalar channels on the SIMD path
+  CheckFused(1, 4);
 }
