@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { num, optStr, ParsedArgs, str, UsageError } from './args';
+import { bool, num, optStr, ParsedArgs, str, UsageError } from './args';
 import { loadImageFolder, subjectFolds, subset } from '../train/data';
 import { computeMetrics, confusionPng, formatReport } from '../train/evaluate';
 import { predictClasses, train } from '../train/train';
@@ -56,6 +56,7 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
         lr: num(a, 'lr', 1e-3),
         seed: num(a, 'seed', 42) + f,
         initFrom: optStr(a, 'init'),
+        binary: !bool(a, 'float'),
         resetHead: own,
         resume: true,
         recalibrate: 'end',
@@ -82,6 +83,7 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
     data: dataDir,
     labelSet: own ? 'dataset' : 'tinyfer',
     epochs,
+    network: bool(a, 'float') ? 'float twin' : 'binary',
     init: optStr(a, 'init') ?? null,
     foldAccuracy: foldAcc,
     meanFoldAccuracy: mean,

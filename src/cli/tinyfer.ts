@@ -13,7 +13,8 @@ const USAGE = `usage: tinyfer <command> [options]
   eval    --model <model dir|blob.tfer|model.json> --data <dir|csv> [--split PrivateTest]
           [--backend binary|tfjs] [--out <report dir>] [--json]
           Accuracy, per-class precision/recall/F1, confusion matrix (PNG + JSON report).
-  cv      --data <dir> [--folds 10] --out <dir> [--epochs 30] [--init <tfjs model dir>] [--subject-pattern <regex>]
+  cv      --data <dir> [--folds 10] --out <dir> [--epochs 30] [--init <tfjs model dir>] [--float]
+          [--labels own|ours] [--subject-pattern <regex>]
           Subject-independent k-fold cross-validation (e.g. CK+).
   export  --model <tfjs model dir> --out <file.tfer> [--header <file.h>] [--name <text>]
           Write the compact model blob (and a C header) that the C core loads.
