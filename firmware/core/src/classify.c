@@ -30,7 +30,7 @@ size_t tfr_plan_arena(const tfr_model_t *m) {
       }
       c = b->cout;
     } else {
-      const size_t ch = TFR_F32(4 * c + b->hidden), sp = TFR_F32(3 * size * size);
+      const size_t ch = TFR_F32(4 * c + b->hidden), sp = TFR_F32(TFR_CBAM_SPATIAL_SCRATCH(size, size));
       need = max_sz(need, cur + max_sz(ch, sp));
     }
   }

@@ -94,7 +94,9 @@ void tfr_op_cbam_channel(float *x, int hw, int c, int hidden, const float *w1, c
                          const float *w2, const float *b2, float *scratch);
 
 /* ---- op_cbam_spatial.c ----
- * Spatial attention in place over h x w pixels of c channels; scratch: 3*h*w floats. */
+ * Spatial attention in place over h x w pixels of c channels; scratch:
+ * TFR_CBAM_SPATIAL_SCRATCH(h, w) floats (mean and max planes with a 3-pixel border, the map). */
+#define TFR_CBAM_SPATIAL_SCRATCH(h, w) (2 * ((h) + 6) * ((w) + 6) + (h) * (w))
 void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *sw, float sb, float *scratch);
 
 /* ---- op_gap.c ---- global average pooling: out[c] = (sum over hw pixels) / hw. */

@@ -62,5 +62,14 @@ TFR_INLINE tfr_v4u tfr_v4u_sum_bytes(tfr_v4u v) {
   v = (v & tfr_v4u_splat(0x00FF00FFu)) + ((v >> 8) & tfr_v4u_splat(0x00FF00FFu));
   return (v & tfr_v4u_splat(0xFFFFu)) + (v >> 16);
 }
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* tfr_math.c: tfr_expf and tfr_sigmoidf on four lanes, bit-identical to the scalar ones. */
+tfr_v4f tfr_expf4(tfr_v4f x);
+tfr_v4f tfr_sigmoidf4(tfr_v4f x);
+#ifdef __cplusplus
+}
+#endif
 #endif /* TFR_USE_SIMD */
 #endif

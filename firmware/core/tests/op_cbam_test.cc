@@ -29,7 +29,7 @@ TEST(CbamSpatial, SevenBySevenConvOverMeanAndMax) {
   std::vector<float> sw(98);
   for (int i = 0; i < 98; i++) sw[i] = 0.01f * ((i * 13) % 17) - 0.08f;
   const float sb = 0.2f;
-  std::vector<float> y = x, scratch(3 * h * w);
+  std::vector<float> y = x, scratch(TFR_CBAM_SPATIAL_SCRATCH(h, w));
   tfr_op_cbam_spatial(y.data(), h, w, c, sw.data(), sb, scratch.data());
   for (int py = 0; py < h; py++)
     for (int px = 0; px < w; px++) {

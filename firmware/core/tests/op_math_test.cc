@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <vector>
 
 #include "tfr_ops.h"
 
@@ -35,3 +36,33 @@ TEST(Math, PopcountCountsBits) {
     ASSERT_EQ(tfr_popcount32(x), n);
   }
 }
+
+#if defined(TFR_USE_SIMD)
+#include <cstring>
+
+#include "tfr_simd.h"
+
+// The 4-lane exp and sigmoid of the SIMD path are the scalar ones bit for bit, edges included.
+TEST(Math, VectorExpAndSigmoidEqualTheScalarOnesBitForBit) {
+  std::vector<float> xs = {0.0f, -0.0f, 88.0f, 88.5f, 1000.0f, -87.0f, -87.5f, -1000.0f, NAN, INFINITY, -INFINITY,
+                           0.5f, -0.5f, 1e-30f, -1e-30f, 126.9f, -126.9f};
+  for (float x = -100.0f; x <= 100.0f; x += 0.0371f) xs.push_back(x);
+  while (xs.size() % 4) xs.push_back(1.0f);
+  for (size_t i = 0; i < xs.size(); i += 4) {
+    const tfr_v4f v = tfr_v4f_load(&xs[i]);
+    float e[4], s[4];
+    tfr_v4f_store(e, tfr_expf4(v));
+    tfr_v4f_store(s, tfr_sigmoidf4(v));
+    for (int j = 0; j < 4; j++) {
+      const float we = tfr_expf(xs[i + j]), ws = tfr_sigmoidf(xs[i + j]);
+      if (std::isnan(we)) {
+        EXPECT_TRUE(std::isnan(e[j]));
+        EXPECT_TRUE(std::isnan(s[j]));
+        continue;
+      }
+      EXPECT_EQ(0, std::memcmp(&e[j], &we, 4)) << "exp x=" << xs[i + j];
+      EXPECT_EQ(0, std::memcmp(&s[j], &ws, 4)) << "sigmoid x=" << xs[i + j];
+    }
+  }
+}
+#endif
