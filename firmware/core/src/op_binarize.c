@@ -7,13 +7,21 @@ static void pack_pixel(const float *v, int c, const float *thr, uint32_t *p) {
 #if defined(TFR_USE_SIMD)
   /* 32 channels per word: eight 4-lane compares, each lane's mask selecting its own bit */
   for (; ch + 32 <= c; ch += 32, k++) {
-    tfr_v4u bits = tfr_v4u_splat(0);
     int j;
+#if defined(__wasm_simd128__)
+    uint32_t word = 0; /* i32x4.bitmask: the four lane masks as four bits */
+    for (j = 0; j < 8; j++)
+      word |= (uint32_t)wasm_i32x4_bitmask((v128_t)(tfr_v4f_load(v + ch + 4 * j) >= tfr_v4f_load(thr + ch + 4 * j)))
+              << (4 * j);
+    p[k] = word;
+#else
+    tfr_v4u bits = tfr_v4u_splat(0);
     for (j = 0; j < 8; j++) {
       const tfr_v4i ge = tfr_v4f_load(v + ch + 4 * j) >= tfr_v4f_load(thr + ch + 4 * j);
       bits |= (tfr_v4u)ge & ((tfr_v4u){1u, 2u, 4u, 8u} << (uint32_t)(4 * j));
     }
     p[k] = bits[0] | bits[1] | bits[2] | bits[3];
+#endif
   }
 #endif
   for (; ch < c; ch += 32, k++) {

@@ -31,7 +31,24 @@ void tfr_op_shortcut_proj(const float *in, int h, int w, int cin, int cout, cons
       for (c = 0; c < cin; c++) pooled[c] = (((a[c] + b[c]) + d[c]) + e[c]) * 0.25f;
 #if defined(TFR_USE_SIMD)
       /* four outputs per vector, each lane summing over c in order, as the scalar loop */
-      for (o = 0; o < o_simd; o += 4) {
+      o = 0;
+      /* 16 outputs at a time: one splat of pooled[c] feeds four accumulators */
+      for (; o + 16 <= o_simd; o += 16) {
+        tfr_v4f a0 = tfr_v4f_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
+        for (c = 0; c < cin; c++) {
+          const tfr_v4f p = tfr_v4f_splat(pooled[c]);
+          const float *wc = wt + c * cout + o;
+          a0 = a0 + tfr_v4f_load(wc) * p;
+          a1 = a1 + tfr_v4f_load(wc + 4) * p;
+          a2 = a2 + tfr_v4f_load(wc + 8) * p;
+          a3 = a3 + tfr_v4f_load(wc + 12) * p;
+        }
+        tfr_v4f_store(dst + o, a0 + tfr_v4f_load(sb + o));
+        tfr_v4f_store(dst + o + 4, a1 + tfr_v4f_load(sb + o + 4));
+        tfr_v4f_store(dst + o + 8, a2 + tfr_v4f_load(sb + o + 8));
+        tfr_v4f_store(dst + o + 12, a3 + tfr_v4f_load(sb + o + 12));
+      }
+      for (; o < o_simd; o += 4) {
         tfr_v4f acc = tfr_v4f_splat(0.0f);
         for (c = 0; c < cin; c++) acc = acc + tfr_v4f_load(wt + c * cout + o) * tfr_v4f_splat(pooled[c]);
         tfr_v4f_store(dst + o, acc + tfr_v4f_load(sb + o));
