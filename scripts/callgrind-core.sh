@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Instructions per inference of the C core on the host (valgrind callgrind, counting only
 # inside tfr_classify), for the reference path (portable popcount), the fast path (builtin
-# popcount) and the wide path (TFR_USE_64BIT_WORDS, 64-bit hosts only).
+# popcount), the wide path (TFR_USE_64BIT_WORDS, 64-bit hosts only) and the SIMD path
+# (TFR_USE_SIMD: 128-bit generic vectors, SSE2 here; the wasm build runs it on simd128, where
+# i8x16.popcnt replaces the SWAR byte count that SSE2 needs).
 #   bash scripts/callgrind-core.sh [model.tfer [faces.u8]]
 # Model: the argument, else .cache/vectors/model.tfer (+ its faces), else
 # models/tinyfer-b1.tfer, else a random model of the tinyfer-b1 shape.
@@ -11,7 +13,7 @@ BUILD="$ROOT/build/core-bench"
 N="${N:-10}"
 command -v valgrind >/dev/null || { echo "callgrind-core: valgrind not found (apt-get install valgrind)" >&2; exit 1; }
 cmake -S "$ROOT/firmware/core" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTFR_BUILD_TESTS=OFF >/dev/null
-cmake --build "$BUILD" -j "${JOBS:-2}" --target tfr_bench tfr_bench_ref tfr_bench_fast64 >/dev/null
+cmake --build "$BUILD" -j "${JOBS:-2}" --target tfr_bench tfr_bench_ref tfr_bench_fast64 tfr_bench_simd >/dev/null
 
 MODEL="${1:-}"
 FACES="${2:-}"
@@ -29,7 +31,7 @@ ARGS=()
 ARGS+=("$N")
 
 echo "model: ${MODEL:-random tinyfer-b1 shape (tools/tfr_bench.c)}, $N inferences"
-for variant in tfr_bench_ref tfr_bench tfr_bench_fast64; do
+for variant in tfr_bench_ref tfr_bench tfr_bench_fast64 tfr_bench_simd; do
   out="$(mktemp)"
   valgrind --tool=callgrind --toggle-collect=tfr_classify --callgrind-out-file=/dev/null \
     "$BUILD/$variant" "${ARGS[@]}" >"$out.stdout" 2>"$out"
@@ -38,7 +40,8 @@ for variant in tfr_bench_ref tfr_bench tfr_bench_fast64; do
   case "$variant" in
     tfr_bench_ref) label="reference (portable popcount)" ;;
     tfr_bench) label="fast (builtin popcount)" ;;
-    *) label="wide (XOR of 2 words at a time)" ;;
+    tfr_bench_fast64) label="wide (XOR of 2 words at a time)" ;;
+    *) label="simd (128-bit vectors)" ;;
   esac
   printf '%-32s %12d instructions per inference   (%s)\n' "$label" $((total / N)) "$(head -1 "$out.stdout" | cut -d, -f1-2)"
   rm -f "$out" "$out.stdout"
