@@ -11,6 +11,9 @@ export interface BinaryBench {
   inferences: number;
   /** Mean wall time per face, one face per classify() call, in milliseconds. */
   perFaceMs: number;
+  /** Mean CPU time (user + system) of this process per face, one face per call, in milliseconds:
+   * less sensitive than wall time to other processes on a loaded machine. */
+  perFaceCpuMs: number;
   /** Mean wall time per face when faces go in batches of 64, in milliseconds. */
   perFaceBatchedMs: number;
   facesPerSecond: number;
@@ -28,8 +31,11 @@ export async function benchBinary(blob: Uint8Array, faces: Uint8Array[], n = 200
     const warm = Math.min(n, 20);
     for (let i = 0; i < warm; i++) engine.classifySync([faces[i % faces.length]]);
     let t0 = process.hrtime.bigint();
+    const c0 = process.cpuUsage();
     for (let i = 0; i < n; i++) engine.classifySync([faces[i % faces.length]]);
     const single = Number(process.hrtime.bigint() - t0) / 1e6 / n;
+    const cpu = process.cpuUsage(c0);
+    const singleCpu = (cpu.user + cpu.system) / 1e3 / n;
     const batch = Array.from({ length: n }, (_, i) => faces[i % faces.length]);
     t0 = process.hrtime.bigint();
     engine.classifySync(batch);
@@ -38,6 +44,7 @@ export async function benchBinary(blob: Uint8Array, faces: Uint8Array[], n = 200
       runtime: 'wasm',
       inferences: n,
       perFaceMs: single,
+      perFaceCpuMs: singleCpu,
       perFaceBatchedMs: batched,
       facesPerSecond: 1000 / batched,
       blobBytes: blob.length,
