@@ -26,6 +26,36 @@ TFR_KERNEL uint32_t popcount_row3(const uint32_t *a, const uint32_t *b) {
 #endif
 }
 
+#if !defined(TFR_USE_BUILTIN_POPCOUNT)
+/* Nibble counts of v (each nibble 0..4): the first two SWAR steps. */
+TFR_KERNEL uint32_t nibble_counts(uint32_t v) {
+  v = v - ((v >> 1) & 0x55555555u);
+  return (v & 0x33333333u) + ((v >> 2) & 0x33333333u);
+}
+/* Portable popcount of nine words of a ^ b (at most 288): a carry-save adder tree reduces
+ * them to bit planes of weight 1, 2, 4 and 8, which need four SWAR counts instead of nine. */
+TFR_KERNEL uint32_t popcount9(const uint32_t *a, const uint32_t *b) {
+  const uint32_t x0 = a[0] ^ b[0], x1 = a[1] ^ b[1], x2 = a[2] ^ b[2], x3 = a[3] ^ b[3], x4 = a[4] ^ b[4],
+                 x5 = a[5] ^ b[5], x6 = a[6] ^ b[6], x7 = a[7] ^ b[7], x8 = a[8] ^ b[8];
+  uint32_t u, s1, c1, s2, c2, s3, c3, ones, c4, t1, f1, twos, f2, fours, eights, lo, hi;
+  u = x0 ^ x1; c1 = (x0 & x1) | (u & x2); s1 = u ^ x2;
+  u = x3 ^ x4; c2 = (x3 & x4) | (u & x5); s2 = u ^ x5;
+  u = x6 ^ x7; c3 = (x6 & x7) | (u & x8); s3 = u ^ x8;
+  u = s1 ^ s2; c4 = (s1 & s2) | (u & s3); ones = u ^ s3;
+  u = c1 ^ c2; f1 = (c1 & c2) | (u & c3); t1 = u ^ c3;
+  twos = t1 ^ c4; f2 = t1 & c4;
+  fours = f1 ^ f2; eights = f1 & f2;
+  /* per nibble: 2 * twos + ones and 2 * eights + fours, at most 12 each */
+  lo = (nibble_counts(twos) << 1) + nibble_counts(ones);
+  hi = (nibble_counts(eights) << 1) + nibble_counts(fours);
+  lo = (lo & 0x0F0F0F0Fu) + ((lo >> 4) & 0x0F0F0F0Fu); /* per byte, at most 24 */
+  hi = (hi & 0x0F0F0F0Fu) + ((hi >> 4) & 0x0F0F0F0Fu);
+  lo = (hi << 2) + lo;                 /* per byte, at most 120 */
+  lo = (lo & 0x00FF00FFu) + ((lo >> 8) & 0x00FF00FFu);
+  return (lo * 0x00010001u) >> 16;
+}
+#endif
+
 #if defined(TFR_USE_64BIT_WORDS)
 /* Optional fast path for 64-bit hosts: popcount of n words of a ^ b, two words per step
  * (unaligned-safe loads through __builtin_memcpy, which becomes a plain 64-bit load). */
@@ -85,6 +115,8 @@ TFR_KERNEL void conv_scalar(const uint32_t *packed, int h, int w, const int word
         if (gathered) {
 #if defined(TFR_USE_64BIT_WORDS)
           pc = popcount_words64(patch, wt, n9);
+#elif !defined(TFR_USE_BUILTIN_POPCOUNT)
+          for (k = 0; k < n9; k += 9) pc += popcount9(patch + k, wt + k); /* n9 = 9 * words */
 #else
           for (k = 0; k < n9; k += 3) pc += popcount_row3(patch + k, wt + k);
 #endif
