@@ -99,8 +99,9 @@ describe('export: tfjs graph to blob', function () {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-export-'));
     const src = fs.existsSync(path.join(DEFAULT_MODEL_DIR, 'model.json')) ? DEFAULT_MODEL_DIR : null;
     if (!src) this.skip();
+    const shipped = decodeModel(fs.readFileSync(DEFAULT_MODEL_BLOB));
     const out = execFileSync(process.execPath, [path.join(ROOT, 'bin', 'tinyfer.js'), 'export', '--model', src,
-      '--out', path.join(dir, 'm.tfer'), '--header', path.join(dir, 'm.h')], { encoding: 'utf8' });
+      '--name', shipped.name, '--out', path.join(dir, 'm.tfer'), '--header', path.join(dir, 'm.h')], { encoding: 'utf8' });
     assert.match(out, /bytes/);
     const blob = fs.readFileSync(path.join(dir, 'm.tfer'));
     assert.deepEqual(blob, fs.readFileSync(DEFAULT_MODEL_BLOB), 'the shipped blob is the export of the shipped tfjs model');
