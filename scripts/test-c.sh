@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Host builds and unit tests of the C code: the inference core (firmware/core, against the
+# Host builds and unit tests of the C code (then bounded fuzzing): the inference core (firmware/core, against the
 # TS<->C test vectors written by dist/engine/vectors.js: 1000 real faces) and the device app
 # with its Linux platform (firmware/host), each with ctest. Needs `npm run build` first.
 set -euo pipefail
@@ -16,3 +16,13 @@ for proj in core host; do
   cmake --build "build/$proj" -j "$JOBS" >/dev/null
   ctest --test-dir "build/$proj" --output-on-failure -j "$JOBS"
 done
+# Fuzzing in CI, bounded: the blob parser + one inference (libFuzzer, ASan, UBSan) and the
+# device app's command/config parsers. Longer runs: bash scripts/fuzz-core.sh 600.
+echo "== fuzz: firmware/core (${FUZZ_SECONDS:-30} s)"
+bash scripts/fuzz-core.sh "${FUZZ_SECONDS:-30}"
+echo "== fuzz: firmware/app (${FUZZ_SECONDS:-30} s)"
+cmake -S firmware/host -B build/host-fuzz -DCMAKE_C_COMPILER="$(command -v clang || command -v clang-14)" \
+  -DCMAKE_CXX_COMPILER="$(command -v clang++ || command -v clang++-14)" -DTFA_FUZZ=ON \
+  -DTFA_FUZZ_SECONDS="${FUZZ_SECONDS:-30}" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/host-fuzz -j "$JOBS" --target tfa_fuzz_app >/dev/null
+ctest --test-dir build/host-fuzz -L fuzz --output-on-failure
