@@ -1,0 +1,96 @@
+'use strict';
+// The documented CLI forms: `tinyfer eval --model ... --data ... --json` on folders and CSVs.
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+
+const { fer2013Dir } = require('./helpers/data');
+
+const ROOT = path.resolve(__dirname, '..');
+const CLI = path.join(ROOT, 'bin', 'tinyfer.js');
+
+function tinyfer(...args) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('cli: tinyfer eval', function () {
+  let dir;
+  let csv;
+  before(function () {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-cli-'));
+    const slice = path.join(dir, 'slice');
+    const src = path.join(fer2013Dir(), 'PublicTest');
+    const rows = ['emotion,pixels,Usage'];
+    const csvCodes = ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral'];
+    for (const label of fs.readdirSync(src)) {
+      fs.mkdirSync(path.join(slice, label), { recursive: true });
+      for (const f of fs.readdirSync(path.join(src, label)).sort().slice(0, 4)) {
+        fs.copyFileSync(path.join(src, label, f), path.join(slice, label, f));
+      }
+    }
+    fs.writeFileSync(path.join(slice, 'happy', 'broken.jpg'), Buffer.from('not a jpeg'));
+    // The same faces as a FER2013 CSV, half of them in PrivateTest.
+    const sharp = require('sharp');
+    return Promise.all(fs.readdirSync(slice).flatMap((label) => fs.readdirSync(path.join(slice, label))
+      .filter((f) => f !== 'broken.jpg')
+      .map((f, i) => sharp(path.join(slice, label, f)).grayscale().raw().toBuffer()
+        .then((px) => rows.push(`${csvCodes.indexOf(label)},${Array.from(px).join(' ')},${i % 2 ? 'PrivateTest' : 'Training'}`)))))
+      .then(() => {
+        csv = path.join(dir, 'fer2013.csv');
+        fs.writeFileSync(csv, rows.join('\n') + '\n');
+      });
+  });
+  after(function () {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const model of ['models/tinyfer-b1.tfer', 'models/tinyfer-b1']) {
+    it(`prints one JSON object with top-1 accuracy (${model}, image folder)`, function () {
+      const r = tinyfer('eval', '--model', model, '--data', path.join(dir, 'slice'), '--json');
+      assert.equal(r.code, 0, r.err);
+      const lines = r.out.trim().split('\n');
+      assert.equal(lines.length, 1, `stdout holds one line: ${r.out}`);
+      const rep = JSON.parse(lines[0]);
+      assert.ok(rep.accuracy >= 0 && rep.accuracy <= 1);
+      assert.equal(rep.count, 28);
+      assert.equal(rep.skipped, 1);
+      assert.equal(rep.backend, model.endsWith('.tfer') ? 'binary' : 'tfjs');
+      assert.equal(rep.confusion.flat().reduce((a, b) => a + b, 0), 28);
+      assert.equal(rep.correct, Math.round(rep.accuracy * 28));
+    });
+  }
+
+  it('reads a FER2013 CSV split, and both backends agree on it', function () {
+    const a = JSON.parse(tinyfer('eval', '--model', 'models/tinyfer-b1.tfer', '--data', csv, '--split', 'PrivateTest', '--json').out);
+    const b = JSON.parse(tinyfer('eval', '--model', 'models/tinyfer-b1', '--data', csv, '--split', 'PrivateTest', '--json').out);
+    assert.equal(a.count, 14);
+    assert.equal(a.accuracy, b.accuracy);
+    assert.deepEqual(a.confusion, b.confusion);
+  });
+
+  it('writes report.json and a confusion-matrix PNG with --out', function () {
+    const out = path.join(dir, 'report');
+    const r = tinyfer('eval', '--model', 'models/tinyfer-b1.tfer', '--data', path.join(dir, 'slice'), '--out', out);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /accuracy .* %/);
+    assert.match(r.out, /confusion \(rows: true, columns: predicted\)/);
+    const png = fs.readFileSync(path.join(out, 'confusion.png'));
+    assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]);
+    assert.ok(JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')).perClass.length >= 6);
+  });
+
+  it('fails clearly on a missing model, a missing dataset and an unknown command', function () {
+    let r = tinyfer('eval', '--model', 'models/nope.tfer', '--data', path.join(dir, 'slice'), '--json');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /model not found/);
+    r = tinyfer('eval', '--model', 'models/tinyfer-b1.tfer', '--data', path.join(dir, 'nope'));
+    assert.equal(r.code, 1);
+    assert.match(r.err, /dataset folder not found/);
+    r = tinyfer('frobnicate');
+    assert.equal(r.code, 2);
+    assert.match(r.err, /unknown command/);
+  });
+});
