@@ -58,7 +58,9 @@ export async function main(argv: string[]): Promise<number> {
 async function cmdTrain(a: ParsedArgs): Promise<number> {
   const { loadDataset } = await import('../train/data');
   const { train } = await import('../train/train');
+  const { loadTfForTraining } = await import('../engine/tf');
   const out = str(a, 'out');
+  await loadTfForTraining(); // refuse a backend without native gradients before loading any data
   const cacheDir = path.resolve('.cache', 'faces');
   const log = (l: string) => process.stderr.write(l + '\n');
   const trainSet = await loadDataset(str(a, 'data'), { cacheDir, split: optStr(a, 'split') });
