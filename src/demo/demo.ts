@@ -150,6 +150,10 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
     // 3. Node-RED, embedded, with the demo flow deployed.
     const userDir = path.resolve(opts.userDir ?? path.join(REPO, '.tinyfer', 'demo-userdir'));
     fs.mkdirSync(userDir, { recursive: true });
+    // The demo's cameras are new in every run: a registry kept in context by an earlier run would
+    // hold them as already online, and the flow would never see the 'online' event that turns
+    // their frames on.
+    fs.rmSync(path.join(userDir, 'context'), { recursive: true, force: true });
     const flow = demoFlow(opts.flowFile ?? path.join(REPO, 'examples', 'fleet-demo.json'), mqttUrl, modelPath);
     fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flow, null, 2));
     const express = require('express') as () => http.RequestListener & { use: (p: string, h: unknown) => void };
@@ -168,6 +172,8 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
       logging: { console: { level: 'error', metrics: false, audit: false } },
       editorTheme: { tours: false, projects: { enabled: false } },
       externalModules: { autoInstall: false, palette: { allowInstall: false } },
+      // Offline demo: no update check, and no consent dialog over the flow.
+      telemetry: { enabled: false, updateNotification: false },
     };
     RED.init(server, settings);
     app.use(settings.httpAdminRoot, RED.httpAdmin);
