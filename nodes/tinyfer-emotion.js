@@ -8,6 +8,7 @@ module.exports = function (RED) {
     "use strict";
     const { EmotionHandler } = require("../dist/runtime/emotion-node");
     const { RateMeter } = require("../dist/runtime/rate");
+    const { SerialInput } = require("../dist/runtime/serial-input");
 
     function TinyferEmotionNode(config) {
         RED.nodes.createNode(this, config);
@@ -16,8 +17,7 @@ module.exports = function (RED) {
         const keyProperty = config.keyProperty || "topic";
         let handler = null;
         let configError = null;
-        let queue = Promise.resolve();
-        let lastStatus = 0;
+        const input = new SerialInput(node);
 
         try {
             handler = new EmotionHandler(config);
@@ -36,12 +36,9 @@ module.exports = function (RED) {
 
         function report() {
             rate.tick();
-            const now = Date.now();
-            if (now - lastStatus < 250) { return; }
-            lastStatus = now;
             const p = handler.last;
             const what = p && p.emotion ? p.emotion + " " + Math.round(p.confidence * 100) + "%" : "no face";
-            node.status({ fill: p && p.emotion ? "green" : "grey", shape: "dot", text: what + " | " + rate.rate().toFixed(1) + " msg/s" });
+            input.status({ fill: p && p.emotion ? "green" : "grey", shape: "dot", text: what + " | " + rate.rate().toFixed(1) + " msg/s" });
         }
 
         node.on("input", function (msg, send, done) {
@@ -57,24 +54,14 @@ module.exports = function (RED) {
                 key = "";
             }
             // One message at a time, in arrival order: smoothing needs the frames in sequence.
-            queue = queue.then(function () {
-                return handler.handle(msg, key).then(function (out) {
-                    report();
-                    if (out) { send(out); }
-                    done();
-                }, function (err) {
-                    node.status({ fill: "red", shape: "ring", text: String(err.message || err).slice(0, 60) });
-                    lastStatus = Date.now();
-                    done(err);
-                });
-            }).catch(function (err) {
-                // keep the queue alive whatever happens in send()
-                node.error(err, msg);
-            });
+            input.push(msg, function () { return handler.handle(msg, key); }, function (out) {
+                report();
+                if (out) { send(out); }
+            }, done);
         });
 
         node.on("close", function (removed, done) {
-            queue.then(function () {
+            input.idle().then(function () {
                 if (handler) { handler.close(); }
                 node.status({});
                 done();

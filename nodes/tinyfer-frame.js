@@ -7,6 +7,7 @@ module.exports = function (RED) {
     "use strict";
     const { FrameHandler } = require("../dist/runtime/frame-node");
     const { RateMeter } = require("../dist/runtime/rate");
+    const { SerialInput } = require("../dist/runtime/serial-input");
 
     function TinyferFrameNode(config) {
         RED.nodes.createNode(this, config);
@@ -14,8 +15,7 @@ module.exports = function (RED) {
         const rate = new RateMeter();
         let handler = null;
         let configError = null;
-        let queue = Promise.resolve();
-        let lastStatus = 0;
+        const input = new SerialInput(node);
 
         try {
             handler = new FrameHandler(config);
@@ -28,12 +28,9 @@ module.exports = function (RED) {
 
         function report(msg) {
             rate.tick();
-            const now = Date.now();
-            if (now - lastStatus < 250) { return; }
-            lastStatus = now;
             const n = Array.isArray(msg.faces) ? msg.faces.length : 0;
             const what = n === 0 ? "no face" : (n === 1 ? "1 face" : n + " faces");
-            node.status({ fill: n ? "green" : "grey", shape: "dot", text: what + " | " + rate.rate().toFixed(1) + " msg/s" });
+            input.status({ fill: n ? "green" : "grey", shape: "dot", text: what + " | " + rate.rate().toFixed(1) + " msg/s" });
         }
 
         node.on("input", function (msg, send, done) {
@@ -42,26 +39,16 @@ module.exports = function (RED) {
                 return;
             }
             // One message at a time, in arrival order: bounded memory, and chunks stay in order.
-            queue = queue.then(function () {
-                return handler.handle(msg).then(function (out) {
-                    if (out) {
-                        report(out);
-                        send(out);
-                    }
-                    done();
-                }, function (err) {
-                    node.status({ fill: "red", shape: "ring", text: String(err.message || err).slice(0, 60) });
-                    lastStatus = Date.now();
-                    done(err);
-                });
-            }).catch(function (err) {
-                // keep the queue alive whatever happens in send()
-                node.error(err, msg);
-            });
+            input.push(msg, function () { return handler.handle(msg); }, function (out) {
+                if (out) {
+                    report(out);
+                    send(out);
+                }
+            }, done);
         });
 
         node.on("close", function (removed, done) {
-            queue.then(function () {
+            input.idle().then(function () {
                 if (handler) { handler.close(); }
                 node.status({});
                 done();
