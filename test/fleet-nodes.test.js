@@ -245,10 +245,17 @@ describe('fleet nodes in Node-RED with a real broker', function () {
     const restored = fleet.manager.registry.get('p-1');
     assert.ok(restored, 'restored from context');
     assert.equal(restored.firstSeen, first.firstSeen);
+    // Restored as unconfirmed (offline) until the retained status arrives, which fires a real
+    // 'online' event: a flow acting on 'online' (e.g. turning frames on) works after a restart.
+    assert.equal(restored.state, 'offline');
+    const out = helper.getNode('out');
+    const online = new Promise((resolve) => out.on('input', (m) => { if (m.topic === 'online' && m.device.id === 'p-1') resolve(m); }));
     await waitFor(() => fleet.manager.conn.connected, 5000, 'reconnected');
     await waitFor(() => fleet.manager.registry.get('p-1').messages > restored.messages, 5000, 'the retained status arrived');
     assert.equal(fleet.manager.registry.size, 1);
     assert.equal(fleet.manager.registry.get('p-1').state, 'online');
+    const ev = await online;
+    assert.equal(ev.device.firstSeen, first.firstSeen);
   });
 
   it('nodes reconnect after a broker restart and keep one record per device', async function () {

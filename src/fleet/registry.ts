@@ -177,14 +177,19 @@ export class DeviceRegistry extends EventEmitter {
     return { version: 1, devices: this.list() };
   }
 
-  /** Restore a snapshot (e.g. from Node-RED context). Retained statuses correct it once subscribed. */
+  /**
+   * Restore a snapshot (e.g. from Node-RED context). Every restored device starts offline: its
+   * state is unknown until the broker's retained status (or its next birth) confirms it, which
+   * then fires a real 'online' event, so a flow that acts on 'online' works after a restart too.
+   * What we knew of the device (first seen, firmware, counters) is kept.
+   */
   restore(s: unknown): number {
     if (!s || typeof s !== 'object' || (s as RegistrySnapshot).version !== 1 || !Array.isArray((s as RegistrySnapshot).devices)) return 0;
     let n = 0;
     for (const d of (s as RegistrySnapshot).devices) {
       if (!d || typeof d.id !== 'string' || parseTopic(this.prefix, `${this.prefix}/${d.id}/status`) === null) continue;
       if (this.devices.has(d.id)) continue;
-      this.devices.set(d.id, { ...d, state: d.state === 'online' ? 'online' : 'offline', messages: d.messages | 0, invalid: d.invalid | 0 });
+      this.devices.set(d.id, { ...d, state: 'offline', messages: d.messages | 0, invalid: d.invalid | 0 });
       n++;
     }
     return n;
