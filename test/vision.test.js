@@ -11,8 +11,9 @@ const sharp = require("sharp");
 const fx = require("./fixtures/faces");
 
 const { decodeFrame, readImageInput, DEFAULT_DECODE } = require("../dist/vision/decode");
-const { FaceDetector } = require("../dist/vision/detector");
-const { faceSquare, landmarkSquare, cropGray, rgbToGray, FER_FRAMING } = require("../dist/vision/crop");
+const { FaceDetector, DEFAULT_DETECT } = require("../dist/vision/detector");
+const bf = require("../dist/vision/blazeface");
+const { faceSquare, landmarkSquare, cropGray, cropFace, rgbToGray, FER_FRAMING } = require("../dist/vision/crop");
 const { processFrame, frameOptions, DEFAULT_FRAME } = require("../dist/vision/pipeline");
 const { annotate, overlaySvg, caption } = require("../dist/vision/annotate");
 const { VisionError } = require("../dist/vision/errors");
@@ -183,12 +184,95 @@ describe("vision: crop", function () {
         }
     });
 
+    it("cropFace (gray of the sampled region only) equals cropGray of the whole gray raster", function () {
+        const w = 90;
+        const h = 70;
+        const rgb = new Uint8Array(w * h * 3);
+        for (let i = 0; i < rgb.length; i++) { rgb[i] = (i * 37 + (i >> 7) * 11) & 255; }
+        const gray = rgbToGray(rgb, w, h);
+        for (const sq of [{ x: 10.3, y: 5.7, side: 40.2 }, { x: -20, y: -15, side: 60 }, { x: 60, y: 40, side: 55.5 }, { x: 0, y: 0, side: 90 }, { x: 30, y: 20, side: 12 }]) {
+            const a = cropFace(rgb, w, h, sq);
+            const b = cropGray(gray, w, h, sq);
+            // the same samples: only the float rounding of the sample positions differs
+            assert.ok(a.every((v, i) => Math.abs(v - b[i]) <= 1), JSON.stringify(sq));
+        }
+        assert.throws(() => cropFace(rgb, w, h - 1, { x: 0, y: 0, side: 10 }), /RGB raster/);
+    });
+
     it("area-averages when downscaling (a 2x2 checkerboard averages to mid-grey)", function () {
         const w = 96;
         const gray = new Uint8Array(w * w);
         for (let y = 0; y < w; y++) { for (let x = 0; x < w; x++) { gray[y * w + x] = (x + y) % 2 ? 255 : 0; } }
         const out = cropGray(gray, w, w, { x: 0, y: 0, side: 96 });
         for (const v of out) { assert.ok(Math.abs(v - 127.5) <= 1, `got ${v}`); }
+    });
+});
+
+describe("vision: BlazeFace decoding", function () {
+    it("fits a frame into the input: longer side at inputSize, each side up to a multiple of 32", function () {
+        assert.deepEqual(bf.blazeGeometry(640, 480, 128), { width: 128, height: 96, scale: 0.2 });
+        assert.deepEqual(bf.blazeGeometry(256, 256, 256), { width: 256, height: 256, scale: 1 });
+        const g = bf.blazeGeometry(1280, 720, 160);
+        assert.deepEqual([g.width, g.height, g.scale], [160, 96, 0.125]); // 90 px high -> 96
+        assert.deepEqual(bf.blazeGeometry(40, 300, 64), { width: 32, height: 64, scale: 64 / 300 });
+        assert.throws(() => bf.blazeGeometry(640, 480, 100), /multiple of 32/);
+    });
+
+    it("anchors: the stride-16 grid with 2 a cell, then the stride-32 grid with 6 (896 for 256x256)", function () {
+        const a = bf.blazeAnchors(256, 256);
+        assert.equal(a.length / 2, 16 * 16 * 2 + 8 * 8 * 6);
+        assert.deepEqual(Array.from(a.slice(0, 6)), [8, 8, 8, 8, 24, 8]);
+        assert.deepEqual(Array.from(a.slice(2 * 32, 2 * 32 + 2)), [8, 24], "second row of the 16 grid");
+        assert.deepEqual(Array.from(a.slice(2 * 512, 2 * 512 + 2)), [16, 16], "first cell of the 32 grid");
+        assert.deepEqual(Array.from(a.slice(-2)), [240, 240]);
+        assert.equal(bf.blazeAnchors(128, 96).length / 2, 8 * 6 * 2 + 4 * 3 * 6);
+    });
+
+    it("decodes scores, boxes and keypoints relative to their anchor, and drops low scores", function () {
+        const anchors = Float32Array.from([8, 8, 24, 8]);
+        const logits = Float32Array.from([2, -2]); // sigmoid: 0.881, 0.119
+        const reg = new Float32Array(32);
+        reg.set([1, -2, 10, 12, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], 0);
+        reg.set([0, 0, 8, 8], 16);
+        const d = bf.decodeBlazeFace(logits, reg, anchors, 0.5);
+        assert.equal(d.length, 1);
+        assert.ok(Math.abs(d[0].score - 1 / (1 + Math.exp(-2))) < 1e-9);
+        assert.deepEqual([d[0].x0, d[0].y0, d[0].x1, d[0].y1], [4, 0, 14, 12]); // centre (9, 6), 10 x 12
+        assert.deepEqual(Array.from(d[0].keypoints), [8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+        assert.equal(bf.decodeBlazeFace(logits, reg, anchors, 0.1).length, 2);
+        assert.throws(() => bf.decodeBlazeFace(logits, reg.subarray(1), anchors, 0.5), /do not match 2 anchors/);
+    });
+
+    it("weighted NMS merges overlapping candidates by score and keeps apart faces apart", function () {
+        const det = (score, x0, y0, x1, y1, k) => ({ score, x0, y0, x1, y1, keypoints: new Float32Array(12).fill(k) });
+        const out = bf.weightedNms([det(0.6, 10, 10, 50, 50, 30), det(0.9, 12, 10, 52, 50, 20), det(0.8, 100, 100, 140, 140, 0)], 0.3);
+        assert.equal(out.length, 2);
+        assert.equal(out[0].score, 0.9);
+        assert.ok(Math.abs(out[0].x0 - (0.9 * 12 + 0.6 * 10) / 1.5) < 1e-6);
+        assert.ok(Math.abs(out[0].keypoints[5] - (0.9 * 20 + 0.6 * 30) / 1.5) < 1e-5);
+        assert.equal(out[1].score, 0.8);
+        assert.equal(out[1].x0, 100);
+    });
+
+    it("the input is -1..1, area-sampled, with the edge repeated beyond the raster", function () {
+        const w = 50;
+        const h = 20;
+        const rgb = new Uint8Array(w * h * 3);
+        for (let y = 0; y < h; y++) { for (let x = 0; x < w; x++) { rgb.fill(x < 25 ? 0 : 255, (y * w + x) * 3, (y * w + x) * 3 + 3); } }
+        const g = bf.blazeGeometry(w, h, 64); // 64 x 32, scale 1.28: the raster fills 64 x 25.6
+        const t = bf.blazeInput(rgb, w, h, g);
+        assert.equal(t.length, 64 * 32 * 3);
+        const px = (x, y) => Math.round(t[(y * 64 + x) * 3] * 1e5) / 1e5;
+        assert.equal(px(0, 0), -1);
+        assert.equal(px(63, 0), 1);
+        assert.equal(px(63, 31), 1, "below the raster: the bottom row repeats");
+        assert.equal(px(5, 31), -1);
+        // a 4x downscale averages: a 2-px checkerboard becomes mid-grey (0)
+        const cw = 256;
+        const cb = new Uint8Array(cw * cw * 3);
+        for (let y = 0; y < cw; y++) { for (let x = 0; x < cw; x++) { cb.fill(((x >> 1) + (y >> 1)) % 2 ? 255 : 0, (y * cw + x) * 3, (y * cw + x) * 3 + 3); } }
+        const small = bf.blazeInput(cb, cw, cw, bf.blazeGeometry(cw, cw, 64));
+        assert.ok(small.every((v) => Math.abs(v) < 0.3), "averaged, not aliased");
     });
 });
 
@@ -221,6 +305,50 @@ describe("vision: face detection", function () {
             assert.ok(cx > 80 && cx < 176 && cy > 80 && cy < 200, JSON.stringify(box));
             assert.ok(pixels instanceof Uint8Array);
             assert.equal(pixels.length, 2304);
+        }
+    });
+
+    it("finds a FER2013 face pasted into a camera frame where it is, with its keypoints inside the box in face order", async function () {
+        let n = 0;
+        for (const label of ["happy", "neutral", "surprise", "angry"]) {
+            for (const f of fx.listLabel("fer2013", label, "PublicTest").slice(20, 23)) {
+                // a FER2013 image is a tight face crop: the pasted square is where the face is
+                const side = 160;
+                const left = 120 + n * 23;
+                const top = 60 + n * 17;
+                n++;
+                const up = await sharp(f).resize(side, side, { kernel: "cubic" }).toColourspace("srgb").png().toBuffer();
+                const frame = await sharp({ create: { width: 640, height: 480, channels: 3, background: "#6f7378" } })
+                    .composite([{ input: up, left, top }]).jpeg({ quality: 90 }).toBuffer();
+                const r = await processFrame(frame);
+                const where = `${path.basename(f)} at ${left},${top}`;
+                assert.equal(r.faces.length, 1, where);
+                const { box, landmarks: lm } = r.faces[0];
+                // BlazeFace boxes the inner face (brows to chin); a FER2013 crop is about that, looser or (close-ups) tighter
+                const off = Math.hypot(box.x + box.w / 2 - (left + side / 2), box.y + box.h / 2 - (top + side / 2));
+                assert.ok(off < 0.2 * side && box.w > 0.4 * side && box.w < 1.3 * side, `${where}: ${JSON.stringify(box)}`);
+                for (const [k, p] of Object.entries(lm)) {
+                    assert.ok(p.x >= box.x && p.x <= box.x + box.w && p.y >= box.y && p.y <= box.y + box.h, `${where}: ${k} ${JSON.stringify(p)} outside ${JSON.stringify(box)}`);
+                }
+                assert.ok(lm.leftEye.x < lm.nose.x && lm.nose.x < lm.rightEye.x, `${where}: eyes around the nose`);
+                assert.ok(lm.leftEar.x < lm.nose.x && lm.nose.x < lm.rightEar.x, `${where}: ears on their side of the nose`);
+                assert.ok(Math.max(lm.leftEye.y, lm.rightEye.y) < lm.nose.y && lm.nose.y < lm.mouth.y, `${where}: eyes, nose, mouth top to bottom`);
+            }
+        }
+    });
+
+    it("finds no face in noise, shapes and text", async function () {
+        const noise = Buffer.alloc(640 * 480 * 3);
+        let s = 7;
+        for (let i = 0; i < noise.length; i++) { s = (s * 1103515245 + 12345) & 0x7fffffff; noise[i] = s >> 23; }
+        const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="640" height="480"><rect width="100%" height="100%" fill="#8090a0"/>' +
+            '<ellipse cx="200" cy="220" rx="90" ry="120" fill="#d0b090"/><circle cx="450" cy="160" r="60" fill="#303030"/>' +
+            '<text x="40" y="420" font-size="48" fill="black">TinyFER camera 3</text></svg>';
+        for (const img of [
+            await sharp(noise, { raw: { width: 640, height: 480, channels: 3 } }).blur(2).jpeg().toBuffer(),
+            await sharp(Buffer.from(svg)).jpeg().toBuffer(),
+        ]) {
+            assert.deepEqual((await processFrame(img)).faces, []);
         }
     });
 
@@ -304,7 +432,7 @@ describe("vision: face detection", function () {
             faces.push(...fx.listLabel("fer2013", label, "PublicTest").slice(45, 55));
         }
         const m = await measureFraming(faces);
-        assert.equal(m.count, 70);
+        assert.ok(m.count >= 66 && m.count + m.missed === 70, `measured ${m.count} of 70`);
         for (const k of ["eyeDistance", "eyeMouth", "centreX", "centreY"]) {
             assert.ok(Math.abs(m[k] / FER_FRAMING[k] - 1) < 0.06, `${k}: measured ${m[k]}, constant ${FER_FRAMING[k]}`);
         }
@@ -398,8 +526,9 @@ describe("vision: defaults", function () {
     it("are what the node help documents", function () {
         assert.equal(DEFAULT_FRAME.maxBytes, 20 * 1024 * 1024);
         assert.equal(DEFAULT_FRAME.maxPixels, 40e6);
-        assert.equal(DEFAULT_FRAME.inputSize, 416);
-        assert.equal(DEFAULT_FRAME.fallbackSize, 224);
+        assert.equal(DEFAULT_FRAME.inputSize, 128);
+        assert.equal(DEFAULT_FRAME.fallbackSize, 256);
+        assert.equal(DEFAULT_DETECT.inputSize, DEFAULT_FRAME.inputSize);
         assert.equal(DEFAULT_FRAME.landmarks, true);
         assert.equal(DEFAULT_FRAME.scoreThreshold, 0.5);
         assert.equal(DEFAULT_FRAME.margin, 0);

@@ -26,7 +26,8 @@ export interface AnnotateOptions {
 
 export const DEFAULT_ANNOTATE: Readonly<AnnotateOptions> = { maxSide: 1280, quality: 80, maxPixels: 40_000_000 };
 
-const COLOURS: Record<string, string> = {
+/** The colour of each emotion's box and caption (a face of unknown emotion: FACE_ONLY). */
+export const COLOURS: Record<string, string> = {
   angry: '#e53935',
   disgust: '#8e24aa',
   fear: '#fb8c00',

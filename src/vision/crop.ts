@@ -26,18 +26,19 @@ export function faceSquare(box: Box, margin: number): Square {
 
 /**
  * Where the eyes and mouth sit in a FER2013 face, as fractions of its side: the medians over
- * 200 PublicTest faces (40 each of happy, neutral, sad, surprise, angry) of the same tiny
- * landmark net the pipeline uses (measureFraming() in framing.ts). Faces cropped with landmarkSquare() are framed like the
- * faces the model was trained on, whatever the detector's box looked like.
+ * 200 PublicTest faces (the first 40 each of happy, neutral, sad, surprise, angry) of the
+ * BlazeFace keypoints the pipeline uses (measureFraming() in framing.ts). Faces cropped with
+ * landmarkSquare() are framed like the faces the model was trained on, whatever the detector's
+ * box looked like.
  */
 export const FER_FRAMING = {
   /** Distance between the eye centres / side. */
-  eyeDistance: 17.15 / 48,
+  eyeDistance: 17.37 / 48,
   /** Distance from the midpoint of the eyes to the mouth centre / side. */
-  eyeMouth: 18.35 / 48,
+  eyeMouth: 18.71 / 48,
   /** Position of the midpoint between (eye midpoint) and (mouth centre), as fractions of the side. */
-  centreX: 24.14 / 48,
-  centreY: 27.29 / 48,
+  centreX: 24.38 / 48,
+  centreY: 28.54 / 48,
 } as const;
 
 /**
@@ -47,7 +48,7 @@ export const FER_FRAMING = {
  * when the landmarks disagree with the detector's box by more than 2x (a failed landmark fit),
  * so the caller can fall back to faceSquare.
  */
-export function landmarkSquare(lm: FaceLandmarks, margin: number, box?: Box): Square | null {
+export function landmarkSquare(lm: Pick<FaceLandmarks, 'leftEye' | 'rightEye' | 'mouth'>, margin: number, box?: Box): Square | null {
   if (!(margin >= 0 && margin <= 2)) throw new RangeError(`crop margin must be in 0..2, got ${margin}`);
   const eyeMid = { x: (lm.leftEye.x + lm.rightEye.x) / 2, y: (lm.leftEye.y + lm.rightEye.y) / 2 };
   const eyeDist = Math.hypot(lm.rightEye.x - lm.leftEye.x, lm.rightEye.y - lm.leftEye.y);
@@ -76,6 +77,35 @@ export function rgbToGray(rgb: Uint8Array, width: number, height: number): Uint8
     out[i] = (rgb[j] * 299 + rgb[j + 1] * 587 + rgb[j + 2] * 114 + 500) / 1000;
   }
   return out;
+}
+
+/**
+ * The face in square `sq` of an RGB raster as FACE_SIZE x FACE_SIZE gray: only the part of the
+ * raster the square samples is converted to gray. The result is cropGray(rgbToGray(whole
+ * raster), sq) up to the rounding of a value (+-1) where sample positions round differently.
+ */
+export function cropFace(rgb: Uint8Array, width: number, height: number, sq: Square): Uint8Array {
+  if (rgb.length !== width * height * 3) throw new RangeError(`RGB raster has ${rgb.length} bytes, expected ${width * height * 3}`);
+  if (!(sq.side > 0)) throw new RangeError(`crop side must be > 0, got ${sq.side}`);
+  // cropGray samples at sq.x - 0.5 .. sq.x + side - 0.5 and reads one pixel further for bilinear
+  const x0 = clampInt(Math.floor(sq.x) - 1, 0, width - 1);
+  const y0 = clampInt(Math.floor(sq.y) - 1, 0, height - 1);
+  const x1 = clampInt(Math.ceil(sq.x + sq.side) + 1, x0 + 1, width);
+  const y1 = clampInt(Math.ceil(sq.y + sq.side) + 1, y0 + 1, height);
+  const w = x1 - x0;
+  const h = y1 - y0;
+  const gray = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) {
+    let j = ((y0 + y) * width + x0) * 3;
+    for (let x = 0, i = y * w; x < w; x++, i++, j += 3) {
+      gray[i] = (rgb[j] * 299 + rgb[j + 1] * 587 + rgb[j + 2] * 114 + 500) / 1000;
+    }
+  }
+  return cropGray(gray, w, h, { x: sq.x - x0, y: sq.y - y0, side: sq.side });
+}
+
+function clampInt(v: number, lo: number, hi: number): number {
+  return v < lo ? lo : v > hi ? hi : v;
 }
 
 /**

@@ -132,9 +132,13 @@ export async function decodeFrame(source: Buffer, opts: DecodeOptions = DEFAULT_
   const height = swap ? meta.width : meta.height;
   let out: { data: Buffer; info: sharp.OutputInfo };
   try {
-    out = await sharp(source, sharpOpts)
-      .rotate()
-      .resize({ width: opts.workMaxSide, height: opts.workMaxSide, fit: 'inside', withoutEnlargement: true })
+    let img = sharp(source, sharpOpts).rotate();
+    // Larger frames are downscaled while decoding (libjpeg/libwebp shrink-on-load for factors >= 2);
+    // a frame that already fits skips the resampler altogether.
+    if (Math.max(width, height) > opts.workMaxSide) {
+      img = img.resize({ width: opts.workMaxSide, height: opts.workMaxSide, fit: 'inside' });
+    }
+    out = await img
       .removeAlpha()
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })

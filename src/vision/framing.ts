@@ -1,6 +1,6 @@
 /**
  * How a face dataset frames its faces: where the eyes and mouth sit, as fractions of the
- * side, measured with the same landmark net the pipeline crops with. This is how
+ * side, measured with the same detector keypoints the pipeline crops with. This is how
  * FER_FRAMING (crop.ts) was obtained from FER2013, and how tests check it still holds.
  */
 import sharp from 'sharp';
@@ -11,12 +11,15 @@ export interface Framing {
   eyeMouth: number;
   centreX: number;
   centreY: number;
-  /** Faces measured. */
+  /** Faces measured (the detector found a face in them). */
   count: number;
+  /** Faces given in which no face was found. */
+  missed: number;
 }
 
-/** Side the landmark net is fed (crops are upscaled to it; the net's own input is 112). */
-const MEASURE_SIDE = 112;
+/** Each face is scaled to FACE_SIDE and centred on a mid-grey canvas of CANVAS_SIDE (as if pasted into a frame). */
+const FACE_SIDE = 96;
+const CANVAS_SIDE = 192;
 
 function median(v: number[]): number {
   const s = v.slice().sort((a, b) => a - b);
@@ -28,25 +31,40 @@ export async function measureFraming(faces: Array<string | Buffer>): Promise<Fra
   if (faces.length === 0) throw new RangeError('measureFraming needs at least one face');
   const detector = await FaceDetector.load();
   const m = { eyeDistance: [] as number[], eyeMouth: [] as number[], centreX: [] as number[], centreY: [] as number[] };
+  const pad = (CANVAS_SIDE - FACE_SIDE) / 2;
   for (const f of faces) {
     const { data } = await sharp(f)
-      .resize(MEASURE_SIDE, MEASURE_SIDE, { fit: 'fill' })
+      .resize(FACE_SIDE, FACE_SIDE, { fit: 'fill' })
+      .extend({ top: pad, bottom: pad, left: pad, right: pad, background: '#808080' })
       .removeAlpha()
       .toColourspace('srgb')
       .raw()
       .toBuffer({ resolveWithObject: true });
-    const lm = await detector.landmarksOfCrop(data, MEASURE_SIDE, MEASURE_SIDE);
-    const eyeMid = { x: (lm.leftEye.x + lm.rightEye.x) / 2, y: (lm.leftEye.y + lm.rightEye.y) / 2 };
-    m.eyeDistance.push(Math.hypot(lm.rightEye.x - lm.leftEye.x, lm.rightEye.y - lm.leftEye.y) / MEASURE_SIDE);
-    m.eyeMouth.push(Math.hypot(lm.mouth.x - eyeMid.x, lm.mouth.y - eyeMid.y) / MEASURE_SIDE);
-    m.centreX.push((eyeMid.x + lm.mouth.x) / 2 / MEASURE_SIDE);
-    m.centreY.push((eyeMid.y + lm.mouth.y) / 2 / MEASURE_SIDE);
+    const found = await detector.detect(data, CANVAS_SIDE, CANVAS_SIDE, {
+      inputSize: CANVAS_SIDE,
+      fallbackSize: 0,
+      scoreThreshold: 0.5,
+      maxFaces: 1,
+      landmarks: true,
+    });
+    if (found.length === 0) continue;
+    const at = (p: { x: number; y: number }) => ({ x: (p.x - pad) / FACE_SIDE, y: (p.y - pad) / FACE_SIDE });
+    const lm = found[0].landmarks;
+    const [le, re, mouth] = [at(lm.leftEye), at(lm.rightEye), at(lm.mouth)];
+    const eyeMid = { x: (le.x + re.x) / 2, y: (le.y + re.y) / 2 };
+    m.eyeDistance.push(Math.hypot(re.x - le.x, re.y - le.y));
+    m.eyeMouth.push(Math.hypot(mouth.x - eyeMid.x, mouth.y - eyeMid.y));
+    m.centreX.push((eyeMid.x + mouth.x) / 2);
+    m.centreY.push((eyeMid.y + mouth.y) / 2);
   }
+  const count = m.eyeDistance.length;
+  if (count === 0) throw new Error(`no face found in any of the ${faces.length} images`);
   return {
     eyeDistance: median(m.eyeDistance),
     eyeMouth: median(m.eyeMouth),
     centreX: median(m.centreX),
     centreY: median(m.centreY),
-    count: faces.length,
+    count,
+    missed: faces.length - count,
   };
 }

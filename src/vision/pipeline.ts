@@ -5,9 +5,9 @@
  * Used by the tinyfer-frame node, by tinyfer-emotion for raw images, and by the benchmarks.
  */
 import { FACE_SIZE } from '../model/labels';
-import { cropGray, faceSquare, landmarkSquare, rgbToGray } from './crop';
+import { cropFace, cropGray, faceSquare, landmarkSquare, rgbToGray } from './crop';
 import { DEFAULT_DECODE, decodeFrame, readImageInput, type DecodeOptions, type DecodedFrame } from './decode';
-import { DEFAULT_DETECT, FaceDetector, type Box, type DetectOptions } from './detector';
+import { DEFAULT_DETECT, FaceDetector, type Box, type DetectOptions, type FaceLandmarks } from './detector';
 
 export interface FrameOptions extends DecodeOptions, DetectOptions {
   /** Fraction of the face square added on every side before cropping (0: framed like FER2013 faces). */
@@ -32,6 +32,8 @@ export interface Face {
   box: Box;
   /** Detector confidence (1 for a whole-image face). */
   score: number;
+  /** Eyes, nose, mouth and ears in pixels of the upright original image (detected faces only). */
+  landmarks?: FaceLandmarks;
   /** FACE_SIZE x FACE_SIZE grayscale, row-major. */
   pixels: Uint8Array;
 }
@@ -83,15 +85,21 @@ export async function findFaces(frame: DecodedFrame, opts: FrameOptions = DEFAUL
   const detector = await FaceDetector.load();
   const found = await detector.detect(frame.rgb, frame.workWidth, frame.workHeight, opts);
   const faces: Face[] = [];
-  if (found.length > 0) {
-    const gray = rgbToGray(frame.rgb, frame.workWidth, frame.workHeight);
-    for (const d of found) {
-      const sq = (d.landmarks && landmarkSquare(d.landmarks, opts.margin, d.box)) || faceSquare(d.box, opts.margin);
-      const pixels = cropGray(gray, frame.workWidth, frame.workHeight, sq);
-      faces.push({ box: toOriginal(d.box, frame), score: d.score, pixels });
-    }
+  for (const d of found) {
+    const sq = (opts.landmarks && landmarkSquare(d.landmarks, opts.margin, d.box)) || faceSquare(d.box, opts.margin);
+    const pixels = cropFace(frame.rgb, frame.workWidth, frame.workHeight, sq);
+    faces.push({ box: toOriginal(d.box, frame), score: d.score, landmarks: landmarksToOriginal(d.landmarks, frame), pixels });
   }
   return { frame, faces, mode: 'detect', detector: detector.runtime };
+}
+
+function landmarksToOriginal(lm: FaceLandmarks, frame: DecodedFrame): FaceLandmarks {
+  const s = 1 / frame.scale;
+  const out = {} as FaceLandmarks;
+  for (const [k, p] of Object.entries(lm) as Array<[keyof FaceLandmarks, { x: number; y: number }]>) {
+    out[k] = { x: Math.round(p.x * s * 10) / 10, y: Math.round(p.y * s * 10) / 10 };
+  }
+  return out;
 }
 
 /** Map a box on the working raster back to the upright original. */
