@@ -114,7 +114,7 @@ async function main() {
   log('frame pipeline (bench/vision.js)');
   let vision = [];
   try {
-    vision = require('./vision').benchVision({ frames: quick ? 12 : 40 });
+    vision = require('./vision').benchVision({ frames: quick ? 30 : 120 });
   } catch (e) {
     vision = [{ runtime: 'vision', error: String(e.message || e) }];
   }

@@ -7,7 +7,7 @@
 import { FACE_SIZE } from '../model/labels';
 import { cropFace, cropGray, faceSquare, landmarkSquare, rgbToGray } from './crop';
 import { DEFAULT_DECODE, decodeFrame, readImageInput, type DecodeOptions, type DecodedFrame } from './decode';
-import { DEFAULT_DETECT, FaceDetector, type Box, type DetectOptions, type FaceLandmarks } from './detector';
+import { DEFAULT_DETECT, FaceDetector, type Box, type DetectOptions, type Detection, type FaceLandmarks } from './detector';
 
 export interface FrameOptions extends DecodeOptions, DetectOptions {
   /** Fraction of the face square added on every side before cropping (0: framed like FER2013 faces). */
@@ -84,13 +84,21 @@ export async function findFaces(frame: DecodedFrame, opts: FrameOptions = DEFAUL
   }
   const detector = await FaceDetector.load();
   const found = await detector.detect(frame.rgb, frame.workWidth, frame.workHeight, opts);
+  return { frame, faces: cropFaces(frame, found, opts), mode: 'detect', detector: detector.runtime };
+}
+
+/**
+ * The 48x48 faces of a frame's detections: framed on the eyes and mouth (opts.landmarks) or on
+ * the box, grown by opts.margin; boxes and keypoints mapped to the upright original.
+ */
+export function cropFaces(frame: DecodedFrame, found: readonly Detection[], opts: Pick<FrameOptions, 'landmarks' | 'margin'>): Face[] {
   const faces: Face[] = [];
   for (const d of found) {
     const sq = (opts.landmarks && landmarkSquare(d.landmarks, opts.margin, d.box)) || faceSquare(d.box, opts.margin);
     const pixels = cropFace(frame.rgb, frame.workWidth, frame.workHeight, sq);
     faces.push({ box: toOriginal(d.box, frame), score: d.score, landmarks: landmarksToOriginal(d.landmarks, frame), pixels });
   }
-  return { frame, faces, mode: 'detect', detector: detector.runtime };
+  return faces;
 }
 
 function landmarksToOriginal(lm: FaceLandmarks, frame: DecodedFrame): FaceLandmarks {
