@@ -140,7 +140,7 @@ async function main() {
     out.push(`| ${r.model} | ${r.runtime} | ${r.bytes ?? 'n/a'} | ${r.msPerFace.toFixed(3)} | ${(1000 / r.msPerFace).toFixed(0)} | ${pct(r.accuracy)}${r.accuracyFaces && r.accuracyFaces < n ? ` (${r.accuracyFaces} faces)` : ''} |`);
   }
   out.push('');
-  out.push(`binary wasm, faces in batches: ${wasmRow.batchedMs.toFixed(3)} ms / face; arena ${b.arenaBytes} bytes; wasm module ${b.wasmBytes} bytes`);
+  out.push(`binary wasm, faces in batches: ${wasmRow.batchedMs.toFixed(3)} ms / face; arena ${b.arenaBytes} bytes; lookup tables ${b.lutBytes} bytes; wasm module ${b.wasmBytes} bytes`);
   if (twinWasm && !twinWasm.error) out.push(`binary wasm vs float twin on tfjs wasm: ${(twinWasm.msPerFace / wasmRow.msPerFace).toFixed(1)}x faster`);
   out.push('');
   out.push('## Host C build: instructions per inference (valgrind callgrind, inside tfr_classify)');

@@ -18,11 +18,12 @@ SRCS=(model.c classify.c tfr_math.c op_stem_conv.c op_maxpool.c op_binarize.c op
   op_shortcut.c op_prelu.c op_cbam_channel.c op_cbam_spatial.c op_gap.c op_dense.c op_softmax.c)
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
-# Fast paths: i32/i64.popcnt (TFR_USE_BUILTIN_POPCOUNT, TFR_USE_64BIT_WORDS) and the 128-bit
-# SIMD kernels (TFR_USE_SIMD + -msimd128: i8x16.popcnt, f32x4 across output channels; Node >= 16).
+# Fast paths: i32/i64.popcnt (TFR_USE_BUILTIN_POPCOUNT, TFR_USE_64BIT_WORDS), the 128-bit
+# SIMD kernels (TFR_USE_SIMD + -msimd128: f32x4 across output channels or pixels; Node >= 16)
+# and the binary convs by table look-up (TFR_USE_CONV_LUT: tables built once per model).
 # -ffp-contract=off keeps the float order of the reference (bit-identical scores).
 "$CLANG" --target=wasm32 -std=c99 -O3 -msimd128 -ffreestanding -nostdlib -fno-builtin \
-  -ffp-contract=off -DTFR_USE_BUILTIN_POPCOUNT -DTFR_USE_64BIT_WORDS -DTFR_USE_SIMD -Wall -Wextra \
+  -ffp-contract=off -DTFR_USE_BUILTIN_POPCOUNT -DTFR_USE_64BIT_WORDS -DTFR_USE_SIMD -DTFR_USE_CONV_LUT -Wall -Wextra \
   -I"$CORE/include" -I"$CORE/src" -I"$CORE/wasm/include" \
   "${SRCS[@]/#/$CORE/src/}" "$CORE/wasm/wasm_api.c" "$CORE/wasm/libc_min.c" \
   -Wl,--no-entry -Wl,--export=__heap_base -Wl,--stack-first -Wl,-z,stack-size=65536 \

@@ -19,6 +19,8 @@ export interface BinaryBench {
   facesPerSecond: number;
   blobBytes: number;
   arenaBytes: number;
+  /** Bytes of the binary convs' lookup tables, built once per model (wasm only). */
+  lutBytes: number;
   wasmBytes: number;
 }
 
@@ -49,6 +51,7 @@ export async function benchBinary(blob: Uint8Array, faces: Uint8Array[], n = 200
       facesPerSecond: 1000 / batched,
       blobBytes: blob.length,
       arenaBytes: engine.arenaSize,
+      lutBytes: engine.lutSize,
       wasmBytes: fs.statSync(wasmPath()).size,
     };
   } finally {

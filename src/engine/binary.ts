@@ -5,8 +5,9 @@
  *   const engine = await BinaryEngine.load(fs.readFileSync('models/tinyfer-b1.tfer'));
  *   const [scores] = await engine.classify([face]);   // face: Uint8Array(2304)
  *
- * Linear memory: [stack | core statics | heap_base: blob | arena | faces | scores]; each
- * engine is its own instance, so several models can be open at once.
+ * Linear memory: [stack | core statics | heap_base: blob | lookup tables | arena | faces | scores];
+ * each engine is its own instance, so several models can be open at once. The tables (the
+ * binary convs' bit counts by table look-up, tfr_lut_build in the core) are built once per load.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -37,6 +38,8 @@ interface CoreExports {
   __heap_base: { value: number };
   tfr_wasm_load(blob: number, size: number): number;
   tfr_wasm_arena_size(): number;
+  tfr_wasm_lut_size(): number;
+  tfr_wasm_lut_build(lut: number, size: number): number;
   tfr_wasm_label_index(i: number): number;
   tfr_wasm_classify(arena: number, arenaSize: number, faces: number, n: number, scores: number): number;
   tfr_wasm_strerror(err: number): number;
@@ -83,16 +86,19 @@ export class BinaryEngine implements FaceClassifier {
   /** Bytes of arena the core planned for this model (the same figure as on the ESP32). */
   readonly arenaSize: number;
   readonly blobSize: number;
+  /** Bytes of the binary convs' lookup tables (wasm only; the ESP32 counts bits without them). */
+  readonly lutSize: number;
   private core: CoreExports | undefined;
   private readonly arenaPtr: number;
   private readonly facesPtr: number;
   private readonly scoresPtr: number;
 
-  private constructor(core: CoreExports, readonly model: FoldedModel, blobPtr: number, blobSize: number) {
+  private constructor(core: CoreExports, readonly model: FoldedModel, blobSize: number, lutPtr: number, lutSize: number) {
     this.core = core;
     this.blobSize = blobSize;
+    this.lutSize = lutSize;
     this.arenaSize = core.tfr_wasm_arena_size();
-    this.arenaPtr = align(blobPtr + blobSize);
+    this.arenaPtr = align(lutPtr + lutSize);
     this.facesPtr = align(this.arenaPtr + this.arenaSize);
     this.scoresPtr = align(this.facesPtr + BATCH * FACE_PIXELS);
     const end = this.scoresPtr + BATCH * NUM_CLASSES * 4;
@@ -121,7 +127,13 @@ export class BinaryEngine implements FaceClassifier {
       }
       throw new Error(`TinyFER binary engine: the core rejected the model: ${cString(core.memory, core.tfr_wasm_strerror(err))} [error ${err}]${detail}`);
     }
-    return new BinaryEngine(core, decodeModel(blob), blobPtr, blob.length);
+    const lutPtr = align(blobPtr + blob.length);
+    const lutSize = core.tfr_wasm_lut_size();
+    const lutEnd = lutPtr + lutSize;
+    if (lutEnd > core.memory.buffer.byteLength) core.memory.grow(Math.ceil((lutEnd - core.memory.buffer.byteLength) / PAGE));
+    const lutErr = core.tfr_wasm_lut_build(lutPtr, lutSize);
+    if (lutErr !== 0) throw new Error(`TinyFER binary engine: ${cString(core.memory, core.tfr_wasm_strerror(lutErr))} [error ${lutErr}]`);
+    return new BinaryEngine(core, decodeModel(blob), blob.length, lutPtr, lutSize);
   }
 
   /** Synchronous classify (the FaceClassifier method wraps it in a Promise). */

@@ -1,6 +1,24 @@
 /* Runs a parsed model over one face, op by op, inside the caller's arena (see tfr_plan.h). */
+#include <string.h>
+
 #include "tfr_ops.h"
 #include "tfr_plan.h"
+
+/* The block's binary conv, + shortcut already in out, PReLU fused; with tables (*lut not
+ * NULL) through the look-up path, *lut then moves on to the next block's table. */
+static void binary_conv(const tfr_block_t *b, const uint8_t **lut, const uint32_t *packed, int size, float *out) {
+#if defined(TFR_USE_CONV_LUT)
+  if (*lut) {
+    tfr_op_binary_conv_lut(packed, size, size, b->cin, b->cout, b->stride, *lut, b->scale, b->bias, 1,
+                           b->prelu, out);
+    *lut += tfr_conv_lut_bytes(b->cin, b->cout);
+    return;
+  }
+#endif
+  (void)lut;
+  tfr_op_binary_conv(packed, size, size, b->cin, b->cout, b->stride, b->weight_bits, b->scale, b->bias, 1,
+                     b->prelu, out);
+}
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
@@ -38,8 +56,48 @@ size_t tfr_plan_arena(const tfr_model_t *m) {
   return need;
 }
 
-int tfr_classify(const tfr_model_t *m, void *arena, size_t arena_size,
-                 const uint8_t face[TFR_FACE_PIXELS], float scores[TFR_NUM_CLASSES]) {
+#if defined(TFR_USE_CONV_LUT)
+/* Tables of tfr_lut_build: a header, then one table per binary block, in block order. */
+#define TFR_LUT_MAGIC 0x4C524654u /* 'TFRL' */
+#define TFR_LUT_HEADER 16u
+
+static uint32_t lut_id(const tfr_model_t *m) { return (uint32_t)(uintptr_t)m->blob ^ (uint32_t)m->blob_size; }
+
+size_t tfr_lut_size(const tfr_model_t *m) {
+  size_t n = TFR_LUT_HEADER;
+  int i;
+  if (!tfr_model_is_parsed(m)) return 0;
+  for (i = 0; i < m->num_blocks; i++)
+    if (m->blocks[i].type == TFR_BLOCK_BINARY) n += tfr_conv_lut_bytes(m->blocks[i].cin, m->blocks[i].cout);
+  return n;
+}
+
+int tfr_lut_build(const tfr_model_t *m, void *lut, size_t lut_size) {
+  uint8_t *p = (uint8_t *)lut;
+  uint32_t head[4];
+  int i;
+  if (!m || !lut) return TFR_ERR_NULL;
+  if (!tfr_model_is_parsed(m)) return TFR_ERR_NOT_PARSED;
+  if (lut_size < tfr_lut_size(m)) return TFR_ERR_LUT;
+  head[0] = TFR_LUT_MAGIC;
+  head[1] = (uint32_t)tfr_lut_size(m);
+  head[2] = lut_id(m);
+  head[3] = 0;
+  memcpy(p, head, sizeof head);
+  p += TFR_LUT_HEADER;
+  for (i = 0; i < m->num_blocks; i++) {
+    const tfr_block_t *b = &m->blocks[i];
+    if (b->type != TFR_BLOCK_BINARY) continue;
+    tfr_conv_lut_build(b->weight_bits, b->cin, b->cout, p);
+    p += tfr_conv_lut_bytes(b->cin, b->cout);
+  }
+  return TFR_OK;
+}
+#endif
+
+/* The op sequence; lut: NULL, or the tables of tfr_lut_build (checked by the caller). */
+static int run(const tfr_model_t *m, const uint8_t *lut, void *arena, size_t arena_size,
+               const uint8_t face[TFR_FACE_PIXELS], float scores[TFR_NUM_CLASSES]) {
   uint8_t *lo, *hi;
   float *cur;
   int cur_low = 1; /* which end the current activation is at */
@@ -82,15 +140,13 @@ int tfr_classify(const tfr_model_t *m, void *arena, size_t arena_size,
         pooled = (float *)(void *)((uint8_t *)packed + tfr_packed_bytes(size, b->cin));
         tfr_op_binarize_pack(cur, size, size, b->cin, b->threshold, packed);
         tfr_op_shortcut_proj(cur, size, size, b->cin, b->cout, b->sc_weight, b->sc_bias, pooled, out);
-        tfr_op_binary_conv(packed, size, size, b->cin, b->cout, b->stride, b->weight_bits,
-                           b->scale, b->bias, 1, b->prelu, out);
+        binary_conv(b, &lut, packed, size, out);
         cur = out;
         cur_bytes = out_bytes;
         size = so;
       } else {
         tfr_op_binarize_pack(cur, size, size, b->cin, b->threshold, packed);
-        tfr_op_binary_conv(packed, size, size, b->cin, b->cout, 1, b->weight_bits, b->scale,
-                           b->bias, 1, b->prelu, cur);
+        binary_conv(b, &lut, packed, size, cur);
       }
     } else {
       float *s = (float *)(void *)scratch;
@@ -108,3 +164,20 @@ int tfr_classify(const tfr_model_t *m, void *arena, size_t arena_size,
   }
   return TFR_OK;
 }
+
+int tfr_classify(const tfr_model_t *m, void *arena, size_t arena_size,
+                 const uint8_t face[TFR_FACE_PIXELS], float scores[TFR_NUM_CLASSES]) {
+  return run(m, NULL, arena, arena_size, face, scores);
+}
+
+#if defined(TFR_USE_CONV_LUT)
+int tfr_classify_lut(const tfr_model_t *m, const void *lut, void *arena, size_t arena_size,
+                     const uint8_t face[TFR_FACE_PIXELS], float scores[TFR_NUM_CLASSES]) {
+  uint32_t head[4];
+  if (!lut) return TFR_ERR_NULL;
+  if (!tfr_model_is_parsed(m)) return m ? TFR_ERR_NOT_PARSED : TFR_ERR_NULL;
+  memcpy(head, lut, sizeof head);
+  if (head[0] != TFR_LUT_MAGIC || head[1] != (uint32_t)tfr_lut_size(m) || head[2] != lut_id(m)) return TFR_ERR_LUT;
+  return run(m, (const uint8_t *)lut + TFR_LUT_HEADER, arena, arena_size, face, scores);
+}
+#endif

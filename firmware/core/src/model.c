@@ -34,6 +34,7 @@ const char *tfr_strerror(int err) {
     case TFR_ERR_LABEL: return "the model has an unknown or repeated label";
     case TFR_ERR_NOT_PARSED: return "the model was not parsed successfully";
     case TFR_ERR_ARENA_SMALL: return "the arena is too small for this model";
+    case TFR_ERR_LUT: return "the lookup tables are too small or were not built for this model";
     default: return "unknown error";
   }
 }

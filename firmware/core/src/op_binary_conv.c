@@ -182,6 +182,191 @@ TFR_KERNEL void conv_simd(const uint32_t *packed, int h, int w, const int words,
 }
 #endif
 
+#if defined(TFR_USE_CONV_LUT)
+#if !defined(TFR_USE_SIMD)
+#error "TFR_USE_CONV_LUT needs TFR_USE_SIMD (vector extensions)"
+#endif
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "TFR_USE_CONV_LUT assumes little-endian vector lanes"
+#endif
+/* Table look-up path: the bit count of a ^ w over one k-bit field of the window (k = 4 or 8)
+ * is lut[field position][field value][output], so one pixel costs one table row per window
+ * field (72 nibbles or 36 bytes for 32 input channels) for up to 64 outputs at once, instead
+ * of one XOR and popcount per window word and per 4 outputs. Layout: per chunk of up to 64
+ * outputs, [tap 0..8][word][field 0..32/k-1][value 0..2^k-1][rb bytes], rb = 16, 32 or 64
+ * (nv = rb / 16 vectors of 16 outputs; fields past cin are never read). In each vector,
+ * byte 4m + g holds output 4g + m, so that splitting the byte counts into even/odd 16-bit
+ * lanes and then 32-bit lanes gives outputs 4g..4g+3 in order. Byte fields (256 rows) halve
+ * the look-ups but take 8 times the memory: used while a layer's table stays small enough
+ * to sit in a core's L2 cache (TFR_LUT_BYTE_MAX). */
+#define TFR_LUT_CHUNK 64 /* outputs per pass over the pixels (4 accumulator vectors) */
+#ifndef TFR_LUT_BYTE_MAX
+#define TFR_LUT_BYTE_MAX (320u * 1024u)
+#endif
+#if defined(__clang__)
+/* full unrolling of the window loops; the generic-width instance (words not a constant)
+ * cannot unroll its word loop, which clang would report for each use */
+#pragma clang diagnostic ignored "-Wpass-failed"
+#define TFR_UNROLL _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__)
+#define TFR_UNROLL _Pragma("GCC unroll 16")
+#else
+#define TFR_UNROLL
+#endif
+/* a vector that may sit at any address */
+typedef uint8_t tfr_v16b_u __attribute__((vector_size(16), aligned(1)));
+
+/* row bytes of the chunk starting at output c0: 16, 32 or 64 */
+static int lut_row_bytes(int cout, int c0) {
+  const int left = cout - c0;
+  return left > 32 ? 64 : left > 16 ? 32 : 16;
+}
+
+/* table bytes with k-bit fields */
+static size_t lut_bytes(int cin, int cout, int k) {
+  size_t n = 0;
+  int c0;
+  for (c0 = 0; c0 < cout; c0 += TFR_LUT_CHUNK)
+    n += (size_t)9 * (size_t)TFR_WORDS(cin) * (size_t)(32 / k) * ((size_t)1 << k) * (size_t)lut_row_bytes(cout, c0);
+  return n;
+}
+
+/* bits per field of the layer's table: 8 for one-word pixels (cin <= 32) while that table fits
+ * TFR_LUT_BYTE_MAX (so at most 2 vectors of outputs: 295 KB for 32 outputs), else 4 */
+static int lut_bits(int cin, int cout) {
+  return cin <= 32 && cout <= 32 && lut_bytes(cin, cout, 8) <= TFR_LUT_BYTE_MAX ? 8 : 4;
+}
+
+size_t tfr_conv_lut_bytes(int cin, int cout) { return lut_bytes(cin, cout, lut_bits(cin, cout)); }
+
+void tfr_conv_lut_build(const uint32_t *weight_bits, int cin, int cout, uint8_t *lut) {
+  const int words = TFR_WORDS(cin), k = lut_bits(cin, cout), fields = 32 / k;
+  const uint32_t mask = (1u << k) - 1u;
+  int c0, tap, wd, f, val, p;
+  for (c0 = 0; c0 < cout; c0 += TFR_LUT_CHUNK) {
+    const int rb = lut_row_bytes(cout, c0);
+    for (tap = 0; tap < 9; tap++)
+      for (wd = 0; wd < words; wd++)
+        for (f = 0; f < fields; f++)
+          for (val = 0; val <= (int)mask; val++, lut += rb)
+            for (p = 0; p < rb; p++) {
+              const int o = c0 + (p & ~15) + 4 * (p & 3) + ((p & 15) >> 2);
+              const uint32_t wf = o < cout ? (weight_bits[(o * 9 + tap) * words + wd] >> (k * f)) & mask : 0u;
+              lut[p] = o < cout ? (uint8_t)tfr_popcount32((uint32_t)val ^ wf) : 0;
+            }
+  }
+}
+
+/* Outputs c0..c0 + 16 * nv - 1 (those below cout) of every pixel, k-bit fields; lut: this
+ * chunk's table. The field loop's early exit (fields past cin) is also what keeps V8 from
+ * sinking the adds below all the loads of a word (which spills registers): keep it a branch. */
+TFR_KERNEL void conv_lut(const uint32_t *packed, int h, int w, const int words, const int k, int cin,
+                         int cout, int stride, const uint8_t *lut, const int nv, int c0, const float *scale,
+                         const float *bias, int accumulate, const float *slope, float *out) {
+  const int wp = w + 2;
+  const int ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1;
+  const int fields = 32 / k;
+  const int nf_last = (cin - 32 * (words - 1) + k - 1) / k; /* fields of the last word holding channels */
+  const unsigned mask = (1u << k) - 1u;
+  const tfr_v16b_u *tab = (const tfr_v16b_u *)(const void *)lut;
+  const tfr_v4i n = tfr_v4i_splat(9 * cin);
+  const tfr_v4f zero = tfr_v4f_splat(0.0f);
+  const tfr_v8h lo8 = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+  int oy, ox, ky, kx, wd, f, v, g, m;
+  for (oy = 0; oy < ho; oy++) {
+    for (ox = 0; ox < wo; ox++) {
+      const uint32_t *base = packed + ((oy * stride) * wp + ox * stride) * words;
+      float *dst = out + (oy * wo + ox) * cout;
+      tfr_v16b b[4];
+      tfr_v8h e[4], od[4];
+      int since = 0;
+      TFR_UNROLL for (v = 0; v < nv; v++) {
+        b[v] = (tfr_v16b){0};
+        e[v] = od[v] = (tfr_v8h){0};
+      }
+      TFR_UNROLL for (ky = 0; ky < 3; ky++) {
+        const uint32_t *a = base + ky * wp * words;
+        TFR_UNROLL for (kx = 0; kx < 3; kx++) {
+          TFR_UNROLL for (wd = 0; wd < words; wd++) {
+            const uint32_t x = a[kx * words + wd];
+            TFR_UNROLL for (f = 0; f < fields; f++) {
+              /* the row of field f of word wd of tap (ky, kx), value (x >> kf) & mask */
+              const tfr_v16b_u *row = tab + ((((ky * 3 + kx) * words + wd) * fields + f) << k) * nv +
+                                     ((x >> (k * f)) & mask) * (unsigned)nv;
+              if (wd == words - 1 && f >= nf_last) break;
+              TFR_UNROLL for (v = 0; v < nv; v++) b[v] = tfr_v16b_add(b[v], row[v]);
+            }
+            /* a byte takes at most 32 per word: fold every 7 words (<= 224) */
+            if (++since == 7) {
+              TFR_UNROLL for (v = 0; v < nv; v++) {
+                e[v] += (tfr_v8h)b[v] & lo8;
+                od[v] += (tfr_v8h)b[v] >> 8;
+                b[v] = (tfr_v16b){0};
+              }
+              since = 0;
+            }
+          }
+        }
+      }
+      TFR_UNROLL for (v = 0; v < nv; v++) {
+        tfr_v4u pcs[4];
+        e[v] += (tfr_v8h)b[v] & lo8;
+        od[v] += (tfr_v8h)b[v] >> 8;
+        pcs[0] = (tfr_v4u)e[v] & tfr_v4u_splat(0xFFFFu);
+        pcs[1] = (tfr_v4u)od[v] & tfr_v4u_splat(0xFFFFu);
+        pcs[2] = (tfr_v4u)e[v] >> 16;
+        pcs[3] = (tfr_v4u)od[v] >> 16;
+        TFR_UNROLL for (g = 0; g < 4; g++) {
+          const int o = c0 + 16 * v + 4 * g;
+          if (o + 4 <= cout) {
+            tfr_v4f mv = tfr_v4f_load(scale + o) * __builtin_convertvector(n - 2 * (tfr_v4i)pcs[g], tfr_v4f) +
+                         tfr_v4f_load(bias + o);
+            if (accumulate) mv = mv + tfr_v4f_load(dst + o);
+            if (slope) mv = tfr_v4f_select(mv >= zero, mv, tfr_v4f_load(slope + o) * mv);
+            tfr_v4f_store(dst + o, mv);
+          } else {
+            for (m = 0; m < 4 && o + m < cout; m++)
+              dst[o + m] = epilogue(9 * cin - 2 * (int)pcs[g][m], scale[o + m], bias[o + m], accumulate,
+                                    dst[o + m], slope, o + m);
+          }
+        }
+      }
+    }
+  }
+}
+
+#define TFR_CONV_LUT_NV(words_, k_)                                                                     \
+  switch (nv) {                                                                                         \
+    case 1: conv_lut(packed, h, w, words_, k_, cin, cout, stride, t, 1, c0, scale, bias, accumulate, prelu, out); break; \
+    case 2: conv_lut(packed, h, w, words_, k_, cin, cout, stride, t, 2, c0, scale, bias, accumulate, prelu, out); break; \
+    default: conv_lut(packed, h, w, words_, k_, cin, cout, stride, t, 4, c0, scale, bias, accumulate, prelu, out); break; \
+  }
+
+void tfr_op_binary_conv_lut(const uint32_t *packed, int h, int w, int cin, int cout, int stride,
+                            const uint8_t *lut, const float *scale, const float *bias, int accumulate,
+                            const float *prelu, float *out) {
+  const int words = TFR_WORDS(cin), k = lut_bits(cin, cout);
+  const uint8_t *t = lut;
+  int c0;
+  for (c0 = 0; c0 < cout; c0 += TFR_LUT_CHUNK) {
+    const int nv = lut_row_bytes(cout, c0) / 16;
+    if (k == 8) { /* one word, nv 1 or 2 (lut_bits) */
+      if (nv == 1)
+        conv_lut(packed, h, w, 1, 8, cin, cout, stride, t, 1, c0, scale, bias, accumulate, prelu, out);
+      else
+        conv_lut(packed, h, w, 1, 8, cin, cout, stride, t, 2, c0, scale, bias, accumulate, prelu, out);
+    } else if (words == 1) {
+      TFR_CONV_LUT_NV(1, 4)
+    } else if (words == 2) {
+      TFR_CONV_LUT_NV(2, 4)
+    } else {
+      TFR_CONV_LUT_NV(words, 4)
+    }
+    t += (size_t)9 * (size_t)words * (size_t)(32 / k) * ((size_t)1 << k) * (size_t)lut_row_bytes(cout, c0);
+  }
+}
+#endif
+
 void tfr_op_binary_conv(const uint32_t *packed, int h, int w, int cin, int cout, int stride,
                         const uint32_t *weight_bits, const float *scale, const float *bias,
                         int accumulate, const float *prelu, float *out) {

@@ -10,6 +10,30 @@ static void mlp(const float *v, int c, int hidden, const float *w1, const float 
   tfr_op_dense(h, hidden, c, w2, b2, out);
 }
 
+#if defined(TFR_USE_SIMD)
+/* avg (the sum, divided later) and max over hw pixels of channels k..k+4G-1, pixels in order */
+TFR_INLINE void pool_channels(const float *x, int hw, int c, int k, const int G, float *avg, float *mx) {
+  tfr_v4f sum[4], m[4];
+  int i, g;
+  for (g = 0; g < G; g++) {
+    sum[g] = tfr_v4f_splat(0.0f);
+    m[g] = tfr_v4f_load(x + k + 4 * g);
+  }
+  for (i = 0; i < hw; i++) {
+    const float *p = x + i * c + k;
+    for (g = 0; g < G; g++) {
+      const tfr_v4f v = tfr_v4f_load(p + 4 * g);
+      sum[g] = sum[g] + v;
+      m[g] = tfr_v4f_max_gt(m[g], v);
+    }
+  }
+  for (g = 0; g < G; g++) {
+    tfr_v4f_store(avg + k + 4 * g, sum[g]);
+    tfr_v4f_store(mx + k + 4 * g, m[g]);
+  }
+}
+#endif
+
 void tfr_op_cbam_channel(float *x, int hw, int c, int hidden, const float *w1, const float *b1,
                          const float *w2, const float *b2, float *scratch) {
   float *avg = scratch, *mx = scratch + c, *ma = scratch + 2 * c, *mm = scratch + 3 * c;
@@ -17,16 +41,10 @@ void tfr_op_cbam_channel(float *x, int hw, int c, int hidden, const float *w1, c
   int i, k, k4 = 0;
 #if defined(TFR_USE_SIMD)
   k4 = c & ~3; /* channels 0..k4-1 four at a time (each lane one channel, pixels in order) */
-  for (k = 0; k < k4; k += 4) {
-    tfr_v4f sum = tfr_v4f_splat(0.0f), m = tfr_v4f_load(x + k);
-    for (i = 0; i < hw; i++) {
-      const tfr_v4f v = tfr_v4f_load(x + i * c + k);
-      sum = sum + v;
-      m = tfr_v4f_select(v > m, v, m);
-    }
-    tfr_v4f_store(avg + k, sum);
-    tfr_v4f_store(mx + k, m);
-  }
+  /* 4 * G channels per pass over the pixels: G independent sums (and maxima) side by side */
+  for (k = 0; k + 16 <= k4; k += 16) pool_channels(x, hw, c, k, 4, avg, mx);
+  for (; k + 8 <= k4; k += 8) pool_channels(x, hw, c, k, 2, avg, mx);
+  for (; k < k4; k += 4) pool_channels(x, hw, c, k, 1, avg, mx);
 #endif
   for (k = k4; k < c; k++) {
     avg[k] = 0.0f;

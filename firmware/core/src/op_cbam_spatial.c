@@ -4,6 +4,65 @@
 /* The mean and max maps are kept as two planes with a 3-pixel zero border, so the 7x7 conv
  * runs without bounds checks: the border adds w * 0 terms to sums that start at +0 and so are
  * never -0, which leaves every sum bit-identical to skipping those taps. */
+#if defined(TFR_USE_SIMD)
+/* Mean and max over the c channels of 4 * G pixels (p: the first), G vectors side by side. */
+TFR_INLINE void channel_stats(const float *p, int c, const int G, float *mean, float *mx) {
+  tfr_v4f sum[2], m[2];
+  int g, k;
+  for (g = 0; g < G; g++) {
+    sum[g] = tfr_v4f_splat(0.0f);
+    m[g] = tfr_v4f_gather(p + 4 * g * c, c);
+  }
+  k = 0;
+  /* four channels at a time: the 4 pixels x 4 channels block loaded by rows and transposed */
+  for (; k + 4 <= c; k += 4)
+    for (g = 0; g < G; g++) {
+      const float *q = p + 4 * g * c + k;
+      tfr_v4f r[4];
+      int j;
+      r[0] = tfr_v4f_load(q);
+      r[1] = tfr_v4f_load(q + c);
+      r[2] = tfr_v4f_load(q + 2 * c);
+      r[3] = tfr_v4f_load(q + 3 * c);
+      tfr_v4f_transpose(r);
+      for (j = 0; j < 4; j++) {
+        sum[g] = sum[g] + r[j];
+        m[g] = tfr_v4f_max_gt(m[g], r[j]);
+      }
+    }
+  for (; k < c; k++)
+    for (g = 0; g < G; g++) {
+      const tfr_v4f v = tfr_v4f_gather(p + 4 * g * c + k, c);
+      sum[g] = sum[g] + v;
+      m[g] = tfr_v4f_max_gt(m[g], v);
+    }
+  for (g = 0; g < G; g++) {
+    tfr_v4f_store(mean + 4 * g, sum[g] / tfr_v4f_splat((float)c));
+    tfr_v4f_store(mx + 4 * g, m[g]);
+  }
+}
+
+/* The 7x7 conv + sigmoid of pixels xx..xx+4G-1 of row y (the same sum order as the scalar loop). */
+TFR_INLINE void spatial_conv(const float *mean, const float *mx, int pw, int y, int xx, const int G,
+                             const float *sw, float sb, float *out) {
+  tfr_v4f acc[4];
+  int g, ky, kx;
+  for (g = 0; g < G; g++) acc[g] = tfr_v4f_splat(0.0f);
+  for (ky = 0; ky < 7; ky++) {
+    const float *a = mean + (y + ky) * pw + xx, *b = mx + (y + ky) * pw + xx;
+    for (kx = 0; kx < 7; kx++) {
+      const float *wt = sw + (ky * 7 + kx) * 2;
+      const tfr_v4f w0 = tfr_v4f_splat(wt[0]), w1 = tfr_v4f_splat(wt[1]);
+      for (g = 0; g < G; g++) {
+        acc[g] = acc[g] + w0 * tfr_v4f_load(a + kx + 4 * g);
+        acc[g] = acc[g] + w1 * tfr_v4f_load(b + kx + 4 * g);
+      }
+    }
+  }
+  for (g = 0; g < G; g++) tfr_v4f_store(out + 4 * g, tfr_sigmoidf4(acc[g] + tfr_v4f_splat(sb)));
+}
+#endif
+
 void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *sw, float sb, float *scratch) {
   const int pw = w + 6, plane = (h + 6) * (w + 6);
   float *mean = scratch, *mx = scratch + plane; /* [h+6][w+6] each */
@@ -14,17 +73,8 @@ void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *sw, float s
     xx = 0;
 #if defined(TFR_USE_SIMD)
     /* four pixels per vector, each lane summing its own channels in order */
-    for (; xx + 4 <= w; xx += 4) {
-      const float *p = x + (y * w + xx) * c;
-      tfr_v4f sum = tfr_v4f_splat(0.0f), m = tfr_v4f_gather(p, c);
-      for (k = 0; k < c; k++) {
-        const tfr_v4f v = tfr_v4f_gather(p + k, c);
-        sum = sum + v;
-        m = tfr_v4f_select(v > m, v, m);
-      }
-      tfr_v4f_store(mean + (y + 3) * pw + xx + 3, sum / tfr_v4f_splat((float)c));
-      tfr_v4f_store(mx + (y + 3) * pw + xx + 3, m);
-    }
+    for (; xx + 8 <= w; xx += 8) channel_stats(x + (y * w + xx) * c, c, 2, mean + (y + 3) * pw + xx + 3, mx + (y + 3) * pw + xx + 3);
+    for (; xx + 4 <= w; xx += 4) channel_stats(x + (y * w + xx) * c, c, 1, mean + (y + 3) * pw + xx + 3, mx + (y + 3) * pw + xx + 3);
 #endif
     for (; xx < w; xx++) {
       const float *p = x + (y * w + xx) * c;
@@ -40,18 +90,10 @@ void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *sw, float s
   for (y = 0; y < h; y++) {
     xx = 0;
 #if defined(TFR_USE_SIMD)
-    for (; xx + 4 <= w; xx += 4) {
-      tfr_v4f acc = tfr_v4f_splat(0.0f);
-      for (ky = 0; ky < 7; ky++) {
-        const float *a = mean + (y + ky) * pw + xx, *b = mx + (y + ky) * pw + xx;
-        for (kx = 0; kx < 7; kx++) {
-          const float *wt = sw + (ky * 7 + kx) * 2;
-          acc = acc + tfr_v4f_splat(wt[0]) * tfr_v4f_load(a + kx);
-          acc = acc + tfr_v4f_splat(wt[1]) * tfr_v4f_load(b + kx);
-        }
-      }
-      tfr_v4f_store(s + y * w + xx, tfr_sigmoidf4(acc + tfr_v4f_splat(sb)));
-    }
+    /* several vectors of four pixels at once: independent sums, each weight splat once */
+    for (; xx + 16 <= w; xx += 16) spatial_conv(mean, mx, pw, y, xx, 4, sw, sb, s + y * w + xx);
+    for (; xx + 8 <= w; xx += 8) spatial_conv(mean, mx, pw, y, xx, 2, sw, sb, s + y * w + xx);
+    for (; xx + 4 <= w; xx += 4) spatial_conv(mean, mx, pw, y, xx, 1, sw, sb, s + y * w + xx);
 #endif
     for (; xx < w; xx++) {
       float acc = 0.0f;

@@ -93,9 +93,9 @@ void tfr_op_stem_conv_pool(const uint8_t *face, float input_scale, const float *
           TFR_CONV9(c01, wv, p, 0, 1);
           TFR_CONV9(c10, wv, p, 1, 0);
           TFR_CONV9(c11, wv, p, 1, 1);
-          m = tfr_v4f_select(c01 > c00, c01, c00);
-          m = tfr_v4f_select(c10 > m, c10, m);
-          m = tfr_v4f_select(c11 > m, c11, m);
+          m = tfr_v4f_max_gt(c00, c01);
+          m = tfr_v4f_max_gt(m, c10);
+          m = tfr_v4f_max_gt(m, c11);
           tfr_v4f_store(out + (y * 24 + x) * cout + o, m + b);
         }
       }

@@ -79,6 +79,17 @@ void tfr_op_binary_conv(const uint32_t *packed, int h, int w, int cin, int cout,
                         const uint32_t *weight_bits, const float *scale, const float *bias,
                         int accumulate, const float *prelu, float *out);
 
+#if defined(TFR_USE_CONV_LUT)
+/* ---- op_binary_conv.c, table look-up path (TFR_USE_CONV_LUT; needs TFR_USE_SIMD) ----
+ * The same results as tfr_op_binary_conv, bit for bit, from a table built once per layer:
+ * tfr_conv_lut_bytes(cin, cout) bytes, filled by tfr_conv_lut_build from the weight bits. */
+size_t tfr_conv_lut_bytes(int cin, int cout);
+void tfr_conv_lut_build(const uint32_t *weight_bits, int cin, int cout, uint8_t *lut);
+void tfr_op_binary_conv_lut(const uint32_t *packed, int h, int w, int cin, int cout, int stride,
+                            const uint8_t *lut, const float *scale, const float *bias, int accumulate,
+                            const float *prelu, float *out);
+#endif
+
 /* ---- op_shortcut.c ----
  * Projected shortcut: out[y][x][o] = (sum_c sw[o][c] * avgpool2x2(in)[y][x][c]) + sb[o];
  * pooled is scratch for cin floats. out may be in itself when cout <= 2 * cin (in place). */

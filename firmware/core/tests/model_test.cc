@@ -101,6 +101,41 @@ TEST_F(ModelTest, ClassifyStaysInsideTheArenaAndIsDeterministic) {
   EXPECT_NEAR(sum, 1.0f, 1e-5);
 }
 
+#if defined(TFR_USE_CONV_LUT)
+TEST_F(ModelTest, LookupTablesGiveTheSameScoresAndBelongToTheirModel) {
+  const size_t need = tfr_arena_size(&model), lsz = tfr_lut_size(&model);
+  ASSERT_GT(lsz, 16u);
+  std::vector<uint32_t> arena(need / 4);
+  std::vector<uint8_t> lut(lsz + 64, 0xEE);
+  EXPECT_EQ(tfr_lut_build(&model, lut.data(), lsz - 1), TFR_ERR_LUT);
+  EXPECT_EQ(tfr_lut_build(&model, nullptr, lsz), TFR_ERR_NULL);
+  EXPECT_EQ(tfr_lut_build(nullptr, lut.data(), lsz), TFR_ERR_NULL);
+  ASSERT_EQ(tfr_lut_build(&model, lut.data(), lsz), TFR_OK);
+  for (size_t i = lsz; i < lut.size(); i++) ASSERT_EQ(lut[i], 0xEE) << "byte " << i;
+  for (uint32_t seed = 1; seed < 6; seed++) {
+    const auto face = Face(seed);
+    float a[TFR_NUM_CLASSES], b[TFR_NUM_CLASSES];
+    ASSERT_EQ(tfr_classify(&model, arena.data(), need, face.data(), a), TFR_OK);
+    ASSERT_EQ(tfr_classify_lut(&model, lut.data(), arena.data(), need, face.data(), b), TFR_OK);
+    ASSERT_EQ(0, std::memcmp(a, b, sizeof a));
+  }
+  float s[TFR_NUM_CLASSES];
+  const auto face = Face(7);
+  EXPECT_EQ(tfr_classify_lut(&model, nullptr, arena.data(), need, face.data(), s), TFR_ERR_NULL);
+  EXPECT_EQ(tfr_classify_lut(&model, lut.data(), arena.data(), need - 4, face.data(), s), TFR_ERR_ARENA_SMALL);
+  // tables of another model (same shape, other blob) are refused
+  Blob other = Build(tfb_small_spec(), 43);
+  tfr_model_t m2;
+  ASSERT_EQ(Parse(other, &m2), TFR_OK);
+  EXPECT_EQ(tfr_classify_lut(&m2, lut.data(), arena.data(), need, face.data(), s), TFR_ERR_LUT);
+  tfr_model_t bad;
+  std::memset(&bad, 0, sizeof bad);
+  EXPECT_EQ(tfr_lut_size(&bad), 0u);
+  EXPECT_EQ(tfr_lut_build(&bad, lut.data(), lsz), TFR_ERR_NOT_PARSED);
+  EXPECT_EQ(tfr_classify_lut(&bad, lut.data(), arena.data(), need, face.data(), s), TFR_ERR_NOT_PARSED);
+}
+#endif
+
 TEST_F(ModelTest, UnalignedArenaWorksWithThreeSpareBytes) {
   const size_t need = tfr_arena_size(&model);
   std::vector<uint32_t> arena(need / 4 + 2);
@@ -209,7 +244,7 @@ TEST_F(ModelTest, ContentErrors) {
 
 TEST(Strerror, EveryCodeHasItsOwnMessage) {
   std::set<std::string> seen;
-  for (int e = 0; e >= TFR_ERR_ARENA_SMALL; e--) {
+  for (int e = 0; e >= TFR_ERR_LUT; e--) {
     const std::string s = tfr_strerror(e);
     EXPECT_NE(s, "unknown error") << e;
     EXPECT_TRUE(seen.insert(s).second) << s;
@@ -264,6 +299,14 @@ TEST(Arena, EveryPlacementStaysInsideThePlan) {
     std::fill(arena.begin(), arena.end(), 0x7F800001u);  // NaN everywhere
     ASSERT_EQ(tfr_classify(&m, arena.data(), need, face.data(), s2), TFR_OK);
     for (int k = 0; k < TFR_NUM_CLASSES; k++) ASSERT_EQ(s1[k], s2[k]);
+#if defined(TFR_USE_CONV_LUT)
+    std::vector<uint8_t> lut(tfr_lut_size(&m));
+    ASSERT_EQ(tfr_lut_build(&m, lut.data(), lut.size()), TFR_OK);
+    std::fill(arena.begin(), arena.end(), 0xA5A5A5A5u);
+    ASSERT_EQ(tfr_classify_lut(&m, lut.data(), arena.data(), need, face.data(), s2), TFR_OK);
+    for (size_t i = need / 4; i < arena.size(); i++) ASSERT_EQ(arena[i], 0xA5A5A5A5u) << "word " << i;
+    ASSERT_EQ(0, std::memcmp(s1, s2, sizeof s1));
+#endif
   }
 }
 

@@ -59,6 +59,24 @@ static void Check(int h, int cin, int cout, int stride, uint32_t seed) {
                      nullptr, plain.data());
   tfr_op_prelu(plain.data(), ho * ho, cout, slope.data());
   ASSERT_EQ(0, std::memcmp(fused.data(), plain.data(), fused.size() * sizeof(float)));
+#if defined(TFR_USE_CONV_LUT)
+  // the table look-up path: the same floats, bit for bit, in every mode
+  {
+    std::vector<uint8_t> lut(tfr_conv_lut_bytes(cin, cout) + 1);
+    uint8_t *t = lut.data() + 1;  // any alignment
+    tfr_conv_lut_build(bits.data(), cin, cout, t);
+    std::vector<float> o1(out.size(), 100.0f), o2(out.size(), 100.0f), o3(out.size(), 100.0f);
+    tfr_op_binary_conv_lut(packed.data(), h, w, cin, cout, stride, t, scale.data(), bias.data(), 0, nullptr,
+                           o1.data());
+    tfr_op_binary_conv_lut(packed.data(), h, w, cin, cout, stride, t, scale.data(), bias.data(), 1, nullptr,
+                           o2.data());
+    tfr_op_binary_conv_lut(packed.data(), h, w, cin, cout, stride, t, scale.data(), bias.data(), 1,
+                           slope.data(), o3.data());
+    ASSERT_EQ(0, std::memcmp(o1.data(), out.data(), out.size() * sizeof(float)));
+    ASSERT_EQ(0, std::memcmp(o2.data(), acc.data(), acc.size() * sizeof(float)));
+    ASSERT_EQ(0, std::memcmp(o3.data(), fused.data(), fused.size() * sizeof(float)));
+  }
+#endif
   for (int oy = 0; oy < ho; oy++)
     for (int ox = 0; ox < ho; ox++)
       for (int o = 0; o < cout; o++) {
@@ -80,3 +98,7 @@ TEST(BinaryConv, MultiWordChannels) { Check(4, 70, 3, 1, 99); }
 // cin > 256: the window is read in place instead of gathered (TFR_PATCH_WORDS).
 TEST(BinaryConv, WideLayersReadTheWindowInPlace) { Check(3, 300, 2, 1, 5); }
 TEST(BinaryConv, WideLayersStride2) { Check(4, 257, 3, 2, 6); }
+// more than 64 outputs (two table chunks), partial words and groups, both table kinds
+TEST(BinaryConv, SeventyOutputs) { Check(5, 40, 70, 1, 12); }
+TEST(BinaryConv, ByteTablesStride2) { Check(7, 24, 18, 2, 13); }
+TEST(BinaryConv, NibbleTablesPartialWord) { Check(6, 100, 40, 1, 14); }

@@ -48,6 +48,11 @@ TEST(Vectors, CoreMatchesTheTypeScriptReference) {
   const int err = tfr_model_parse(&model, aligned.data(), blob.size());
   ASSERT_EQ(err, TFR_OK) << tfr_strerror(err);
   std::vector<uint32_t> arena(tfr_arena_size(&model) / 4);
+#if defined(TFR_USE_CONV_LUT)
+  std::vector<uint8_t> lut(tfr_lut_size(&model));
+  ASSERT_EQ(tfr_lut_build(&model, lut.data(), lut.size()), TFR_OK);
+  size_t lut_exact = 0;
+#endif
   double max_diff = 0;
   size_t exact = 0, top1 = 0;
   for (size_t i = 0; i < n; i++) {
@@ -64,12 +69,23 @@ TEST(Vectors, CoreMatchesTheTypeScriptReference) {
       if (want[k] > want[b]) b = k;
     }
     exact += same;
+#if defined(TFR_USE_CONV_LUT)
+    float t[TFR_NUM_CLASSES];
+    ASSERT_EQ(tfr_classify_lut(&model, lut.data(), arena.data(), arena.size() * 4, faces.data() + i * TFR_FACE_PIXELS, t),
+              TFR_OK);
+    lut_exact += std::memcmp(s, t, sizeof s) == 0;
+#endif
     top1 += a == b;
   }
   std::printf("[vectors] %zu faces, arena %zu bytes, max |diff| %.3g, bit-exact %zu/%zu, top-1 agree %zu/%zu\n",
               n, arena.size() * 4, max_diff, exact, n, top1, n);
   EXPECT_LE(max_diff, 1e-4);
   EXPECT_EQ(top1, n);
+#if defined(TFR_USE_CONV_LUT)
+  std::printf("[vectors] table look-up path: %zu-byte tables, same scores as tfr_classify %zu/%zu\n", lut.size(),
+              lut_exact, n);
+  EXPECT_EQ(lut_exact, n);
+#endif
 }
 
 }  // namespace

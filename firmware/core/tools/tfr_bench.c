@@ -1,5 +1,6 @@
 /* Runs N inferences, for scripts/callgrind-core.sh (instructions per inference) and quick
  * host timing.  usage: tfr_bench [model.tfer [faces.u8]] [N]
+ * Built with TFR_USE_CONV_LUT (tfr_bench_simd) it runs tfr_classify_lut, the wasm build's path.
  * Without a model it builds the default-shaped random model of tests/blob_builder.h. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,9 @@
 static uint32_t blob[1 << 18];
 static uint32_t arena[1 << 18];
 static uint8_t faces[64 * TFR_FACE_PIXELS];
+#if defined(TFR_USE_CONV_LUT)
+static uint8_t lut[1 << 22]; /* the binary convs' lookup tables (tfr_classify_lut, the wasm path) */
+#endif
 
 static size_t read_file(const char *path, void *dst, size_t cap) {
   FILE *f = fopen(path, "rb");
@@ -58,9 +62,20 @@ int main(int argc, char **argv) {
     fprintf(stderr, "tfr_bench: %s\n", tfr_strerror(err));
     return 1;
   }
+#if defined(TFR_USE_CONV_LUT)
+  err = tfr_lut_build(&model, lut, sizeof lut);
+  if (err) {
+    fprintf(stderr, "tfr_bench: %s\n", tfr_strerror(err));
+    return 1;
+  }
+#endif
   t0 = clock();
   for (i = 0; i < (size_t)n; i++) {
+#if defined(TFR_USE_CONV_LUT)
+    err = tfr_classify_lut(&model, lut, arena, sizeof arena, faces + (i % nfaces) * TFR_FACE_PIXELS, scores);
+#else
     err = tfr_classify(&model, arena, sizeof arena, faces + (i % nfaces) * TFR_FACE_PIXELS, scores);
+#endif
     if (err) {
       fprintf(stderr, "tfr_bench: %s\n", tfr_strerror(err));
       return 1;

@@ -49,7 +49,8 @@ enum {
   TFR_ERR_TRAILING = -14,     /* bytes after the head section */
   TFR_ERR_LABEL = -15,        /* a label is not one of the seven known names, or repeats */
   TFR_ERR_NOT_PARSED = -16,   /* the model struct was not filled by a successful tfr_model_parse */
-  TFR_ERR_ARENA_SMALL = -17   /* the arena is smaller than tfr_arena_size() */
+  TFR_ERR_ARENA_SMALL = -17,  /* the arena is smaller than tfr_arena_size() */
+  TFR_ERR_LUT = -18           /* lookup tables too small, or not built for this model */
 };
 
 enum { TFR_BLOCK_BINARY = 1, TFR_BLOCK_CBAM = 2 };
@@ -108,6 +109,18 @@ size_t tfr_arena_size(const tfr_model_t *model);
 /* Classifies one 48x48 grayscale face (row-major) into TFR_NUM_CLASSES softmax scores. */
 int tfr_classify(const tfr_model_t *model, void *arena, size_t arena_size,
                  const uint8_t face[TFR_FACE_PIXELS], float scores[TFR_NUM_CLASSES]);
+
+#if defined(TFR_USE_CONV_LUT)
+/* Optional fast path (TFR_USE_CONV_LUT with TFR_USE_SIMD; the wasm build): the binary convs
+ * count bits by table look-up, one table row per 4-bit nibble of the input window, instead of
+ * XOR + popcount. The tables (tfr_lut_size() bytes: 811,024 for tinyfer-b1) are built once per
+ * parsed model; tfr_classify_lut() then gives the same scores as tfr_classify(), bit for bit,
+ * in the same arena. TFR_ERR_LUT when the tables are too small or were built for another model. */
+size_t tfr_lut_size(const tfr_model_t *model);
+int tfr_lut_build(const tfr_model_t *model, void *lut, size_t lut_size);
+int tfr_classify_lut(const tfr_model_t *model, const void *lut, void *arena, size_t arena_size,
+                     const uint8_t face[TFR_FACE_PIXELS], float scores[TFR_NUM_CLASSES]);
+#endif
 
 /* A short English sentence for an error code (never NULL). */
 const char *tfr_strerror(int err);
