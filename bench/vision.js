@@ -9,8 +9,8 @@
  * Each runtime is measured in a child process pinned to one core's worth of threads
  * (TF_NUM_INTRAOP_THREADS=1, TF_NUM_INTEROP_THREADS=1, UV_THREADPOOL_SIZE=1, sharp
  * concurrency 1) so the figures do not depend on how many cores the machine has. Besides wall
- * time, the child's CPU time (all its threads) is reported: frames per CPU-second is what one
- * core would do on an idle machine, when other processes share the cores.
+ * time, the child's CPU time (all its threads) is reported, which other processes sharing the
+ * cores disturb less; each figure is from the fastest of 3 passes over the frames.
  * Frames are built at run time from JAFFE faces (../shared/data or $TINYFER_DATA) pasted into
  * 640x480 backgrounds, each frame a different face, place and background; every frame goes
  * through the whole pipeline (nothing is reused across frames). The classifier is the bundled
@@ -23,6 +23,8 @@ const fs = require("fs");
 const { execFileSync } = require("child_process");
 
 const ROOT = path.resolve(__dirname, "..");
+/** Passes over the frames; the fastest is reported. */
+const PASSES = 3;
 
 function parseArgs(argv) {
     const a = { frames: 120, runtimes: ["tensorflow", "wasm"], json: false };
@@ -128,35 +130,47 @@ async function child(runtime, n) {
         const d = await decodeFrame(f, opts);
         await engine.classify(cropFaces(d, await detector.detect(d.rgb, d.workWidth, d.workHeight, opts), opts).map((x) => x.pixels));
     }
-    // wall and CPU time (all threads of this process: sharp decodes on a libuv thread) per stage
-    const t = { decode: 0, detect: 0, crop: 0, classify: 0 };
-    const c = { decode: 0, detect: 0, crop: 0, classify: 0 };
-    let faces = 0;
-    const t0 = now();
-    const c0 = cpuMs();
-    let tw = t0;
-    let tc = c0;
-    const lap = (stage) => {
-        const w = now();
-        const u = cpuMs();
-        t[stage] += w - tw;
-        c[stage] += u - tc;
-        tw = w;
-        tc = u;
-    };
-    for (const f of frames) {
-        const d = await decodeFrame(f, opts);
-        lap("decode");
-        const found = await detector.detect(d.rgb, d.workWidth, d.workHeight, opts);
-        lap("detect");
-        const crops = cropFaces(d, found, opts);
-        lap("crop");
-        if (crops.length) { await engine.classify(crops.map((x) => x.pixels)); }
-        lap("classify");
-        faces += crops.length;
+    // One pass: every frame through every stage; wall and CPU time (all threads of this process:
+    // sharp decodes on a libuv thread) per stage.
+    async function pass() {
+        const t = { decode: 0, detect: 0, crop: 0, classify: 0, total: 0 };
+        const c = { decode: 0, detect: 0, crop: 0, classify: 0, total: 0 };
+        let faces = 0;
+        const t0 = now();
+        const c0 = cpuMs();
+        let tw = t0;
+        let tc = c0;
+        const lap = (stage) => {
+            const w = now();
+            const u = cpuMs();
+            t[stage] += w - tw;
+            c[stage] += u - tc;
+            tw = w;
+            tc = u;
+        };
+        for (const f of frames) {
+            const d = await decodeFrame(f, opts);
+            lap("decode");
+            const found = await detector.detect(d.rgb, d.workWidth, d.workHeight, opts);
+            lap("detect");
+            const crops = cropFaces(d, found, opts);
+            lap("crop");
+            if (crops.length) { await engine.classify(crops.map((x) => x.pixels)); }
+            lap("classify");
+            faces += crops.length;
+        }
+        t.total = now() - t0;
+        c.total = cpuMs() - c0;
+        return { t, c, faces };
     }
-    const total = now() - t0;
-    const cpu = cpuMs() - c0;
+    // The best of PASSES passes (lowest CPU time): other processes on the machine only ever add time.
+    let best = null;
+    for (let p = 0; p < PASSES; p++) {
+        const r = await pass();
+        if (!best || r.c.total < best.c.total) { best = r; }
+    }
+    const { t, c, faces } = best;
+    const per = (o) => ({ decode: o.decode / n, detect: o.detect / n, crop: o.crop / n, classify: o.classify / n, total: o.total / n });
     engine.dispose();
     return {
         runtime: detector.runtime,
@@ -166,13 +180,12 @@ async function child(runtime, n) {
         withFaces,
         model,
         classifier: `${engine.backend}/${engine.runtime}`,
-        msPerFrame: {
-            decode: t.decode / n, detect: t.detect / n, crop: t.crop / n, classify: t.classify / n, total: total / n,
-        },
-        cpuMsPerStage: { decode: c.decode / n, detect: c.detect / n, crop: c.crop / n, classify: c.classify / n },
-        fps: 1000 / (total / n),
-        cpuMsPerFrame: cpu / n,
-        cpuFps: 1000 / (cpu / n),
+        passes: PASSES,
+        msPerFrame: per(t),
+        cpuMsPerStage: per(c),
+        fps: 1000 / (t.total / n),
+        cpuMsPerFrame: c.total / n,
+        cpuFps: 1000 / (c.total / n),
         detectorInput: `BlazeFace ${opts.inputSize} (else ${opts.fallbackSize})`,
     };
 }
@@ -213,7 +226,8 @@ function formatTable(rows) {
         lines.push(`classifier: ${ok.classifier}, model: ${ok.model}; detector: ${ok.detectorInput}, keypoints framing` +
             `; JPEG frames of ${ok.jpegKB.toFixed(0)} KB on average` +
             (ok.withFaces ? ", one JAFFE face each (160-240 px)" : "; no dataset: frames hold no face") +
-            "; frames / CPU-s = 1000 / CPU ms (all threads of the one-core child), what an idle core does");
+            `; best of ${ok.passes} passes; frames / CPU-s = 1000 / CPU ms (all threads of the one-core child): ` +
+            "less disturbed than wall time by other processes on the machine");
     }
     return lines.join("\n");
 }
