@@ -288,11 +288,13 @@ TFR_KERNEL void conv_lut(const uint32_t *packed, int h, int w, const int words, 
         const uint32_t *a = base + ky * wp * words;
         TFR_UNROLL for (kx = 0; kx < 3; kx++) {
           TFR_UNROLL for (wd = 0; wd < words; wd++) {
-            const uint32_t x = a[kx * words + wd];
+            const uint32_t x = k == 8 ? 0u : a[kx * words + wd];
+            const uint8_t *xb = (const uint8_t *)(const void *)(a + kx * words + wd); /* little-endian */
             TFR_UNROLL for (f = 0; f < fields; f++) {
-              /* the row of field f of word wd of tap (ky, kx), value (x >> kf) & mask */
-              const tfr_v16b_u *row = tab + ((((ky * 3 + kx) * words + wd) * fields + f) << k) * nv +
-                                     ((x >> (k * f)) & mask) * (unsigned)nv;
+              /* the row of field f of word wd of tap (ky, kx), value (x >> kf) & mask; byte
+               * fields straight from memory (one zero-extending load, no shift and mask) */
+              const unsigned val = k == 8 ? (unsigned)xb[f] : (x >> (k * f)) & mask;
+              const tfr_v16b_u *row = tab + ((((ky * 3 + kx) * words + wd) * fields + f) << k) * nv + val * (unsigned)nv;
               if (wd == words - 1 && f >= nf_last) break;
               TFR_UNROLL for (v = 0; v < nv; v++) b[v] = tfr_v16b_add(b[v], row[v]);
             }

@@ -29,3 +29,48 @@ TEST(Shortcut, InPlaceEqualsOutOfPlaceWhenCoutAtMostTwiceCin) {
   tfr_op_shortcut_proj(buf.data(), h, h, cin, cout, sw.data(), sb.data(), pooled.data(), buf.data());
   for (size_t i = 0; i < out.size(); i++) EXPECT_EQ(buf[i], out[i]) << i;
 }
+
+// Every path (16, 8 and 4 outputs per vector, pixel pairs, scalar tails) against the plain
+// definition, bit for bit, out of place and in place.
+static void CheckShortcut(int h, int cin, int cout) {
+  const int ho = h / 2;
+  std::vector<float> in(h * h * cin), sw(cout * cin), sb(cout), pooled(cin);
+  for (size_t i = 0; i < in.size(); i++) in[i] = static_cast<float>((i * 37) % 101) / 7.0f - 7.0f;
+  for (size_t i = 0; i < sw.size(); i++) sw[i] = static_cast<float>((i * 13) % 29) / 11.0f - 1.3f;
+  for (int o = 0; o < cout; o++) sb[o] = 0.03f * o - 0.5f;
+  std::vector<float> want(ho * ho * cout);
+  for (int y = 0; y < ho; y++)
+    for (int x = 0; x < ho; x++) {
+      std::vector<float> p(cin);
+      for (int c = 0; c < cin; c++) {
+        const float *a = &in[((2 * y) * h + 2 * x) * cin + c];
+        volatile float s = a[0] + a[cin];  // the definition's order, one rounding per step
+        s = s + a[h * cin];
+        s = s + a[h * cin + cin];
+        p[c] = s * 0.25f;
+      }
+      for (int o = 0; o < cout; o++) {
+        volatile float acc = 0.0f;
+        for (int c = 0; c < cin; c++) {
+          volatile float prod = sw[o * cin + c] * p[c];
+          acc = acc + prod;
+        }
+        want[(y * ho + x) * cout + o] = acc + sb[o];
+      }
+    }
+  std::vector<float> out(want.size(), 123.0f);
+  tfr_op_shortcut_proj(in.data(), h, h, cin, cout, sw.data(), sb.data(), pooled.data(), out.data());
+  for (size_t i = 0; i < out.size(); i++) ASSERT_EQ(out[i], want[i]) << i;
+  if (cout <= 2 * cin) {
+    std::vector<float> buf = in;
+    tfr_op_shortcut_proj(buf.data(), h, h, cin, cout, sw.data(), sb.data(), pooled.data(), buf.data());
+    for (size_t i = 0; i < want.size(); i++) ASSERT_EQ(buf[i], want[i]) << i;
+  }
+}
+
+TEST(Shortcut, TinyferShapeBitExact) { CheckShortcut(24, 32, 56); }
+TEST(Shortcut, OddWidthsAndTails) {
+  CheckShortcut(10, 7, 30);
+  CheckShortcut(6, 9, 5);
+  CheckShortcut(14, 40, 3);
+}
