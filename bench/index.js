@@ -121,7 +121,7 @@ async function main() {
 
   const wasmRow = rows[0];
   const twinWasm = rows.find((r) => r.model.startsWith('float twin') && r.runtime.startsWith('tfjs wasm'));
-  const result = { trained, rows, arenaBytes: b.arenaBytes, wasmBytes: b.wasmBytes, instructions: instr, vision };
+  const result = { trained, rows, arenaBytes: b.arenaBytes, lutBytes: b.lutBytes, wasmBytes: b.wasmBytes, instructions: instr, vision };
   if (asJson) {
     process.stdout.write(JSON.stringify(result, null, 1) + '\n');
     return;
