@@ -1,16 +1,23 @@
 /**
  * Vision benchmark: a 640x480 JPEG camera frame -> faces -> emotion, frames/s on ONE core,
  * per stage (decode, detect: BlazeFace boxes + keypoints, crop, classify) and end to end, for
- * each TensorFlow.js runtime the detector can use (tfjs-node, wasm).
+ * each configuration a user gets (where the detector runs, see src/vision/detector.ts):
+ *   worker-wasm      the default: the detector's own worker thread on tfjs wasm, while the main
+ *                    thread has tfjs-node loaded (as when it is installed and in use)
+ *   main-wasm        the detector on the main thread, tfjs + wasm (TINYFER_TF=wasm)
+ *   main-tensorflow  the detector on the main thread, tfjs-node
  *
- *   node bench/vision.js [--frames 120] [--runtimes tensorflow,wasm] [--json]
- *   require('./bench/vision').benchVision({ frames, runtimes }) -> rows (for npm run bench)
+ *   node bench/vision.js [--frames 120] [--configs worker-wasm,main-wasm,main-tensorflow] [--json]
+ *   require('./bench/vision').benchVision({ frames, configs }) -> rows (for npm run bench)
  *
- * Each runtime is measured in a child process pinned to one core's worth of threads
- * (TF_NUM_INTRAOP_THREADS=1, TF_NUM_INTEROP_THREADS=1, UV_THREADPOOL_SIZE=1, sharp
- * concurrency 1) so the figures do not depend on how many cores the machine has. Besides wall
- * time, the child's CPU time (all its threads) is reported, which other processes sharing the
- * cores disturb less; each figure is from the fastest of 3 passes over the frames.
+ * Each configuration is measured in a child process held to one core: pinned to one CPU with
+ * `taskset` where there is one (the detector's worker thread, sharp's and TensorFlow's threads
+ * then share that core with the main thread), and in any case TF_NUM_INTRAOP_THREADS=1,
+ * TF_NUM_INTEROP_THREADS=1, UV_THREADPOOL_SIZE=1, sharp concurrency 1; the table header says
+ * whether it was pinned. Besides wall time, the child's CPU time (all its threads, the worker
+ * included) is reported, which other processes sharing the cores disturb less, and the part of
+ * it on the main thread (the time its event loop, i.e. a Node-RED flow, is blocked; Linux); each
+ * figure is from the fastest of 3 passes over the frames.
  * Frames are built at run time from JAFFE faces (../shared/data or $TINYFER_DATA) pasted into
  * 640x480 backgrounds, each frame a different face, place and background; every frame goes
  * through the whole pipeline (nothing is reused across frames). The classifier is the bundled
@@ -20,38 +27,58 @@
 "use strict";
 const path = require("path");
 const fs = require("fs");
-const { execFileSync } = require("child_process");
+const os = require("os");
+const { execFileSync, spawnSync } = require("child_process");
 
 const ROOT = path.resolve(__dirname, "..");
 /** Passes over the frames; the fastest is reported. */
 const PASSES = 3;
+/** The configurations: where the detector runs and which TensorFlow.js the main thread loads. */
+const CONFIGS = {
+    "worker-wasm": { detectorRuntime: "worker-wasm", mainTf: "" },
+    "main-wasm": { detectorRuntime: "main", mainTf: "wasm" },
+    "main-tensorflow": { detectorRuntime: "main", mainTf: "" },
+};
+const DEFAULT_CONFIGS = Object.keys(CONFIGS);
 
 function parseArgs(argv) {
-    const a = { frames: 120, runtimes: ["tensorflow", "wasm"], json: false };
+    const a = { frames: 120, configs: DEFAULT_CONFIGS, json: false };
     for (let i = 0; i < argv.length; i++) {
         if (argv[i] === "--frames") { a.frames = Number(argv[++i]); }
-        else if (argv[i] === "--runtimes") { a.runtimes = argv[++i].split(","); }
+        else if (argv[i] === "--configs") { a.configs = argv[++i].split(","); }
         else if (argv[i] === "--json") { a.json = true; }
         else if (argv[i] === "--child") { a.child = argv[++i]; }
     }
     return a;
 }
 
-/** Run the measurement for one runtime in a one-core child process; returns its row. */
-function measureRuntime(runtime, frames) {
+/** The CPU a child is pinned to (the second one where there are two or more), or null without taskset. */
+function pinCpu() {
+    if (process.platform !== "linux") { return null; }
+    const probe = spawnSync("taskset", ["-p", String(process.pid)], { encoding: "utf8" });
+    if (probe.error || probe.status !== 0) { return null; }
+    return os.cpus().length > 1 ? 1 : 0;
+}
+
+/** Run the measurement for one configuration in a one-core child process; returns its row. */
+function measureConfig(config, frames, cpu) {
+    const c = CONFIGS[config];
+    if (!c) { throw new Error(`unknown configuration '${config}' (one of ${DEFAULT_CONFIGS.join(", ")})`); }
     const env = {
         ...process.env,
-        TINYFER_TF: runtime === "wasm" ? "wasm" : "",
+        TINYFER_TF: c.mainTf,
         TF_NUM_INTRAOP_THREADS: "1",
         TF_NUM_INTEROP_THREADS: "1",
         UV_THREADPOOL_SIZE: "1",
         TF_CPP_MIN_LOG_LEVEL: "2",
     };
-    const out = execFileSync(process.execPath, [__filename, "--child", runtime, "--frames", String(frames)], {
+    const args = [__filename, "--child", config, "--frames", String(frames)];
+    const [cmd, argv] = cpu === null ? [process.execPath, args] : ["taskset", ["-c", String(cpu), process.execPath, ...args]];
+    const out = execFileSync(cmd, argv, {
         env, cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 20,
     });
     const line = out.trim().split("\n").pop();
-    return JSON.parse(line);
+    return { ...JSON.parse(line), config, pinnedCpu: cpu };
 }
 
 async function buildFrames(n) {
@@ -114,30 +141,46 @@ function cpuMs() {
     return (u.user + u.system) / 1000;
 }
 
-/** The child: measure every stage on `n` frames with the detector on `runtime`. */
-async function child(runtime, n) {
+/**
+ * CPU time of the main thread alone (the time its event loop is blocked), from the scheduler's
+ * nanosecond count in /proc (Linux); null elsewhere.
+ */
+function mainThreadCpuMs() {
+    try {
+        return Number(fs.readFileSync(`/proc/self/task/${process.pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
+    } catch {
+        return null;
+    }
+}
+
+/** The child: measure every stage on `n` frames in configuration `config`. */
+async function child(config, n) {
     const sharp = require("sharp");
     sharp.concurrency(1);
+    const { loadTf } = require("../dist/engine/tf");
     const { decodeFrame } = require("../dist/vision/decode");
     const { FaceDetector } = require("../dist/vision/detector");
-    const { DEFAULT_FRAME, cropFaces } = require("../dist/vision/pipeline");
+    const { cropFaces, frameOptions } = require("../dist/vision/pipeline");
     const { frames, withFaces } = await buildFrames(n);
-    const detector = await FaceDetector.load();
+    const opts = frameOptions({ detectorRuntime: CONFIGS[config].detectorRuntime });
+    const mainTf = (await loadTf()).runtime;
+    const detector = await FaceDetector.load(opts.detectorRuntime);
     const { engine, model } = await loadClassifier();
-    const opts = DEFAULT_FRAME;
     // warm up: first calls compile kernels
     for (const f of frames.slice(0, 5)) {
         const d = await decodeFrame(f, opts);
         await engine.classify(cropFaces(d, await detector.detect(d.rgb, d.workWidth, d.workHeight, opts), opts).map((x) => x.pixels));
     }
-    // One pass: every frame through every stage; wall and CPU time (all threads of this process:
-    // sharp decodes on a libuv thread) per stage.
+    // One pass: every frame through every stage; wall and CPU time (all threads of this
+    // process: sharp decodes on a libuv thread, the detector may run in its worker thread) per
+    // stage, and the main thread's own CPU time for the pass.
     async function pass() {
         const t = { decode: 0, detect: 0, crop: 0, classify: 0, total: 0 };
         const c = { decode: 0, detect: 0, crop: 0, classify: 0, total: 0 };
         let faces = 0;
         const t0 = now();
         const c0 = cpuMs();
+        const m0 = mainThreadCpuMs();
         let tw = t0;
         let tc = c0;
         const lap = (stage) => {
@@ -161,7 +204,8 @@ async function child(runtime, n) {
         }
         t.total = now() - t0;
         c.total = cpuMs() - c0;
-        return { t, c, faces };
+        const main = m0 === null ? null : mainThreadCpuMs() - m0;
+        return { t, c, main, faces };
     }
     // The best of PASSES passes (lowest CPU time): other processes on the machine only ever add time.
     let best = null;
@@ -169,11 +213,12 @@ async function child(runtime, n) {
         const r = await pass();
         if (!best || r.c.total < best.c.total) { best = r; }
     }
-    const { t, c, faces } = best;
-    const per = (o) => ({ decode: o.decode / n, detect: o.detect / n, crop: o.crop / n, classify: o.classify / n, total: o.total / n });
+    const { t, c, main, faces } = best;
+    const per = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v / n]));
     engine.dispose();
     return {
-        runtime: detector.runtime,
+        detector: detector.label,
+        mainTf,
         frames: frames.length,
         jpegKB: frames.reduce((a, f) => a + f.length, 0) / frames.length / 1024,
         facesFound: faces,
@@ -183,6 +228,7 @@ async function child(runtime, n) {
         passes: PASSES,
         msPerFrame: per(t),
         cpuMsPerStage: per(c),
+        mainThreadCpuMsPerFrame: main === null ? null : main / n,
         fps: 1000 / (t.total / n),
         cpuMsPerFrame: c.total / n,
         cpuFps: 1000 / (c.total / n),
@@ -190,16 +236,17 @@ async function child(runtime, n) {
     };
 }
 
-/** Run the benchmark; returns one row per runtime. */
+/** Run the benchmark; returns one row per configuration. */
 function benchVision(opts = {}) {
     const frames = opts.frames || 120;
-    const runtimes = opts.runtimes || ["tensorflow", "wasm"];
+    const configs = opts.configs || DEFAULT_CONFIGS;
+    const cpu = pinCpu();
     const rows = [];
-    for (const r of runtimes) {
+    for (const config of configs) {
         try {
-            rows.push(measureRuntime(r, frames));
+            rows.push(measureConfig(config, frames, cpu));
         } catch (e) {
-            rows.push({ runtime: r, error: String(e.message || e).split("\n")[0] });
+            rows.push({ config, pinnedCpu: cpu, error: String(e.message || e).split("\n")[0] });
         }
     }
     return rows;
@@ -208,18 +255,22 @@ function benchVision(opts = {}) {
 function formatTable(rows) {
     const f1 = (v) => v.toFixed(1);
     const f2 = (v) => v.toFixed(2);
+    const pinned = rows.length && rows[0].pinnedCpu !== undefined && rows[0].pinnedCpu !== null;
     const lines = [
-        "Vision: 640x480 JPEG -> faces -> emotion, one core: ms per frame, wall (CPU), and frames/s",
-        "detector runtime | decode | detect | crop | classify | total | frames/s | frames / CPU-s | faces/frames",
-        "---|---|---|---|---|---|---|---|---",
+        "Vision: 640x480 JPEG -> faces -> emotion, one core (" +
+            (pinned ? `each configuration's process pinned to CPU ${rows[0].pinnedCpu} with taskset, its worker thread included` :
+                "not pinned: no taskset; one thread each for TensorFlow, libuv and sharp") +
+            "): ms per frame, wall (CPU), frames/s",
+        "detector | main-thread tfjs | decode | detect | crop | classify | total | frames/s | frames / CPU-s | main-thread CPU ms/frame | faces/frames",
+        "---|---|---|---|---|---|---|---|---|---|---",
     ];
     for (const r of rows) {
-        if (r.error) { lines.push(`${r.runtime} | failed: ${r.error}`); continue; }
+        if (r.error) { lines.push(`${r.config || r.runtime} | failed: ${r.error}`); continue; }
         const m = r.msPerFrame;
         const c = r.cpuMsPerStage;
         const both = (k) => `${f2(m[k])} (${f2(c[k])})`;
-        lines.push([r.runtime, both("decode"), both("detect"), both("crop"), both("classify"), `${f2(m.total)} (${f2(r.cpuMsPerFrame)})`,
-            f1(r.fps), f1(r.cpuFps), `${r.facesFound}/${r.frames}`].join(" | "));
+        lines.push([r.detector, r.mainTf, both("decode"), both("detect"), both("crop"), both("classify"), `${f2(m.total)} (${f2(r.cpuMsPerFrame)})`,
+            f1(r.fps), f1(r.cpuFps), r.mainThreadCpuMsPerFrame === null ? "n/a" : f2(r.mainThreadCpuMsPerFrame), `${r.facesFound}/${r.frames}`].join(" | "));
     }
     const ok = rows.find((r) => !r.error);
     if (ok) {
@@ -227,7 +278,8 @@ function formatTable(rows) {
             `; JPEG frames of ${ok.jpegKB.toFixed(0)} KB on average` +
             (ok.withFaces ? ", one JAFFE face each (160-240 px)" : "; no dataset: frames hold no face") +
             `; best of ${ok.passes} passes; frames / CPU-s = 1000 / CPU ms (all threads of the one-core child): ` +
-            "less disturbed than wall time by other processes on the machine");
+            "less disturbed than wall time by other processes on the machine; main-thread CPU: the part of it on the main " +
+            "thread, i.e. the time its event loop (a Node-RED flow) is blocked");
     }
     return lines.join("\n");
 }

@@ -117,6 +117,25 @@ describe("vision nodes in Node-RED", function () {
             assert.equal(m.frame.width, 256);
             assert.equal(m.frame.format, "tiff");
             assert.equal(m.frame.mode, "detect");
+            assert.equal(m.frame.detector, "worker-wasm");
+        });
+
+        it("runs the detector on the main thread's TensorFlow.js when so set, finding the same face", async function () {
+            await helper.load(NODES, onTab([
+                { id: "worker", type: "tinyfer-frame", wires: [["out"]] },
+                { id: "main", type: "tinyfer-frame", detectorRuntime: "main", wires: [["out"]] },
+                { id: "out", type: "helper" },
+            ]));
+            const out = collect("out");
+            const bytes = fs.readFileSync(jaffe);
+            helper.getNode("worker").receive({ payload: bytes, topic: "worker" });
+            helper.getNode("main").receive({ payload: bytes, topic: "main" });
+            const msgs = await out.next(2);
+            const by = Object.fromEntries(msgs.map((m) => [m.topic, m]));
+            assert.equal(by.worker.frame.detector, "worker-wasm");
+            assert.match(by.main.frame.detector, /^main-(tensorflow|wasm)$/);
+            assert.equal(by.main.faces.length, 1);
+            assert.ok(fx.iou(by.main.faces[0].box, by.worker.faces[0].box) > 0.95);
         });
 
         it("takes a file path and a data URL; outputs the original or an annotated JPEG", async function () {

@@ -208,6 +208,10 @@ describe("frame handler", function () {
         assert.equal(o.maxBytes, 1024 * 1024);
         assert.equal(o.maxPixels, 2e6);
         assert.equal(frameOptionsFromConfig({ margin: "" }).margin, 0);
+        assert.equal(o.detectorRuntime, "worker-wasm");
+        assert.equal(frameOptionsFromConfig({ detectorRuntime: "main" }).detectorRuntime, "main");
+        assert.equal(frameOptionsFromConfig({ detectorRuntime: "" }).detectorRuntime, "worker-wasm");
+        assert.throws(() => frameOptionsFromConfig({ detectorRuntime: "gpu" }), /detectorRuntime must be one of worker-wasm, main/);
         assert.throws(() => frameOptionsFromConfig({ margin: "wide" }), /margin must be a number/);
         assert.throws(() => frameOptionsFromConfig({ mode: "guess" }), /mode/);
         assert.throws(() => new FrameHandler({ output: "thumbnail" }), /output/);

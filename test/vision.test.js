@@ -11,7 +11,8 @@ const sharp = require("sharp");
 const fx = require("./fixtures/faces");
 
 const { decodeFrame, readImageInput, DEFAULT_DECODE } = require("../dist/vision/decode");
-const { FaceDetector, DEFAULT_DETECT } = require("../dist/vision/detector");
+const { FaceDetector, DEFAULT_DETECT, DEFAULT_DETECTOR_RUNTIME } = require("../dist/vision/detector");
+const { WorkerDetector } = require("../dist/vision/worker-detector");
 const bf = require("../dist/vision/blazeface");
 const { faceSquare, landmarkSquare, cropGray, cropFace, rgbToGray, FER_FRAMING } = require("../dist/vision/crop");
 const { processFrame, frameOptions, DEFAULT_FRAME } = require("../dist/vision/pipeline");
@@ -284,9 +285,19 @@ describe("vision: face detection", function () {
         detector = await FaceDetector.load();
     });
 
-    it("loads once, from the weights inside the npm package", async function () {
+    it("loads once per runtime, from the weights inside the npm package: by default in a worker thread on wasm", async function () {
         assert.equal(await FaceDetector.load(), detector);
-        assert.ok(["tensorflow", "wasm", "cpu"].includes(detector.runtime), detector.runtime);
+        assert.equal(await FaceDetector.load("worker-wasm"), detector);
+        assert.equal(detector.runtime, "worker-wasm");
+        assert.equal(detector.backend, "wasm");
+        assert.equal(detector.label, "worker-wasm");
+        const main = await FaceDetector.load("main");
+        assert.equal(await FaceDetector.load("main"), main);
+        assert.equal(main.runtime, "main");
+        assert.ok(["tensorflow", "wasm", "cpu"].includes(main.backend), main.backend);
+        assert.equal(main.label, `main-${main.backend}`);
+        await assert.rejects(FaceDetector.load("gpu"), /detector runtime must be one of worker-wasm, main, got 'gpu'/);
+        assert.throws(() => frameOptions({ detectorRuntime: "gpu" }), /detectorRuntime must be one of worker-wasm, main/);
     });
 
     it("finds exactly one face in a JAFFE portrait of each of the 10 subjects", async function () {
@@ -370,24 +381,42 @@ describe("vision: face detection", function () {
         assert.ok(fx.iou(r2.faces[0].box, expected) > 0.6, JSON.stringify(r2.faces[0].box));
     });
 
-    it("runs on @tensorflow/tfjs + wasm when tfjs-node is not used (TINYFER_TF=wasm), with the same result", async function () {
-        const file = fx.jaffePerSubject("sad")[0];
-        const native = (await processFrame(file)).faces;
+    it("the worker thread finds the same faces as the detector in-process on wasm (TINYFER_TF=wasm), and close to tfjs-node's", async function () {
+        // in a child process whose main thread runs tfjs + wasm: both runtimes on the same backend
+        const files = fx.jaffePerSubject("sad");
         const script = `
-            const { processFrame } = require(${JSON.stringify(path.join(fx.ROOT, "dist", "vision", "pipeline"))});
-            processFrame(${JSON.stringify(file)}).then((r) => {
-                process.stdout.write(JSON.stringify({ detector: r.detector, faces: r.faces.map((f) => ({ box: f.box, score: f.score })) }));
-            }, (e) => { process.stderr.write(String(e.stack)); process.exit(1); });`;
+            const { processFrame, frameOptions } = require(${JSON.stringify(path.join(fx.ROOT, "dist", "vision", "pipeline"))});
+            const files = ${JSON.stringify(files)};
+            const faces = (r) => ({ detector: r.detector, faces: r.faces.map((f) => ({ box: f.box, score: f.score, landmarks: f.landmarks })) });
+            (async () => {
+                const out = { worker: [], main: [] };
+                for (const f of files) {
+                    out.worker.push(faces(await processFrame(f)));
+                    out.main.push(faces(await processFrame(f, frameOptions({ detectorRuntime: "main" }))));
+                }
+                process.stdout.write(JSON.stringify(out));
+            })().catch((e) => { process.stderr.write(String(e.stack)); process.exit(1); });`;
         const { execFileSync } = require("child_process");
         const out = execFileSync(process.execPath, ["-e", script], {
             env: { ...process.env, TINYFER_TF: "wasm", TF_CPP_MIN_LOG_LEVEL: "2" }, encoding: "utf8", cwd: fx.ROOT,
         });
         const r = JSON.parse(out);
-        assert.equal(r.detector, "wasm");
-        assert.equal(r.faces.length, native.length);
-        assert.equal(r.faces.length, 1);
-        assert.ok(fx.iou(r.faces[0].box, native[0].box) > 0.9, `${JSON.stringify(r.faces[0].box)} vs ${JSON.stringify(native[0].box)}`);
-        assert.ok(Math.abs(r.faces[0].score - native[0].score) < 0.02);
+        assert.equal(r.worker.length, 10);
+        for (let i = 0; i < files.length; i++) {
+            assert.equal(r.worker[i].detector, "worker-wasm");
+            assert.equal(r.main[i].detector, "main-wasm");
+            assert.equal(r.worker[i].faces.length, 1, path.basename(files[i]));
+            // the same code on the same backend: the very same numbers
+            assert.deepEqual(r.worker[i].faces, r.main[i].faces, path.basename(files[i]));
+        }
+        // this process's main thread (tfjs-node where it loads): the same faces up to float rounding
+        const main = await FaceDetector.load("main");
+        for (let i = 0; i < files.length; i++) {
+            const here = (await processFrame(files[i], frameOptions({ detectorRuntime: "main" }))).faces;
+            assert.equal(here.length, 1);
+            assert.ok(fx.iou(here[0].box, r.worker[i].faces[0].box) > 0.95, `${main.label}: ${JSON.stringify(here[0].box)} vs ${JSON.stringify(r.worker[i].faces[0].box)}`);
+            assert.ok(Math.abs(here[0].score - r.worker[i].faces[0].score) < 0.01);
+        }
     });
 
     it("a FER2013 face pasted into a camera frame is cropped back close to the original (landmark framing)", async function () {
@@ -522,6 +551,72 @@ describe("vision: annotate", function () {
     });
 });
 
+describe("vision: the detector's worker thread", function () {
+    this.timeout(60000);
+    let frame;
+    let expected;
+    before(async function () {
+        fx.requireData(this, "jaffe");
+        const file = fx.jaffePerSubject("happy")[0];
+        frame = await decodeFrame(fs.readFileSync(file));
+        expected = await (await FaceDetector.load("worker-wasm")).detect(frame.rgb, frame.workWidth, frame.workHeight);
+        assert.equal(expected.length, 1);
+    });
+
+    it("leaves the caller's raster as it is (a copy travels to the thread), and serves requests in flight together", async function () {
+        const detector = await FaceDetector.load();
+        const before = Buffer.from(frame.rgb);
+        const all = await Promise.all([1, 2, 3, 4].map(() => detector.detect(frame.rgb, frame.workWidth, frame.workHeight)));
+        for (const found of all) { assert.deepEqual(found, expected); }
+        assert.equal(frame.rgb.length, frame.workWidth * frame.workHeight * 3);
+        assert.ok(before.equals(frame.rgb));
+    });
+
+    it("a crashed thread fails the frames in flight with a catchable E_DETECTOR; the next frame starts a new thread", async function () {
+        const detector = await FaceDetector.load();
+        const shared = WorkerDetector.shared();
+        const first = shared.worker;
+        assert.ok(first, "the thread runs");
+        const inFlight = [1, 2].map(() => rejectsWith(detector.detect(frame.rgb, frame.workWidth, frame.workHeight), "E_DETECTOR",
+            /worker thread exited .*the next frame starts a new one/));
+        await first.terminate(); // as if it crashed
+        await Promise.all(inFlight);
+        assert.equal(shared.worker, undefined);
+        assert.deepEqual(await detector.detect(frame.rgb, frame.workWidth, frame.workHeight), expected);
+        assert.ok(shared.worker && shared.worker !== first, "a new thread");
+        // through the whole pipeline as well
+        const r = await processFrame(frame.source);
+        assert.equal(r.detector, "worker-wasm");
+        assert.equal(r.faces.length, 1);
+    });
+
+    it("close() stops the thread, failing what is in flight; the next frame starts it again", async function () {
+        const detector = await FaceDetector.load();
+        const inFlight = rejectsWith(detector.detect(frame.rgb, frame.workWidth, frame.workHeight), "E_DETECTOR", /was closed/);
+        await WorkerDetector.shared().close();
+        await inFlight;
+        assert.deepEqual(await detector.detect(frame.rgb, frame.workWidth, frame.workHeight), expected);
+    });
+
+    it("bad input is refused before it reaches the thread", async function () {
+        const detector = await FaceDetector.load();
+        await rejectsWith(detector.detect(frame.rgb.subarray(1), frame.workWidth, frame.workHeight), "E_DECODE", /expected/);
+        await assert.rejects(detector.detect(frame.rgb, frame.workWidth, frame.workHeight, { ...DEFAULT_DETECT, inputSize: 100 }), /multiple of 32/);
+    });
+
+    it("does not keep a process alive: a script that detects faces ends by itself", function () {
+        const script = `
+            const { processFrame } = require(${JSON.stringify(path.join(fx.ROOT, "dist", "vision", "pipeline"))});
+            processFrame(${JSON.stringify(fx.jaffePerSubject("happy")[0])}).then((r) => process.stdout.write(r.detector + " " + r.faces.length));`;
+        const { spawnSync } = require("child_process");
+        // the time limit only turns a hang into a failure; the script takes about a second
+        const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", cwd: fx.ROOT, timeout: 50000, env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "2" } });
+        assert.equal(r.error, undefined, "the process did not end by itself");
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.stdout, "worker-wasm 1");
+    });
+});
+
 describe("vision: defaults", function () {
     it("are what the node help documents", function () {
         assert.equal(DEFAULT_FRAME.maxBytes, 20 * 1024 * 1024);
@@ -534,5 +629,7 @@ describe("vision: defaults", function () {
         assert.equal(DEFAULT_FRAME.margin, 0);
         assert.equal(DEFAULT_FRAME.wholeFaceMaxSide, 64);
         assert.equal(DEFAULT_FRAME.wholeFace, false);
+        assert.equal(DEFAULT_FRAME.detectorRuntime, "worker-wasm");
+        assert.equal(DEFAULT_DETECTOR_RUNTIME, "worker-wasm");
     });
 });

@@ -31,6 +31,8 @@ export interface FrameNodeConfig {
   maxBytesMb?: string | number;
   maxMegapixels?: string | number;
   quality?: string | number;
+  /** Where the detector runs: 'worker-wasm' (default) or 'main'. */
+  detectorRuntime?: string;
 }
 
 /** Parse a number field of the editor: '' or undefined gives undefined (the default). */
@@ -58,6 +60,7 @@ export function frameOptionsFromConfig(c: FrameNodeConfig): FrameOptions {
     wholeFaceMaxSide: numField('wholeFaceMaxSide', c.wholeFaceMaxSide),
     maxBytes: mb === undefined ? undefined : Math.round(mb * 1024 * 1024),
     maxPixels: mp === undefined ? undefined : Math.round(mp * 1e6),
+    detectorRuntime: (c.detectorRuntime || undefined) as FrameOptions['detectorRuntime'] | undefined,
   });
 }
 

@@ -2,13 +2,21 @@
  * Face detection with BlazeFace (see blazeface.ts): boxes plus six keypoints (eyes, nose tip,
  * mouth, ears) in one pass, so a face can be framed on its eyes and mouth the way the training
  * faces are (see crop.ts) without a second landmark network. Its weights ship inside the
- * @vladmandic/human npm package, so nothing is downloaded at run time. It runs on the same
- * TensorFlow.js the rest of the package uses (src/engine/tf.ts): tfjs-node when that loads,
- * otherwise tfjs + wasm. The model is loaded once per process and shared by every node.
+ * @vladmandic/human npm package, so nothing is downloaded at run time.
+ *
+ * Where it runs (DetectorRuntime):
+ *   - 'worker-wasm' (the default): in one worker thread per process (detect-worker.ts) that loads
+ *     @tensorflow/tfjs + its wasm backend by itself, whatever the main thread uses. The event loop
+ *     stays free while a frame is detected, and wasm beats tfjs-node on this graph of ~170 small
+ *     ops (tfjs-node pays a fixed cost per op). See worker-detector.ts.
+ *   - 'main': on the main thread's TensorFlow.js (src/engine/tf.ts: tfjs-node when that loads,
+ *     otherwise tfjs + wasm), blocking the event loop while it runs.
+ * Each is loaded once per process and shared by every node.
  */
 import { loadTf } from '../engine/tf';
 import { BLAZEFACE_KEYPOINTS, BlazeFaceModel, blazeGeometry, blazeInput, weightedNms, type BlazeDetection } from './blazeface';
 import { VisionError } from './errors';
+import { WorkerDetector } from './worker-detector';
 
 /** A rectangle in pixels of the upright original image. */
 export interface Box {
@@ -65,57 +73,100 @@ export const DEFAULT_DETECT: Readonly<DetectOptions> = {
 /** Candidates overlapping by more than this are merged into one face (MediaPipe's value). */
 const NMS_IOU = 0.3;
 
-export class FaceDetector {
-  private static loading: Promise<FaceDetector> | undefined;
+/** Where BlazeFace runs: a worker thread on tfjs wasm, or the main thread's TensorFlow.js. */
+export type DetectorRuntime = 'worker-wasm' | 'main';
+export const DETECTOR_RUNTIMES: readonly DetectorRuntime[] = ['worker-wasm', 'main'];
+export const DEFAULT_DETECTOR_RUNTIME: DetectorRuntime = 'worker-wasm';
 
-  /** The shared detector (loaded on first use). A failed load is not cached: the next call tries again. */
-  static load(): Promise<FaceDetector> {
-    if (!FaceDetector.loading) {
-      FaceDetector.loading = FaceDetector.create().catch((e) => {
-        FaceDetector.loading = undefined;
+/** Finds faces on one of the two runtimes; get the shared one with FaceDetector.load(). */
+export class FaceDetector {
+  private static readonly loading = new Map<DetectorRuntime, Promise<FaceDetector>>();
+
+  /**
+   * The shared detector of a runtime (loaded on first use). A failed load is not cached: the
+   * next call tries again. The worker's detector stays the same object when its thread is
+   * restarted after a crash.
+   */
+  static load(runtime: DetectorRuntime = DEFAULT_DETECTOR_RUNTIME): Promise<FaceDetector> {
+    if (!DETECTOR_RUNTIMES.includes(runtime)) {
+      return Promise.reject(new RangeError(`detector runtime must be one of ${DETECTOR_RUNTIMES.join(', ')}, got '${String(runtime)}'`));
+    }
+    let p = FaceDetector.loading.get(runtime);
+    if (!p) {
+      p = FaceDetector.create(runtime).catch((e) => {
+        FaceDetector.loading.delete(runtime);
         throw e;
       });
+      FaceDetector.loading.set(runtime, p);
     }
-    return FaceDetector.loading;
+    return p;
   }
 
-  private static async create(): Promise<FaceDetector> {
-    const { tf, runtime } = await loadTf();
-    return new FaceDetector(await BlazeFaceModel.load(tf), runtime);
+  private static async create(runtime: DetectorRuntime): Promise<FaceDetector> {
+    if (runtime === 'worker-wasm') {
+      const worker = WorkerDetector.shared();
+      const backend = await worker.ready();
+      return new FaceDetector(runtime, backend, (rgb, w, h, o) => worker.detect(rgb, w, h, o));
+    }
+    const { tf, runtime: backend } = await loadTf();
+    const model = await BlazeFaceModel.load(tf);
+    return new FaceDetector(runtime, backend, (rgb, w, h, o) => detectFaces(model, rgb, w, h, o));
   }
 
   private constructor(
-    private readonly model: BlazeFaceModel,
-    /** Which TensorFlow.js backend runs the detector ('tensorflow', 'wasm' or 'cpu'). */
-    readonly runtime: string,
+    /** Where the detector runs. */
+    readonly runtime: DetectorRuntime,
+    /** The TensorFlow.js backend that runs it ('wasm', 'tensorflow' or 'cpu'). */
+    readonly backend: string,
+    private readonly run: (rgb: Uint8Array, width: number, height: number, opts: DetectOptions) => Promise<Detection[]>,
   ) {}
+
+  /** Runtime and backend in one word: 'worker-wasm', 'main-tensorflow', 'main-wasm' or 'main-cpu'. */
+  get label(): string {
+    return `${this.runtime === 'main' ? 'main' : 'worker'}-${this.backend}`;
+  }
 
   /**
    * Find faces in an RGB raster (3 bytes a pixel, row-major). Boxes are clamped to the raster,
-   * rounded to whole pixels, largest first; keypoints are in raster pixels (not rounded).
+   * rounded to whole pixels, largest first; keypoints are in raster pixels (not rounded). The
+   * raster is left as it is. A failure of the detector's thread is a VisionError E_DETECTOR.
    */
   async detect(rgb: Uint8Array, width: number, height: number, opts: DetectOptions = DEFAULT_DETECT): Promise<Detection[]> {
     checkDetectOptions(opts);
-    if (rgb.length !== width * height * 3) {
-      throw new VisionError('E_DECODE', `RGB raster has ${rgb.length} bytes, expected ${width}x${height}x3`);
-    }
-    let out = await this.run(rgb, width, height, opts.inputSize, opts);
-    if (out.length === 0 && opts.fallbackSize && opts.fallbackSize !== opts.inputSize) {
-      out = await this.run(rgb, width, height, opts.fallbackSize, opts);
-    }
-    out.sort((a, b) => b.box.w * b.box.h - a.box.w * a.box.h);
-    return out.slice(0, opts.maxFaces);
+    checkRaster(rgb, width, height);
+    return this.run(rgb, width, height, opts);
   }
+}
 
-  private async run(rgb: Uint8Array, width: number, height: number, inputSize: number, opts: DetectOptions): Promise<Detection[]> {
-    const g = blazeGeometry(width, height, inputSize);
-    const found = weightedNms(await this.model.candidates(blazeInput(rgb, width, height, g), g, opts.scoreThreshold), NMS_IOU);
-    const out: Detection[] = [];
-    for (const d of found) {
-      const det = toRaster(d, 1 / g.scale, width, height);
-      if (det) out.push(det);
-    }
-    return out;
+/**
+ * Find faces with a loaded model: the detection both runtimes run (in the worker or on the
+ * main thread). See FaceDetector.detect.
+ */
+export async function detectFaces(model: BlazeFaceModel, rgb: Uint8Array, width: number, height: number, opts: DetectOptions): Promise<Detection[]> {
+  checkDetectOptions(opts);
+  checkRaster(rgb, width, height);
+  let out = await detectAt(model, rgb, width, height, opts.inputSize, opts);
+  if (out.length === 0 && opts.fallbackSize && opts.fallbackSize !== opts.inputSize) {
+    out = await detectAt(model, rgb, width, height, opts.fallbackSize, opts);
+  }
+  out.sort((a, b) => b.box.w * b.box.h - a.box.w * a.box.h);
+  return out.slice(0, opts.maxFaces);
+}
+
+async function detectAt(model: BlazeFaceModel, rgb: Uint8Array, width: number, height: number, inputSize: number, opts: DetectOptions): Promise<Detection[]> {
+  const g = blazeGeometry(width, height, inputSize);
+  const found = weightedNms(await model.candidates(blazeInput(rgb, width, height, g), g, opts.scoreThreshold), NMS_IOU);
+  const out: Detection[] = [];
+  for (const d of found) {
+    const det = toRaster(d, 1 / g.scale, width, height);
+    if (det) out.push(det);
+  }
+  return out;
+}
+
+function checkRaster(rgb: Uint8Array, width: number, height: number): void {
+  if (!(rgb instanceof Uint8Array) || rgb.length !== width * height * 3) {
+    throw new VisionError('E_DECODE', `RGB raster has ${rgb?.length} bytes, expected ${width}x${height}x3`);
   }
 }
 

@@ -7,7 +7,17 @@
 import { FACE_SIZE } from '../model/labels';
 import { cropFace, cropGray, faceSquare, landmarkSquare, rgbToGray } from './crop';
 import { DEFAULT_DECODE, decodeFrame, readImageInput, type DecodeOptions, type DecodedFrame } from './decode';
-import { DEFAULT_DETECT, FaceDetector, type Box, type DetectOptions, type Detection, type FaceLandmarks } from './detector';
+import {
+  DEFAULT_DETECT,
+  DEFAULT_DETECTOR_RUNTIME,
+  DETECTOR_RUNTIMES,
+  FaceDetector,
+  type Box,
+  type DetectOptions,
+  type Detection,
+  type DetectorRuntime,
+  type FaceLandmarks,
+} from './detector';
 
 export interface FrameOptions extends DecodeOptions, DetectOptions {
   /** Fraction of the face square added on every side before cropping (0: framed like FER2013 faces). */
@@ -16,6 +26,8 @@ export interface FrameOptions extends DecodeOptions, DetectOptions {
   wholeFace: boolean;
   /** Images whose longer side is at most this are taken as one face even when wholeFace is off (0: never). */
   wholeFaceMaxSide: number;
+  /** Where the detector runs: its own worker thread on tfjs wasm, or the main thread's TensorFlow.js (see detector.ts). */
+  detectorRuntime: DetectorRuntime;
 }
 
 export const DEFAULT_FRAME: Readonly<FrameOptions> = {
@@ -24,6 +36,7 @@ export const DEFAULT_FRAME: Readonly<FrameOptions> = {
   margin: 0,
   wholeFace: false,
   wholeFaceMaxSide: 64,
+  detectorRuntime: DEFAULT_DETECTOR_RUNTIME,
 };
 
 /** One face found in a frame. */
@@ -43,7 +56,7 @@ export interface FrameResult {
   faces: Face[];
   /** 'detect' when the detector ran, 'whole' when the image was taken as one face. */
   mode: 'detect' | 'whole';
-  /** The TensorFlow.js backend of the detector, when it ran. */
+  /** Where the detector ran, when it ran: 'worker-wasm', 'main-tensorflow', 'main-wasm' or 'main-cpu' (FaceDetector.label). */
   detector?: string;
 }
 
@@ -60,6 +73,9 @@ export function frameOptions(partial: Partial<FrameOptions> = {}): FrameOptions 
   if (!(o.margin >= 0 && o.margin <= 2)) throw new RangeError(`margin must be in 0..2, got ${o.margin}`);
   if (!(o.wholeFaceMaxSide >= 0)) throw new RangeError(`wholeFaceMaxSide must be >= 0, got ${o.wholeFaceMaxSide}`);
   o.wholeFace = o.wholeFace === true;
+  if (!DETECTOR_RUNTIMES.includes(o.detectorRuntime)) {
+    throw new RangeError(`detectorRuntime must be one of ${DETECTOR_RUNTIMES.join(', ')}, got '${String(o.detectorRuntime)}'`);
+  }
   return o;
 }
 
@@ -82,9 +98,9 @@ export async function findFaces(frame: DecodedFrame, opts: FrameOptions = DEFAUL
         : cropGray(gray, frame.workWidth, frame.workHeight, faceSquare(workBox, 0));
     return { frame, faces: [{ box: { x: 0, y: 0, w: frame.width, h: frame.height }, score: 1, pixels }], mode: 'whole' };
   }
-  const detector = await FaceDetector.load();
+  const detector = await FaceDetector.load(opts.detectorRuntime);
   const found = await detector.detect(frame.rgb, frame.workWidth, frame.workHeight, opts);
-  return { frame, faces: cropFaces(frame, found, opts), mode: 'detect', detector: detector.runtime };
+  return { frame, faces: cropFaces(frame, found, opts), mode: 'detect', detector: detector.label };
 }
 
 /**
