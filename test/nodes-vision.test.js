@@ -22,6 +22,7 @@ const { encodeModel } = require("../dist/model/format");
 const { BinaryEngine } = require("../dist/engine/binary");
 const { splitChunks } = require("../dist/fleet/protocol");
 const { loadedClassifiers } = require("../dist/runtime/models");
+const { WorkerDetector } = require("../dist/vision/worker-detector");
 const { LABELS } = require("../dist/model/labels");
 
 helper.init(require.resolve("node-red"));
@@ -136,6 +137,24 @@ describe("vision nodes in Node-RED", function () {
             assert.match(by.main.frame.detector, /^main-(tensorflow|wasm)$/);
             assert.equal(by.main.faces.length, 1);
             assert.ok(fx.iou(by.main.faces[0].box, by.worker.faces[0].box) > 0.95);
+        });
+
+        it("the detector thread is stopped when the last node using it closes, and started again by the next flow", async function () {
+            const shared = WorkerDetector.shared();
+            for (let round = 0; round < 2; round++) {
+                await helper.load(NODES, onTab([
+                    { id: "frame", type: "tinyfer-frame", wires: [["out"]] },
+                    { id: "emotion", type: "tinyfer-emotion", model: modelFile },
+                    { id: "out", type: "helper" },
+                ]));
+                const out = collect("out");
+                helper.getNode("frame").receive({ payload: fs.readFileSync(jaffe) });
+                const [m] = await out.next(1);
+                assert.equal(m.faces.length, 1);
+                assert.ok(shared.worker, "running while the nodes live");
+                await helper.unload();
+                assert.equal(shared.worker, undefined, "stopped with the last node");
+            }
         });
 
         it("takes a file path and a data URL; outputs the original or an annotated JPEG", async function () {

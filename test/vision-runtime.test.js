@@ -192,12 +192,14 @@ describe("frame handler", function () {
         assert.equal(out.frame.mode, "whole"); // 40 px: taken as a pre-cropped face
         assert.equal(out.faces.length, 1);
         assert.equal(h.pendingChunks, 0);
+        h.close();
     });
 
     it("rejects a corrupt chunk with a clear error", async function () {
         const h = new FrameHandler({});
         const bad = Buffer.from([0x54, 0x46, 9, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0, 0, 1, 2, 3, 4]);
         await assert.rejects(h.handle({ topic: "t", payload: bad }), /frame chunk rejected: chunk: header version 9/);
+        h.close();
     });
 
     it("parses editor settings and refuses bad ones", function () {

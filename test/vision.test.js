@@ -598,6 +598,28 @@ describe("vision: the detector's worker thread", function () {
         assert.deepEqual(await detector.detect(frame.rgb, frame.workWidth, frame.workHeight), expected);
     });
 
+    it("holds keep the thread between frames; releasing the last stops it once the frames in flight are answered", async function () {
+        const shared = WorkerDetector.shared();
+        const detector = await FaceDetector.load();
+        const a = shared.hold();
+        const b = shared.hold();
+        await detector.detect(frame.rgb, frame.workWidth, frame.workHeight);
+        const running = shared.worker;
+        a.release();
+        a.release(); // twice is harmless
+        assert.equal(shared.worker, running);
+        const inFlight = detector.detect(frame.rgb, frame.workWidth, frame.workHeight);
+        b.release();
+        assert.equal(shared.worker, running, "not stopped under a frame in flight");
+        assert.deepEqual(await inFlight, expected);
+        assert.equal(shared.worker, undefined, "stopped once idle");
+        // a frame without holds starts it again, and it stays (unref'd: it does not keep the process alive)
+        assert.deepEqual(await detector.detect(frame.rgb, frame.workWidth, frame.workHeight), expected);
+        assert.ok(shared.worker);
+        await detector.detect(frame.rgb, frame.workWidth, frame.workHeight);
+        assert.ok(shared.worker);
+    });
+
     it("bad input is refused before it reaches the thread", async function () {
         const detector = await FaceDetector.load();
         await rejectsWith(detector.detect(frame.rgb.subarray(1), frame.workWidth, frame.workHeight), "E_DECODE", /expected/);

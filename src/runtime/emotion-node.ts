@@ -10,6 +10,7 @@ import type { FaceClassifier } from '../engine/types';
 import { VisionError } from '../vision/errors';
 import { isImageInput } from '../vision/decode';
 import { processFrame, type FrameOptions } from '../vision/pipeline';
+import { WorkerDetector } from '../vision/worker-detector';
 import { emotionPayload, faceEmotion, facesFromMessage, largestFace, type EmotionPayload, type FaceInput } from './emotion';
 import { frameOptionsFromConfig, numField, type FrameMessage, type FrameNodeConfig } from './frame-node';
 import { getClassifier, type Backend, type ClassifierHandle } from './models';
@@ -30,6 +31,8 @@ export class EmotionHandler {
   readonly smoothing: SmoothingMethod;
   readonly emitOnChange: boolean;
   private readonly model: ClassifierHandle;
+  /** Keeps the shared detector thread loaded while the node lives (it detects faces in image payloads). */
+  private readonly detectorHold: { release(): void };
   /** Present when smoothing, minConfidence or emit-on-change is in use. */
   private readonly smoother?: EmotionSmoother;
   /** The last payload sent (for the status line). */
@@ -51,6 +54,7 @@ export class EmotionHandler {
     if (method !== 'none' || this.emitOnChange || minConfidence > 0) this.smoother = smoother;
     const backend = (config.backend || 'binary') as Backend;
     this.model = getClassifier({ backend, modelPath: config.model });
+    this.detectorHold = WorkerDetector.shared().hold();
   }
 
   /** Resolves when the model is loaded (rejects with the load error). */
@@ -103,9 +107,10 @@ export class EmotionHandler {
     return msg;
   }
 
-  /** Release the shared model (disposed when no node uses it any more). */
+  /** Release the shared model and detector thread (disposed when no node uses them any more). */
   close(): void {
     this.model.release();
+    this.detectorHold.release();
     this.smoother?.reset();
   }
 }

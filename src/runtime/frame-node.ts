@@ -12,6 +12,7 @@ import { DEFAULT_ANNOTATE, annotate, drawOn, type AnnotatedFace } from '../visio
 import { VisionError } from '../vision/errors';
 import { findFaces, frameOptions, type Face, type FrameOptions } from '../vision/pipeline';
 import { decodeFrame, isImageInput, readImageInput } from '../vision/decode';
+import { WorkerDetector } from '../vision/worker-detector';
 
 export type FrameOutput = 'faces' | 'original' | 'annotated';
 export const FRAME_OUTPUTS: readonly FrameOutput[] = ['faces', 'original', 'annotated'];
@@ -90,6 +91,8 @@ export class FrameHandler {
   readonly output: FrameOutput;
   readonly quality: number;
   private readonly assembler: FrameAssembler;
+  /** Keeps the shared detector thread loaded while the node lives. */
+  private readonly detectorHold: { release(): void };
 
   constructor(config: FrameNodeConfig = {}) {
     this.options = frameOptionsFromConfig(config);
@@ -100,6 +103,7 @@ export class FrameHandler {
     if (!(Number.isInteger(q) && q >= 1 && q <= 100)) throw new RangeError(`quality must be an integer 1..100, got ${q}`);
     this.quality = q;
     this.assembler = new FrameAssembler({ maxBytes: this.options.maxBytes });
+    this.detectorHold = WorkerDetector.shared().hold();
   }
 
   /**
@@ -142,8 +146,10 @@ export class FrameHandler {
     return this.assembler.pending;
   }
 
+  /** Drop partial frames; release the detector thread (stopped when no node holds it). */
   close(): void {
     this.assembler.clear();
+    this.detectorHold.release();
   }
 
   private annotateLimits() {

@@ -11,9 +11,11 @@
  *   - When the thread fails to load, crashes or exits, every request in flight is rejected with a
  *     VisionError E_DETECTOR, and the next request starts a new thread.
  *   - The thread keeps the process alive only while a load or a request is in flight (unref()
- *     when idle), so a script or Node-RED exits with it still loaded. It is not stopped when the
- *     nodes close: a redeploy keeps the loaded model instead of loading it again on the first
- *     frame; close() stops it.
+ *     when idle), so a script or Node-RED exits with it still loaded.
+ *   - Nodes hold it (hold()) from start to close, like the shared classifiers (runtime/models.ts):
+ *     when the last hold is released the thread is stopped once what is in flight is answered,
+ *     which gives back its memory (~40 MB: tfjs, the wasm heap, the model); the next frame
+ *     starts it again (a fraction of a second). close() stops it at once.
  */
 import * as path from 'path';
 import { Worker } from 'worker_threads';
@@ -55,6 +57,7 @@ class DetectorThread {
 
   constructor(
     private readonly onResult: (rgb: Uint8Array) => void,
+    private readonly onIdle: (t: DetectorThread) => void,
     private readonly onDead: (t: DetectorThread) => void,
   ) {
     this.ready = new Promise<string>((resolve, reject) => {
@@ -100,6 +103,7 @@ class DetectorThread {
       }
     }
     this.refresh();
+    if (!this.loading && this.pending.size === 0) this.onIdle(this);
   }
 
   private fail(why: string): void {
@@ -133,6 +137,9 @@ export class WorkerDetector {
   private thread: DetectorThread | undefined;
   private nextId = 1;
   private readonly pool: ArrayBuffer[] = [];
+  private holders = 0;
+  /** The last hold was released while requests were in flight: stop the thread when they are answered. */
+  private stopWhenIdle = false;
 
   private constructor() {}
 
@@ -162,6 +169,28 @@ export class WorkerDetector {
     });
   }
 
+  /**
+   * A node's hold on the thread, from its start to its close: while any is held the thread
+   * stays loaded between frames; when the last is released it is stopped as soon as nothing is
+   * in flight. Releasing twice is harmless.
+   */
+  hold(): { release(): void } {
+    this.holders++;
+    this.stopWhenIdle = false;
+    let held = true;
+    return {
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.holders--;
+        if (this.holders === 0 && this.thread) {
+          this.stopWhenIdle = true;
+          this.stopIfUnused(this.thread);
+        }
+      },
+    };
+  }
+
   /** The running worker, if any (for diagnostics and tests). */
   get worker(): Worker | undefined {
     return this.thread?.worker;
@@ -171,6 +200,8 @@ export class WorkerDetector {
   async close(): Promise<void> {
     const t = this.thread;
     this.thread = undefined;
+    this.stopWhenIdle = false;
+    this.pool.length = 0;
     if (t) await t.stop("the face detector's worker thread was closed");
   }
 
@@ -178,12 +209,18 @@ export class WorkerDetector {
     if (!this.thread || this.thread.dead) {
       this.thread = new DetectorThread(
         (rgb) => this.giveBack(rgb),
+        (t) => this.stopIfUnused(t),
         (t) => {
           if (this.thread === t) this.thread = undefined;
         },
       );
     }
     return this.thread;
+  }
+
+  /** Stop the thread once idle after the last hold was released (a thread nothing holds otherwise runs on, unref'd). */
+  private stopIfUnused(t: DetectorThread): void {
+    if (this.stopWhenIdle && this.thread === t && t.pending.size === 0) void this.close();
   }
 
   /** A copy of the raster in a pooled buffer that can be transferred. */
