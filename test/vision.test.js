@@ -300,6 +300,64 @@ describe("vision: face detection", function () {
         assert.throws(() => frameOptions({ detectorRuntime: "gpu" }), /detectorRuntime must be one of worker-wasm, main/);
     });
 
+    it("the compiled graph computes what TensorFlow.js's own graph executor computes, without leaking tensors", async function () {
+        const { loadTf } = require("../dist/engine/tf");
+        const { tf } = await loadTf();
+        // the reference: the same model.json through tf.loadGraphModel (input shape relaxed to any size)
+        const dir = path.resolve(path.dirname(require.resolve("@vladmandic/human")), "..", "models");
+        const json = JSON.parse(fs.readFileSync(path.join(dir, "blazeface.json"), "utf8"));
+        json.modelTopology.node.find((n) => n.op === "Placeholder").attr.shape = { shape: { dim: [{ size: "1" }, { size: "-1" }, { size: "-1" }, { size: "3" }] } };
+        const bin = Buffer.concat(json.weightsManifest.flatMap((g) => g.paths.map((p) => fs.readFileSync(path.join(dir, p)))));
+        const graph = await tf.loadGraphModel(tf.io.fromMemory({
+            modelTopology: json.modelTopology,
+            weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
+            weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength),
+        }));
+        const model = await bf.BlazeFaceModel.load(tf);
+        const file = fx.jaffePerSubject("surprise")[2];
+        const frame = await decodeFrame(await fx.frameWithFace(file, 200, 120));
+        for (const size of [128, 256]) {
+            const g = bf.blazeGeometry(frame.workWidth, frame.workHeight, size);
+            const input = bf.blazeInput(frame.rgb, frame.workWidth, frame.workHeight, g);
+            const x = tf.tensor4d(input, [1, g.height, g.width, 3]);
+            const ref = graph.execute(x, bf.BLAZEFACE_HEADS);
+            const [s16, b16, s32, b32] = ref.map((t) => t.dataSync());
+            x.dispose();
+            ref.forEach((t) => t.dispose());
+            const before = tf.memory().numTensors;
+            const { logits, regressions } = await model.outputs(input, g);
+            assert.equal(tf.memory().numTensors, before, "no tensor left behind");
+            const maxDiff = (a, b) => {
+                assert.equal(a.length, b.length);
+                let m = 0;
+                for (let i = 0; i < a.length; i++) { m = Math.max(m, Math.abs(a[i] - b[i])); }
+                return m;
+            };
+            assert.ok(maxDiff(logits, Float32Array.from([...s16, ...s32])) < 1e-5, `logits at ${size}`);
+            assert.ok(maxDiff(regressions, Float32Array.from([...b16, ...b32])) < 1e-4, `regressions at ${size}`);
+            assert.equal(logits.length, bf.blazeAnchors(g.width, g.height).length / 2);
+        }
+        graph.dispose();
+    });
+
+    it("refuses a graph with an op the compiled runner does not know, or without the model files, with a clear error", async function () {
+        const { loadTf } = require("../dist/engine/tf");
+        const { tf } = await loadTf();
+        const dir = path.resolve(path.dirname(require.resolve("@vladmandic/human")), "..", "models");
+        const json = JSON.parse(fs.readFileSync(path.join(dir, "blazeface.json"), "utf8"));
+        const relu = json.modelTopology.node.find((n) => n.op === "Relu");
+        relu.op = "Sigmoid";
+        const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tinyfer-blazeface-"));
+        try {
+            fs.writeFileSync(path.join(tmp, "blazeface.json"), JSON.stringify(json));
+            for (const p of json.weightsManifest.flatMap((g) => g.paths)) { fs.copyFileSync(path.join(dir, p), path.join(tmp, p)); }
+            await assert.rejects(bf.BlazeFaceModel.load(tf, tmp), new RegExp(`Sigmoid '${relu.name}' is an op: not the BlazeFace graph this runner knows`));
+            await assert.rejects(bf.BlazeFaceModel.load(tf, path.join(tmp, "nothing")), /cannot read the BlazeFace model/);
+        } finally {
+            fs.rmSync(tmp, { recursive: true, force: true });
+        }
+    });
+
     it("finds exactly one face in a JAFFE portrait of each of the 10 subjects", async function () {
         const files = fx.jaffePerSubject("happy");
         assert.equal(files.length, 10);

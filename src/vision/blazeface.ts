@@ -1,7 +1,8 @@
 /**
  * BlazeFace, MediaPipe's face detector: the 256x256 "back camera" (full-frame) model as
  * @vladmandic/human ships it (models/blazeface.json + .bin inside the npm package, so nothing is
- * downloaded). It runs on the TensorFlow.js of src/engine/tf.ts.
+ * downloaded). It runs on whichever TensorFlow.js it is given (detector.ts: the worker thread's
+ * wasm, or the main thread's runtime), as a list of kernel calls compiled from the graph.
  *
  * The graph is fully convolutional. We feed it the frame scaled so its longer side is
  * `inputSize` (each side rounded up to a multiple of 32; a 4:3 frame is not padded to a square)
@@ -38,7 +39,9 @@ const HEADS = {
   boxes16: 'StatefulPartitionedCall/functional_1/conv2d_35/BiasAdd',
   boxes32: 'StatefulPartitionedCall/functional_1/conv2d_36/BiasAdd',
 } as const;
-const HEAD_ORDER = [HEADS.scores16, HEADS.boxes16, HEADS.scores32, HEADS.boxes32];
+/** The head outputs in the order outputs() reads them: scores and boxes of stride 16, then of stride 32. */
+export const BLAZEFACE_HEADS: readonly string[] = [HEADS.scores16, HEADS.boxes16, HEADS.scores32, HEADS.boxes32];
+const HEAD_ORDER = BLAZEFACE_HEADS;
 
 /** One detection in input pixels of the detector (x0,y0 top-left, x1,y1 bottom-right). */
 export interface BlazeDetection {
@@ -212,12 +215,140 @@ function modelDir(): string {
   return path.resolve(path.dirname(require.resolve('@vladmandic/human')), '..', 'models');
 }
 
+interface GraphAttr {
+  s?: string;
+  i?: string;
+  list?: { i?: string[]; s?: string[] };
+}
+
+interface GraphNode {
+  name: string;
+  op: string;
+  input?: string[];
+  attr?: Record<string, GraphAttr>;
+}
+
 interface ModelJson {
-  format?: string;
-  generatedBy?: string;
-  convertedBy?: string;
-  modelTopology: { node: Array<{ name: string; op: string; attr?: Record<string, unknown> }> };
+  modelTopology: { node: GraphNode[] };
   weightsManifest: Array<{ paths: string[]; weights: TF.io.WeightsManifestEntry[] }>;
+}
+
+/**
+ * One kernel call of the compiled graph: activations are numbered slots (0: the input), the
+ * weights are bound once.
+ */
+interface Step {
+  kernel: string;
+  /** Kernel inputs fed from slots: [input name, slot]. */
+  inputs: Array<[string, number]>;
+  /** Kernel inputs fed from weights. */
+  weights: TF.NamedTensorMap;
+  attrs: TF.NamedAttrMap;
+  out: number;
+  /** Slots that no later step reads, disposed after this one (never the input or a head). */
+  free: number[];
+}
+
+interface Plan {
+  steps: Step[];
+  /** The slots of HEAD_ORDER. */
+  heads: number[];
+  slots: number;
+}
+
+const text = (a: GraphAttr | undefined) => (a?.s ? Buffer.from(a.s, 'base64').toString('latin1') : '');
+const ints = (a: GraphAttr | undefined) => (a?.list?.i ?? []).map(Number);
+
+/**
+ * Compile the ops that compute the heads into a list of kernel calls (the graph holds only
+ * convolutions, depthwise convolutions, adds, ReLUs, max pools and channel pads). Running the
+ * kernels straight costs a fraction of a generic graph executor's per-op work, which on this
+ * graph of ~170 small ops is a good part of the time; the result is the same to the bit.
+ */
+function compile(nodes: GraphNode[], weights: TF.NamedTensorMap, file: string): Plan {
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  const order: GraphNode[] = [];
+  const seen = new Set<string>();
+  const visit = (name: string) => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    const n = byName.get(name);
+    if (!n) throw new Error(`${file}: node '${name}' is missing`);
+    for (const i of n.input ?? []) visit(i);
+    order.push(n);
+  };
+  HEAD_ORDER.forEach(visit);
+  const slotOf = new Map<string, number>();
+  const steps: Step[] = [];
+  const bad = (n: GraphNode, why: string) => new Error(`${file}: ${n.op} '${n.name}' ${why}: not the BlazeFace graph this runner knows`);
+  const weight = (n: GraphNode, k: number) => {
+    const w = weights[n.input?.[k] ?? ''];
+    if (!w) throw bad(n, `has no weight for input ${k}`);
+    return w;
+  };
+  const slot = (n: GraphNode, k: number) => {
+    const s = slotOf.get(n.input?.[k] ?? '');
+    if (s === undefined) throw bad(n, `reads '${n.input?.[k]}', which is not computed`);
+    return s;
+  };
+  const window = (n: GraphNode) => {
+    const a = n.attr ?? {};
+    const strides = ints(a.strides);
+    const pad = text(a.padding).toLowerCase();
+    const format = text(a.data_format) || 'NHWC';
+    const dilations = ints(a.dilations);
+    if (strides.length !== 4 || (pad !== 'same' && pad !== 'valid') || format !== 'NHWC' || dilations.some((d) => d !== 1)) {
+      throw bad(n, `has strides ${strides}, padding '${pad}', format ${format}, dilations ${dilations}`);
+    }
+    return { strides: [strides[1], strides[2]], pad };
+  };
+  for (const n of order) {
+    if (n.op === 'Const') continue;
+    if (n.op === 'Placeholder') {
+      if (slotOf.size > 0) throw bad(n, 'is a second input');
+      slotOf.set(n.name, 0);
+      continue;
+    }
+    const out = slotOf.size;
+    let step: Omit<Step, 'out' | 'free'>;
+    if (n.op === '_FusedConv2D') {
+      const fused = (n.attr?.fused_ops?.list?.s ?? []).map((x) => Buffer.from(x, 'base64').toString('latin1'));
+      const relu = fused.length === 2 && fused[1] === 'Relu';
+      if (fused[0] !== 'BiasAdd' || !(fused.length === 1 || relu)) throw bad(n, `fuses ${fused.join('+')}`);
+      const { strides, pad } = window(n);
+      step = {
+        kernel: 'FusedConv2D',
+        inputs: [['x', slot(n, 0)]],
+        weights: { filter: weight(n, 1), bias: weight(n, 2) },
+        attrs: { strides, pad, dataFormat: 'NHWC', dilations: [1, 1], activation: relu ? 'relu' : 'linear' },
+      };
+    } else if (n.op === 'DepthwiseConv2dNative') {
+      const { strides, pad } = window(n);
+      step = { kernel: 'DepthwiseConv2dNative', inputs: [['x', slot(n, 0)]], weights: { filter: weight(n, 1) }, attrs: { strides, pad, dataFormat: 'NHWC', dilations: [1, 1] } };
+    } else if (n.op === 'AddV2') {
+      step = { kernel: 'Add', inputs: [['a', slot(n, 0)], ['b', slot(n, 1)]], weights: {}, attrs: {} };
+    } else if (n.op === 'Relu') {
+      step = { kernel: 'Relu', inputs: [['x', slot(n, 0)]], weights: {}, attrs: {} };
+    } else if (n.op === 'MaxPool') {
+      const { strides, pad } = window(n);
+      const k = ints(n.attr?.ksize);
+      step = { kernel: 'MaxPool', inputs: [['x', slot(n, 0)]], weights: {}, attrs: { filterSize: [k[1], k[2]], strides, pad } };
+    } else if (n.op === 'Pad') {
+      const p = Array.from(weight(n, 1).dataSync());
+      if (p.length !== 8) throw bad(n, `has ${p.length} padding values`);
+      step = { kernel: 'PadV2', inputs: [['x', slot(n, 0)]], weights: {}, attrs: { paddings: [0, 2, 4, 6].map((i) => [p[i], p[i + 1]]), constantValue: 0 } };
+    } else {
+      throw bad(n, 'is an op');
+    }
+    slotOf.set(n.name, out);
+    steps.push({ ...step, out, free: [] });
+  }
+  const heads = HEAD_ORDER.map((h) => slotOf.get(h) as number);
+  // free each slot after its last reader
+  const lastReader = new Map<number, Step>();
+  for (const s of steps) for (const [, i] of s.inputs) lastReader.set(i, s);
+  for (const [i, s] of lastReader) if (i !== 0 && !heads.includes(i)) s.free.push(i);
+  return { steps, heads, slots: slotOf.size };
 }
 
 /** The loaded BlazeFace graph on one TensorFlow.js instance. */
@@ -226,13 +357,13 @@ export class BlazeFaceModel {
 
   private constructor(
     private readonly tf: typeof TF,
-    private readonly model: TF.GraphModel,
+    private readonly plan: Plan,
   ) {}
 
   /**
    * Load models/blazeface.json and its weights from the package files (works on every backend:
-   * no file:// or http:// loader involved). The input placeholder's fixed 256x256 shape is
-   * relaxed so the convolutional graph takes any multiple of 32.
+   * no file:// or http:// loader involved) and compile the graph (see compile()). The graph is
+   * fully convolutional: it takes any input size.
    */
   static async load(tf: typeof TF, dir: string = modelDir()): Promise<BlazeFaceModel> {
     const file = path.join(dir, 'blazeface.json');
@@ -244,24 +375,49 @@ export class BlazeFaceModel {
     } catch (e) {
       throw new Error(`cannot read the BlazeFace model in ${dir} (is @vladmandic/human installed?): ${e instanceof Error ? e.message : e}`);
     }
-    const input = json.modelTopology.node.find((n) => n.op === 'Placeholder');
-    const names = new Set(json.modelTopology.node.map((n) => n.name));
-    if (!input || !HEAD_ORDER.every((h) => names.has(h))) {
-      throw new Error(`${file} is not the BlazeFace graph this decoder knows (input or head nodes missing)`);
-    }
-    input.attr = { ...input.attr, shape: { shape: { dim: [{ size: '1' }, { size: '-1' }, { size: '-1' }, { size: '3' }] } } };
     const all = Buffer.concat(weights);
-    const model = await tf.loadGraphModel(
-      tf.io.fromMemory({
-        modelTopology: json.modelTopology,
-        weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
-        weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
-        format: json.format,
-        generatedBy: json.generatedBy,
-        convertedBy: json.convertedBy,
-      }),
+    const named = tf.io.decodeWeights(
+      all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
+      json.weightsManifest.flatMap((g) => g.weights),
     );
-    return new BlazeFaceModel(tf, model);
+    try {
+      return new BlazeFaceModel(tf, compile(json.modelTopology.node, named, file));
+    } catch (e) {
+      for (const t of Object.values(named)) t.dispose();
+      throw e;
+    }
+  }
+
+  /**
+   * The head outputs for an input made by blazeInput() for geometry g: one logit and REG
+   * regressions an anchor, in blazeAnchors() order.
+   */
+  async outputs(input: Float32Array, g: BlazeGeometry): Promise<{ logits: Float32Array; regressions: Float32Array }> {
+    const tf = this.tf;
+    const engine = tf.engine();
+    const v: Array<TF.Tensor | undefined> = new Array(this.plan.slots);
+    v[0] = tf.tensor4d(input, [1, g.height, g.width, 3], 'float32');
+    try {
+      for (const s of this.plan.steps) {
+        const inputs: TF.NamedTensorMap = { ...s.weights };
+        for (const [name, i] of s.inputs) inputs[name] = v[i] as TF.Tensor;
+        v[s.out] = engine.runKernel(s.kernel, inputs, s.attrs) as TF.Tensor;
+        for (const i of s.free) {
+          v[i]?.dispose();
+          v[i] = undefined;
+        }
+      }
+      const [s16, b16, s32, b32] = (await Promise.all(this.plan.heads.map((h) => (v[h] as TF.Tensor).data()))) as Float32Array[];
+      const logits = new Float32Array(s16.length + s32.length);
+      logits.set(s16);
+      logits.set(s32, s16.length);
+      const regressions = new Float32Array(b16.length + b32.length);
+      regressions.set(b16);
+      regressions.set(b32, b16.length);
+      return { logits, regressions };
+    } finally {
+      for (const t of v) t?.dispose();
+    }
   }
 
   /**
@@ -269,23 +425,8 @@ export class BlazeFaceModel {
    * least minScore, in input pixels.
    */
   async candidates(input: Float32Array, g: BlazeGeometry, minScore: number): Promise<BlazeDetection[]> {
-    const tf = this.tf;
-    const x = tf.tensor4d(input, [1, g.height, g.width, 3], 'float32');
-    let outs: TF.Tensor[] = [];
-    try {
-      outs = this.model.execute(x, HEAD_ORDER) as TF.Tensor[];
-      const [s16, b16, s32, b32] = (await Promise.all(outs.map((t) => t.data()))) as Float32Array[];
-      const logits = new Float32Array(s16.length + s32.length);
-      logits.set(s16);
-      logits.set(s32, s16.length);
-      const regressions = new Float32Array(b16.length + b32.length);
-      regressions.set(b16);
-      regressions.set(b32, b16.length);
-      return decodeBlazeFace(logits, regressions, this.anchors(g), minScore);
-    } finally {
-      x.dispose();
-      for (const t of outs) t.dispose();
-    }
+    const { logits, regressions } = await this.outputs(input, g);
+    return decodeBlazeFace(logits, regressions, this.anchors(g), minScore);
   }
 
   private anchors(g: BlazeGeometry): Float32Array {
