@@ -77,6 +77,27 @@ describe("vision: decode", function () {
         assert.equal(f.workWidth, 1280);
         assert.equal(f.workHeight, 853);
         assert.ok(Math.abs(f.scale - 1280 / 3000) < 1e-9);
+        assert.equal(f.height, 2000);
+        // stored sideways with EXIF orientation 6: the upright original is 2000 x 3000
+        const side = await sharp({ create: { width: 3000, height: 2000, channels: 3, background: "#808080" } }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+        const u = await decodeFrame(side);
+        assert.deepEqual([u.width, u.height, u.workWidth, u.workHeight], [2000, 3000, 853, 1280]);
+        assert.ok(Math.abs(u.scale - 853 / 2000) < 1e-9);
+        // exactly workMaxSide: kept as it is
+        const edge = await decodeFrame(await sharp({ create: { width: 1280, height: 720, channels: 3, background: "#808080" } }).png().toBuffer());
+        assert.deepEqual([edge.width, edge.height, edge.workWidth, edge.workHeight, edge.scale], [1280, 720, 1280, 720, 1]);
+    });
+
+    it("knows the four formats from their first bytes", function () {
+        const { sniffFormat } = require("../dist/vision/decode");
+        assert.equal(sniffFormat(Buffer.from([0xff, 0xd8, 0xff, 0xe0])), "jpeg");
+        assert.equal(sniffFormat(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), "png");
+        assert.equal(sniffFormat(Buffer.from("RIFF\0\0\0\0WEBPVP8 ", "latin1")), "webp");
+        assert.equal(sniffFormat(Buffer.from("RIFF\0\0\0\0WAVEfmt ", "latin1")), null);
+        assert.equal(sniffFormat(Buffer.from([0x49, 0x49, 0x2a, 0])), "tiff");
+        assert.equal(sniffFormat(Buffer.from([0x4d, 0x4d, 0, 0x2a])), "tiff");
+        assert.equal(sniffFormat(Buffer.from("GIF89a")), null);
+        assert.equal(sniffFormat(Buffer.from([0xff, 0xd8])), null);
     });
 
     it("reads a file path and a data URL", async function () {
@@ -133,9 +154,9 @@ describe("vision: decode", function () {
     });
 
     it("rejects a pixel bomb from its header (60000 x 60000 PNG)", async function () {
-        await rejectsWith(decodeFrame(fx.pngHeaderOnly(60000, 60000)), "E_TOO_LARGE", /pixel limit|MP limit/);
+        await rejectsWith(decodeFrame(fx.pngHeaderOnly(60000, 60000)), "E_TOO_LARGE", /60000x60000 = 3600\.0 MP, over the 40\.0 MP limit \(maxPixels\)/);
         const small = await sharp(jaffe).png().toBuffer();
-        await rejectsWith(decodeFrame(small, { ...DEFAULT_DECODE, maxPixels: 10000 }), "E_TOO_LARGE", /maxPixels/);
+        await rejectsWith(decodeFrame(small, { ...DEFAULT_DECODE, maxPixels: 10000 }), "E_TOO_LARGE", /256x256 = 65536 pixels, over the 10000 pixels limit \(maxPixels\)/);
     });
 });
 

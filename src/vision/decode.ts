@@ -110,46 +110,36 @@ export async function decodeFrame(source: Buffer, opts: DecodeOptions = DEFAULT_
   if (source.length === 0) throw new VisionError('E_EMPTY', 'the image is empty (0 bytes)');
   if (source.length > opts.maxBytes) throw tooManyBytes(source.length, opts.maxBytes);
   const sharpOpts: sharp.SharpOptions = { limitInputPixels: opts.maxPixels, failOn: 'truncated', sequentialRead: true };
-  let meta: sharp.Metadata;
-  try {
-    meta = await sharp(source, sharpOpts).metadata();
-  } catch (e) {
-    throw classify(e, 'this is not a readable image');
-  }
-  if (!meta.format || !FORMATS.includes(meta.format)) {
-    throw new VisionError('E_FORMAT', `unsupported image format '${meta.format ?? 'unknown'}' (use JPEG, PNG, WebP or TIFF)`);
-  }
-  if (!meta.width || !meta.height) throw new VisionError('E_DECODE', 'the image header has no size');
-  if (meta.width * meta.height > opts.maxPixels) {
-    throw new VisionError(
-      'E_TOO_LARGE',
-      `the image is ${meta.width}x${meta.height} = ${(meta.width * meta.height / 1e6).toFixed(1)} MP, ` +
-        `over the ${(opts.maxPixels / 1e6).toFixed(1)} MP limit (maxPixels)`,
-    );
-  }
-  const swap = (meta.orientation ?? 1) >= 5;
-  const width = swap ? meta.height : meta.width;
-  const height = swap ? meta.width : meta.height;
+  const format = sniffFormat(source) ?? (await headerFormat(source, sharpOpts));
   let out: { data: Buffer; info: sharp.OutputInfo };
   try {
-    let img = sharp(source, sharpOpts).rotate();
-    // Larger frames are downscaled while decoding (libjpeg/libwebp shrink-on-load for factors >= 2);
-    // a frame that already fits skips the resampler altogether.
-    if (Math.max(width, height) > opts.workMaxSide) {
-      img = img.resize({ width: opts.workMaxSide, height: opts.workMaxSide, fit: 'inside' });
-    }
-    out = await img
+    // One pass over the bytes (no separate header read): turned upright, and a frame larger than
+    // workMaxSide is downscaled while decoding (libjpeg/libwebp shrink-on-load for factors >= 2);
+    // one that fits skips the resampler altogether.
+    out = await sharp(source, sharpOpts)
+      .rotate()
+      .resize({ width: opts.workMaxSide, height: opts.workMaxSide, fit: 'inside', withoutEnlargement: true })
       .removeAlpha()
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch (e) {
+    if (/pixel limit/i.test(reason(e))) throw await overPixelLimit(source, opts.maxPixels, e);
     throw classify(e, 'the image data is corrupt');
   }
   if (out.info.channels !== 3) throw new VisionError('E_DECODE', `decoded to ${out.info.channels} channels, expected 3`);
+  // The upright original's size: the raster's, unless it may have been downscaled.
+  let width = out.info.width;
+  let height = out.info.height;
+  if (Math.max(width, height) >= opts.workMaxSide) {
+    const meta = await header(source, sharpOpts);
+    const swap = (meta.orientation ?? 1) >= 5;
+    width = (swap ? meta.height : meta.width) ?? width;
+    height = (swap ? meta.width : meta.height) ?? height;
+  }
   return {
     source,
-    format: meta.format as ImageFormat,
+    format,
     width,
     height,
     rgb: out.data,
@@ -157,6 +147,44 @@ export async function decodeFrame(source: Buffer, opts: DecodeOptions = DEFAULT_
     workHeight: out.info.height,
     scale: out.info.width / width,
   };
+}
+
+/** The format from an image's first bytes (what libvips goes by too); null when it is none of ours. */
+export function sniffFormat(b: Uint8Array): ImageFormat | null {
+  const at = (i: number, ...v: number[]) => b.length >= i + v.length && v.every((x, k) => b[i + k] === x);
+  if (at(0, 0xff, 0xd8, 0xff)) return 'jpeg';
+  if (at(0, 0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return 'png';
+  if (at(0, 0x52, 0x49, 0x46, 0x46) && at(8, 0x57, 0x45, 0x42, 0x50)) return 'webp'; // RIFF....WEBP
+  // TIFF and BigTIFF, little- and big-endian
+  if (at(0, 0x49, 0x49, 0x2a, 0) || at(0, 0x49, 0x49, 0x2b, 0) || at(0, 0x4d, 0x4d, 0, 0x2a) || at(0, 0x4d, 0x4d, 0, 0x2b)) return 'tiff';
+  return null;
+}
+
+async function header(source: Buffer, sharpOpts: sharp.SharpOptions): Promise<sharp.Metadata> {
+  try {
+    return await sharp(source, sharpOpts).metadata();
+  } catch (e) {
+    throw classify(e, 'this is not a readable image');
+  }
+}
+
+/** The format of bytes sniffFormat() did not recognise, from their header: one of ours, or an E_FORMAT that names it. */
+async function headerFormat(source: Buffer, sharpOpts: sharp.SharpOptions): Promise<ImageFormat> {
+  const meta = await header(source, sharpOpts);
+  if (!meta.format || !FORMATS.includes(meta.format)) {
+    throw new VisionError('E_FORMAT', `unsupported image format '${meta.format ?? 'unknown'}' (use JPEG, PNG, WebP or TIFF)`);
+  }
+  return meta.format as ImageFormat;
+}
+
+/** The error for an image over maxPixels, with its size from the header (read without the limit: no pixel is decoded). */
+async function overPixelLimit(source: Buffer, maxPixels: number, e: unknown): Promise<VisionError> {
+  const meta = await sharp(source, { limitInputPixels: false })
+    .metadata()
+    .catch(() => undefined);
+  if (!meta?.width || !meta.height) return classify(e, 'the image data is corrupt');
+  const px = (n: number) => (n >= 1e5 ? `${(n / 1e6).toFixed(1)} MP` : `${n} pixels`);
+  return new VisionError('E_TOO_LARGE', `the image is ${meta.width}x${meta.height} = ${px(meta.width * meta.height)}, over the ${px(maxPixels)} limit (maxPixels)`);
 }
 
 function classify(e: unknown, what: string): VisionError {
