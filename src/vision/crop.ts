@@ -120,25 +120,39 @@ export function cropGray(gray: Uint8Array, width: number, height: number, sq: Sq
   const step = sq.side / FACE_SIZE;
   const n = Math.max(1, Math.ceil(step));
   const inv = 1 / (n * n);
-  const maxX = width - 1;
-  const maxY = height - 1;
+  // the bilinear taps of every sample column and row, computed once (n per output pixel)
+  const m = FACE_SIZE * n;
+  const cx0 = new Int32Array(m);
+  const cx1 = new Int32Array(m);
+  const cfx = new Float64Array(m);
+  const ry0 = new Int32Array(m);
+  const ry1 = new Int32Array(m);
+  const rfy = new Float64Array(m);
+  for (let o = 0; o < FACE_SIZE; o++) {
+    for (let i = 0; i < n; i++) {
+      const k = o * n + i;
+      const at = o + (i + 0.5) / n;
+      const x = sampleTap(sq.x + at * step - 0.5, width - 1);
+      cx0[k] = x.lo;
+      cx1[k] = x.hi;
+      cfx[k] = x.f;
+      const y = sampleTap(sq.y + at * step - 0.5, height - 1);
+      ry0[k] = y.lo * width;
+      ry1[k] = y.hi * width;
+      rfy[k] = y.f;
+    }
+  }
   for (let oy = 0; oy < FACE_SIZE; oy++) {
     for (let ox = 0; ox < FACE_SIZE; ox++) {
       let acc = 0;
-      for (let j = 0; j < n; j++) {
-        let sy = sq.y + (oy + (j + 0.5) / n) * step - 0.5;
-        sy = sy < 0 ? 0 : sy > maxY ? maxY : sy;
-        const y0 = Math.floor(sy);
-        const y1 = y0 < maxY ? y0 + 1 : y0;
-        const fy = sy - y0;
-        const r0 = y0 * width;
-        const r1 = y1 * width;
-        for (let i = 0; i < n; i++) {
-          let sx = sq.x + (ox + (i + 0.5) / n) * step - 0.5;
-          sx = sx < 0 ? 0 : sx > maxX ? maxX : sx;
-          const x0 = Math.floor(sx);
-          const x1 = x0 < maxX ? x0 + 1 : x0;
-          const fx = sx - x0;
+      for (let j = oy * n; j < oy * n + n; j++) {
+        const r0 = ry0[j];
+        const r1 = ry1[j];
+        const fy = rfy[j];
+        for (let i = ox * n; i < ox * n + n; i++) {
+          const x0 = cx0[i];
+          const x1 = cx1[i];
+          const fx = cfx[i];
           const top = gray[r0 + x0] + (gray[r0 + x1] - gray[r0 + x0]) * fx;
           const bot = gray[r1 + x0] + (gray[r1 + x1] - gray[r1 + x0]) * fx;
           acc += top + (bot - top) * fy;
@@ -148,4 +162,11 @@ export function cropGray(gray: Uint8Array, width: number, height: number, sq: Sq
     }
   }
   return out;
+}
+
+/** A sample position clamped to 0..max, as its two bilinear taps and the weight of the second. */
+function sampleTap(v: number, max: number): { lo: number; hi: number; f: number } {
+  const c = v < 0 ? 0 : v > max ? max : v;
+  const lo = Math.floor(c);
+  return { lo, hi: lo < max ? lo + 1 : lo, f: c - lo };
 }
