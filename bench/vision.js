@@ -255,12 +255,12 @@ function benchVision(opts = {}) {
 function formatTable(rows) {
     const f1 = (v) => v.toFixed(1);
     const f2 = (v) => v.toFixed(2);
-    const pinned = rows.length && rows[0].pinnedCpu !== undefined && rows[0].pinnedCpu !== null;
+    const cpu = rows.length ? rows[0].pinnedCpu : undefined;
+    const pin = cpu === undefined ? "" :
+        cpu === null ? " (not pinned: no taskset; one thread each for TensorFlow, libuv and sharp)" :
+            ` (each configuration's process pinned to CPU ${cpu} with taskset, its worker thread included)`;
     const lines = [
-        "Vision: 640x480 JPEG -> faces -> emotion, one core (" +
-            (pinned ? `each configuration's process pinned to CPU ${rows[0].pinnedCpu} with taskset, its worker thread included` :
-                "not pinned: no taskset; one thread each for TensorFlow, libuv and sharp") +
-            "): ms per frame, wall (CPU), frames/s",
+        `Vision: 640x480 JPEG -> faces -> emotion, one core${pin}: ms per frame, wall (CPU), frames/s`,
         "detector | main-thread tfjs | decode | detect | crop | classify | total | frames/s | frames / CPU-s | main-thread CPU ms/frame | faces/frames",
         "---|---|---|---|---|---|---|---|---|---|---",
     ];
