@@ -703,6 +703,13 @@ describe("vision: the detector's worker thread", function () {
         const detector = await FaceDetector.load();
         await rejectsWith(detector.detect(frame.rgb.subarray(1), frame.workWidth, frame.workHeight), "E_DECODE", /expected/);
         await assert.rejects(detector.detect(frame.rgb, frame.workWidth, frame.workHeight, { ...DEFAULT_DETECT, inputSize: 100 }), /multiple of 32/);
+        // what fails inside the thread comes back as E_DETECTOR, and the thread carries on
+        await detector.detect(frame.rgb, frame.workWidth, frame.workHeight);
+        const running = WorkerDetector.shared().worker;
+        await rejectsWith(WorkerDetector.shared().detect(frame.rgb, frame.workWidth, frame.workHeight, { ...DEFAULT_DETECT, inputSize: 100 }),
+            "E_DETECTOR", /face detection failed in the worker thread: detector inputSize must be a multiple of 32/);
+        assert.deepEqual(await detector.detect(frame.rgb, frame.workWidth, frame.workHeight), expected);
+        assert.equal(WorkerDetector.shared().worker, running);
     });
 
     it("does not keep a process alive: a script that detects faces ends by itself", function () {
