@@ -669,6 +669,17 @@ describe("vision: the detector's worker thread", function () {
         assert.equal(r.faces.length, 1);
     });
 
+    it("an uncaught error inside the thread fails the frames queued behind it with E_DETECTOR; the next frame works", async function () {
+        const detector = await FaceDetector.load();
+        await detector.detect(frame.rgb, frame.workWidth, frame.workHeight);
+        const shared = WorkerDetector.shared();
+        const first = shared.worker;
+        first.postMessage({ id: -1, rgb: null }); // a malformed request: the thread throws on it
+        await rejectsWith(detector.detect(frame.rgb, frame.workWidth, frame.workHeight), "E_DETECTOR", /worker thread crashed: .*the next frame starts a new one/);
+        assert.deepEqual(await detector.detect(frame.rgb, frame.workWidth, frame.workHeight), expected);
+        assert.ok(shared.worker && shared.worker !== first);
+    });
+
     it("close() stops the thread, failing what is in flight; the next frame starts it again", async function () {
         const detector = await FaceDetector.load();
         const inFlight = rejectsWith(detector.detect(frame.rgb, frame.workWidth, frame.workHeight), "E_DETECTOR", /was closed/);

@@ -109,6 +109,9 @@ class DetectorThread {
   private fail(why: string): void {
     if (this.dead) return;
     this.dead = true;
+    // whatever went wrong, this thread is done: it must not run on or hold the process
+    this.worker.unref();
+    this.worker.terminate().catch(() => undefined);
     this.onDead(this);
     const err = () => new VisionError('E_DETECTOR', `${why} (the next frame starts a new one)`);
     if (this.loading) this.settleReady.reject(err());
