@@ -7,7 +7,7 @@ const path = require('node:path');
 
 process.env.TF_CPP_MIN_LOG_LEVEL = '2';
 const { loadTf } = require('../dist/engine/tf');
-const { buildNetwork, blockSpecs } = require('../dist/model/network');
+const { buildNetwork, blockSpecs, facesToTensor } = require('../dist/model/network');
 const { steSign, binarizeKernel, kernelScale } = require('../dist/model/quantizers');
 const { loadTfjsOrSkip, fer2013Dir } = require('./helpers/data');
 
@@ -34,6 +34,28 @@ describe('model: network', function () {
     // The float twin has the same topology and parameter count.
     assert.equal(buildNetwork({ seed: 1, binary: false }).countParams(), params);
     assert.equal(blockSpecs().filter((b) => b.kind === 'binary').length, 4);
+  });
+
+  it('tinyfer-b2 (experimental third stage) stays within 70 K parameters and runs on the C core like the TS reference', async function () {
+    const m = buildNetwork({ arch: 'tinyfer-b2', seed: 3 });
+    assert.equal(m.name, 'tinyfer-b2');
+    assert.ok(m.countParams() <= 70000, `parameters ${m.countParams()}`);
+    assert.deepEqual(m.getLayer('b5_prelu').outputShape.slice(1), [6, 6, 64]);
+    assert.deepEqual(m.getLayer('cbam3').outputShape.slice(1), [6, 6, 64]);
+    const { foldModel } = require('../dist/model/fold');
+    const { encodeModel, decodeModel } = require('../dist/model/format');
+    const { BinaryEngine } = require('../dist/engine/binary');
+    const { referenceScores, compareScores } = require('../dist/engine/reference');
+    const blob = encodeModel(foldModel(m));
+    const folded = decodeModel(blob);
+    assert.deepEqual(folded.blocks.map((b) => b.type), ['binary', 'binary', 'cbam', 'binary', 'binary', 'cbam', 'binary', 'cbam']);
+    const faces = Array.from({ length: 20 }, (_, i) => Uint8Array.from({ length: 2304 }, (_, j) => (i * 131 + j * 17 + (j >> 5) * 7) & 255));
+    const engine = await BinaryEngine.load(blob);
+    const core = await engine.classify(faces);
+    engine.dispose();
+    assert.equal(compareScores(core, faces.map((f) => referenceScores(folded, f))).exact, faces.length);
+    const graph = m.predict(facesToTensor(faces)).arraySync();
+    assert.equal(compareScores(graph, core).top1Agree, faces.length);
   });
 
   it('steSign: +-1 forward (sign(0) = +1), gradient 1 only where |x| <= 1', function () {

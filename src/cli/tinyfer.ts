@@ -5,10 +5,19 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { bool, num, optStr, parseArgs, ParsedArgs, str, UsageError } from './args';
 
+import { ARCHS, type ArchName } from '../model/archs';
+
+/** --arch: one of the named architectures (src/model/network.ts). */
+function archArg(v: string | undefined): ArchName | undefined {
+  if (v === undefined) return undefined;
+  if (!(v in ARCHS)) throw new UsageError(`--arch must be one of ${Object.keys(ARCHS).join(', ')}, got ${v}`);
+  return v as ArchName;
+}
+
 const USAGE = `usage: tinyfer <command> [options]
 
   train   --data <dir|csv> [--val <dir|csv>] --out <dir> [--epochs 30] [--batch 128] [--lr 0.002]
-          [--seed 42] [--float] [--init <tfjs model dir>] [--resume] [--no-augment]
+          [--seed 42] [--float] [--arch tinyfer-b1|tinyfer-b2] [--init <tfjs model dir>] [--resume] [--no-augment]
           Train the binary network (or its float twin with --float) on tfjs-node.
   eval    --model <model dir|blob.tfer|model.json> --data <dir|csv> [--split PrivateTest]
           [--backend binary|tfjs] [--out <report dir>] [--json]
@@ -76,6 +85,7 @@ async function cmdTrain(a: ParsedArgs): Promise<number> {
     lr: num(a, 'lr', 2e-3),
     seed: num(a, 'seed', 42),
     binary: !bool(a, 'float'),
+    arch: archArg(optStr(a, 'arch')),
     initFrom: optStr(a, 'init'),
     resume: bool(a, 'resume'),
     augment: !bool(a, 'no-augment'),

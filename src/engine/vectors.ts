@@ -30,7 +30,7 @@ export const DEFAULT_VECTORS_DIR = path.resolve(__dirname, '..', '..', '.cache',
  * well-scaled parameters (activations neither saturate nor vanish), for tests before or
  * beside a trained model.
  */
-export function randomFoldedModel(seed = 1, widths: [number, number] = [32, 56]): FoldedModel {
+export function randomFoldedModel(seed = 1, widths: readonly number[] = [32, 56]): FoldedModel {
   const rnd = seededRandom(seed);
   const uni = (n: number, lo: number, hi: number) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rnd());
   const gauss = (n: number, sd: number) =>

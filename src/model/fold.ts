@@ -3,7 +3,7 @@
  * binary kernels reduced to their signs and per-channel scale alpha = mean|W|.
  */
 import type * as TF from '@tensorflow/tfjs';
-import { blockSpecs } from './network';
+import { ARCHS, archOf, blockSpecs } from './network';
 import { LABELS } from './labels';
 import type { FoldedBinaryBlock, FoldedCbam, FoldedModel } from './folded';
 
@@ -61,10 +61,18 @@ export function foldModel(model: TF.LayersModel, name = 'tinyfer-b1'): FoldedMod
     throw new Error('this is the float twin: only the binary model can be exported to the C core');
   }
   let width = c0;
-  const widths: [number, number] = [c0, 0];
-  for (const l of model.layers) if (l.name === 'b3_conv') widths[1] = (l.getConfig().filters as number) ?? 0;
+  // The stage widths as built (the architecture's, or any widths given to buildNetwork):
+  // the filters of each stage's first binary conv, stages split at the stride-2 blocks.
+  const arch = ARCHS[archOf(model.name)];
+  const widths: number[] = [c0];
+  for (let k = 1; model.layers.some((l) => l.name === `b${k}_conv`); k++) {
+    const cfg = model.getLayer(`b${k}_conv`).getConfig();
+    const st = cfg.strides as number | number[];
+    if ((Array.isArray(st) ? st[0] : st) === 2) widths.push(cfg.filters as number);
+  }
+  const depths = widths.length === arch.widths.length ? arch.depths : undefined;
   const blocks: FoldedModel['blocks'] = [];
-  for (const s of blockSpecs(widths)) {
+  for (const s of blockSpecs(widths, depths)) {
     if (s.cin !== width) throw new Error(`layer ${s.name}: expected ${width} input channels, found ${s.cin}`);
     if (s.kind === 'cbam') {
       const [w1, b1, w2, b2, sw, sb] = weightsOf(model, s.name);

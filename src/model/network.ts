@@ -17,12 +17,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { BinaryConv2D, Cbam } from './layers';
 import { FACE_SIZE, NUM_CLASSES } from './labels';
+import { ARCHS, ARCH_NAME, type ArchName } from './archs';
 
 export interface NetworkOptions {
   binary?: boolean;
   seed?: number;
-  /** Channels of the two stages. */
-  widths?: [number, number];
+  /** The named architecture (ARCHS); its widths and depths unless given. Default tinyfer-b1. */
+  arch?: ArchName;
+  /** Channels of each stage (overrides the architecture's). */
+  widths?: number[];
   dropout?: number;
   /** Outputs of the classifier (7 for our labels; a dataset's own label count otherwise). */
   numClasses?: number;
@@ -37,19 +40,23 @@ export interface BlockSpec {
   stride: 1 | 2;
 }
 
-export const ARCH_NAME = 'tinyfer-b1';
+export { ARCHS, ARCH_NAME, archOf, type ArchName } from './archs';
 
 /** The block sequence after the stem, shared by the builder and the exporter. */
-export function blockSpecs(widths: [number, number] = [32, 56]): BlockSpec[] {
-  const [a, b] = widths;
-  return [
-    { kind: 'binary', name: 'b1', cin: a, cout: a, stride: 1 },
-    { kind: 'binary', name: 'b2', cin: a, cout: a, stride: 1 },
-    { kind: 'cbam', name: 'cbam1', cin: a, cout: a, stride: 1 },
-    { kind: 'binary', name: 'b3', cin: a, cout: b, stride: 2 },
-    { kind: 'binary', name: 'b4', cin: b, cout: b, stride: 1 },
-    { kind: 'cbam', name: 'cbam2', cin: b, cout: b, stride: 1 },
-  ];
+export function blockSpecs(widths: readonly number[] = ARCHS[ARCH_NAME].widths, depths?: readonly number[]): BlockSpec[] {
+  const specs: BlockSpec[] = [];
+  let k = 1;
+  let cin = widths[0];
+  widths.forEach((w, stage) => {
+    const n = depths?.[stage] ?? 2;
+    for (let j = 0; j < n; j++) {
+      const stride = stage > 0 && j === 0 ? 2 : 1;
+      specs.push({ kind: 'binary', name: `b${k++}`, cin, cout: w, stride });
+      cin = w;
+    }
+    specs.push({ kind: 'cbam', name: `cbam${stage + 1}`, cin: w, cout: w, stride: 1 });
+  });
+  return specs;
 }
 
 const BN_EPS = 1e-3;
@@ -57,7 +64,9 @@ const BN_MOMENTUM = 0.99;
 
 export function buildNetwork(opts: NetworkOptions = {}): tf.LayersModel {
   const binary = opts.binary ?? true;
-  const widths = opts.widths ?? [32, 56];
+  const arch = opts.arch ?? ARCH_NAME;
+  const widths = opts.widths ?? ARCHS[arch].widths;
+  const depths = opts.widths ? undefined : ARCHS[arch].depths;
   let seed = opts.seed ?? 1;
   const nextSeed = () => (opts.seed === undefined ? undefined : seed++);
   const bn = (name: string) => tf.layers.batchNormalization({ name, epsilon: BN_EPS, momentum: BN_MOMENTUM });
@@ -70,7 +79,7 @@ export function buildNetwork(opts: NetworkOptions = {}): tf.LayersModel {
   x = bn('stem_bn').apply(x) as tf.SymbolicTensor;
   x = tf.layers.maxPooling2d({ name: 'stem_pool', poolSize: 2, strides: 2 }).apply(x) as tf.SymbolicTensor;
 
-  for (const s of blockSpecs(widths)) {
+  for (const s of blockSpecs(widths, depths)) {
     if (s.kind === 'cbam') {
       x = new Cbam({ name: s.name, reduction: 4, seed: nextSeed() }).apply(x) as tf.SymbolicTensor;
       continue;
@@ -98,7 +107,7 @@ export function buildNetwork(opts: NetworkOptions = {}): tf.LayersModel {
     .dense({ name: 'head', units: opts.numClasses ?? NUM_CLASSES, activation: 'softmax',
       kernelInitializer: tf.initializers.glorotUniform({ seed: nextSeed() }) })
     .apply(x) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: out, name: binary ? ARCH_NAME : `${ARCH_NAME}-float` });
+  return tf.model({ inputs: input, outputs: out, name: binary ? arch : `${arch}-float` });
 }
 
 /** Faces (uint8, 48*48 each) to the network's input tensor [N,48,48,1] in [0,1]. */

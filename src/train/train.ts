@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
 import { loadTfForTraining } from '../engine/tf';
-import { buildNetwork } from '../model/network';
+import { ARCH_NAME, archOf, buildNetwork, type ArchName } from '../model/network';
 import { FACE_PIXELS, FACE_SIZE } from '../model/labels';
 import { Dataset, datasetSize } from './data';
 import { seededRandom } from '../util/random';
@@ -35,6 +35,8 @@ export interface TrainOptions {
   labelSmoothing?: number;
   seed?: number;
   binary?: boolean;
+  /** Architecture to build (src/model/network.ts ARCHS); default: that of initFrom, else tinyfer-b1. */
+  arch?: ArchName;
   /** Start from these weights (a saved tfjs model dir), e.g. for fine-tuning. */
   initFrom?: string;
   /** With initFrom: keep the new classifier's fresh weights (another label set). */
@@ -267,9 +269,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     model = await tf.loadLayersModel(`file://${path.join(lastDir, 'model.json')}`);
     log(`resuming from epoch ${state.epoch} (${lastDir})`);
   } else {
-    model = buildNetwork({ binary: opts.binary ?? true, seed, numClasses });
-    if (opts.initFrom) {
-      const src = await tf.loadLayersModel(`file://${path.join(opts.initFrom, 'model.json')}`);
+    const src = opts.initFrom ? await tf.loadLayersModel(`file://${path.join(opts.initFrom, 'model.json')}`) : null;
+    const arch = opts.arch ?? (src ? archOf(src.name) : ARCH_NAME);
+    model = buildNetwork({ binary: opts.binary ?? true, seed, numClasses, arch });
+    if (src && opts.initFrom) {
       const copied = copyMatchingWeights(src, model, opts.resetHead ? ['head'] : []);
       src.dispose();
       log(`initialised ${copied.join(', ')} from ${opts.initFrom}`);

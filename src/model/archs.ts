@@ -1,0 +1,22 @@
+/** The named network architectures (no TensorFlow.js import: the CLI validates --arch with it). */
+
+/**
+ * The named architectures: channels and binary blocks per stage. Every stage after the first
+ * starts with a stride-2 block (projected shortcut); every stage ends with a CBAM.
+ *   tinyfer-b1: the shipped model, 24x24x32 -> 12x12x56, 69,035 parameters.
+ *   tinyfer-b2: experimental, a third stage (24x24x24 -> 12x12x40 -> 6x6x64): twice the
+ *               receptive field of b1 within the same parameter budget.
+ */
+export const ARCHS = {
+  'tinyfer-b1': { widths: [32, 56], depths: [2, 2] },
+  'tinyfer-b2': { widths: [24, 40, 64], depths: [2, 2, 1] },
+} as const satisfies Record<string, { widths: readonly number[]; depths: readonly number[] }>;
+export type ArchName = keyof typeof ARCHS;
+
+export const ARCH_NAME: ArchName = 'tinyfer-b1';
+
+/** The architecture a model (its name, e.g. 'tinyfer-b2-float') was built as; tinyfer-b1 if none matches. */
+export function archOf(modelName: string | undefined): ArchName {
+  const base = (modelName ?? '').replace(/-float$/, '');
+  return base in ARCHS ? (base as ArchName) : ARCH_NAME;
+}
