@@ -94,3 +94,20 @@ describe('cli: tinyfer eval', function () {
     assert.match(r.err, /unknown command/);
   });
 });
+
+describe('cli: tinyfer info and train arguments', function () {
+  it('info says which runtime, engine and detector run, and the default model sizes', function () {
+    const r = tinyfer('info');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^tfjs runtime: (tensorflow|wasm)/m);
+    assert.match(r.out, /^face detector: BlazeFace 128 \(else 256\), in a worker thread/m);
+    assert.match(r.out, /tinyfer-b1: 69035 parameters/);
+    assert.match(r.out, /tinyfer-b1\.tfer: \d+ bytes/);
+  });
+
+  it('train refuses an unknown --arch before loading anything', function () {
+    const r = tinyfer('train', '--arch', 'tinyfer-b9', '--data', 'nowhere', '--out', path.join(os.tmpdir(), 'never'));
+    assert.equal(r.code, 2, r.err);
+    assert.match(r.err, /--arch must be one of tinyfer-b1, tinyfer-b2, got tinyfer-b9/);
+  });
+});

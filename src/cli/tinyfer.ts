@@ -69,6 +69,7 @@ async function cmdTrain(a: ParsedArgs): Promise<number> {
   const { train } = await import('../train/train');
   const { loadTfForTraining } = await import('../engine/tf');
   const out = str(a, 'out');
+  const arch = archArg(optStr(a, 'arch'));
   await loadTfForTraining(); // refuse a backend without native gradients before loading any data
   const cacheDir = path.resolve('.cache', 'faces');
   const log = (l: string) => process.stderr.write(l + '\n');
@@ -85,7 +86,7 @@ async function cmdTrain(a: ParsedArgs): Promise<number> {
     lr: num(a, 'lr', 2e-3),
     seed: num(a, 'seed', 42),
     binary: !bool(a, 'float'),
-    arch: archArg(optStr(a, 'arch')),
+    arch,
     initFrom: optStr(a, 'init'),
     resume: bool(a, 'resume'),
     augment: !bool(a, 'no-augment'),
