@@ -22,7 +22,7 @@ const USAGE = `usage: tinyfer <command> [options]
   eval    --model <model dir|blob.tfer|model.json> --data <dir|csv> [--split PrivateTest]
           [--backend binary|tfjs] [--out <report dir>] [--json]
           Accuracy, per-class precision/recall/F1, confusion matrix (PNG + JSON report).
-  cv      --data <dir> [--folds 10] --out <dir> [--epochs 30] [--init <tfjs model dir>] [--float]
+  cv      --data <dir> [--folds 10] --out <dir> [--epochs 30] [--batch 64] [--lr 0.001] [--init <tfjs model dir>] [--float]
           [--labels own|ours] [--subject-pattern <regex>]
           Subject-independent k-fold cross-validation (e.g. CK+).
   export  --model <tfjs model dir> --out <file.tfer> [--header <file.h>] [--name <text>]
