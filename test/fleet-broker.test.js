@@ -306,13 +306,23 @@ describe('fleet over a real Mosquitto broker', function () {
     const d = device('ha-1');
     await d.start();
     await waitFor(() => m.registry.get('ha-1')?.state === 'online', 3000, 'online');
-    const sub = mqtt.connect(broker.url);
-    open.push({ close: () => new Promise((r) => sub.end(true, {}, r)) });
-    const configs = new Map();
-    sub.on('message', (topic, payload, packet) => { if (packet.retain) configs.set(topic, JSON.parse(payload)); });
-    await new Promise((r) => sub.once('connect', r));
-    sub.subscribe('homeassistant/sensor/+/config');
-    await waitFor(() => configs.size >= 4, 3000, 'four discovery configs');
+    // The manager publishes the configs when it sees the device online, possibly a moment after
+    // this test sees the state change: a subscriber that is already there receives them live
+    // (retain flag cleared), one that subscribes later receives the broker's retained copies.
+    // So: wait for all four, then check with a fresh subscriber that the broker retained them.
+    const subscribe = async (onlyRetained) => {
+      const sub = mqtt.connect(broker.url);
+      open.push({ close: () => new Promise((r) => sub.end(true, {}, r)) });
+      const got = new Map();
+      sub.on('message', (topic, payload, packet) => { if (!onlyRetained || packet.retain) got.set(topic, JSON.parse(payload)); });
+      await new Promise((r) => sub.once('connect', r));
+      sub.subscribe('homeassistant/sensor/+/config');
+      return got;
+    };
+    const live = await subscribe(false);
+    await waitFor(() => live.size >= 4, 5000, 'four discovery configs');
+    const configs = await subscribe(true);
+    await waitFor(() => configs.size >= 4, 5000, 'four retained discovery configs');
     const e = configs.get('homeassistant/sensor/ha-1_emotion/config');
     assert.equal(e.state_topic, `${prefix}/ha-1/emotion`);
     assert.equal(e.device.identifiers[0], 'tinyfer_ha-1');
