@@ -4,10 +4,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { bool, num, optStr, parseArgs, ParsedArgs, str, UsageError } from './args';
-
 import { ARCHS, type ArchName } from '../model/archs';
 
-/** --arch: one of the named architectures (src/model/network.ts). */
+/** --arch: one of the named architectures (src/model/archs.ts). */
 function archArg(v: string | undefined): ArchName | undefined {
   if (v === undefined) return undefined;
   if (!(v in ARCHS)) throw new UsageError(`--arch must be one of ${Object.keys(ARCHS).join(', ')}, got ${v}`);

@@ -3,7 +3,7 @@
  * binary kernels reduced to their signs and per-channel scale alpha = mean|W|.
  */
 import type * as TF from '@tensorflow/tfjs';
-import { ARCHS, archOf, blockSpecs } from './network';
+import type { BlockSpec } from './network';
 import { LABELS } from './labels';
 import type { FoldedBinaryBlock, FoldedCbam, FoldedModel } from './folded';
 
@@ -50,6 +50,26 @@ function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
   return out;
 }
 
+/**
+ * The block sequence of a built model, read from its own layers in graph order (binary blocks
+ * `b<k>_conv`, attention `cbam<k>`) with the channel counts and strides they were built with:
+ * whatever architecture or widths buildNetwork was given.
+ */
+function blocksOf(model: TF.LayersModel): BlockSpec[] {
+  const channelsIn = (l: TF.layers.Layer) => (l.input as TF.SymbolicTensor).shape[3] as number;
+  const specs: BlockSpec[] = [];
+  for (const l of model.layers) {
+    const conv = /^(b\d+)_conv$/.exec(l.name);
+    if (conv) {
+      const cfg = l.getConfig();
+      specs.push({ kind: 'binary', name: conv[1], cin: channelsIn(l), cout: cfg.filters as number, stride: cfg.strides as 1 | 2 });
+    } else if (/^cbam\d+$/.test(l.name)) {
+      specs.push({ kind: 'cbam', name: l.name, cin: channelsIn(l), cout: channelsIn(l), stride: 1 });
+    }
+  }
+  return specs;
+}
+
 export function foldModel(model: TF.LayersModel, name = 'tinyfer-b1'): FoldedModel {
   const stemK = weightsOf(model, 'stem_conv')[0];
   const stemBn = bnOf(model, 'stem_bn');
@@ -61,18 +81,8 @@ export function foldModel(model: TF.LayersModel, name = 'tinyfer-b1'): FoldedMod
     throw new Error('this is the float twin: only the binary model can be exported to the C core');
   }
   let width = c0;
-  // The stage widths as built (the architecture's, or any widths given to buildNetwork):
-  // the filters of each stage's first binary conv, stages split at the stride-2 blocks.
-  const arch = ARCHS[archOf(model.name)];
-  const widths: number[] = [c0];
-  for (let k = 1; model.layers.some((l) => l.name === `b${k}_conv`); k++) {
-    const cfg = model.getLayer(`b${k}_conv`).getConfig();
-    const st = cfg.strides as number | number[];
-    if ((Array.isArray(st) ? st[0] : st) === 2) widths.push(cfg.filters as number);
-  }
-  const depths = widths.length === arch.widths.length ? arch.depths : undefined;
   const blocks: FoldedModel['blocks'] = [];
-  for (const s of blockSpecs(widths, depths)) {
+  for (const s of blocksOf(model)) {
     if (s.cin !== width) throw new Error(`layer ${s.name}: expected ${width} input channels, found ${s.cin}`);
     if (s.kind === 'cbam') {
       const [w1, b1, w2, b2, sw, sb] = weightsOf(model, s.name);

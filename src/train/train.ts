@@ -272,7 +272,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const src = opts.initFrom ? await tf.loadLayersModel(`file://${path.join(opts.initFrom, 'model.json')}`) : null;
     const arch = opts.arch ?? (src ? archOf(src.name) : ARCH_NAME);
     model = buildNetwork({ binary: opts.binary ?? true, seed, numClasses, arch });
-    if (src && opts.initFrom) {
+    if (src) {
       const copied = copyMatchingWeights(src, model, opts.resetHead ? ['head'] : []);
       src.dispose();
       log(`initialised ${copied.join(', ')} from ${opts.initFrom}`);
