@@ -351,7 +351,6 @@ function decodeWithLayout(blob: Uint8Array): { model: FoldedModel; layout: BlobS
   for (let i = 0; i < classes; i++) {
     const l = String.fromCharCode(...r.bytes(r.u8()));
     if (!(LABELS as readonly string[]).includes(l)) fail(`label ${i} '${l}' is not a known label`);
-    if (labels.includes(l as Label)) fail(`label ${i} '${l}' repeats label ${labels.indexOf(l as Label)}`);
     labels.push(l as Label);
   }
   r.align4();

@@ -70,13 +70,20 @@ export function landmarkSquare(lm: Pick<FaceLandmarks, 'leftEye' | 'rightEye' | 
 
 /** Luma (ITU-R BT.601, as libjpeg and libvips use) of an RGB raster, rounded to uint8. */
 export function rgbToGray(rgb: Uint8Array, width: number, height: number): Uint8Array {
-  const n = width * height;
-  if (rgb.length !== n * 3) throw new RangeError(`RGB raster has ${rgb.length} bytes, expected ${n * 3}`);
-  const out = new Uint8Array(n);
-  for (let i = 0, j = 0; i < n; i++, j += 3) {
-    out[i] = (rgb[j] * 299 + rgb[j + 1] * 587 + rgb[j + 2] * 114 + 500) / 1000;
+  if (rgb.length !== width * height * 3) throw new RangeError(`RGB raster has ${rgb.length} bytes, expected ${width * height * 3}`);
+  return grayRegion(rgb, width, 0, 0, width, height);
+}
+
+/** Luma of the w x h region at (x0, y0) of an RGB raster `width` pixels wide (bounds checked by the caller). */
+function grayRegion(rgb: Uint8Array, width: number, x0: number, y0: number, w: number, h: number): Uint8Array {
+  const gray = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) {
+    let j = ((y0 + y) * width + x0) * 3;
+    for (let x = 0, i = y * w; x < w; x++, i++, j += 3) {
+      gray[i] = (rgb[j] * 299 + rgb[j + 1] * 587 + rgb[j + 2] * 114 + 500) / 1000;
+    }
   }
-  return out;
+  return gray;
 }
 
 /**
@@ -94,14 +101,7 @@ export function cropFace(rgb: Uint8Array, width: number, height: number, sq: Squ
   const y1 = clampInt(Math.ceil(sq.y + sq.side) + 1, y0 + 1, height);
   const w = x1 - x0;
   const h = y1 - y0;
-  const gray = new Uint8Array(w * h);
-  for (let y = 0; y < h; y++) {
-    let j = ((y0 + y) * width + x0) * 3;
-    for (let x = 0, i = y * w; x < w; x++, i++, j += 3) {
-      gray[i] = (rgb[j] * 299 + rgb[j + 1] * 587 + rgb[j + 2] * 114 + 500) / 1000;
-    }
-  }
-  return cropGray(gray, w, h, { x: sq.x - x0, y: sq.y - y0, side: sq.side });
+  return cropGray(grayRegion(rgb, width, x0, y0, w, h), w, h, { x: sq.x - x0, y: sq.y - y0, side: sq.side });
 }
 
 function clampInt(v: number, lo: number, hi: number): number {
