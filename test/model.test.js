@@ -120,6 +120,28 @@ describe('model: network', function () {
     fs.rmSync(out, { recursive: true, force: true });
   });
 
+  it('augmentFace: strength 0 gives the face or its mirror exactly; stronger ranges move pixels further', function () {
+    const { augmentFace } = require('../dist/train/train');
+    const n = 48;
+    const face = new Uint8Array(n * n);
+    for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) face[y * n + x] = (x * 5 + y * 3 + ((x * y) % 7) * 11) % 256;
+    let seq = 0;
+    const rand = () => [0.9, 0.1, 0.8, 0.2, 0.3, 0.7, 0.6][seq++ % 7]; // flip draw 0.3 -> mirrored
+    const out = new Float32Array(n * n);
+    augmentFace(face, out, 0, rand, 0);
+    for (let y = 0; y < n; y++) {
+      for (let x = 0; x < n; x++) assert.ok(Math.abs(out[y * n + x] - face[y * n + (n - 1 - x)] / 255) < 1e-6, `pixel ${x},${y}`);
+    }
+    const dist = (strength) => {
+      seq = 0;
+      augmentFace(face, out, 0, rand, strength);
+      let d = 0;
+      for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) d += Math.abs(out[y * n + x] - face[y * n + (n - 1 - x)] / 255);
+      return d / (n * n);
+    };
+    assert.ok(dist(0.5) > 0.01 && dist(1) > dist(0.5), `${dist(0.5)} ${dist(1)}`);
+  });
+
   it('training refuses a backend without native gradients', async function () {
     const { loadTfForTraining } = require('../dist/engine/tf');
     const h = await loadTf();

@@ -16,7 +16,7 @@ function archArg(v: string | undefined): ArchName | undefined {
 const USAGE = `usage: tinyfer <command> [options]
 
   train   --data <dir|csv> [--val <dir|csv>] --out <dir> [--epochs 30] [--batch 128] [--lr 0.002]
-          [--seed 42] [--float] [--arch tinyfer-b1|tinyfer-b2] [--init <tfjs model dir>] [--resume] [--no-augment]
+          [--seed 42] [--float] [--arch tinyfer-b1|tinyfer-b2] [--init <tfjs model dir>] [--resume] [--no-augment | --augment 0..1] [--dropout 0.2]
           Train the binary network (or its float twin with --float) on tfjs-node.
   eval    --model <model dir|blob.tfer|model.json> --data <dir|csv> [--split PrivateTest]
           [--backend binary|tfjs] [--out <report dir>] [--json]
@@ -88,7 +88,8 @@ async function cmdTrain(a: ParsedArgs): Promise<number> {
     arch,
     initFrom: optStr(a, 'init'),
     resume: bool(a, 'resume'),
-    augment: !bool(a, 'no-augment'),
+    augment: bool(a, 'no-augment') ? 0 : num(a, 'augment', 1),
+    dropout: a.flags['dropout'] !== undefined ? num(a, 'dropout', 0.2) : undefined,
     maxStepsPerEpoch: a.flags['max-steps'] ? num(a, 'max-steps', 0) : undefined,
     log,
     progress: process.stderr,
