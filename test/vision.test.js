@@ -680,6 +680,37 @@ describe("vision: the detector's worker thread", function () {
         assert.ok(shared.worker && shared.worker !== first);
     });
 
+    it("a thread that stops answering is stopped by the watchdog: E_DETECTOR for the frames in flight, the next frame starts a new thread", async function () {
+        const detector = await FaceDetector.load();
+        const shared = WorkerDetector.shared();
+        await detector.detect(frame.rgb, frame.workWidth, frame.workHeight);
+        const first = shared.worker;
+        const saved = shared.answerTimeoutMs;
+        shared.answerTimeoutMs = 1; // no frame is answered within 1 ms: to the watchdog the thread hangs
+        try {
+            await Promise.all([1, 2].map(() => rejectsWith(detector.detect(frame.rgb, frame.workWidth, frame.workHeight), "E_DETECTOR",
+                /did not answer within 1 ms and was stopped .*the next frame starts a new one/)));
+        } finally {
+            shared.answerTimeoutMs = saved;
+        }
+        assert.deepEqual(await detector.detect(frame.rgb, frame.workWidth, frame.workHeight), expected);
+        assert.ok(shared.worker && shared.worker !== first, "a new thread");
+    });
+
+    it("a thread that does not load in time is stopped: E_DETECTOR from ready(), and a later frame loads a new one", async function () {
+        const shared = WorkerDetector.shared();
+        await shared.close();
+        const saved = shared.loadTimeoutMs;
+        shared.loadTimeoutMs = 1;
+        try {
+            await rejectsWith(shared.ready(), "E_DETECTOR", /did not load the face detector within 1 ms/);
+        } finally {
+            shared.loadTimeoutMs = saved;
+        }
+        const detector = await FaceDetector.load();
+        assert.deepEqual(await detector.detect(frame.rgb, frame.workWidth, frame.workHeight), expected);
+    });
+
     it("close() stops the thread, failing what is in flight; the next frame starts it again", async function () {
         const detector = await FaceDetector.load();
         const inFlight = rejectsWith(detector.detect(frame.rgb, frame.workWidth, frame.workHeight), "E_DETECTOR", /was closed/);

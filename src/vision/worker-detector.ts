@@ -9,7 +9,10 @@
  *     no frame is cloned on the way (a structured clone of a 640x480 raster costs more than the
  *     copy, in fresh pages on the receiving side, each way).
  *   - When the thread fails to load, crashes or exits, every request in flight is rejected with a
- *     VisionError E_DETECTOR, and the next request starts a new thread.
+ *     VisionError E_DETECTOR, and the next request starts a new thread. So is a thread that hangs:
+ *     one that has not loaded within `loadTimeoutMs`, or has requests in flight and has answered
+ *     none of them for `answerTimeoutMs`, is stopped the same way (a watchdog; a busy thread
+ *     answers every few milliseconds).
  *   - The thread keeps the process alive only while a load or a request is in flight (unref()
  *     when idle), so a script or Node-RED exits with it still loaded.
  *   - Nodes hold it (hold()) from start to close, like the shared classifiers (runtime/models.ts):
@@ -53,9 +56,11 @@ class DetectorThread {
   readonly pending = new Map<number, Pending>();
   dead = false;
   private loading = true;
+  private watchdog: NodeJS.Timeout | undefined;
   private settleReady!: { resolve: (b: string) => void; reject: (e: Error) => void };
 
   constructor(
+    private readonly limits: { readonly loadTimeoutMs: number; readonly answerTimeoutMs: number },
     private readonly onResult: (rgb: Uint8Array) => void,
     private readonly onIdle: (t: DetectorThread) => void,
     private readonly onDead: (t: DetectorThread) => void,
@@ -72,6 +77,7 @@ class DetectorThread {
     this.worker.on('error', (e) => this.fail(`the face detector's worker thread crashed: ${reason(e)}`));
     this.worker.on('messageerror', (e) => this.fail(`the face detector's worker thread sent an unreadable message: ${reason(e)}`));
     this.worker.on('exit', (code) => this.fail(`the face detector's worker thread exited (code ${code})`));
+    this.refresh(); // loading: the watchdog runs from the start
   }
 
   post(req: DetectRequest, p: Pending): void {
@@ -87,6 +93,7 @@ class DetectorThread {
   }
 
   private message(m: DetectReply): void {
+    this.disarm(); // progress: the watchdog starts over (refresh() re-arms it)
     if (m.kind === 'ready') {
       this.loading = false;
       this.settleReady.resolve(m.backend);
@@ -109,6 +116,7 @@ class DetectorThread {
   private fail(why: string): void {
     if (this.dead) return;
     this.dead = true;
+    this.disarm();
     // whatever went wrong, this thread is done: it must not run on or hold the process
     this.worker.unref();
     this.worker.terminate().catch(() => undefined);
@@ -119,11 +127,29 @@ class DetectorThread {
     this.pending.clear();
   }
 
-  /** Keep the process alive only while something waits on the thread. */
+  /** Keep the process alive, and the watchdog armed, only while something waits on the thread. */
   private refresh(): void {
     if (this.dead) return;
-    if (this.loading || this.pending.size > 0) this.worker.ref();
-    else this.worker.unref();
+    if (this.loading || this.pending.size > 0) {
+      this.worker.ref();
+      if (!this.watchdog) {
+        const ms = this.loading ? this.limits.loadTimeoutMs : this.limits.answerTimeoutMs;
+        const what = this.loading ? 'load the face detector' : 'answer';
+        this.watchdog = setTimeout(() => {
+          this.watchdog = undefined;
+          void this.stop(`the face detector's worker thread did not ${what} within ${ms} ms and was stopped`);
+        }, ms);
+        this.watchdog.unref(); // the worker's ref() is what keeps the process alive
+      }
+    } else {
+      this.disarm();
+      this.worker.unref();
+    }
+  }
+
+  private disarm(): void {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = undefined;
   }
 }
 
@@ -137,6 +163,10 @@ export class WorkerDetector {
     return WorkerDetector.instance;
   }
 
+  /** Longest wait for a new thread to load TensorFlow.js and the model. */
+  loadTimeoutMs = 60_000;
+  /** Longest wait for the next answer while requests are in flight (a frame takes ~5-20 ms). */
+  answerTimeoutMs = 10_000;
   private thread: DetectorThread | undefined;
   private nextId = 1;
   private readonly pool: ArrayBuffer[] = [];
@@ -211,6 +241,7 @@ export class WorkerDetector {
   private running(): DetectorThread {
     if (!this.thread || this.thread.dead) {
       this.thread = new DetectorThread(
+        this, // its limits, read each time the watchdog is armed
         (rgb) => this.giveBack(rgb),
         (t) => this.stopIfUnused(t),
         (t) => {
