@@ -110,4 +110,16 @@ describe('cli: tinyfer info and train arguments', function () {
     assert.equal(r.code, 2, r.err);
     assert.match(r.err, /--arch must be one of tinyfer-b1, tinyfer-b2, got tinyfer-b9/);
   });
+
+  it('train and cv refuse an --augment strength outside 0..1 and a --dropout outside [0, 1) before loading anything', function () {
+    for (const cmd of ['train', 'cv']) {
+      const out = path.join(os.tmpdir(), 'never');
+      let r = tinyfer(cmd, '--augment', '1.5', '--data', 'nowhere', '--out', out);
+      assert.equal(r.code, 2, r.err);
+      assert.match(r.err, /--augment must be between 0 and 1/);
+      r = tinyfer(cmd, '--dropout', '1', '--data', 'nowhere', '--out', out);
+      assert.equal(r.code, 2, r.err);
+      assert.match(r.err, /--dropout must be in \[0, 1\)/);
+    }
+  });
 });

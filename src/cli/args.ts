@@ -52,3 +52,12 @@ export function bool(a: ParsedArgs, name: string): boolean {
   const v = a.flags[name];
   return v === true || v === 'true' || v === '1';
 }
+
+/** The training options train and cv share: augmentation strength (--no-augment or --augment 0..1) and --dropout. */
+export function regularisation(a: ParsedArgs): { augment: number; dropout?: number } {
+  const augment = bool(a, 'no-augment') ? 0 : num(a, 'augment', 1);
+  if (augment < 0 || augment > 1) throw new UsageError('--augment must be between 0 and 1');
+  const dropout = a.flags['dropout'] !== undefined ? num(a, 'dropout', 0.2) : undefined;
+  if (dropout !== undefined && (dropout < 0 || dropout >= 1)) throw new UsageError('--dropout must be in [0, 1)');
+  return { augment, dropout };
+}

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { bool, num, optStr, ParsedArgs, str, UsageError } from './args';
+import { bool, num, optStr, ParsedArgs, regularisation, str, UsageError } from './args';
 import { loadImageFolder, subjectFolds, subset } from '../train/data';
 import { computeMetrics, confusionPng, formatReport } from '../train/evaluate';
 import { predictClasses, train } from '../train/train';
@@ -18,6 +18,7 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
   const k = num(a, 'folds', 10);
   const epochs = num(a, 'epochs', 30);
   const pattern = optStr(a, 'subject-pattern');
+  const reg = regularisation(a);
   const labelsMode = optStr(a, 'labels');
   if (labelsMode && labelsMode !== 'own' && labelsMode !== 'ours') throw new UsageError('--labels must be own or ours');
   const dirs = fs.readdirSync(dataDir).filter((d) => fs.statSync(path.join(dataDir, d)).isDirectory());
@@ -60,6 +61,7 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
         resetHead: own,
         resume: true,
         recalibrate: 'end',
+        ...reg,
         log: (l) => log(`fold ${f + 1}/${k} ${l}`),
       });
       const model = await tf.loadLayersModel(`file://${path.join(foldDir, 'last', 'model.json')}`);

@@ -3,7 +3,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { bool, num, optStr, parseArgs, ParsedArgs, str, UsageError } from './args';
+import { bool, num, optStr, parseArgs, ParsedArgs, regularisation, str, UsageError } from './args';
 import { ARCHS, type ArchName } from '../model/archs';
 
 /** --arch: one of the named architectures (src/model/archs.ts). */
@@ -22,7 +22,7 @@ const USAGE = `usage: tinyfer <command> [options]
           [--backend binary|tfjs] [--out <report dir>] [--json]
           Accuracy, per-class precision/recall/F1, confusion matrix (PNG + JSON report).
   cv      --data <dir> [--folds 10] --out <dir> [--epochs 30] [--batch 64] [--lr 0.001] [--init <tfjs model dir>] [--float]
-          [--labels own|ours] [--subject-pattern <regex>]
+          [--labels own|ours] [--subject-pattern <regex>] [--augment 0..1] [--dropout 0.2]
           Subject-independent k-fold cross-validation (e.g. CK+).
   export  --model <tfjs model dir> --out <file.tfer> [--header <file.h>] [--name <text>]
           Write the compact model blob (and a C header) that the C core loads.
@@ -69,6 +69,7 @@ async function cmdTrain(a: ParsedArgs): Promise<number> {
   const { loadTfForTraining } = await import('../engine/tf');
   const out = str(a, 'out');
   const arch = archArg(optStr(a, 'arch'));
+  const reg = regularisation(a);
   await loadTfForTraining(); // refuse a backend without native gradients before loading any data
   const cacheDir = path.resolve('.cache', 'faces');
   const log = (l: string) => process.stderr.write(l + '\n');
@@ -88,8 +89,7 @@ async function cmdTrain(a: ParsedArgs): Promise<number> {
     arch,
     initFrom: optStr(a, 'init'),
     resume: bool(a, 'resume'),
-    augment: bool(a, 'no-augment') ? 0 : num(a, 'augment', 1),
-    dropout: a.flags['dropout'] !== undefined ? num(a, 'dropout', 0.2) : undefined,
+    ...reg,
     maxStepsPerEpoch: a.flags['max-steps'] ? num(a, 'max-steps', 0) : undefined,
     log,
     progress: process.stderr,
