@@ -306,6 +306,18 @@ describe("vision: face detection", function () {
         detector = await FaceDetector.load();
     });
 
+    it("ships the BlazeFace files its README names, byte for byte (sizes and sha256)", function () {
+        const crypto = require("node:crypto");
+        const readme = fs.readFileSync(path.join(bf.BLAZEFACE_DIR, "README.md"), "utf8");
+        const rows = [...readme.matchAll(/^\| (blazeface\.\w+) \| ([\d,]+) \| ([0-9a-f]{64}) \|$/gm)];
+        assert.equal(rows.length, 2, "two files listed");
+        for (const [, name, bytes, sha] of rows) {
+            const data = fs.readFileSync(path.join(bf.BLAZEFACE_DIR, name));
+            assert.equal(data.length, Number(bytes.replace(/,/g, "")), name);
+            assert.equal(crypto.createHash("sha256").update(data).digest("hex"), sha, name);
+        }
+    });
+
     it("loads once per runtime, from the weights inside the npm package: by default in a worker thread on wasm", async function () {
         assert.equal(await FaceDetector.load(), detector);
         assert.equal(await FaceDetector.load("worker-wasm"), detector);
@@ -325,7 +337,7 @@ describe("vision: face detection", function () {
         const { loadTf } = require("../dist/engine/tf");
         const { tf } = await loadTf();
         // the reference: the same model.json through tf.loadGraphModel (input shape relaxed to any size)
-        const dir = path.resolve(path.dirname(require.resolve("@vladmandic/human")), "..", "models");
+        const dir = bf.BLAZEFACE_DIR;
         const json = JSON.parse(fs.readFileSync(path.join(dir, "blazeface.json"), "utf8"));
         json.modelTopology.node.find((n) => n.op === "Placeholder").attr.shape = { shape: { dim: [{ size: "1" }, { size: "-1" }, { size: "-1" }, { size: "3" }] } };
         const bin = Buffer.concat(json.weightsManifest.flatMap((g) => g.paths.map((p) => fs.readFileSync(path.join(dir, p)))));
@@ -364,7 +376,7 @@ describe("vision: face detection", function () {
     it("refuses a graph with an op the compiled runner does not know, or without the model files, with a clear error", async function () {
         const { loadTf } = require("../dist/engine/tf");
         const { tf } = await loadTf();
-        const dir = path.resolve(path.dirname(require.resolve("@vladmandic/human")), "..", "models");
+        const dir = bf.BLAZEFACE_DIR;
         const json = JSON.parse(fs.readFileSync(path.join(dir, "blazeface.json"), "utf8"));
         const relu = json.modelTopology.node.find((n) => n.op === "Relu");
         relu.op = "Sigmoid";

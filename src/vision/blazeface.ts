@@ -1,7 +1,7 @@
 /**
  * BlazeFace, MediaPipe's face detector: the 256x256 "back camera" (full-frame) model as
- * @vladmandic/human ships it (models/blazeface.json + .bin inside the npm package, so nothing is
- * downloaded). It runs on whichever TensorFlow.js it is given (detector.ts: the worker thread's
+ * @vladmandic/human 3.3.6 publishes it, copied into this package (models/blazeface, 618 KB: nothing
+ * is downloaded). It runs on whichever TensorFlow.js it is given (detector.ts: the worker thread's
  * wasm, or the main thread's runtime), as a list of kernel calls compiled from the graph.
  *
  * The graph is fully convolutional. We feed it the frame scaled so its longer side is
@@ -209,11 +209,8 @@ export function weightedNms(candidates: readonly BlazeDetection[], iouThreshold:
   return out;
 }
 
-/** The directory of the model files inside the @vladmandic/human package. */
-function modelDir(): string {
-  // the package's "exports" name no subpaths: resolve its main file and go to models/ beside dist/
-  return path.resolve(path.dirname(require.resolve('@vladmandic/human')), '..', 'models');
-}
+/** The package's copy of the model files (models/blazeface, see its README: provenance, licences, hashes). */
+export const BLAZEFACE_DIR = path.resolve(__dirname, '..', '..', 'models', 'blazeface');
 
 interface GraphAttr {
   s?: string;
@@ -365,7 +362,7 @@ export class BlazeFaceModel {
    * no file:// or http:// loader involved) and compile the graph (see compile()). The graph is
    * fully convolutional: it takes any input size.
    */
-  static async load(tf: typeof TF, dir: string = modelDir()): Promise<BlazeFaceModel> {
+  static async load(tf: typeof TF, dir: string = BLAZEFACE_DIR): Promise<BlazeFaceModel> {
     const file = path.join(dir, 'blazeface.json');
     let json: ModelJson;
     const weights: Buffer[] = [];
@@ -373,7 +370,7 @@ export class BlazeFaceModel {
       json = JSON.parse(fs.readFileSync(file, 'utf8')) as ModelJson;
       for (const group of json.weightsManifest) for (const p of group.paths) weights.push(fs.readFileSync(path.join(dir, p)));
     } catch (e) {
-      throw new Error(`cannot read the BlazeFace model in ${dir} (is @vladmandic/human installed?): ${e instanceof Error ? e.message : e}`);
+      throw new Error(`cannot read the BlazeFace model in ${dir}: ${e instanceof Error ? e.message : e}`);
     }
     const all = Buffer.concat(weights);
     const named = tf.io.decodeWeights(

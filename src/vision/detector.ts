@@ -1,8 +1,8 @@
 /**
  * Face detection with BlazeFace (see blazeface.ts): boxes plus six keypoints (eyes, nose tip,
  * mouth, ears) in one pass, so a face can be framed on its eyes and mouth the way the training
- * faces are (see crop.ts) without a second landmark network. Its weights ship inside the
- * @vladmandic/human npm package, so nothing is downloaded at run time.
+ * faces are (see crop.ts) without a second landmark network. Its weights ship with this package
+ * (models/blazeface), so nothing is downloaded at run time.
  *
  * Where it runs (DetectorRuntime):
  *   - 'worker-wasm' (the default): in one worker thread per process (detect-worker.ts) that loads
