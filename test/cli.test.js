@@ -71,6 +71,17 @@ describe('cli: tinyfer eval', function () {
     assert.deepEqual(a.confusion, b.confusion);
   });
 
+  it('--mirror averages each face with its mirror image (and says so)', function () {
+    const r = tinyfer('eval', '--model', 'models/tinyfer-b1.tfer', '--data', path.join(dir, 'slice'), '--json', '--mirror');
+    assert.equal(r.code, 0, r.err);
+    const rep = JSON.parse(r.out);
+    assert.equal(rep.mirror, true);
+    assert.equal(rep.count, 28);
+    assert.ok(rep.accuracy >= 0 && rep.accuracy <= 1);
+    const plain = JSON.parse(tinyfer('eval', '--model', 'models/tinyfer-b1.tfer', '--data', path.join(dir, 'slice'), '--json').out);
+    assert.equal(plain.mirror, false);
+  });
+
   it('writes report.json and a confusion-matrix PNG with --out', function () {
     const out = path.join(dir, 'report');
     const r = tinyfer('eval', '--model', 'models/tinyfer-b1.tfer', '--data', path.join(dir, 'slice'), '--out', out);

@@ -325,6 +325,29 @@ describe("vision nodes in Node-RED", function () {
             LABELS.forEach((l, i) => assert.ok(Math.abs(p.scores[l] - direct[i]) < 1e-4, l));
         });
 
+        it("mirror averaging: each face's scores are the mean of the face's and its mirror image's", async function () {
+            const { mirrorFace } = require("../dist/engine/mirror");
+            await helper.load(NODES, onTab([
+                { id: "emo", type: "tinyfer-emotion", model: modelFile, mirror: true, mode: "whole", wires: [["out"]] },
+                { id: "out", type: "helper" },
+            ]));
+            const out = collect("out");
+            helper.getNode("emo").receive({ payload: fs.readFileSync(fer[1]) });
+            const [m] = await out.next(1);
+            const face = Uint8Array.from(m.faces[0].pixels);
+            const engine = await BinaryEngine.load(fs.readFileSync(modelFile));
+            const [a, b] = await engine.classify([face, mirrorFace(face)]);
+            engine.dispose();
+            let differ = 0;
+            LABELS.forEach((l, i) => {
+                assert.ok(Math.abs(m.payload.faces[0].scores[l] - (a[i] + b[i]) / 2) <= 5e-5 + 1e-7, l); // scores carry 4 decimals
+                differ = Math.max(differ, Math.abs(a[i] - b[i]));
+            });
+            assert.ok(differ > 1e-4, "the two views score differently (the test would prove nothing otherwise)");
+            assert.deepEqual(mirrorFace(mirrorFace(face)), face);
+            assert.throws(() => mirrorFace(new Uint8Array(10)), /a face has 2304 pixels, got 10/);
+        });
+
         it("runs the frame pipeline itself for an image payload (FER2013 48x48 is one whole face)", async function () {
             await helper.load(NODES, onTab([
                 { id: "emo", type: "tinyfer-emotion", model: modelFile, wires: [["out"]] },

@@ -19,7 +19,7 @@ const USAGE = `usage: tinyfer <command> [options]
           [--seed 42] [--float] [--arch tinyfer-b1|tinyfer-b2] [--init <tfjs model dir>] [--resume] [--no-augment | --augment 0..1] [--dropout 0.2]
           Train the binary network (or its float twin with --float) on tfjs-node.
   eval    --model <model dir|blob.tfer|model.json> --data <dir|csv> [--split PrivateTest]
-          [--backend binary|tfjs] [--out <report dir>] [--json]
+          [--backend binary|tfjs] [--mirror] [--out <report dir>] [--json]
           Accuracy, per-class precision/recall/F1, confusion matrix (PNG + JSON report).
   cv      --data <dir> [--folds 10] --out <dir> [--epochs 30] [--batch 64] [--lr 0.001] [--init <tfjs model dir>] [--float]
           [--labels own|ours] [--subject-pattern <regex>] [--augment 0..1] [--dropout 0.2]

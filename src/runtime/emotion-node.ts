@@ -7,6 +7,7 @@
  * (so a tinyfer-frame node in 'annotated' mode can draw them).
  */
 import type { FaceClassifier } from '../engine/types';
+import { classifyMirrored } from '../engine/mirror';
 import { VisionError } from '../vision/errors';
 import { isImageInput } from '../vision/decode';
 import { processFrame, type FrameOptions } from '../vision/pipeline';
@@ -19,6 +20,8 @@ import { EmotionSmoother, type SmoothingMethod } from './smoothing';
 export interface EmotionNodeConfig extends FrameNodeConfig {
   backend?: string;
   model?: string;
+  /** Average each face's scores with its mirror image's (engine/mirror.ts). New nodes: on; absent (older flows): off. */
+  mirror?: boolean;
   smoothing?: string;
   alpha?: string | number;
   window?: string | number;
@@ -30,6 +33,7 @@ export class EmotionHandler {
   readonly frameOptions: FrameOptions;
   readonly smoothing: SmoothingMethod;
   readonly emitOnChange: boolean;
+  readonly mirror: boolean;
   private readonly model: ClassifierHandle;
   /** Keeps the shared detector thread loaded while the node lives (it detects faces in image payloads). */
   private readonly detectorHold: { release(): void };
@@ -44,6 +48,7 @@ export class EmotionHandler {
     const method = (config.smoothing || 'none') as SmoothingMethod;
     const minConfidence = numField('minConfidence', config.minConfidence) ?? 0;
     this.emitOnChange = config.emitOnChange === true;
+    this.mirror = config.mirror === true;
     const smoother = new EmotionSmoother({
       method,
       alpha: numField('alpha', config.alpha),
@@ -87,7 +92,8 @@ export class EmotionHandler {
     }
     const classifier = await this.model.classifier;
     const t0 = process.hrtime.bigint();
-    const scores = faces.length ? await classifier.classify(faces.map((f) => f.pixels)) : [];
+    const pixels = faces.map((f) => f.pixels);
+    const scores = faces.length === 0 ? [] : this.mirror ? await classifyMirrored(classifier, pixels) : await classifier.classify(pixels);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     const results = faces.map((f, i) => faceEmotion(f.box, scores[i]));
     results.forEach((r, i) => {
