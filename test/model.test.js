@@ -142,6 +142,28 @@ describe('model: network', function () {
     assert.ok(dist(0.5) > 0.01 && dist(1) > dist(0.5), `${dist(0.5)} ${dist(1)}`);
   });
 
+  it('predictScores with mirror averaging gives the mean of the faces\' and their mirror images\' scores', async function () {
+    const h = await loadTf();
+    const { loadImageFolder } = require('../dist/train/data');
+    const { predictScores } = require('../dist/train/train');
+    const { mirrorFace } = require('../dist/engine/mirror');
+    const data = await loadImageFolder(path.join(fer2013Dir(), 'PublicTest'), { limitPerLabel: 1 });
+    const n = data.labels.length;
+    const flipped = { ...data, pixels: new Uint8Array(data.pixels.length) };
+    for (let i = 0; i < n; i++) flipped.pixels.set(mirrorFace(data.pixels.subarray(i * 2304, (i + 1) * 2304)), i * 2304);
+    const model = buildNetwork({ seed: 3 });
+    const a = await predictScores(h.tf, model, data);
+    const b = await predictScores(h.tf, model, flipped);
+    const m = await predictScores(h.tf, model, data, 4, true); // batches of 4: the last one is short
+    let differ = 0;
+    for (let i = 0; i < m.length; i++) {
+      assert.ok(Math.abs(m[i] - (a[i] + b[i]) / 2) < 1e-5, `score ${i}`);
+      differ = Math.max(differ, Math.abs(a[i] - b[i]));
+    }
+    assert.ok(differ > 1e-4, 'the two views differ');
+    model.dispose();
+  });
+
   it('training refuses a backend without native gradients', async function () {
     const { loadTfForTraining } = require('../dist/engine/tf');
     const h = await loadTf();

@@ -19,6 +19,7 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
   const epochs = num(a, 'epochs', 30);
   const pattern = optStr(a, 'subject-pattern');
   const reg = regularisation(a);
+  const mirror = bool(a, 'mirror');
   const labelsMode = optStr(a, 'labels');
   if (labelsMode && labelsMode !== 'own' && labelsMode !== 'ours') throw new UsageError('--labels must be own or ours');
   const dirs = fs.readdirSync(dataDir).filter((d) => fs.statSync(path.join(dataDir, d)).isDirectory());
@@ -41,12 +42,14 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
   fs.mkdirSync(out, { recursive: true });
   for (let f = 0; f < k; f++) {
     const foldDir = path.join(out, `fold-${f}`);
-    const resultFile = path.join(foldDir, 'result.json');
-    let result: { truth: number[]; pred: number[] };
+    // predictions with mirror averaging are kept apart: either way, a finished fold's model is reused
+    const resultFile = path.join(foldDir, mirror ? 'result-mirror.json' : 'result.json');
+    let result: { truth: number[]; pred: number[] } | undefined;
     if (fs.existsSync(resultFile)) {
-      result = JSON.parse(fs.readFileSync(resultFile, 'utf8'));
+      result = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as { truth: number[]; pred: number[] };
       log(`fold ${f + 1}/${k}: done before, reusing ${resultFile}`);
-    } else {
+    }
+    if (!result) {
       const testIdx = folds[f];
       const trainIdx = folds.filter((_, j) => j !== f).flat();
       const r = await train({
@@ -66,7 +69,7 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
       });
       const model = await tf.loadLayersModel(`file://${path.join(foldDir, 'last', 'model.json')}`);
       const testSet = subset(data, testIdx);
-      const p = await predictClasses(tf, model, testSet);
+      const p = await predictClasses(tf, model, testSet, 512, mirror);
       model.dispose();
       result = { truth: Array.from(testSet.labels), pred: Array.from(p) };
       fs.writeFileSync(resultFile, JSON.stringify({ ...result, seconds: r.seconds, subjects: [...new Set(testSet.subjects)] }));
@@ -86,6 +89,7 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
     labelSet: own ? 'dataset' : 'tinyfer',
     epochs,
     network: bool(a, 'float') ? 'float twin' : 'binary',
+    mirror,
     init: optStr(a, 'init') ?? null,
     foldAccuracy: foldAcc,
     meanFoldAccuracy: mean,
@@ -93,8 +97,9 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
     seconds: (Date.now() - t0) / 1000,
     ...report,
   };
-  fs.writeFileSync(path.join(out, 'report.json'), JSON.stringify(summary, null, 1));
-  fs.writeFileSync(path.join(out, 'confusion.png'), await confusionPng(report, `${k}-fold subject-independent: ${path.basename(dataDir)}`));
+  const tag = mirror ? '-mirror' : '';
+  fs.writeFileSync(path.join(out, `report${tag}.json`), JSON.stringify(summary, null, 1));
+  fs.writeFileSync(path.join(out, `confusion${tag}.png`), await confusionPng(report, `${k}-fold subject-independent: ${path.basename(dataDir)}`));
   process.stdout.write(formatReport(report) + `\nmean fold accuracy ${(mean * 100).toFixed(2)} % (sd ${(sd * 100).toFixed(2)})\n`);
   return 0;
 }

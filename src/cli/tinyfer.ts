@@ -22,7 +22,7 @@ const USAGE = `usage: tinyfer <command> [options]
           [--backend binary|tfjs] [--mirror] [--out <report dir>] [--json]
           Accuracy, per-class precision/recall/F1, confusion matrix (PNG + JSON report).
   cv      --data <dir> [--folds 10] --out <dir> [--epochs 30] [--batch 64] [--lr 0.001] [--init <tfjs model dir>] [--float]
-          [--labels own|ours] [--subject-pattern <regex>] [--augment 0..1] [--dropout 0.2]
+          [--labels own|ours] [--subject-pattern <regex>] [--augment 0..1] [--dropout 0.2] [--mirror]
           Subject-independent k-fold cross-validation (e.g. CK+).
   export  --model <tfjs model dir> --out <file.tfer> [--header <file.h>] [--name <text>]
           Write the compact model blob (and a C header) that the C core loads.

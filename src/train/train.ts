@@ -202,14 +202,18 @@ export async function accuracyOf(tf: typeof TF, model: TF.LayersModel, d: Datase
   return ok / Math.max(1, preds.length);
 }
 
-export async function predictScores(tf: typeof TF, model: TF.LayersModel, d: Dataset, batch = 512): Promise<Float32Array> {
+/** Scores of every face ([n * classes]); with `mirror`, averaged with those of its mirror image (engine/mirror.ts). */
+export async function predictScores(tf: typeof TF, model: TF.LayersModel, d: Dataset, batch = 512, mirror = false): Promise<Float32Array> {
   const n = datasetSize(d);
   const k = model.outputs[0].shape[1] as number;
   const out = new Float32Array(n * k);
   for (let i = 0; i < n; i += batch) {
     const idx = Array.from({ length: Math.min(batch, n - i) }, (_, k) => i + k);
     const x = batchTensor(tf, d, idx);
-    const y = model.predict(x) as TF.Tensor;
+    const y = tf.tidy(() => {
+      const p = model.predict(x) as TF.Tensor;
+      return mirror ? tf.div(tf.add(p, model.predict(tf.reverse(x, 2)) as TF.Tensor), 2) : p;
+    });
     out.set(await y.data(), i * k);
     x.dispose();
     y.dispose();
@@ -217,8 +221,8 @@ export async function predictScores(tf: typeof TF, model: TF.LayersModel, d: Dat
   return out;
 }
 
-export async function predictClasses(tf: typeof TF, model: TF.LayersModel, d: Dataset, batch = 512): Promise<Int32Array> {
-  const s = await predictScores(tf, model, d, batch);
+export async function predictClasses(tf: typeof TF, model: TF.LayersModel, d: Dataset, batch = 512, mirror = false): Promise<Int32Array> {
+  const s = await predictScores(tf, model, d, batch, mirror);
   const k = model.outputs[0].shape[1] as number;
   const n = s.length / k;
   const out = new Int32Array(n);
