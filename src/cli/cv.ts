@@ -44,12 +44,11 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
     const foldDir = path.join(out, `fold-${f}`);
     // predictions with mirror averaging are kept apart: either way, a finished fold's model is reused
     const resultFile = path.join(foldDir, mirror ? 'result-mirror.json' : 'result.json');
-    let result: { truth: number[]; pred: number[] } | undefined;
+    let result: { truth: number[]; pred: number[] };
     if (fs.existsSync(resultFile)) {
-      result = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as { truth: number[]; pred: number[] };
+      result = JSON.parse(fs.readFileSync(resultFile, 'utf8'));
       log(`fold ${f + 1}/${k}: done before, reusing ${resultFile}`);
-    }
-    if (!result) {
+    } else {
       const testIdx = folds[f];
       const trainIdx = folds.filter((_, j) => j !== f).flat();
       const r = await train({
