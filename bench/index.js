@@ -37,6 +37,8 @@ async function main() {
   const { DEFAULT_MODEL_BLOB, DEFAULT_MODEL_DIR } = require('../dist/engine/open');
   const { benchBinary } = require('../dist/engine/bench');
   const { BinaryEngine } = require('../dist/engine/binary');
+  const { classifyMirrored } = require('../dist/engine/mirror');
+  const { argmax } = require('../dist/train/evaluate');
   const { loadImageFolder } = require('../dist/train/data');
   const { dataRoot } = require('../test/helpers/data');
   const trained = fs.existsSync(DEFAULT_MODEL_BLOB);
@@ -57,40 +59,16 @@ async function main() {
   const rows = [];
   log('binary model on the C core (wasm)');
   const b = await benchBinary(blob, faces, iters);
+  // The same model with mirror averaging (the emotion node's default): face + mirror image in one call.
+  const bm = await benchBinary(blob, faces, iters / 2, { mirror: true });
   const engine = await BinaryEngine.load(blob);
-  let ok = 0;
-  const scores = await engine.classify(faces);
-  scores.forEach((s, i) => {
-    let best = 0;
-    for (let c = 1; c < 7; c++) if (s[c] > s[best]) best = c;
-    if (best === data.labels[i]) ok++;
+  const accuracyOf = (scores) => scores.filter((s, i) => argmax(s) === data.labels[i]).length / n;
+  const rowOf = (bench, label, scores) => ({
+    model: `TinyFER binary${label}${trained ? '' : ' (random weights)'}`, runtime: 'C core, wasm (1 thread)', bytes: bench.blobBytes,
+    msPerFace: bench.perFaceMs, batchedMs: bench.perFaceBatchedMs, accuracy: trained ? accuracyOf(scores) : undefined, accuracyFaces: n,
   });
-  rows.push({
-    model: `TinyFER binary${trained ? '' : ' (random weights)'}`, runtime: 'C core, wasm (1 thread)', bytes: b.blobBytes,
-    msPerFace: b.perFaceMs, batchedMs: b.perFaceBatchedMs, accuracy: trained ? ok / n : undefined, accuracyFaces: n,
-  });
-  // The same model with mirror averaging (the emotion node's default): one call per face, face + mirror image.
-  {
-    const { classifyMirrored } = require('../dist/engine/mirror');
-    let okMirror = 0;
-    (await classifyMirrored(engine, faces)).forEach((s, i) => {
-      let best = 0;
-      for (let c = 1; c < 7; c++) if (s[c] > s[best]) best = c;
-      if (best === data.labels[i]) okMirror++;
-    });
-    const timeIt = async (count) => {
-      const t0 = process.hrtime.bigint();
-      for (let i = 0; i < count; i++) await classifyMirrored(engine, [faces[i % n]]);
-      return Number(process.hrtime.bigint() - t0) / 1e6 / count;
-    };
-    const warmUntil = Date.now() + 1000;
-    while (Date.now() < warmUntil) await timeIt(20);
-    const passes = [await timeIt(iters / 2), await timeIt(iters / 2), await timeIt(iters / 2)].sort((x, y) => x - y);
-    rows.push({
-      model: `TinyFER binary, mirror-averaged${trained ? '' : ' (random weights)'}`, runtime: 'C core, wasm (1 thread)', bytes: b.blobBytes,
-      msPerFace: passes[1], accuracy: trained ? okMirror / n : undefined, accuracyFaces: n,
-    });
-  }
+  rows.push(rowOf(b, '', await engine.classify(faces)));
+  rows.push(rowOf(bm, ', mirror-averaged', await classifyMirrored(engine, faces)));
   engine.dispose();
 
   const twinDir = fs.existsSync(path.join(DEFAULT_MODEL_DIR + '-float', 'model.json')) ? DEFAULT_MODEL_DIR + '-float' : '';

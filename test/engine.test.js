@@ -167,6 +167,10 @@ describe('engine: binary (wasm core)', function () {
     assert.equal(r.blobBytes, blob.length);
     assert.equal(r.wasmBytes, fs.statSync(wasmPath()).size);
     assert.equal(r.arenaBytes, engine.arenaSize);
+    assert.equal(r.mirror, false);
+    const m = await benchBinary(blob, faces.slice(0, 10), 10, { mirror: true });
+    assert.equal(m.mirror, true);
+    for (const k of ['perFaceMs', 'perFaceBatchedMs', 'facesPerSecond']) assert.ok(Number.isFinite(m[k]) && m[k] > 0, k);
   });
 
   it('ships a wasm core built from the current C sources (reproducible with clang-14)', function () {

@@ -4,11 +4,15 @@
  */
 import * as fs from 'fs';
 import { BinaryEngine, wasmPath } from './binary';
+import { averageMirrored, withMirrors } from './mirror';
+import type { Scores } from './types';
 
 export interface BinaryBench {
   runtime: 'wasm';
-  /** Inferences timed (after a warm-up of min(n, 20)). */
+  /** Faces timed per pass (after 1 s of warm-up; the median of 3 passes is reported). */
   inferences: number;
+  /** Each face was classified with its mirror image and the scores averaged (engine/mirror.ts). */
+  mirror: boolean;
   /** Mean wall time per face, one face per classify() call, in milliseconds. */
   perFaceMs: number;
   /** Mean CPU time (user + system) of this process per face, one face per call, in milliseconds:
@@ -24,17 +28,24 @@ export interface BinaryBench {
   wasmBytes: number;
 }
 
-/** Times `n` single-face inferences (cycling over `faces`) and `n` batched ones. */
-export async function benchBinary(blob: Uint8Array, faces: Uint8Array[], n = 200): Promise<BinaryBench> {
+/**
+ * Times `n` single-face inferences (cycling over `faces`) and `n` batched ones; with `mirror`,
+ * each face is classified with its mirror image, as the emotion node does by default.
+ */
+export async function benchBinary(blob: Uint8Array, faces: Uint8Array[], n = 200, opts: { mirror?: boolean } = {}): Promise<BinaryBench> {
   if (faces.length === 0) throw new Error('benchBinary needs at least one face');
   if (!Number.isInteger(n) || n < 1) throw new Error('benchBinary: n must be a positive integer');
   const engine = await BinaryEngine.load(blob);
+  const mirror = opts.mirror === true;
+  const classify = mirror
+    ? (f: Uint8Array[]): Scores[] => averageMirrored(engine.classifySync(withMirrors(f)))
+    : (f: Uint8Array[]): Scores[] => engine.classifySync(f);
   try {
     // V8 first runs wasm through its baseline compiler and tiers hot functions up while they run:
     // the first few hundred inferences are slower than every later one. Warm up past that, then
     // report the median of three passes (steady state, what a running flow sees).
     const warmUntil = process.hrtime.bigint() + 1_000_000_000n; // 1 s
-    for (let i = 0; process.hrtime.bigint() < warmUntil; i++) engine.classifySync([faces[i % faces.length]]);
+    for (let i = 0; process.hrtime.bigint() < warmUntil; i++) classify([faces[i % faces.length]]);
     const median = (v: number[]) => v.sort((a, b) => a - b)[1];
     const singles: number[] = [];
     const cpus: number[] = [];
@@ -43,12 +54,12 @@ export async function benchBinary(blob: Uint8Array, faces: Uint8Array[], n = 200
     for (let pass = 0; pass < 3; pass++) {
       let t0 = process.hrtime.bigint();
       const c0 = process.cpuUsage();
-      for (let i = 0; i < n; i++) engine.classifySync([faces[i % faces.length]]);
+      for (let i = 0; i < n; i++) classify([faces[i % faces.length]]);
       singles.push(Number(process.hrtime.bigint() - t0) / 1e6 / n);
       const cpu = process.cpuUsage(c0);
       cpus.push((cpu.user + cpu.system) / 1e3 / n);
       t0 = process.hrtime.bigint();
-      engine.classifySync(batch);
+      classify(batch);
       batches.push(Number(process.hrtime.bigint() - t0) / 1e6 / n);
     }
     const single = median(singles);
@@ -57,6 +68,7 @@ export async function benchBinary(blob: Uint8Array, faces: Uint8Array[], n = 200
     return {
       runtime: 'wasm',
       inferences: n,
+      mirror,
       perFaceMs: single,
       perFaceCpuMs: singleCpu,
       perFaceBatchedMs: batched,

@@ -19,16 +19,24 @@ export function mirrorFace(face: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Scores of each face averaged with those of its mirror image (one classify call for both). */
-export async function classifyMirrored(classifier: FaceClassifier, faces: Uint8Array[]): Promise<Scores[]> {
-  if (faces.length === 0) return [];
-  const mirrored = faces.map(mirrorFace);
-  const all = await classifier.classify([...faces, ...mirrored]);
-  return faces.map((_, i) => {
-    const a = all[i];
-    const b = all[i + faces.length];
+/** The faces followed by their mirror images: what one classify call takes for mirror averaging. */
+export function withMirrors(faces: Uint8Array[]): Uint8Array[] {
+  return [...faces, ...faces.map(mirrorFace)];
+}
+
+/** The scores of withMirrors(faces) (2n of them) to n averaged scores: face i with its mirror, n + i. */
+export function averageMirrored(all: Scores[]): Scores[] {
+  const n = all.length / 2;
+  return all.slice(0, n).map((a, i) => {
+    const b = all[n + i];
     const s = new Float32Array(a.length);
     for (let k = 0; k < a.length; k++) s[k] = (a[k] + b[k]) / 2;
     return s;
   });
+}
+
+/** Scores of each face averaged with those of its mirror image (one classify call for both). */
+export async function classifyMirrored(classifier: FaceClassifier, faces: Uint8Array[]): Promise<Scores[]> {
+  if (faces.length === 0) return [];
+  return averageMirrored(await classifier.classify(withMirrors(faces)));
 }
