@@ -793,5 +793,8 @@ describe("vision: defaults", function () {
         assert.equal(DEFAULT_FRAME.wholeFace, false);
         assert.equal(DEFAULT_FRAME.detectorRuntime, "worker-wasm");
         assert.equal(DEFAULT_DETECTOR_RUNTIME, "worker-wasm");
+        // the hang watchdog: "no answer for 10 s while frames wait, or not loaded within 60 s"
+        assert.equal(WorkerDetector.shared().answerTimeoutMs, 10000);
+        assert.equal(WorkerDetector.shared().loadTimeoutMs, 60000);
     });
 });
