@@ -37,7 +37,7 @@ async function main() {
   const { DEFAULT_MODEL_BLOB, DEFAULT_MODEL_DIR } = require('../dist/engine/open');
   const { benchBinary } = require('../dist/engine/bench');
   const { BinaryEngine } = require('../dist/engine/binary');
-  const { classifyMirrored } = require('../dist/engine/mirror');
+  const { classifyViews } = require('../dist/engine/views');
   const { argmax } = require('../dist/train/evaluate');
   const { loadImageFolder } = require('../dist/train/data');
   const { dataRoot } = require('../test/helpers/data');
@@ -58,17 +58,20 @@ async function main() {
 
   const rows = [];
   log('binary model on the C core (wasm)');
-  const b = await benchBinary(blob, faces, iters);
-  // The same model with mirror averaging (the emotion node's default): face + mirror image in one call.
-  const bm = await benchBinary(blob, faces, iters / 2, { mirror: true });
   const engine = await BinaryEngine.load(blob);
   const accuracyOf = (scores) => scores.filter((s, i) => argmax(s) === data.labels[i]).length / n;
-  const rowOf = (bench, label, scores) => ({
-    model: `TinyFER binary${label}${trained ? '' : ' (random weights)'}`, runtime: 'C core, wasm (1 thread)', bytes: bench.blobBytes,
-    msPerFace: bench.perFaceMs, batchedMs: bench.perFaceBatchedMs, accuracy: trained ? accuracyOf(scores) : undefined, accuracyFaces: n,
-  });
-  rows.push(rowOf(b, '', await engine.classify(faces)));
-  rows.push(rowOf(bm, ', mirror-averaged', await classifyMirrored(engine, faces)));
+  // The same model with test-time views (engine/views.ts): 2 = with the mirror image, 10 = also
+  // shifted by a pixel (the emotion node's default), all views of a face in one call.
+  let b;
+  for (const views of [1, 2, 10]) {
+    const bench = await benchBinary(blob, faces, Math.max(20, Math.round(iters / views)), { views });
+    const scores = await classifyViews(engine, faces, views);
+    rows.push({
+      model: `TinyFER binary${views > 1 ? `, ${views} views` : ''}${trained ? '' : ' (random weights)'}`, runtime: 'C core, wasm (1 thread)', bytes: bench.blobBytes,
+      msPerFace: bench.perFaceMs, batchedMs: bench.perFaceBatchedMs, accuracy: trained ? accuracyOf(scores) : undefined, accuracyFaces: n,
+    });
+    b = b ?? bench;
+  }
   engine.dispose();
 
   const twinDir = fs.existsSync(path.join(DEFAULT_MODEL_DIR + '-float', 'model.json')) ? DEFAULT_MODEL_DIR + '-float' : '';

@@ -71,15 +71,28 @@ describe('cli: tinyfer eval', function () {
     assert.deepEqual(a.confusion, b.confusion);
   });
 
-  it('--mirror averages each face with its mirror image (and says so)', function () {
-    const r = tinyfer('eval', '--model', 'models/tinyfer-b1.tfer', '--data', path.join(dir, 'slice'), '--json', '--mirror');
-    assert.equal(r.code, 0, r.err);
-    const rep = JSON.parse(r.out);
-    assert.equal(rep.mirror, true);
-    assert.equal(rep.count, 28);
-    assert.ok(rep.accuracy >= 0 && rep.accuracy <= 1);
-    const plain = JSON.parse(tinyfer('eval', '--model', 'models/tinyfer-b1.tfer', '--data', path.join(dir, 'slice'), '--json').out);
-    assert.equal(plain.mirror, false);
+  it('--views 10 / --mirror average each face over test-time views (and say so); a bad count is a usage error', function () {
+    const slice = path.join(dir, 'slice');
+    const run = (...extra) => {
+      const r = tinyfer('eval', '--model', 'models/tinyfer-b1.tfer', '--data', slice, '--json', ...extra);
+      assert.equal(r.code, 0, r.err);
+      return JSON.parse(r.out);
+    };
+    const plain = run();
+    const mirror = run('--mirror');
+    const ten = run('--views', '10');
+    assert.deepEqual([plain.views, mirror.views, ten.views], [1, 2, 10]);
+    assert.deepEqual(run('--views', '2').confusion, mirror.confusion);
+    for (const rep of [plain, mirror, ten]) {
+      assert.equal(rep.count, 28);
+      assert.ok(rep.accuracy >= 0 && rep.accuracy <= 1);
+    }
+    let r = tinyfer('eval', '--model', 'models/tinyfer-b1.tfer', '--data', slice, '--views', '3');
+    assert.equal(r.code, 2, r.err);
+    assert.match(r.err, /--views must be one of 1, 2, 10, got "3"/);
+    r = tinyfer('eval', '--model', 'models/tinyfer-b1.tfer', '--data', slice, '--views', '2', '--mirror');
+    assert.equal(r.code, 2, r.err);
+    assert.match(r.err, /give --views or --mirror, not both/);
   });
 
   it('writes report.json and a confusion-matrix PNG with --out', function () {

@@ -8,6 +8,7 @@ const { BinaryEngine, wasmPath } = require('../dist/engine/binary');
 const { referenceScores, compare, compareScores, expf32 } = require('../dist/engine/reference');
 const { randomFoldedModel, loadTestFaces, readVectors } = require('../dist/engine/vectors');
 const { benchBinary } = require('../dist/engine/bench');
+const views = require('../dist/engine/views');
 const { encodeModel } = require('../dist/model/format');
 const { DEFAULT_MODEL_BLOB } = require('../dist/engine/open');
 const { LABELS } = require('../dist/model/labels');
@@ -167,9 +168,9 @@ describe('engine: binary (wasm core)', function () {
     assert.equal(r.blobBytes, blob.length);
     assert.equal(r.wasmBytes, fs.statSync(wasmPath()).size);
     assert.equal(r.arenaBytes, engine.arenaSize);
-    assert.equal(r.mirror, false);
-    const m = await benchBinary(blob, faces.slice(0, 10), 10, { mirror: true });
-    assert.equal(m.mirror, true);
+    assert.equal(r.views, 1);
+    const m = await benchBinary(blob, faces.slice(0, 10), 10, { views: 10 });
+    assert.equal(m.views, 10);
     for (const k of ['perFaceMs', 'perFaceBatchedMs', 'facesPerSecond']) assert.ok(Number.isFinite(m[k]) && m[k] > 0, k);
   });
 
@@ -196,5 +197,64 @@ describe('engine: binary (wasm core)', function () {
       assert.ok(Math.abs(expf32(x) / Math.exp(Math.fround(x)) - 1) < 2e-7, `x=${x}`);
     }
     assert.equal(expf32(-100), 0);
+  });
+});
+
+describe('engine: test-time views', function () {
+  const face = Uint8Array.from({ length: 2304 }, (_, i) => (i * 7 + (i >> 5)) & 255);
+  const at = (f, x, y) => f[y * 48 + x];
+
+  it('mirrorFace flips rows; shiftFace moves by whole pixels and repeats the edge', function () {
+    const m = views.mirrorFace(face);
+    assert.equal(at(m, 0, 5), at(face, 47, 5));
+    assert.deepEqual(views.mirrorFace(m), face);
+    const r = views.shiftFace(face, 1, 0); // one pixel right
+    assert.equal(at(r, 10, 3), at(face, 9, 3));
+    assert.equal(at(r, 0, 3), at(face, 0, 3)); // edge column repeated
+    const u = views.shiftFace(face, 0, -1); // one pixel up
+    assert.equal(at(u, 4, 10), at(face, 4, 11));
+    assert.equal(at(u, 4, 47), at(face, 4, 47));
+    assert.deepEqual(views.shiftFace(face, 0, 0), face);
+    for (const bad of [() => views.mirrorFace(new Uint8Array(10)), () => views.shiftFace(new Uint8Array(2305), 1, 0)]) {
+      assert.throws(bad, /a face has 2304 pixels, got \d+/);
+    }
+  });
+
+  it('viewsOf: 1, 2 or 10 distinct views, the face first, its mirror second', function () {
+    assert.deepEqual(views.viewsOf(face, 1), [face]);
+    const ten = views.viewsOf(face, 10);
+    assert.equal(ten.length, 10);
+    assert.equal(ten[0], face);
+    assert.deepEqual(ten[1], views.mirrorFace(face));
+    assert.deepEqual(ten[2], views.shiftFace(face, 1, 0));
+    assert.deepEqual(ten[3], views.shiftFace(views.mirrorFace(face), 1, 0));
+    const keys = new Set(ten.map((v) => Buffer.from(v).toString('base64')));
+    assert.equal(keys.size, 10);
+  });
+
+  it('averageViews takes the mean of each face\'s group; parseViews accepts only 1, 2, 10', function () {
+    const s = (...v) => Float32Array.from(v);
+    assert.deepEqual(views.averageViews([s(1, 0), s(0, 1), s(0.5, 0.5), s(1, 0)], 2), [s(0.5, 0.5), s(0.75, 0.25)]);
+    assert.throws(() => views.averageViews([s(1), s(1), s(1)], 2), /3 scores are not whole groups of 2 views/);
+    assert.deepEqual(['1', 2, ' 10 '].map((v) => views.parseViews(v)), [1, 2, 10]);
+    for (const bad of [3, '', 'ten', null, 0]) assert.throws(() => views.parseViews(bad), /views must be one of 1, 2, 10/);
+  });
+
+  it('classifyViews scores each face as the mean of its views\' scores (one classify call)', async function () {
+    const engine = await BinaryEngine.load(encodeModel(randomFoldedModel(5)));
+    const faces = [face, views.shiftFace(face, 3, 2)];
+    let calls = 0;
+    const counting = { classify: (f) => (calls++, engine.classify(f)) };
+    const got = await views.classifyViews(counting, faces, 10);
+    assert.equal(calls, 1);
+    for (let i = 0; i < faces.length; i++) {
+      const each = await engine.classify(views.viewsOf(faces[i], 10));
+      for (let k = 0; k < 7; k++) {
+        const mean = each.reduce((a, e) => a + e[k], 0) / 10;
+        assert.ok(Math.abs(got[i][k] - mean) < 1e-6, `face ${i} class ${k}`);
+      }
+    }
+    assert.deepEqual(await views.classifyViews(counting, [], 10), []);
+    engine.dispose();
   });
 });

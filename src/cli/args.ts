@@ -1,4 +1,6 @@
 /** A small `--flag value` / `--switch` parser for the CLI (no dependency). */
+import { parseViews, type ViewCount } from '../engine/views';
+
 export interface ParsedArgs {
   _: string[];
   flags: Record<string, string | true>;
@@ -60,4 +62,17 @@ export function regularisation(a: ParsedArgs): { augment: number; dropout?: numb
   const dropout = a.flags['dropout'] !== undefined ? num(a, 'dropout', 0.2) : undefined;
   if (dropout !== undefined && (dropout < 0 || dropout >= 1)) throw new UsageError('--dropout must be in [0, 1)');
   return { augment, dropout };
+}
+
+/** Test-time views (engine/views.ts) for eval and cv: --views 1|2|10; --mirror is short for --views 2. Default 1. */
+export function viewsOption(a: ParsedArgs): ViewCount {
+  const given = a.flags['views'];
+  if (given !== undefined && bool(a, 'mirror')) throw new UsageError('give --views or --mirror, not both');
+  if (bool(a, 'mirror')) return 2;
+  if (given === undefined) return 1;
+  try {
+    return parseViews(given, '--views');
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { bool, num, optStr, ParsedArgs, regularisation, str, UsageError } from './args';
+import { bool, num, optStr, ParsedArgs, regularisation, str, UsageError, viewsOption } from './args';
 import { loadImageFolder, subjectFolds, subset } from '../train/data';
 import { computeMetrics, confusionPng, formatReport } from '../train/evaluate';
 import { predictClasses, train } from '../train/train';
@@ -19,7 +19,10 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
   const epochs = num(a, 'epochs', 30);
   const pattern = optStr(a, 'subject-pattern');
   const reg = regularisation(a);
-  const mirror = bool(a, 'mirror');
+  const views = viewsOption(a);
+  // predictions with test-time views are kept apart (result-views<n>.json, report-views<n>.json):
+  // either way, a finished fold's model is reused
+  const tag = views > 1 ? `-views${views}` : '';
   const labelsMode = optStr(a, 'labels');
   if (labelsMode && labelsMode !== 'own' && labelsMode !== 'ours') throw new UsageError('--labels must be own or ours');
   const dirs = fs.readdirSync(dataDir).filter((d) => fs.statSync(path.join(dataDir, d)).isDirectory());
@@ -42,8 +45,7 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
   fs.mkdirSync(out, { recursive: true });
   for (let f = 0; f < k; f++) {
     const foldDir = path.join(out, `fold-${f}`);
-    // predictions with mirror averaging are kept apart: either way, a finished fold's model is reused
-    const resultFile = path.join(foldDir, mirror ? 'result-mirror.json' : 'result.json');
+    const resultFile = path.join(foldDir, `result${tag}.json`);
     let result: { truth: number[]; pred: number[] };
     if (fs.existsSync(resultFile)) {
       result = JSON.parse(fs.readFileSync(resultFile, 'utf8'));
@@ -68,7 +70,7 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
       });
       const model = await tf.loadLayersModel(`file://${path.join(foldDir, 'last', 'model.json')}`);
       const testSet = subset(data, testIdx);
-      const p = await predictClasses(tf, model, testSet, 512, mirror);
+      const p = await predictClasses(tf, model, testSet, 512, views);
       model.dispose();
       result = { truth: Array.from(testSet.labels), pred: Array.from(p) };
       fs.writeFileSync(resultFile, JSON.stringify({ ...result, seconds: r.seconds, subjects: [...new Set(testSet.subjects)] }));
@@ -88,7 +90,7 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
     labelSet: own ? 'dataset' : 'tinyfer',
     epochs,
     network: bool(a, 'float') ? 'float twin' : 'binary',
-    mirror,
+    views,
     init: optStr(a, 'init') ?? null,
     foldAccuracy: foldAcc,
     meanFoldAccuracy: mean,
@@ -96,7 +98,6 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
     seconds: (Date.now() - t0) / 1000,
     ...report,
   };
-  const tag = mirror ? '-mirror' : '';
   fs.writeFileSync(path.join(out, `report${tag}.json`), JSON.stringify(summary, null, 1));
   fs.writeFileSync(path.join(out, `confusion${tag}.png`), await confusionPng(report, `${k}-fold subject-independent: ${path.basename(dataDir)}`));
   process.stdout.write(formatReport(report) + `\nmean fold accuracy ${(mean * 100).toFixed(2)} % (sd ${(sd * 100).toFixed(2)})\n`);

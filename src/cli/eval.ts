@@ -1,8 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { bool, optStr, ParsedArgs, str, UsageError } from './args';
+import { bool, optStr, ParsedArgs, str, UsageError, viewsOption } from './args';
 import { openClassifier, type Backend } from '../engine/open';
-import { classifyMirrored } from '../engine/mirror';
+import { classifyViews } from '../engine/views';
 import { loadDataset, face } from '../train/data';
 import { argmax, computeMetrics, confusionPng, formatReport } from '../train/evaluate';
 import { FACE_PIXELS } from '../model/labels';
@@ -13,7 +13,7 @@ export async function cmdEval(a: ParsedArgs): Promise<number> {
   const backend = optStr(a, 'backend') as Backend | undefined;
   if (backend && backend !== 'binary' && backend !== 'tfjs') throw new UsageError('--backend must be binary or tfjs');
   const json = bool(a, 'json');
-  const mirror = bool(a, 'mirror');
+  const views = viewsOption(a);
   const t0 = Date.now();
   const data = await loadDataset(dataPath, { split: optStr(a, 'split'), cacheDir: optStr(a, 'cache') });
   const clf = await openClassifier(modelPath, backend);
@@ -23,7 +23,7 @@ export async function cmdEval(a: ParsedArgs): Promise<number> {
   for (let i = 0; i < n; i += batch) {
     const faces: Uint8Array[] = [];
     for (let k = i; k < Math.min(n, i + batch); k++) faces.push(face(data, k).slice(0, FACE_PIXELS));
-    const scores = mirror ? await classifyMirrored(clf, faces) : await clf.classify(faces);
+    const scores = await classifyViews(clf, faces, views);
     scores.forEach((s, k) => (pred[i + k] = argmax(s)));
   }
   clf.dispose();
@@ -33,7 +33,7 @@ export async function cmdEval(a: ParsedArgs): Promise<number> {
     model: modelPath,
     backend: clf.backend,
     runtime: clf.runtime,
-    mirror,
+    views,
     data: dataPath,
     split: optStr(a, 'split') ?? null,
     skipped: data.skipped.length,
@@ -50,7 +50,7 @@ export async function cmdEval(a: ParsedArgs): Promise<number> {
   if (json) {
     process.stdout.write(JSON.stringify(result) + '\n');
   } else {
-    process.stdout.write(`${modelPath} (${clf.backend}, ${clf.runtime}${mirror ? ', mirror-averaged' : ''}) on ${dataPath}${result.split ? ` [${result.split}]` : ''}\n`);
+    process.stdout.write(`${modelPath} (${clf.backend}, ${clf.runtime}${views > 1 ? `, ${views} views averaged` : ''}) on ${dataPath}${result.split ? ` [${result.split}]` : ''}\n`);
     if (data.skipped.length) process.stdout.write(`skipped ${data.skipped.length} unreadable file(s)\n`);
     process.stdout.write(formatReport(report) + '\n');
     if (out) process.stdout.write(`report: ${path.join(out, 'report.json')}, ${path.join(out, 'confusion.png')}\n`);

@@ -4,15 +4,15 @@
  */
 import * as fs from 'fs';
 import { BinaryEngine, wasmPath } from './binary';
-import { averageMirrored, withMirrors } from './mirror';
+import { averageViews, expandViews, type ViewCount } from './views';
 import type { Scores } from './types';
 
 export interface BinaryBench {
   runtime: 'wasm';
   /** Faces timed per pass (after 1 s of warm-up; the median of 3 passes is reported). */
   inferences: number;
-  /** Each face was classified with its mirror image and the scores averaged (engine/mirror.ts). */
-  mirror: boolean;
+  /** Test-time views per face, their scores averaged (engine/views.ts); 1 = a single inference. */
+  views: ViewCount;
   /** Mean wall time per face, one face per classify() call, in milliseconds. */
   perFaceMs: number;
   /** Mean CPU time (user + system) of this process per face, one face per call, in milliseconds:
@@ -29,17 +29,15 @@ export interface BinaryBench {
 }
 
 /**
- * Times `n` single-face inferences (cycling over `faces`) and `n` batched ones; with `mirror`,
- * each face is classified with its mirror image, as the emotion node does by default.
+ * Times `n` single-face inferences (cycling over `faces`) and `n` batched ones; with `views`,
+ * each face is classified as that many test-time views (engine/views.ts), as the emotion node does.
  */
-export async function benchBinary(blob: Uint8Array, faces: Uint8Array[], n = 200, opts: { mirror?: boolean } = {}): Promise<BinaryBench> {
+export async function benchBinary(blob: Uint8Array, faces: Uint8Array[], n = 200, opts: { views?: ViewCount } = {}): Promise<BinaryBench> {
   if (faces.length === 0) throw new Error('benchBinary needs at least one face');
   if (!Number.isInteger(n) || n < 1) throw new Error('benchBinary: n must be a positive integer');
   const engine = await BinaryEngine.load(blob);
-  const mirror = opts.mirror === true;
-  const classify = mirror
-    ? (f: Uint8Array[]): Scores[] => averageMirrored(engine.classifySync(withMirrors(f)))
-    : (f: Uint8Array[]): Scores[] => engine.classifySync(f);
+  const views = opts.views ?? 1;
+  const classify = (f: Uint8Array[]): Scores[] => averageViews(engine.classifySync(expandViews(f, views)), views);
   try {
     // V8 first runs wasm through its baseline compiler and tiers hot functions up while they run:
     // the first few hundred inferences are slower than every later one. Warm up past that, then
@@ -68,7 +66,7 @@ export async function benchBinary(blob: Uint8Array, faces: Uint8Array[], n = 200
     return {
       runtime: 'wasm',
       inferences: n,
-      mirror,
+      views,
       perFaceMs: single,
       perFaceCpuMs: singleCpu,
       perFaceBatchedMs: batched,

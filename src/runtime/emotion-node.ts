@@ -7,7 +7,7 @@
  * (so a tinyfer-frame node in 'annotated' mode can draw them).
  */
 import type { FaceClassifier } from '../engine/types';
-import { classifyMirrored } from '../engine/mirror';
+import { classifyViews, parseViews, type ViewCount } from '../engine/views';
 import { VisionError } from '../vision/errors';
 import { isImageInput } from '../vision/decode';
 import { processFrame, type FrameOptions } from '../vision/pipeline';
@@ -20,7 +20,12 @@ import { EmotionSmoother, type SmoothingMethod } from './smoothing';
 export interface EmotionNodeConfig extends FrameNodeConfig {
   backend?: string;
   model?: string;
-  /** Average each face's scores with its mirror image's (engine/mirror.ts). New nodes: on; absent (older flows): off. */
+  /**
+   * Test-time views per face, their scores averaged (engine/views.ts): 1, 2 (with the mirror
+   * image) or 10 (also shifted by a pixel). New nodes: 10. Flows saved before this setting
+   * existed have `mirror` instead: true reads as 2, absent or false as 1.
+   */
+  views?: string | number;
   mirror?: boolean;
   smoothing?: string;
   alpha?: string | number;
@@ -33,7 +38,7 @@ export class EmotionHandler {
   readonly frameOptions: FrameOptions;
   readonly smoothing: SmoothingMethod;
   readonly emitOnChange: boolean;
-  readonly mirror: boolean;
+  readonly views: ViewCount;
   private readonly model: ClassifierHandle;
   /** Keeps the shared detector thread loaded while the node lives (it detects faces in image payloads). */
   private readonly detectorHold: { release(): void };
@@ -48,7 +53,8 @@ export class EmotionHandler {
     const method = (config.smoothing || 'none') as SmoothingMethod;
     const minConfidence = numField('minConfidence', config.minConfidence) ?? 0;
     this.emitOnChange = config.emitOnChange === true;
-    this.mirror = config.mirror === true;
+    const views = config.views;
+    this.views = views === undefined || views === '' ? (config.mirror === true ? 2 : 1) : parseViews(views);
     const smoother = new EmotionSmoother({
       method,
       alpha: numField('alpha', config.alpha),
@@ -93,7 +99,7 @@ export class EmotionHandler {
     const classifier = await this.model.classifier;
     const t0 = process.hrtime.bigint();
     const pixels = faces.map((f) => f.pixels);
-    const scores = faces.length === 0 ? [] : this.mirror ? await classifyMirrored(classifier, pixels) : await classifier.classify(pixels);
+    const scores = await classifyViews(classifier, pixels, this.views);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     const results = faces.map((f, i) => faceEmotion(f.box, scores[i]));
     results.forEach((r, i) => {

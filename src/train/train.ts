@@ -11,6 +11,7 @@ import { ARCH_NAME, archOf, buildNetwork, type ArchName } from '../model/network
 import { FACE_PIXELS, FACE_SIZE } from '../model/labels';
 import { Dataset, datasetSize } from './data';
 import { seededRandom } from '../util/random';
+import { averageViews, expandViews, type ViewCount } from '../engine/views';
 
 export function shuffle(n: number, rand: () => number): Int32Array {
   const idx = Int32Array.from({ length: n }, (_, i) => i);
@@ -202,27 +203,30 @@ export async function accuracyOf(tf: typeof TF, model: TF.LayersModel, d: Datase
   return ok / Math.max(1, preds.length);
 }
 
-/** Scores of every face ([n * classes]); with `mirror`, averaged with those of its mirror image (engine/mirror.ts). */
-export async function predictScores(tf: typeof TF, model: TF.LayersModel, d: Dataset, batch = 512, mirror = false): Promise<Float32Array> {
+/** Scores of every face ([n * classes]), each averaged over its `views` test-time views (engine/views.ts). */
+export async function predictScores(tf: typeof TF, model: TF.LayersModel, d: Dataset, batch = 512, views: ViewCount = 1): Promise<Float32Array> {
   const n = datasetSize(d);
   const k = model.outputs[0].shape[1] as number;
   const out = new Float32Array(n * k);
-  for (let i = 0; i < n; i += batch) {
-    const idx = Array.from({ length: Math.min(batch, n - i) }, (_, k) => i + k);
-    const x = batchTensor(tf, d, idx);
-    const y = tf.tidy(() => {
-      const p = model.predict(x) as TF.Tensor;
-      return mirror ? tf.div(tf.add(p, model.predict(tf.reverse(x, 2)) as TF.Tensor), 2) : p;
+  const step = Math.max(1, Math.floor(batch / views));
+  for (let i = 0; i < n; i += step) {
+    const faces = Array.from({ length: Math.min(step, n - i) }, (_, j) => d.pixels.subarray((i + j) * FACE_PIXELS, (i + j + 1) * FACE_PIXELS));
+    const images = expandViews(faces, views);
+    const flat = new Float32Array(images.length * FACE_PIXELS);
+    images.forEach((im, j) => {
+      for (let p = 0; p < FACE_PIXELS; p++) flat[j * FACE_PIXELS + p] = im[p] / 255;
     });
-    out.set(await y.data(), i * k);
-    x.dispose();
+    const y = tf.tidy(() => model.predict(tf.tensor4d(flat, [images.length, FACE_SIZE, FACE_SIZE, 1])) as TF.Tensor);
+    const s = await y.data();
     y.dispose();
+    const rows = Array.from({ length: images.length }, (_, j) => s.subarray(j * k, (j + 1) * k) as Float32Array);
+    averageViews(rows, views).forEach((r, j) => out.set(r, (i + j) * k));
   }
   return out;
 }
 
-export async function predictClasses(tf: typeof TF, model: TF.LayersModel, d: Dataset, batch = 512, mirror = false): Promise<Int32Array> {
-  const s = await predictScores(tf, model, d, batch, mirror);
+export async function predictClasses(tf: typeof TF, model: TF.LayersModel, d: Dataset, batch = 512, views: ViewCount = 1): Promise<Int32Array> {
+  const s = await predictScores(tf, model, d, batch, views);
   const k = model.outputs[0].shape[1] as number;
   const n = s.length / k;
   const out = new Int32Array(n);
