@@ -95,6 +95,19 @@ describe('cli: tinyfer eval', function () {
     assert.match(r.err, /give --views or --mirror, not both/);
   });
 
+  it('--detect crops faces with the detector (FER2013 crops are taken whole, as the frame node does), and is refused for a CSV', function () {
+    const r = tinyfer('eval', '--model', 'models/tinyfer-b1.tfer', '--data', path.join(dir, 'slice'), '--json', '--detect');
+    assert.equal(r.code, 0, r.err);
+    const rep = JSON.parse(r.out);
+    assert.equal(rep.detect, true);
+    assert.equal(rep.count, 28);
+    const plain = JSON.parse(tinyfer('eval', '--model', 'models/tinyfer-b1.tfer', '--data', path.join(dir, 'slice'), '--json').out);
+    assert.deepEqual(rep.confusion, plain.confusion);
+    const c = tinyfer('eval', '--model', 'models/tinyfer-b1.tfer', '--data', csv, '--detect');
+    assert.equal(c.code, 1);
+    assert.match(c.err, /face detection applies to image folders/);
+  });
+
   it('writes report.json and a confusion-matrix PNG with --out', function () {
     const out = path.join(dir, 'report');
     const r = tinyfer('eval', '--model', 'models/tinyfer-b1.tfer', '--data', path.join(dir, 'slice'), '--out', out);

@@ -144,6 +144,40 @@ describe('data: subjects and folds', function () {
     assert.equal(new Set(d.subjects).size, 10);
     assert.throws(() => subjectFolds(d, 11), /only 10 subjects/);
   });
+
+  it('JAFFE (real) with detect: each portrait\'s face is found and cropped; an image without a face is skipped and counted', async function () {
+    requireData(this, jaffeDir());
+    this.timeout(120000);
+    const dir = tmpdir('detect');
+    for (const label of ['happy', 'surprise']) {
+      fs.mkdirSync(path.join(dir, label));
+      for (const f of fs.readdirSync(path.join(jaffeDir(), label)).sort().slice(0, 3)) fs.copyFileSync(path.join(jaffeDir(), label, f), path.join(dir, label, f));
+    }
+    // a 256x256 grey image: nothing to detect
+    await sharp({ create: { width: 256, height: 256, channels: 3, background: '#808080' } }).png().toFile(path.join(dir, 'happy', 'blank.png'));
+    const whole = await loadImageFolder(dir);
+    const cropped = await loadImageFolder(dir, { detect: true });
+    assert.equal(whole.labels.length, 7);
+    assert.equal(cropped.labels.length, 6);
+    assert.deepEqual(cropped.skipped.map((s) => [path.basename(s.source), s.reason]), [['blank.png', 'no face found']]);
+    assert.deepEqual(cropped.subjects, whole.subjects.filter((_, i) => !whole.sources[i].endsWith('blank.png')));
+    // the crop is the face, not the whole portrait: every face differs from its whole-image version
+    const face = (d, i) => d.pixels.subarray(i * 2304, (i + 1) * 2304);
+    for (let i = 0; i < cropped.labels.length; i++) {
+      const j = whole.sources.indexOf(cropped.sources[i]);
+      let diff = 0;
+      for (let p = 0; p < 2304; p++) diff += Math.abs(face(cropped, i)[p] - face(whole, j)[p]);
+      assert.ok(diff / 2304 > 10, `${cropped.sources[i]}: mean difference ${diff / 2304}`);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('detect is refused for a FER2013 CSV (its faces are crops already)', async function () {
+    const csv = path.join(os.tmpdir(), `tinyfer-detect-${process.pid}.csv`);
+    fs.writeFileSync(csv, 'emotion,pixels,Usage\n');
+    await assert.rejects(loadDataset(csv, { detect: true }), /face detection applies to image folders/);
+    fs.rmSync(csv, { force: true });
+  });
 });
 
 describe('eval: metrics', function () {

@@ -32,6 +32,7 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
     ownLabels: own,
     subjectPattern: pattern ? new RegExp(pattern) : undefined,
     cacheDir: path.resolve('.cache', 'faces'),
+    detect: bool(a, 'detect'),
   });
   const folds = subjectFolds(data, k);
   const log = (l: string) => process.stderr.write(l + '\n');
@@ -91,6 +92,8 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
     epochs,
     network: bool(a, 'float') ? 'float twin' : 'binary',
     views,
+    detect: bool(a, 'detect'),
+    skipped: data.skipped.length,
     init: optStr(a, 'init') ?? null,
     foldAccuracy: foldAcc,
     meanFoldAccuracy: mean,

@@ -15,7 +15,8 @@ export async function cmdEval(a: ParsedArgs): Promise<number> {
   const json = bool(a, 'json');
   const views = viewsOption(a);
   const t0 = Date.now();
-  const data = await loadDataset(dataPath, { split: optStr(a, 'split'), cacheDir: optStr(a, 'cache') });
+  const detect = bool(a, 'detect');
+  const data = await loadDataset(dataPath, { split: optStr(a, 'split'), cacheDir: optStr(a, 'cache'), detect });
   const clf = await openClassifier(modelPath, backend);
   const n = data.labels.length;
   const pred = new Int32Array(n);
@@ -34,6 +35,7 @@ export async function cmdEval(a: ParsedArgs): Promise<number> {
     backend: clf.backend,
     runtime: clf.runtime,
     views,
+    detect,
     data: dataPath,
     split: optStr(a, 'split') ?? null,
     skipped: data.skipped.length,
@@ -51,7 +53,7 @@ export async function cmdEval(a: ParsedArgs): Promise<number> {
     process.stdout.write(JSON.stringify(result) + '\n');
   } else {
     process.stdout.write(`${modelPath} (${clf.backend}, ${clf.runtime}${views > 1 ? `, ${views} views averaged` : ''}) on ${dataPath}${result.split ? ` [${result.split}]` : ''}\n`);
-    if (data.skipped.length) process.stdout.write(`skipped ${data.skipped.length} unreadable file(s)\n`);
+    if (data.skipped.length) process.stdout.write(`skipped ${data.skipped.length} file(s) (first: ${data.skipped[0].source}: ${data.skipped[0].reason})\n`);
     process.stdout.write(formatReport(report) + '\n');
     if (out) process.stdout.write(`report: ${path.join(out, 'report.json')}, ${path.join(out, 'confusion.png')}\n`);
   }

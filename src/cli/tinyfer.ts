@@ -18,14 +18,15 @@ const USAGE = `usage: tinyfer <command> [options]
   train   --data <dir|csv> [--val <dir|csv>] --out <dir> [--epochs 30] [--batch 128] [--lr 0.002]
           [--seed 42] [--float] [--arch tinyfer-b1|tinyfer-b2] [--init <tfjs model dir>] [--resume] [--no-augment | --augment 0..1] [--dropout 0.2]
           Train the binary network (or its float twin with --float) on tfjs-node.
-  eval    --model <model dir|blob.tfer|model.json> --data <dir|csv> [--split PrivateTest]
+  eval    --model <model dir|blob.tfer|model.json> --data <dir|csv> [--split PrivateTest] [--detect]
           [--backend binary|tfjs] [--views 1|2|10 | --mirror] [--out <report dir>] [--json]
           Accuracy, per-class precision/recall/F1, confusion matrix (PNG + JSON report).
           --views averages each face's scores over test-time views: 2 = with its mirror image (= --mirror),
           10 = mirror image and one-pixel shifts of both.
   cv      --data <dir> [--folds 10] --out <dir> [--epochs 30] [--batch 64] [--lr 0.001] [--init <tfjs model dir>] [--float]
-          [--labels own|ours] [--subject-pattern <regex>] [--augment 0..1] [--dropout 0.2] [--views 1|2|10 | --mirror]
-          Subject-independent k-fold cross-validation (e.g. CK+).
+          [--labels own|ours] [--subject-pattern <regex>] [--detect] [--augment 0..1] [--dropout 0.2] [--views 1|2|10 | --mirror]
+          Subject-independent k-fold cross-validation (e.g. CK+; JAFFE with --detect: 10 subjects, leave-one-subject-out).
+          --detect (eval, cv): crop each image's face with the frame pipeline's detector instead of taking the whole image.
   export  --model <tfjs model dir> --out <file.tfer> [--header <file.h>] [--name <text>]
           Write the compact model blob (and a C header) that the C core loads.
   info    [--model <path>]

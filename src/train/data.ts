@@ -71,6 +71,13 @@ export interface FolderOptions {
    * labels: CK+ is evaluated on its own 7 classes (with contempt, without neutral).
    */
   ownLabels?: boolean;
+  /**
+   * Find the face with the frame pipeline's detector and crop it as the tinyfer-frame node does
+   * (for datasets whose images are not face crops, e.g. JAFFE); the largest face of each image
+   * is kept, and an image without a face is skipped and counted. Off: the whole image,
+   * centre-cropped to a square.
+   */
+  detect?: boolean;
 }
 
 /** Decode any image file sharp reads into a 48x48 grayscale face (whole image, centre-cropped square). */
@@ -88,6 +95,15 @@ export async function decodeFace(input: string | Buffer): Promise<Uint8Array> {
     return out;
   }
   return new Uint8Array(data.buffer, data.byteOffset, data.length);
+}
+
+/** The largest face the frame pipeline (vision/pipeline.ts) finds in an image file, as a 48x48 grayscale face. */
+export async function detectFace(file: string): Promise<Uint8Array> {
+  const { processFrame } = await import('../vision/pipeline'); // the detector's code loads only when asked for
+  const { faces } = await processFrame(file);
+  if (faces.length === 0) throw new Error('no face found');
+  const area = (f: (typeof faces)[number]) => f.box.w * f.box.h;
+  return faces.reduce((a, b) => (area(b) > area(a) ? b : a)).pixels;
 }
 
 export async function loadImageFolder(root: string, opts: FolderOptions = {}): Promise<Dataset> {
@@ -116,6 +132,7 @@ export async function loadImageFolder(root: string, opts: FolderOptions = {}): P
   let cacheFile: string | undefined;
   if (opts.cacheDir) {
     const h = crypto.createHash('sha256');
+    if (opts.detect) h.update('detect\n');
     for (const e of entries) h.update(`${e.file}\0${e.label}\0${fs.statSync(e.file).mtimeMs}\n`);
     cacheFile = path.join(opts.cacheDir, `faces-${h.digest('hex').slice(0, 16)}.bin`);
     if (fs.existsSync(cacheFile)) {
@@ -143,7 +160,7 @@ export async function loadImageFolder(root: string, opts: FolderOptions = {}): P
       const i = next++;
       if (i >= entries.length) return;
       try {
-        faces[i] = await decodeFace(entries[i].file);
+        faces[i] = opts.detect ? await detectFace(entries[i].file) : await decodeFace(entries[i].file);
       } catch (e) {
         skipped.push({ source: entries[i].file, reason: e instanceof Error ? e.message : String(e) });
       }
@@ -156,7 +173,7 @@ export async function loadImageFolder(root: string, opts: FolderOptions = {}): P
   const pixels = new Uint8Array(okIdx.length * FACE_PIXELS);
   okIdx.forEach((i, k) => pixels.set(faces[i] as Uint8Array, k * FACE_PIXELS));
   if (skipped.length) {
-    process.emitWarning(`${skipped.length} unreadable image(s) skipped under ${root} (first: ${skipped[0].source}: ${skipped[0].reason})`);
+    process.emitWarning(`${skipped.length} image(s) skipped under ${root} (first: ${skipped[0].source}: ${skipped[0].reason})`);
   }
   if (cacheFile) {
     fs.mkdirSync(path.dirname(cacheFile), { recursive: true });
@@ -238,7 +255,10 @@ export async function loadFer2013Csv(file: string, split?: string): Promise<Data
 
 /** A folder or a CSV, by what the path is. */
 export async function loadDataset(p: string, opts: FolderOptions & { split?: string } = {}): Promise<Dataset> {
-  if (fs.existsSync(p) && fs.statSync(p).isFile() && /\.csv$/i.test(p)) return loadFer2013Csv(p, opts.split);
+  if (fs.existsSync(p) && fs.statSync(p).isFile() && /\.csv$/i.test(p)) {
+    if (opts.detect) throw new Error('face detection applies to image folders; a FER2013 CSV holds 48x48 face crops already');
+    return loadFer2013Csv(p, opts.split);
+  }
   const dir = opts.split && fs.existsSync(path.join(p, opts.split)) ? path.join(p, opts.split) : p;
   return loadImageFolder(dir, opts);
 }
