@@ -173,7 +173,7 @@ export async function loadImageFolder(root: string, opts: FolderOptions = {}): P
   const pixels = new Uint8Array(okIdx.length * FACE_PIXELS);
   okIdx.forEach((i, k) => pixels.set(faces[i] as Uint8Array, k * FACE_PIXELS));
   if (skipped.length) {
-    process.emitWarning(`${skipped.length} image(s) skipped under ${root} (first: ${skipped[0].source}: ${skipped[0].reason})`);
+    process.emitWarning(`${skipped.length} ${opts.detect ? 'unreadable or faceless' : 'unreadable'} image(s) skipped under ${root} (first: ${skipped[0].source}: ${skipped[0].reason})`);
   }
   if (cacheFile) {
     fs.mkdirSync(path.dirname(cacheFile), { recursive: true });
