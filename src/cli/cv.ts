@@ -20,6 +20,7 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
   const pattern = optStr(a, 'subject-pattern');
   const reg = regularisation(a);
   const views = viewsOption(a);
+  const detect = bool(a, 'detect');
   // predictions with test-time views are kept apart (result-views<n>.json, report-views<n>.json):
   // either way, a finished fold's model is reused
   const tag = views > 1 ? `-views${views}` : '';
@@ -32,7 +33,7 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
     ownLabels: own,
     subjectPattern: pattern ? new RegExp(pattern) : undefined,
     cacheDir: path.resolve('.cache', 'faces'),
-    detect: bool(a, 'detect'),
+    detect,
   });
   const folds = subjectFolds(data, k);
   const log = (l: string) => process.stderr.write(l + '\n');
@@ -92,7 +93,7 @@ export async function cmdCv(a: ParsedArgs): Promise<number> {
     epochs,
     network: bool(a, 'float') ? 'float twin' : 'binary',
     views,
-    detect: bool(a, 'detect'),
+    detect,
     skipped: data.skipped.length,
     init: optStr(a, 'init') ?? null,
     foldAccuracy: foldAcc,

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
 import { loadTfForTraining } from '../engine/tf';
-import { ARCH_NAME, archOf, buildNetwork, type ArchName } from '../model/network';
+import { ARCH_NAME, archOf, buildNetwork, facesToTensor, type ArchName } from '../model/network';
 import { FACE_PIXELS, FACE_SIZE } from '../model/labels';
 import { Dataset, datasetSize } from './data';
 import { seededRandom } from '../util/random';
@@ -212,12 +212,10 @@ export async function predictScores(tf: typeof TF, model: TF.LayersModel, d: Dat
   for (let i = 0; i < n; i += step) {
     const faces = Array.from({ length: Math.min(step, n - i) }, (_, j) => d.pixels.subarray((i + j) * FACE_PIXELS, (i + j + 1) * FACE_PIXELS));
     const images = expandViews(faces, views);
-    const flat = new Float32Array(images.length * FACE_PIXELS);
-    images.forEach((im, j) => {
-      for (let p = 0; p < FACE_PIXELS; p++) flat[j * FACE_PIXELS + p] = im[p] / 255;
-    });
-    const y = tf.tidy(() => model.predict(tf.tensor4d(flat, [images.length, FACE_SIZE, FACE_SIZE, 1])) as TF.Tensor);
+    const x = facesToTensor(images);
+    const y = model.predict(x) as TF.Tensor;
     const s = await y.data();
+    x.dispose();
     y.dispose();
     const rows = Array.from({ length: images.length }, (_, j) => s.subarray(j * k, (j + 1) * k) as Float32Array);
     averageViews(rows, views).forEach((r, j) => out.set(r, (i + j) * k));
