@@ -76,3 +76,31 @@ export function viewsOption(a: ParsedArgs): ViewCount {
     throw new UsageError((e as Error).message);
   }
 }
+
+/**
+ * Knowledge distillation for train: --teacher <model dir|face-api>[,...] [--teacher-weights 0.7,0.3]
+ * [--teacher-views 10] [--distill 0.5]. Undefined without --teacher (the other three then refused).
+ */
+export function teacherOption(a: ParsedArgs): { models: string[]; weights?: number[]; views: ViewCount; weight: number } | undefined {
+  const t = optStr(a, 'teacher');
+  if (t === undefined) {
+    for (const f of ['teacher-weights', 'teacher-views', 'distill']) if (a.flags[f] !== undefined) throw new UsageError(`--${f} needs --teacher`);
+    return undefined;
+  }
+  const models = t.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (models.length === 0) throw new UsageError('--teacher needs a model directory (or face-api)');
+  const w = optStr(a, 'teacher-weights');
+  const weights = w === undefined ? undefined : w.split(',').map(Number);
+  if (weights && (weights.length !== models.length || weights.some((x) => !(x > 0)))) {
+    throw new UsageError(`--teacher-weights needs ${models.length} positive number(s), got ${w}`);
+  }
+  const weight = num(a, 'distill', 0.5);
+  if (!(weight > 0 && weight <= 1)) throw new UsageError('--distill must be in (0, 1]');
+  let views: ViewCount;
+  try {
+    views = parseViews(a.flags['teacher-views'] ?? 10, '--teacher-views');
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return { models, weights, views, weight };
+}

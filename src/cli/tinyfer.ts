@@ -3,7 +3,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { bool, num, optStr, parseArgs, ParsedArgs, regularisation, str, UsageError } from './args';
+import { bool, num, optStr, parseArgs, ParsedArgs, regularisation, str, teacherOption, UsageError } from './args';
 import { ARCHS, type ArchName } from '../model/archs';
 
 /** --arch: one of the named architectures (src/model/archs.ts). */
@@ -17,7 +17,10 @@ const USAGE = `usage: tinyfer <command> [options]
 
   train   --data <dir|csv> [--val <dir|csv>] --out <dir> [--epochs 30] [--batch 128] [--lr 0.002]
           [--seed 42] [--float] [--arch tinyfer-b1|tinyfer-b2] [--init <tfjs model dir>] [--resume] [--no-augment | --augment 0..1] [--dropout 0.2]
+          [--teacher <tfjs model dir|face-api>[,...] [--teacher-weights 1,...] [--teacher-views 10] [--distill 0.5]]
           Train the binary network (or its float twin with --float) on tfjs-node.
+          --teacher distils: the teachers' averaged probabilities on the training faces (over --teacher-views
+          test-time views, cached in --out) are mixed into the labels with weight --distill.
   eval    --model <model dir|blob.tfer|model.json> --data <dir|csv> [--split PrivateTest] [--detect]
           [--backend binary|tfjs] [--views 1|2|10 | --mirror] [--out <report dir>] [--json]
           Accuracy, per-class precision/recall/F1, confusion matrix (PNG + JSON report).
@@ -73,13 +76,19 @@ async function cmdTrain(a: ParsedArgs): Promise<number> {
   const out = str(a, 'out');
   const arch = archArg(optStr(a, 'arch'));
   const reg = regularisation(a);
-  await loadTfForTraining(); // refuse a backend without native gradients before loading any data
+  const teacher = teacherOption(a);
+  const { tf } = await loadTfForTraining(); // refuse a backend without native gradients before loading any data
   const cacheDir = path.resolve('.cache', 'faces');
   const log = (l: string) => process.stderr.write(l + '\n');
   const trainSet = await loadDataset(str(a, 'data'), { cacheDir, split: optStr(a, 'split') });
   const valPath = optStr(a, 'val');
   const val = valPath ? await loadDataset(valPath, { cacheDir, split: optStr(a, 'val-split') }) : undefined;
   log(`train: ${trainSet.labels.length} faces${val ? `, val: ${val.labels.length} faces` : ''}`);
+  let distill: { scores: Float32Array; weight: number } | undefined;
+  if (teacher) {
+    const { teacherScores } = await import('../train/teacher');
+    distill = { scores: await teacherScores(tf, trainSet, teacher, out, log), weight: teacher.weight };
+  }
   const r = await train({
     train: trainSet,
     val,
@@ -93,6 +102,7 @@ async function cmdTrain(a: ParsedArgs): Promise<number> {
     initFrom: optStr(a, 'init'),
     resume: bool(a, 'resume'),
     ...reg,
+    distill,
     maxStepsPerEpoch: a.flags['max-steps'] ? num(a, 'max-steps', 0) : undefined,
     log,
     progress: process.stderr,

@@ -55,6 +55,12 @@ export interface TrainOptions {
    * after the last one (saves time when no epoch is selected on a validation set), or never.
    */
   recalibrate?: 'epoch' | 'end' | 'off';
+  /**
+   * Knowledge distillation: soft targets (n * classes probabilities, in the training set's order,
+   * from teacher.ts teacherScores) mixed into the labels as (1 - weight) * smoothed one-hot +
+   * weight * teacher.
+   */
+  distill?: { scores: Float32Array; weight: number };
   /** Stop after this many batches per epoch (tests). */
   maxStepsPerEpoch?: number;
   log?: (line: string) => void;
@@ -273,6 +279,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const numClasses = opts.train.classNames.length;
   const strength = opts.augment === undefined || opts.augment === true ? 1 : opts.augment === false ? 0 : opts.augment;
   if (!(strength >= 0 && strength <= 1)) throw new RangeError(`augment strength must be in [0,1], got ${opts.augment}`);
+  const distill = opts.distill;
+  if (distill) {
+    if (!(distill.weight >= 0 && distill.weight <= 1)) throw new RangeError(`distillation weight must be in [0,1], got ${distill.weight}`);
+    if (distill.scores.length !== datasetSize(opts.train) * numClasses) {
+      throw new RangeError(`teacher scores hold ${distill.scores.length / numClasses} faces, the training set ${datasetSize(opts.train)}`);
+    }
+  }
   fs.mkdirSync(opts.outDir, { recursive: true });
   const statePath = path.join(opts.outDir, 'state.json');
   const lastDir = path.join(opts.outDir, 'last');
@@ -315,7 +328,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const [xs, ys] = tf.tidy(() => {
         const x = batchTensor(tf, opts.train, idx, strength > 0 ? rand : undefined, strength);
         const labels = tf.tensor1d(Int32Array.from(idx, (i) => opts.train.labels[i]), 'int32');
-        const y = tf.add(tf.mul(tf.oneHot(labels, numClasses).toFloat(), 1 - smoothing), smoothing / numClasses);
+        const hard = tf.add(tf.mul(tf.oneHot(labels, numClasses).toFloat(), 1 - smoothing), smoothing / numClasses);
+        if (!distill || distill.weight === 0) return [x, hard];
+        const soft = new Float32Array(idx.length * numClasses);
+        idx.forEach((i, j) => soft.set(distill.scores.subarray(i * numClasses, (i + 1) * numClasses), j * numClasses));
+        const y = tf.add(tf.mul(hard, 1 - distill.weight), tf.mul(tf.tensor2d(soft, [idx.length, numClasses]), distill.weight));
         return [x, y];
       }) as [TF.Tensor4D, TF.Tensor2D];
       const r = (await model.trainOnBatch(xs, ys)) as number[];
