@@ -113,7 +113,9 @@ describe('distillation', function () {
     await model.save(`file://${dir}`);
     model.dispose();
     const ours = await teacherScores(tf, data, { models: [dir], views: 1 });
-    const both = await teacherScores(tf, data, { models: [dir, 'face-api'], weights: [3, 1], views: 1 });
+    const lines = [];
+    const both = await teacherScores(tf, data, { models: [dir, 'face-api'], weights: [3, 1], views: 1 }, undefined, (l) => lines.push(l));
+    assert.match(lines.join('\n'), /teacher face-api \(1 view, weight 0\.25\): \d+\.\d % on the training faces[^]*teachers combined: \d+\.\d % on the training faces/);
     for (let i = 0; i < both.length; i++) assert.ok(Math.abs(both[i] - (0.75 * ours[i] + 0.25 * s[i])) < 1e-5, `score ${i}`);
 
     await assert.rejects(teacherScores(tf, { ...data, classNames: ['a', 'b'] }, { models: ['face-api'], views: 1 }), /this dataset's classes are a, b/);

@@ -14,6 +14,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { LABELS, FACE_SIZE } from '../model/labels';
 import { Dataset, datasetSize, face } from './data';
 import { predictScores } from './train';
+import { argmax } from './evaluate';
 import type { ViewCount } from '../engine/views';
 import { expandViews, averageViews } from '../engine/views';
 
@@ -103,6 +104,14 @@ async function faceApiScores(tf: typeof TF, d: Dataset, views: ViewCount): Promi
   return out;
 }
 
+/** Top-1 accuracy of n * 7 scores against d's labels, as 'xx.x %'. */
+function percentRight(s: Float32Array, d: Dataset): string {
+  const k = LABELS.length;
+  let ok = 0;
+  for (let i = 0; i < d.labels.length; i++) if (argmax(s.subarray(i * k, (i + 1) * k)) === d.labels[i]) ok++;
+  return `${((100 * ok) / d.labels.length).toFixed(1)} %`;
+}
+
 /**
  * The teachers' averaged class probabilities on every face of `d` (n * 7, in our label order).
  * With `cacheDir`, reuses (or writes) teacher.f32 there when it was made for the same teachers,
@@ -146,15 +155,10 @@ export async function teacherScores(tf: typeof TF, d: Dataset, spec: TeacherSpec
       s = await predictScores(tf, model, d, 512, spec.views);
       model.dispose();
     }
-    let ok = 0;
-    for (let i = 0; i < n; i++) {
-      let best = 0;
-      for (let c = 1; c < k; c++) if (s[i * k + c] > s[i * k + best]) best = c;
-      if (best === d.labels[i]) ok++;
-    }
-    log?.(`teacher ${m} (${spec.views} views, weight ${weights[t].toFixed(2)}): ${((100 * ok) / n).toFixed(1)} % on the training faces, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    log?.(`teacher ${m} (${spec.views} view${spec.views === 1 ? '' : 's'}, weight ${weights[t].toFixed(2)}): ${percentRight(s, d)} on the training faces, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     for (let i = 0; i < out.length; i++) out[i] += weights[t] * s[i];
   }
+  if (spec.models.length > 1) log?.(`teachers combined: ${percentRight(out, d)} on the training faces`);
   if (cacheDir) {
     fs.mkdirSync(cacheDir, { recursive: true });
     fs.writeFileSync(binFile, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
