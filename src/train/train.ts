@@ -10,6 +10,7 @@ import { loadTfForTraining } from '../engine/tf';
 import { ARCH_NAME, archOf, buildNetwork, facesToTensor, type ArchName } from '../model/network';
 import { FACE_PIXELS, FACE_SIZE } from '../model/labels';
 import { Dataset, datasetSize } from './data';
+import { argmax } from './evaluate';
 import { seededRandom } from '../util/random';
 import { averageViews, expandViews, type ViewCount } from '../engine/views';
 
@@ -233,13 +234,7 @@ export async function predictClasses(tf: typeof TF, model: TF.LayersModel, d: Da
   const s = await predictScores(tf, model, d, batch, views);
   const k = model.outputs[0].shape[1] as number;
   const n = s.length / k;
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let c = 1; c < k; c++) if (s[i * k + c] > s[i * k + best]) best = c;
-    out[i] = best;
-  }
-  return out;
+  return Int32Array.from({ length: n }, (_, i) => argmax(s.subarray(i * k, (i + 1) * k)));
 }
 
 /**
