@@ -331,11 +331,13 @@ describe("vision nodes in Node-RED", function () {
                 { id: "ten", type: "tinyfer-emotion", model: modelFile, views: "10", mode: "whole", wires: [["out"]] },
                 { id: "old", type: "tinyfer-emotion", model: modelFile, mirror: true, mode: "whole", wires: [["out"]] },
                 { id: "one", type: "tinyfer-emotion", model: modelFile, mode: "whole", wires: [["out"]] },
+                // an older flow saved by the editor with no view selected
+                { id: "oldsaved", type: "tinyfer-emotion", model: modelFile, mirror: true, views: null, mode: "whole", wires: [["out"]] },
                 { id: "out", type: "helper" },
             ]));
             const out = collect("out");
             const engine = await BinaryEngine.load(fs.readFileSync(modelFile));
-            const cases = [["ten", 10], ["old", 2], ["one", 1]];
+            const cases = [["ten", 10], ["old", 2], ["one", 1], ["oldsaved", 2]];
             for (const [k, [id, count]] of cases.entries()) {
                 helper.getNode(id).receive({ payload: fs.readFileSync(fer[1]) });
                 const m = (await out.next(k + 1))[k];

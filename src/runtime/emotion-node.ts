@@ -23,9 +23,10 @@ export interface EmotionNodeConfig extends FrameNodeConfig {
   /**
    * Test-time views per face, their scores averaged (engine/views.ts): 1, 2 (with the mirror
    * image) or 10 (also shifted by a pixel). New nodes: 10. Flows saved before this setting
-   * existed have `mirror` instead: true reads as 2, absent or false as 1.
+   * existed have `mirror` instead: true reads as 2, absent or false as 1 (also when the editor
+   * saved such a node with no view selected: views null or '').
    */
-  views?: string | number;
+  views?: string | number | null;
   mirror?: boolean;
   smoothing?: string;
   alpha?: string | number;
@@ -54,7 +55,7 @@ export class EmotionHandler {
     const minConfidence = numField('minConfidence', config.minConfidence) ?? 0;
     this.emitOnChange = config.emitOnChange === true;
     const views = config.views;
-    this.views = views === undefined || views === '' ? (config.mirror === true ? 2 : 1) : parseViews(views);
+    this.views = views === undefined || views === null || views === '' ? (config.mirror === true ? 2 : 1) : parseViews(views);
     const smoother = new EmotionSmoother({
       method,
       alpha: numField('alpha', config.alpha),
