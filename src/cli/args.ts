@@ -69,9 +69,13 @@ export function viewsOption(a: ParsedArgs): ViewCount {
   const given = a.flags['views'];
   if (given !== undefined && bool(a, 'mirror')) throw new UsageError('give --views or --mirror, not both');
   if (bool(a, 'mirror')) return 2;
-  if (given === undefined) return 1;
+  return given === undefined ? 1 : viewsFlag(given, '--views');
+}
+
+/** A view count given on the command line; a bad one is a UsageError naming the flag. */
+function viewsFlag(value: unknown, flag: string): ViewCount {
   try {
-    return parseViews(given, '--views');
+    return parseViews(value, flag);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -96,11 +100,5 @@ export function teacherOption(a: ParsedArgs): { models: string[]; weights?: numb
   }
   const weight = num(a, 'distill', 0.5);
   if (!(weight > 0 && weight <= 1)) throw new UsageError('--distill must be in (0, 1]');
-  let views: ViewCount;
-  try {
-    views = parseViews(a.flags['teacher-views'] ?? 10, '--teacher-views');
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  return { models, weights, views, weight };
+  return { models, weights, views: viewsFlag(a.flags['teacher-views'] ?? 10, '--teacher-views'), weight };
 }
