@@ -19,11 +19,10 @@ function arg(name, def) {
 
 async function main() {
   const { openClassifier, DEFAULT_MODEL_DIR } = require(path.join(ROOT, 'dist', 'engine', 'open'));
-  const { loadDataset } = require(path.join(ROOT, 'dist', 'train', 'data'));
+  const { loadDataset, defaultDataRoot } = require(path.join(ROOT, 'dist', 'train', 'data'));
   const { argmax } = require(path.join(ROOT, 'dist', 'train', 'evaluate'));
-  const { dataRoot } = require(path.join(ROOT, 'test', 'helpers', 'data'));
   const modelDir = path.resolve(arg('model', DEFAULT_MODEL_DIR));
-  const dataPath = arg('data', path.join(dataRoot(), 'fer2013', 'PublicTest'));
+  const dataPath = arg('data', path.join(defaultDataRoot(), 'fer2013', 'PublicTest'));
   const d = await loadDataset(dataPath, { cacheDir: path.join(ROOT, '.cache', 'faces') });
   const n = d.labels.length;
   const faces = Array.from({ length: n }, (_, i) => d.pixels.slice(i * 2304, (i + 1) * 2304));

@@ -5,7 +5,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 function dataRoot() {
-  return process.env.TINYFER_DATA || path.resolve(__dirname, '..', '..', '..', 'shared', 'data');
+  // one definition: the loaders' default (src/train/data.ts)
+  return require('../../dist/train/data').defaultDataRoot();
 }
 const fer2013Dir = () => path.join(dataRoot(), 'fer2013');
 const ckplusDir = () => path.join(dataRoot(), 'ckplus');
