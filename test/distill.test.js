@@ -1,5 +1,5 @@
 'use strict';
-// Knowledge distillation: teacher scores (our models, face-api), their cache, and soft targets in training.
+// Knowledge distillation: teacher scores (our models, face-api, scores files), their cache, and soft targets in training.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -119,6 +119,55 @@ describe('distillation', function () {
     for (let i = 0; i < both.length; i++) assert.ok(Math.abs(both[i] - (0.75 * ours[i] + 0.25 * s[i])) < 1e-5, `score ${i}`);
 
     await assert.rejects(teacherScores(tf, { ...data, classNames: ['a', 'b'] }, { models: ['face-api'], views: 1 }), /this dataset's classes are a, b/);
+  });
+
+  it('a scores-file teacher (as scripts/gpu-teacher/teacher.py writes) gives its rows in the dataset\'s order, normalised; incomplete or foreign files are refused', async function () {
+    const { teacherScores, faceKey, TEACHER_SCORES_FORMAT } = require('../dist/train/teacher');
+    const { LABELS } = require('../dist/model/labels');
+    const n = data.labels.length;
+    // The file lists the faces in reverse order, with rows that sum to 2: read by key, normalised.
+    const rows = {};
+    for (let i = n - 1; i >= 0; i--) rows[faceKey(data.sources[i])] = LABELS.map((_, c) => (c === i % 7 ? 1.2 : 0.8 / 6));
+    const file = path.join(tmp, 'teacher-scores.json');
+    const write = (obj) => fs.writeFileSync(file, JSON.stringify({ format: TEACHER_SCORES_FORMAT, version: 1, labels: LABELS, scores: rows, ...obj }));
+    write({});
+    assert.match(faceKey(data.sources[0]), /^angry\/PublicTest_\d+\.jpg$/);
+    const lines = [];
+    const cache = path.join(tmp, 'run-scores');
+    const s = await teacherScores(tf, data, { models: [file], views: 10 }, cache, (l) => lines.push(l));
+    assert.equal(s.length, n * 7);
+    for (let i = 0; i < n; i++) {
+      const want = rows[faceKey(data.sources[i])].map((v) => v / 2);
+      for (let c = 0; c < 7; c++) assert.ok(Math.abs(s[i * 7 + c] - want[c]) < 1e-6, `face ${i} class ${c}`);
+    }
+    assert.match(lines.join('\n'), /teacher-scores\.json \(scores file, weight 1\.00\): \d+\.\d % on the training faces/);
+
+    // The cache is reused for the same file, and not once the file has changed.
+    lines.length = 0;
+    await teacherScores(tf, data, { models: [file], views: 10 }, cache, (l) => lines.push(l));
+    assert.match(lines.join('\n'), /reusing/);
+    const k0 = faceKey(data.sources[0]);
+    rows[k0] = [0, 0, 0, 1, 0, 0, 0];
+    write({});
+    fs.utimesSync(file, new Date(), new Date(Date.now() + 5000));
+    lines.length = 0;
+    const changed = await teacherScores(tf, data, { models: [file], views: 10 }, cache, (l) => lines.push(l));
+    assert.doesNotMatch(lines.join('\n'), /reusing/);
+    assert.deepEqual(Array.from(changed.subarray(0, 7)), [0, 0, 0, 1, 0, 0, 0]);
+
+    const refuse = async (obj, msg) => {
+      write(obj);
+      await assert.rejects(teacherScores(tf, data, { models: [file], views: 10 }), msg);
+    };
+    await refuse({ format: 'other' }, /format is not tinyfer-teacher-scores/);
+    await refuse({ labels: [...LABELS].reverse() }, /labels must be angry, disgust/);
+    const partial = { ...rows };
+    delete partial[k0];
+    await refuse({ scores: partial }, new RegExp(`no valid entry for 1 of ${n} faces \\(first: ${k0.replace('.', '\\.')}\\)`));
+    await refuse({ scores: { ...rows, [k0]: [1, 2, 3] } }, /no valid entry for 1 of/);
+    await refuse({ scores: { ...rows, [k0]: [0, 0, 0, 0, 0, 0, 0] } }, /no valid entry for 1 of/);
+    fs.writeFileSync(file, '{ not json');
+    await assert.rejects(teacherScores(tf, data, { models: [file], views: 10 }), /teacher scores .*teacher-scores\.json: /);
   });
 
   it('soft targets steer training: a teacher that always says "happy" makes the student say happy; mismatched scores are refused', async function () {

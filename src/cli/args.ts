@@ -82,7 +82,7 @@ function viewsFlag(value: unknown, flag: string): ViewCount {
 }
 
 /**
- * Knowledge distillation for train: --teacher <model dir|face-api>[,...] [--teacher-weights 0.7,0.3]
+ * Knowledge distillation for train: --teacher <model dir|face-api|scores file>[,...] [--teacher-weights 0.7,0.3]
  * [--teacher-views 10] [--distill 0.5]. Undefined without --teacher (the other three then refused).
  */
 export function teacherOption(a: ParsedArgs): { models: string[]; weights?: number[]; views: ViewCount; weight: number } | undefined {
@@ -92,7 +92,7 @@ export function teacherOption(a: ParsedArgs): { models: string[]; weights?: numb
     return undefined;
   }
   const models = t.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (models.length === 0) throw new UsageError('--teacher needs a model directory (or face-api)');
+  if (models.length === 0) throw new UsageError('--teacher needs a model directory (or face-api, or a scores file)');
   const w = optStr(a, 'teacher-weights');
   const weights = w === undefined ? undefined : w.split(',').map(Number);
   if (weights && (weights.length !== models.length || weights.some((x) => !(x > 0)))) {

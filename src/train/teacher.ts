@@ -4,8 +4,9 @@
  * train() mixes them into the labels as `(1 - w) * smoothed one-hot + w * teacher`.
  *
  * A teacher is a tfjs layers model directory of ours (e.g. the shipped model with 10 views: its
- * own test-time ensemble), or `face-api`: @vladmandic/face-api's expression model (a dev
- * dependency), whose labels map onto ours one to one. The probabilities are computed once and
+ * own test-time ensemble), `face-api`: @vladmandic/face-api's expression model (a dev
+ * dependency), whose labels map onto ours one to one, or a scores file (TEACHER_SCORES_FORMAT,
+ * e.g. written by scripts/gpu-teacher/teacher.py): probabilities per face, keyed by faceKey. The probabilities are computed once and
  * cached beside the run (teacher.f32 + teacher.json) so a resumed run reuses them.
  */
 import * as fs from 'fs';
@@ -19,6 +20,59 @@ import type { ViewCount } from '../engine/views';
 import { expandViews, averageViews } from '../engine/views';
 
 export const FACE_API_TEACHER = 'face-api';
+export const TEACHER_SCORES_FORMAT = 'tinyfer-teacher-scores';
+
+/** A face's key in a scores file: `<label folder>/<file name>` (CSV rows keep `csv:<line>`). */
+export function faceKey(source: string): string {
+  if (source.startsWith('csv:')) return source;
+  return `${path.basename(path.dirname(source))}/${path.basename(source)}`;
+}
+
+/**
+ * A scores file's probabilities for every face of `d`, in our label order. The file is JSON:
+ * { format: TEACHER_SCORES_FORMAT, labels: [7 names], scores: { [faceKey]: number[7] }, ... }.
+ * Every face must have an entry; a file for other faces or labels is refused.
+ */
+export function scoresFileScores(file: string, d: Dataset): Float32Array {
+  let j: { format?: unknown; labels?: unknown; scores?: unknown };
+  try {
+    j = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`teacher scores ${file}: ${(e as Error).message}`);
+  }
+  if (j.format !== TEACHER_SCORES_FORMAT) throw new Error(`teacher scores ${file}: format is not ${TEACHER_SCORES_FORMAT}`);
+  if (!Array.isArray(j.labels) || j.labels.join() !== LABELS.join()) {
+    throw new Error(`teacher scores ${file}: labels must be ${LABELS.join(', ')}`);
+  }
+  const table = j.scores as Record<string, unknown>;
+  if (!table || typeof table !== 'object') throw new Error(`teacher scores ${file}: no scores table`);
+  const k = LABELS.length;
+  const n = datasetSize(d);
+  const out = new Float32Array(n * k);
+  const missing: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const key = faceKey(d.sources[i]);
+    const row = table[key];
+    if (!Array.isArray(row) || row.length !== k || row.some((x) => typeof x !== 'number' || !(x >= 0))) {
+      missing.push(key);
+      continue;
+    }
+    const sum = (row as number[]).reduce((a, b) => a + b, 0);
+    if (!(sum > 0)) {
+      missing.push(key);
+      continue;
+    }
+    for (let c = 0; c < k; c++) out[i * k + c] = (row as number[])[c] / sum;
+  }
+  if (missing.length > 0) {
+    throw new Error(`teacher scores ${file}: no valid entry for ${missing.length} of ${n} faces (first: ${missing[0]})`);
+  }
+  return out;
+}
+
+function isScoresFile(m: string): boolean {
+  return m !== FACE_API_TEACHER && m.endsWith('.json') && fs.existsSync(m) && fs.statSync(m).isFile();
+}
 
 export interface TeacherSpec {
   /** Model directories (tfjs layers) or FACE_API_TEACHER. */
@@ -31,6 +85,8 @@ export interface TeacherSpec {
 
 interface CacheMeta {
   models: string[];
+  /** Modification times of scores-file teachers (0 for models), so an updated file is re-read. */
+  stamps: number[];
   weights: number[];
   views: number;
   faces: number;
@@ -127,6 +183,7 @@ export async function teacherScores(tf: typeof TF, d: Dataset, spec: TeacherSpec
   const k = LABELS.length;
   const meta: CacheMeta = {
     models: spec.models.map((m) => (m === FACE_API_TEACHER ? m : path.resolve(m))),
+    stamps: spec.models.map((m) => (isScoresFile(m) ? fs.statSync(m).mtimeMs : 0)),
     weights,
     views: spec.views,
     faces: n,
@@ -149,13 +206,16 @@ export async function teacherScores(tf: typeof TF, d: Dataset, spec: TeacherSpec
     let s: Float32Array;
     if (m === FACE_API_TEACHER) {
       s = await faceApiScores(tf, d, spec.views);
+    } else if (isScoresFile(m)) {
+      s = scoresFileScores(m, d); // its own views: --teacher-views does not apply
     } else {
       const model = await tf.loadLayersModel(`file://${path.resolve(m, 'model.json')}`);
       if (model.outputs[0].shape[1] !== k) throw new RangeError(`teacher ${m} has ${model.outputs[0].shape[1]} classes, not ${k}`);
       s = await predictScores(tf, model, d, 512, spec.views);
       model.dispose();
     }
-    log?.(`teacher ${m} (${spec.views} view${spec.views === 1 ? '' : 's'}, weight ${weights[t].toFixed(2)}): ${percentRight(s, d)} on the training faces, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    const how = isScoresFile(m) ? 'scores file' : `${spec.views} view${spec.views === 1 ? '' : 's'}`;
+    log?.(`teacher ${m} (${how}, weight ${weights[t].toFixed(2)}): ${percentRight(s, d)} on the training faces, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     for (let i = 0; i < out.length; i++) out[i] += weights[t] * s[i];
   }
   if (spec.models.length > 1) log?.(`teachers combined: ${percentRight(out, d)} on the training faces`);
