@@ -166,6 +166,7 @@ describe('distillation', function () {
     await refuse({ scores: partial }, new RegExp(`no valid entry for 1 of ${n} faces \\(first: ${k0.replace('.', '\\.')}\\)`));
     await refuse({ scores: { ...rows, [k0]: [1, 2, 3] } }, /no valid entry for 1 of/);
     await refuse({ scores: { ...rows, [k0]: [0, 0, 0, 0, 0, 0, 0] } }, /no valid entry for 1 of/);
+    await assert.rejects(teacherScores(tf, data, { models: [path.join(tmp, 'absent.json')], views: 10 }), /teacher scores .*absent\.json: ENOENT/);
     fs.writeFileSync(file, '{ not json');
     await assert.rejects(teacherScores(tf, data, { models: [file], views: 10 }), /teacher scores .*teacher-scores\.json: /);
   });

@@ -5,9 +5,9 @@
  *
  * A teacher is a tfjs layers model directory of ours (e.g. the shipped model with 10 views: its
  * own test-time ensemble), `face-api`: @vladmandic/face-api's expression model (a dev
- * dependency), whose labels map onto ours one to one, or a scores file (TEACHER_SCORES_FORMAT,
- * e.g. written by scripts/gpu-teacher/teacher.py): probabilities per face, keyed by faceKey. The probabilities are computed once and
- * cached beside the run (teacher.f32 + teacher.json) so a resumed run reuses them.
+ * dependency), whose labels map onto ours one to one, or a scores file `<file>.json`
+ * (TEACHER_SCORES_FORMAT, e.g. written by scripts/gpu-teacher/teacher.py): probabilities per
+ * face, keyed by faceKey. The probabilities are computed (or read) once and cached beside the run (teacher.f32 + teacher.json) so a resumed run reuses them.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -70,12 +70,13 @@ export function scoresFileScores(file: string, d: Dataset): Float32Array {
   return out;
 }
 
+/** A teacher named `<file>.json` is a scores file (a model is a directory holding model.json). */
 function isScoresFile(m: string): boolean {
-  return m !== FACE_API_TEACHER && m.endsWith('.json') && fs.existsSync(m) && fs.statSync(m).isFile();
+  return m !== FACE_API_TEACHER && m.endsWith('.json');
 }
 
 export interface TeacherSpec {
-  /** Model directories (tfjs layers) or FACE_API_TEACHER. */
+  /** Model directories (tfjs layers), FACE_API_TEACHER, or scores files (`<file>.json`). */
   models: string[];
   /** One weight per model (normalised to sum 1); default equal. */
   weights?: number[];
@@ -183,7 +184,7 @@ export async function teacherScores(tf: typeof TF, d: Dataset, spec: TeacherSpec
   const k = LABELS.length;
   const meta: CacheMeta = {
     models: spec.models.map((m) => (m === FACE_API_TEACHER ? m : path.resolve(m))),
-    stamps: spec.models.map((m) => (isScoresFile(m) ? fs.statSync(m).mtimeMs : 0)),
+    stamps: spec.models.map((m) => (isScoresFile(m) && fs.existsSync(m) ? fs.statSync(m).mtimeMs : 0)),
     weights,
     views: spec.views,
     faces: n,
