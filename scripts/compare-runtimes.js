@@ -12,12 +12,10 @@ const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..');
 
-function arg(name, def) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : def;
-}
-
 async function main() {
+  const { parseArgs, str } = require(path.join(ROOT, 'dist', 'cli', 'args'));
+  const args = parseArgs(process.argv.slice(2));
+  const arg = (name, def) => str(args, name, def);
   const { openClassifier, DEFAULT_MODEL_DIR } = require(path.join(ROOT, 'dist', 'engine', 'open'));
   const { loadDataset, defaultDataRoot } = require(path.join(ROOT, 'dist', 'train', 'data'));
   const { argmax } = require(path.join(ROOT, 'dist', 'train', 'evaluate'));

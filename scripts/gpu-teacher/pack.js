@@ -10,17 +10,12 @@
  * u32 nSplits; per split: u32 nameLen, name,
  * u32 n, u32 jsonLen, JSON array of the n face keys ("<label>/<file name>"), n label bytes (our
  * LABELS order), then n times (u32 len, file bytes). The packed faces are the datasets' own:
- * never commit them (.gpu/ is git-ignored through .git/info/exclude).
+ * never commit them (.gpu/ is git-ignored).
  */
 const fs = require('node:fs');
 const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-
-function arg(name, def) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : def;
-}
 
 function u32(n) {
   const b = Buffer.alloc(4);
@@ -29,6 +24,9 @@ function u32(n) {
 }
 
 async function main() {
+  const { parseArgs, str } = require(path.join(ROOT, 'dist', 'cli', 'args'));
+  const args = parseArgs(process.argv.slice(2));
+  const arg = (name, def) => str(args, name, def);
   const { loadDataset, defaultDataRoot } = require(path.join(ROOT, 'dist', 'train', 'data'));
   const { faceKey } = require(path.join(ROOT, 'dist', 'train', 'teacher'));
   const { LABELS } = require(path.join(ROOT, 'dist', 'model', 'labels'));

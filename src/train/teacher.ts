@@ -7,7 +7,8 @@
  * own test-time ensemble), `face-api`: @vladmandic/face-api's expression model (a dev
  * dependency), whose labels map onto ours one to one, or a scores file `<file>.json`
  * (TEACHER_SCORES_FORMAT, e.g. written by scripts/gpu-teacher/teacher.py): probabilities per
- * face, keyed by faceKey. The probabilities are computed (or read) once and cached beside the run (teacher.f32 + teacher.json) so a resumed run reuses them.
+ * face, keyed by faceKey. The probabilities are computed (or read) once and cached beside the run
+ * (teacher.f32 + teacher.json) so a resumed run reuses them.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -53,11 +54,8 @@ export function scoresFileScores(file: string, d: Dataset): Float32Array {
   for (let i = 0; i < n; i++) {
     const key = faceKey(d.sources[i]);
     const row = table[key];
-    if (!Array.isArray(row) || row.length !== k || row.some((x) => typeof x !== 'number' || !(x >= 0))) {
-      missing.push(key);
-      continue;
-    }
-    const sum = (row as number[]).reduce((a, b) => a + b, 0);
+    const valid = Array.isArray(row) && row.length === k && row.every((x) => typeof x === 'number' && x >= 0);
+    const sum = valid ? (row as number[]).reduce((a, b) => a + b, 0) : 0;
     if (!(sum > 0)) {
       missing.push(key);
       continue;
