@@ -58,6 +58,54 @@ describe('model: network', function () {
     assert.equal(compareScores(graph, core).top1Agree, faces.length);
   });
 
+  it('tinyfer-b1r (repeat passes) stays within 70 K parameters, grows from tinyfer-b1 exactly and runs on the C core like the TS reference', async function () {
+    const { foldModel } = require('../dist/model/fold');
+    const { encodeModel, decodeModel } = require('../dist/model/format');
+    const { BinaryEngine } = require('../dist/engine/binary');
+    const { referenceScores, compareScores } = require('../dist/engine/reference');
+    const { copyMatchingWeights, identityInitNewBlocks } = require('../dist/train/train');
+    const base = buildNetwork({ seed: 5 });
+    const m = buildNetwork({ arch: 'tinyfer-b1r', seed: 6 });
+    assert.equal(m.name, 'tinyfer-b1r');
+    // three repeat passes: 600 parameters (their BatchNorm and PReLU), no new binary weights
+    assert.equal(m.countParams(), base.countParams() + 600);
+    assert.ok(m.countParams() <= 70000, `parameters ${m.countParams()}`);
+    assert.deepEqual(blockSpecs([32, 56], [2, 2], true).map((b) => b.name + (b.shares ? `<${b.shares}` : '')),
+      ['b1', 'b2', 'b1r<b1', 'b2r<b2', 'cbam1', 'b3', 'b4', 'b4r<b4', 'cbam2']);
+    assert.deepEqual(m.getLayer('b2r_prelu').outputShape.slice(1), [24, 24, 32]);
+    assert.deepEqual(m.getLayer('b4r_prelu').outputShape.slice(1), [12, 12, 56]);
+    const faces = Array.from({ length: 20 }, (_, i) => Uint8Array.from({ length: 2304 }, (_, j) => (i * 131 + j * 17 + (j >> 5) * 7) & 255));
+    // Grown from a tinyfer-b1 (BatchNorm statistics made non-trivial first), the new passes start as
+    // the identity: the same scores as the model it grew from.
+    for (const l of base.layers.filter((l) => l.getClassName() === 'BatchNormalization')) {
+      const [g, b, mean, v] = l.getWeights();
+      l.setWeights([g, b.add(0.1), mean.add(0.05), v.mul(1.5)]);
+    }
+    const copied = copyMatchingWeights(base, m);
+    assert.deepEqual(identityInitNewBlocks(tf, m, copied), ['b1r', 'b2r', 'b4r']);
+    const x = facesToTensor(faces);
+    const before = base.predict(x).arraySync();
+    assert.equal(compareScores(m.predict(x).arraySync(), before).maxAbsDiff < 1e-6, true);
+    // Trained repeat passes differ from the identity: give them BatchNorm of their own.
+    for (const name of ['b1r_bn', 'b2r_bn', 'b4r_bn']) {
+      const l = m.getLayer(name);
+      const [g, b, mean, v] = l.getWeights();
+      l.setWeights([g.add(0.7), b.add(0.05), mean, v]);
+    }
+    const blob = encodeModel(foldModel(m));
+    const folded = decodeModel(blob);
+    assert.deepEqual(folded.blocks.map((b) => b.type + (b.shares === undefined ? '' : `<${b.shares}`)),
+      ['binary', 'binary', 'binary<0', 'binary<1', 'cbam', 'binary', 'binary', 'binary<6', 'cbam']);
+    assert.ok(blob.length <= 32 * 1024, `${blob.length} bytes`);
+    const engine = await BinaryEngine.load(blob);
+    const core = await engine.classify(faces);
+    engine.dispose();
+    assert.equal(compareScores(core, faces.map((f) => referenceScores(folded, f))).exact, faces.length);
+    const graph = m.predict(x).arraySync();
+    assert.equal(compareScores(graph, core).top1Agree, faces.length);
+    assert.ok(compareScores(graph, before).maxAbsDiff > 1e-3, 'the repeat passes change the scores');
+  });
+
   it('steSign: +-1 forward (sign(0) = +1), gradient 1 only where |x| <= 1', function () {
     const x = tf.tensor1d([-2, -1, -0.5, 0, 0.5, 1, 2]);
     assert.deepEqual(Array.from(steSign(x).dataSync()), [-1, -1, -1, 1, 1, 1, 1]);

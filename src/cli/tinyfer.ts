@@ -16,7 +16,7 @@ function archArg(v: string | undefined): ArchName | undefined {
 const USAGE = `usage: tinyfer <command> [options]
 
   train   --data <dir|csv> [--val <dir|csv>] --out <dir> [--epochs 30] [--batch 128] [--lr 0.002]
-          [--seed 42] [--float] [--arch tinyfer-b1|tinyfer-b2] [--init <tfjs model dir>] [--resume] [--no-augment | --augment 0..1] [--dropout 0.2]
+          [--seed 42] [--float] [--arch tinyfer-b1|tinyfer-b2|tinyfer-b1r] [--init <tfjs model dir>] [--resume] [--no-augment | --augment 0..1] [--dropout 0.2]
           [--teacher <tfjs model dir|face-api|scores.json>[,...] [--teacher-weights 1,...] [--teacher-views 10] [--distill 0.5]]
           Train the binary network (or its float twin with --float) on tfjs-node.
           --teacher distils: the teachers' averaged probabilities on the training faces (over --teacher-views

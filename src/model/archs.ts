@@ -6,11 +6,15 @@
  *   tinyfer-b1: the shipped model, 24x24x32 -> 12x12x56, 69,035 parameters.
  *   tinyfer-b2: experimental, a third stage (24x24x24 -> 12x12x40 -> 6x6x64): twice the
  *               receptive field of b1 within the same parameter budget.
+ *   tinyfer-b1r: experimental, b1 with every stage's stride-1 blocks run twice (`repeat`): the
+ *               second pass reuses their binary convolutions (weights and thresholds) with its
+ *               own BatchNorm and PReLU. More depth and compute (1.9x) for 600 parameters.
  */
 export const ARCHS = {
-  'tinyfer-b1': { widths: [32, 56], depths: [2, 2] },
-  'tinyfer-b2': { widths: [24, 40, 64], depths: [2, 2, 1] },
-} as const satisfies Record<string, { widths: readonly number[]; depths: readonly number[] }>;
+  'tinyfer-b1': { widths: [32, 56], depths: [2, 2], repeat: false },
+  'tinyfer-b2': { widths: [24, 40, 64], depths: [2, 2, 1], repeat: false },
+  'tinyfer-b1r': { widths: [32, 56], depths: [2, 2], repeat: true },
+} as const satisfies Record<string, { widths: readonly number[]; depths: readonly number[]; repeat: boolean }>;
 export type ArchName = keyof typeof ARCHS;
 
 export const ARCH_NAME: ArchName = 'tinyfer-b1';

@@ -38,22 +38,28 @@ export interface BlockSpec {
   cin: number;
   cout: number;
   stride: 1 | 2;
+  /** A repeat pass: this block runs the binary convolution of block `shares` (same cin/cout, stride 1). */
+  shares?: string;
 }
 
 export { ARCHS, ARCH_NAME, archOf, type ArchName } from './archs';
 
 /** The block sequence after the stem, shared by the builder and the exporter. */
-export function blockSpecs(widths: readonly number[] = ARCHS[ARCH_NAME].widths, depths?: readonly number[]): BlockSpec[] {
+export function blockSpecs(widths: readonly number[] = ARCHS[ARCH_NAME].widths, depths?: readonly number[], repeat = false): BlockSpec[] {
   const specs: BlockSpec[] = [];
   let k = 1;
   let cin = widths[0];
   widths.forEach((w, stage) => {
     const n = depths?.[stage] ?? 2;
+    const own: BlockSpec[] = [];
     for (let j = 0; j < n; j++) {
       const stride = stage > 0 && j === 0 ? 2 : 1;
-      specs.push({ kind: 'binary', name: `b${k++}`, cin, cout: w, stride });
+      own.push({ kind: 'binary', name: `b${k++}`, cin, cout: w, stride });
       cin = w;
     }
+    specs.push(...own);
+    // The repeat pass: the stage's stride-1 blocks again, each named after its original + 'r'.
+    if (repeat) for (const b of own.filter((b) => b.stride === 1)) specs.push({ ...b, name: `${b.name}r`, shares: b.name });
     specs.push({ kind: 'cbam', name: `cbam${stage + 1}`, cin: w, cout: w, stride: 1 });
   });
   return specs;
@@ -67,6 +73,7 @@ export function buildNetwork(opts: NetworkOptions = {}): tf.LayersModel {
   const arch = opts.arch ?? ARCH_NAME;
   const widths = opts.widths ?? ARCHS[arch].widths;
   const depths = opts.widths ? undefined : ARCHS[arch].depths;
+  const repeat = opts.widths ? false : ARCHS[arch].repeat;
   let seed = opts.seed ?? 1;
   const nextSeed = () => (opts.seed === undefined ? undefined : seed++);
   const bn = (name: string) => tf.layers.batchNormalization({ name, epsilon: BN_EPS, momentum: BN_MOMENTUM });
@@ -79,13 +86,17 @@ export function buildNetwork(opts: NetworkOptions = {}): tf.LayersModel {
   x = bn('stem_bn').apply(x) as tf.SymbolicTensor;
   x = tf.layers.maxPooling2d({ name: 'stem_pool', poolSize: 2, strides: 2 }).apply(x) as tf.SymbolicTensor;
 
-  for (const s of blockSpecs(widths, depths)) {
+  const convs = new Map<string, BinaryConv2D>();
+  for (const s of blockSpecs(widths, depths, repeat)) {
     if (s.kind === 'cbam') {
       x = new Cbam({ name: s.name, reduction: 4, seed: nextSeed() }).apply(x) as tf.SymbolicTensor;
       continue;
     }
-    let main = new BinaryConv2D({ name: `${s.name}_conv`, filters: s.cout, strides: s.stride, binary, seed: nextSeed() })
-      .apply(x) as tf.SymbolicTensor;
+    const conv = s.shares
+      ? (convs.get(s.shares) as BinaryConv2D)
+      : new BinaryConv2D({ name: `${s.name}_conv`, filters: s.cout, strides: s.stride, binary, seed: nextSeed() });
+    convs.set(s.name, conv);
+    let main = conv.apply(x) as tf.SymbolicTensor;
     main = bn(`${s.name}_bn`).apply(main) as tf.SymbolicTensor;
     let short = x;
     if (s.stride !== 1 || s.cin !== s.cout) {

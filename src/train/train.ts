@@ -257,6 +257,28 @@ export function copyMatchingWeights(src: TF.LayersModel, dst: TF.LayersModel, sk
   return copied;
 }
 
+/**
+ * Growing a trained model (e.g. tinyfer-b1 -> tinyfer-b1r): every binary block with an identity
+ * shortcut whose BatchNorm was not copied from the initial model starts as the identity map
+ * (BN gamma and beta 0, so the block adds nothing to its shortcut; PReLU slope 1), so the grown
+ * network computes exactly what the initial one did and training starts from there.
+ * Returns the names of those blocks.
+ */
+export function identityInitNewBlocks(tf: typeof TF, model: TF.LayersModel, copied: string[]): string[] {
+  const grown: string[] = [];
+  for (const layer of model.layers) {
+    const m = /^(b\w+)_bn$/.exec(layer.name);
+    if (!m || copied.includes(layer.name)) continue;
+    if (model.layers.some((l) => l.name === `${m[1]}_sc_conv`)) continue;
+    const [gamma, beta, mean, variance] = layer.getWeights();
+    layer.setWeights([tf.zerosLike(gamma), tf.zerosLike(beta), mean, variance]);
+    const prelu = model.getLayer(`${m[1]}_prelu`);
+    prelu.setWeights(prelu.getWeights().map((w) => tf.onesLike(w)));
+    grown.push(m[1]);
+  }
+  return grown;
+}
+
 function bar(done: number, total: number, text: string): string {
   const w = 24;
   const f = Math.round((done / total) * w);
@@ -300,6 +322,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const copied = copyMatchingWeights(src, model, opts.resetHead ? ['head'] : []);
       src.dispose();
       log(`initialised ${copied.join(', ')} from ${opts.initFrom}`);
+      const grown = identityInitNewBlocks(tf, model, copied);
+      if (grown.length) log(`new blocks ${grown.join(', ')} start as identity (BatchNorm gamma 0, PReLU slope 1)`);
     }
   }
   const optimizer = tf.train.adam(baseLr);
