@@ -181,6 +181,34 @@ describe('format: model blob', function () {
     assert.throws(bad((m) => { m.inputSize = 64; }), /inputSize must be 48, got 64/);
   });
 
+  it('stores a repeat pass (tinyfer-b1r) once: flag 2, the source index, no threshold and no weight bits', function () {
+    const r = randomFoldedModel(5, [32, 56], true);
+    assert.deepEqual(r.blocks.map((b) => b.shares), [undefined, undefined, 0, 1, undefined, undefined, undefined, 6, undefined]);
+    const rb = encodeModel(r);
+    const back = decodeModel(rb);
+    assertSameModel(r, back);
+    assert.deepEqual(encodeModel(back), rb);
+    const layout = fmt.blobLayout(rb);
+    // a repeat of a 32-channel block: 8 header + 3 x 32 floats; of a 56-channel one: 8 + 3 x 56 floats
+    assert.deepEqual(layout.slice(3).map((s) => s.size), [1672, 1672, 392, 392, 2612, 10216, 4936, 680, 6956, 1600]);
+    const b2 = layout[5].offset;
+    assert.deepEqual([...rb.subarray(b2, b2 + 4)], [1, 1, 2, 0]);
+    assert.deepEqual([...rb.subarray(layout[10].offset, layout[10].offset + 4)], [1, 1, 2, 6]);
+    assert.throws(() => decodeModel(edited(rb, b2 + 3, [2])), /block 2 shares block 2, which is not an earlier binary block of 32->32 channels/);
+    assert.throws(() => decodeModel(edited(rb, b2 + 3, [4])), /block 2 shares block 4/);
+    assert.throws(() => decodeModel(edited(rb, layout[6].offset + 3, [2])), /block 3 shares block 2, which is not .* with weights of its own/);
+    assert.throws(() => decodeModel(edited(rb, layout[10].offset + 3, [0])), /block 7 shares block 0, which is not an earlier binary block of 56->56 channels/);
+    const bad = (edit) => {
+      const m = decodeModel(rb);
+      edit(m);
+      return () => encodeModel(m);
+    };
+    assert.throws(bad((m) => { m.blocks[2].shares = 5; }), /block 2 \(binary\) shares block 5, which is not an earlier block/);
+    assert.throws(bad((m) => { m.blocks[3].shares = 2; }), /block 3 \(binary\) shares block 2, which is not a binary block with weights of its own/);
+    assert.throws(bad((m) => { m.blocks[7].shares = 1; }), /block 7 \(binary\) \(56->56\) shares the weights of block 1 \(32->32\)/);
+    assert.throws(bad((m) => { m.blocks[2].threshold = Float32Array.from(m.blocks[2].threshold, (v) => v + 1); }), /block 2 \(binary\) shares block 0 but its threshold or weightSign differ/);
+  });
+
   it('emits a C header whose array the C core parses', function () {
     const h = toCHeader(blob, 'tinyfer_model');
     assert.match(h, new RegExp(`static const uint8_t tinyfer_model\\[${blob.length}\\] TINYFER_MODEL_ALIGN = \\{`));

@@ -12,7 +12,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { FoldedBlock, FoldedModel } from '../model/folded';
+import type { FoldedBinaryBlock, FoldedBlock, FoldedModel } from '../model/folded';
 import { decodeModel, encodeModel } from '../model/format';
 import { FACE_PIXELS, LABELS, NUM_CLASSES } from '../model/labels';
 import { blockSpecs } from '../model/network';
@@ -30,13 +30,15 @@ export const DEFAULT_VECTORS_DIR = path.resolve(__dirname, '..', '..', '.cache',
  * well-scaled parameters (activations neither saturate nor vanish), for tests before or
  * beside a trained model.
  */
-export function randomFoldedModel(seed = 1, widths: readonly number[] = [32, 56]): FoldedModel {
+export function randomFoldedModel(seed = 1, widths: readonly number[] = [32, 56], repeat = false): FoldedModel {
   const rnd = seededRandom(seed);
   const uni = (n: number, lo: number, hi: number) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rnd());
   const gauss = (n: number, sd: number) =>
     Float32Array.from({ length: n }, () => sd * Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd()));
   const c0 = widths[0];
-  const blocks: FoldedBlock[] = blockSpecs(widths).map((s): FoldedBlock => {
+  const specs = blockSpecs(widths, undefined, repeat);
+  const blocks: FoldedBlock[] = [];
+  const randomBlock = (s: (typeof specs)[number]): FoldedBlock => {
     if (s.kind === 'cbam') {
       const hidden = Math.max(1, Math.floor(s.cin / 4));
       return {
@@ -47,19 +49,24 @@ export function randomFoldedModel(seed = 1, widths: readonly number[] = [32, 56]
       };
     }
     const projected = s.stride === 2 || s.cin !== s.cout;
+    // a repeat pass (tinyfer-b1r) runs the threshold and signs of its source block
+    const shares = s.shares === undefined ? undefined : specs.findIndex((t) => t.name === s.shares);
+    const src = shares === undefined ? undefined : (blocks[shares] as FoldedBinaryBlock);
     return {
       type: 'binary', cin: s.cin, cout: s.cout, stride: s.stride,
-      threshold: gauss(s.cin, 0.3),
-      weightSign: Int8Array.from({ length: s.cout * 9 * s.cin }, () => (rnd() < 0.5 ? -1 : 1)),
+      ...(src ? { shares } : {}),
+      threshold: src ? src.threshold : gauss(s.cin, 0.3),
+      weightSign: src ? src.weightSign : Int8Array.from({ length: s.cout * 9 * s.cin }, () => (rnd() < 0.5 ? -1 : 1)),
       scale: uni(s.cout, 0.5, 1.5).map((v) => v / Math.sqrt(9 * s.cin)),
       bias: gauss(s.cout, 0.2),
       prelu: uni(s.cout, 0.05, 0.3),
       ...(projected ? { shortcutWeight: gauss(s.cout * s.cin, 1 / Math.sqrt(s.cin)), shortcutBias: gauss(s.cout, 0.1) } : {}),
     };
-  });
-  const cLast = blockSpecs(widths).filter((s) => s.kind === 'binary').slice(-1)[0]?.cout ?? c0;
+  };
+  for (const s of specs) blocks.push(randomBlock(s));
+  const cLast = specs.filter((s) => s.kind === 'binary').slice(-1)[0]?.cout ?? c0;
   const m: FoldedModel = {
-    name: `random tinyfer-b1 seed ${seed}`,
+    name: `random tinyfer-b1${repeat ? 'r' : ''} seed ${seed}`,
     labels: LABELS,
     inputSize: 48,
     inputScale: 1 / 255,

@@ -52,15 +52,20 @@ function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
 
 /**
  * The block sequence of a built model, read from its own layers in graph order (binary blocks
- * `b<k>_conv`, attention `cbam<k>`) with the channel counts and strides they were built with:
+ * `b<k>_conv`, their repeat passes `b<k>r_bn` (tinyfer-b1r), attention `cbam<k>`) with the channel counts and strides they were built with:
  * whatever architecture or widths buildNetwork was given.
  */
 function blocksOf(model: TF.LayersModel): BlockSpec[] {
-  const channelsIn = (l: TF.layers.Layer) => (l.input as TF.SymbolicTensor).shape[3] as number;
+  // getInputAt(0): a shared convolution (tinyfer-b1r) has one inbound node per pass, all of the same shape.
+  const channelsIn = (l: TF.layers.Layer) => (l.getInputAt(0) as TF.SymbolicTensor).shape[3] as number;
   const specs: BlockSpec[] = [];
   for (const l of model.layers) {
     const conv = /^(b\d+)_conv$/.exec(l.name);
-    if (conv) {
+    const repeat = /^((b\d+)r)_bn$/.exec(l.name);
+    if (repeat) {
+      const c = channelsIn(l);
+      specs.push({ kind: 'binary', name: repeat[1], cin: c, cout: c, stride: 1, shares: repeat[2] });
+    } else if (conv) {
       const cfg = l.getConfig();
       specs.push({ kind: 'binary', name: conv[1], cin: channelsIn(l), cout: cfg.filters as number, stride: cfg.strides as 1 | 2 });
     } else if (/^cbam\d+$/.test(l.name)) {
@@ -82,7 +87,9 @@ export function foldModel(model: TF.LayersModel, name = 'tinyfer-b1'): FoldedMod
   }
   let width = c0;
   const blocks: FoldedModel['blocks'] = [];
+  const index = new Map<string, number>();
   for (const s of blocksOf(model)) {
+    index.set(s.name, blocks.length);
     if (s.cin !== width) throw new Error(`layer ${s.name}: expected ${width} input channels, found ${s.cin}`);
     if (s.kind === 'cbam') {
       const [w1, b1, w2, b2, sw, sb] = weightsOf(model, s.name);
@@ -101,7 +108,7 @@ export function foldModel(model: TF.LayersModel, name = 'tinyfer-b1'): FoldedMod
       blocks.push(blk);
       continue;
     }
-    const [kernel, threshold] = weightsOf(model, `${s.name}_conv`);
+    const [kernel, threshold] = weightsOf(model, `${s.shares ?? s.name}_conv`);
     const bn = bnOf(model, `${s.name}_bn`);
     const per = 9 * s.cin;
     const weightSign = new Int8Array(s.cout * per);
@@ -127,6 +134,12 @@ export function foldModel(model: TF.LayersModel, name = 'tinyfer-b1'): FoldedMod
       bias: bn.shift,
       prelu: Float32Array.from(weightsOf(model, `${s.name}_prelu`)[0]),
     };
+    if (s.shares) {
+      const src = blocks[index.get(s.shares) as number] as FoldedBinaryBlock;
+      blk.shares = index.get(s.shares);
+      blk.threshold = src.threshold;
+      blk.weightSign = src.weightSign;
+    }
     if (s.stride !== 1 || s.cin !== s.cout) {
       const sc = weightsOf(model, `${s.name}_sc_conv`)[0];
       const scBn = bnOf(model, `${s.name}_sc_bn`);

@@ -65,6 +65,13 @@ export interface FoldedBinaryBlock {
   shortcutBias?: Float32Array;
   /** [cout] PReLU slopes for negative inputs. */
   prelu: Float32Array;
+  /**
+   * A repeat pass (architecture tinyfer-b1r): the index of an earlier binary block, of the same
+   * cin and cout and itself not a repeat, whose threshold and weightSign this block uses (they
+   * are then equal to that block's; the blob stores them once). Its scale, bias and prelu are
+   * its own: they hold its own BatchNorm.
+   */
+  shares?: number;
 }
 
 export interface FoldedCbam {

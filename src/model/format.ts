@@ -18,6 +18,11 @@ export const BLOCK_BINARY = 1;
 export const BLOCK_CBAM = 2;
 /** Binary-block flag: the shortcut is projected (avgpool 2x2 + 1x1 conv). */
 export const FLAG_PROJECTED = 1;
+/**
+ * Binary-block flag: the block reuses the threshold and weight bits of an earlier block (the
+ * byte after the flags holds that block's index) and the blob does not repeat them.
+ */
+export const FLAG_SHARED = 2;
 /** Largest channel count the format (and the C core) accepts. */
 export const MAX_CHANNELS = 1024;
 /** Largest number of blocks the C core accepts (TFR_MAX_BLOCKS). */
@@ -59,6 +64,12 @@ function checkFinite(what: string, a: ArrayLike<number>): void {
   }
 }
 
+function sameValues(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function checkChannels(what: string, n: number): void {
   if (!Number.isInteger(n) || n < 1 || n > MAX_CHANNELS) fail(`${what} = ${n} is not an integer in 1..${MAX_CHANNELS}`);
 }
@@ -96,6 +107,15 @@ export function validateFoldedModel(m: FoldedModel): void {
       if (b.stride === 2) {
         if (hw % 2 !== 0) fail(`${at} has stride 2 on an odd ${hw}x${hw} plane`);
         hw /= 2;
+      }
+      if (b.shares !== undefined) {
+        const src = m.blocks[b.shares];
+        if (!Number.isInteger(b.shares) || b.shares < 0 || b.shares >= i) fail(`${at} shares block ${b.shares}, which is not an earlier block`);
+        if (src.type !== 'binary' || src.shares !== undefined) fail(`${at} shares block ${b.shares}, which is not a binary block with weights of its own`);
+        if (src.cin !== b.cin || src.cout !== b.cout) fail(`${at} (${b.cin}->${b.cout}) shares the weights of block ${b.shares} (${src.cin}->${src.cout})`);
+        if (!sameValues(src.threshold, b.threshold) || !sameValues(src.weightSign, b.weightSign)) {
+          fail(`${at} shares block ${b.shares} but its threshold or weightSign differ from it`);
+        }
       }
       checkLen(`${at} threshold`, b.threshold, b.cin);
       checkLen(`${at} weightSign`, b.weightSign, b.cout * 9 * b.cin);
@@ -215,18 +235,21 @@ export function encodeModel(m: FoldedModel): Uint8Array {
   for (const b of m.blocks) {
     if (b.type === 'binary') {
       const projected = b.stride === 2 || b.cin !== b.cout;
+      const shared = b.shares !== undefined;
       w.u8(BLOCK_BINARY);
       w.u8(b.stride);
-      w.u8(projected ? FLAG_PROJECTED : 0);
-      w.u8(0);
+      w.u8((projected ? FLAG_PROJECTED : 0) | (shared ? FLAG_SHARED : 0));
+      w.u8(shared ? (b.shares as number) : 0);
       w.u16(b.cin);
       w.u16(b.cout);
-      w.f32s(b.threshold);
+      if (!shared) w.f32s(b.threshold);
       w.f32s(b.scale);
       w.f32s(b.bias);
       w.f32s(b.prelu);
-      const packed = packSigns(b.weightSign, b.cout, b.cin);
-      for (let i = 0; i < packed.length; i++) w.u32(packed[i]);
+      if (!shared) {
+        const packed = packSigns(b.weightSign, b.cout, b.cin);
+        for (let i = 0; i < packed.length; i++) w.u32(packed[i]);
+      }
       if (projected) {
         w.f32s(b.shortcutWeight as Float32Array);
         w.f32s(b.shortcutBias as Float32Array);
@@ -372,7 +395,7 @@ function decodeWithLayout(blob: Uint8Array): { model: FoldedModel; layout: BlobS
     if (type === BLOCK_BINARY) {
       const stride = r.u8();
       const flags = r.u8();
-      r.zero('reserved byte', r.u8());
+      const source = r.u8();
       const cin = r.u16();
       const bout = r.u16();
       checkChannels(`block ${i} cin`, cin);
@@ -385,15 +408,25 @@ function decodeWithLayout(blob: Uint8Array): { model: FoldedModel; layout: BlobS
         hw /= 2;
       }
       const projected = stride === 2 || cin !== bout;
-      if ((flags & ~FLAG_PROJECTED) !== 0) fail(`block ${i} has unknown flags 0x${flags.toString(16)}`);
+      if ((flags & ~(FLAG_PROJECTED | FLAG_SHARED)) !== 0) fail(`block ${i} has unknown flags 0x${flags.toString(16)}`);
       if (((flags & FLAG_PROJECTED) !== 0) !== projected) fail(`block ${i} projected-shortcut flag contradicts its stride/channels`);
-      const threshold = r.f32s(cin);
+      const shared = (flags & FLAG_SHARED) !== 0;
+      if (!shared) r.zero('reserved byte', source);
+      let src: FoldedBinaryBlock | undefined;
+      if (shared) {
+        const b = blocks[source];
+        if (source >= i || b.type !== 'binary' || b.shares !== undefined || b.cin !== cin || b.cout !== bout) {
+          fail(`block ${i} shares block ${source}, which is not an earlier binary block of ${cin}->${bout} channels with weights of its own`);
+        }
+        src = b;
+      }
+      const threshold = src ? src.threshold : r.f32s(cin);
       const scale = r.f32s(bout);
       const bias = r.f32s(bout);
       const prelu = r.f32s(bout);
       const words = wordsPerPixel(cin);
-      const weightSign = new Int8Array(bout * 9 * cin);
-      for (let ot = 0; ot < bout * 9; ot++) {
+      const weightSign = src ? src.weightSign : new Int8Array(bout * 9 * cin);
+      for (let ot = 0; !src && ot < bout * 9; ot++) {
         for (let k = 0; k < words; k++) {
           const word = r.u32();
           for (let b = 0; b < 32; b++) {
@@ -405,6 +438,7 @@ function decodeWithLayout(blob: Uint8Array): { model: FoldedModel; layout: BlobS
         }
       }
       const block: FoldedBinaryBlock = { type: 'binary', cin, cout: bout, stride: stride as 1 | 2, threshold, weightSign, scale, bias, prelu };
+      if (src) block.shares = source;
       if (projected) {
         block.shortcutWeight = r.f32s(bout * cin);
         block.shortcutBias = r.f32s(bout);

@@ -19,7 +19,7 @@ static int write_seed(const char *dir, const char *name, const uint8_t *p, size_
 
 int main(int argc, char **argv) {
   static uint8_t buf[1 << 20];
-  tfb_spec specs[3];
+  tfb_spec specs[4];
   int s, rc = 0;
   if (argc != 2) {
     fprintf(stderr, "usage: %s <corpus-dir>\n", argv[0]);
@@ -34,7 +34,14 @@ int main(int argc, char **argv) {
   specs[2].blocks[0].type = 2; specs[2].blocks[0].hidden = 1;
   specs[2].blocks[1].type = 1; specs[2].blocks[1].cin = 2; specs[2].blocks[1].cout = 2; specs[2].blocks[1].stride = 2;
   specs[2].blocks[2].type = 1; specs[2].blocks[2].cin = 2; specs[2].blocks[2].cout = 3; specs[2].blocks[2].stride = 2;
-  for (s = 0; s < 3; s++) {
+  /* a repeat pass (format flag 2): block 1 runs the weights of block 0 */
+  memset(&specs[3], 0, sizeof specs[3]);
+  specs[3].stem_cout = 3;
+  specs[3].num_blocks = 2;
+  specs[3].blocks[0].type = 1; specs[3].blocks[0].cin = 3; specs[3].blocks[0].cout = 3; specs[3].blocks[0].stride = 1;
+  specs[3].blocks[1] = specs[3].blocks[0];
+  specs[3].blocks[1].shared = 1; specs[3].blocks[1].source = 0;
+  for (s = 0; s < 4; s++) {
     char name[64];
     size_t n = tfb_build(buf, sizeof buf, &specs[s], 100u + (uint32_t)s);
     snprintf(name, sizeof name, "valid-%d.tfer", s);

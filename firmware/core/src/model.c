@@ -35,6 +35,7 @@ const char *tfr_strerror(int err) {
     case TFR_ERR_NOT_PARSED: return "the model was not parsed successfully";
     case TFR_ERR_ARENA_SMALL: return "the arena is too small for this model";
     case TFR_ERR_LUT: return "the lookup tables are too small or were not built for this model";
+    case TFR_ERR_SHARED: return "a block shares the weights of a block that is not an earlier binary block of its shape";
     default: return "unknown error";
   }
 }
@@ -207,11 +208,12 @@ int tfr_model_parse(tfr_model_t *model, const void *blob, size_t size) {
     uint32_t type = rd_u8(&r), b1 = rd_u8(&r), b2 = rd_u8(&r), b3 = rd_u8(&r);
     uint32_t f1 = rd_u16(&r), f2 = rd_u16(&r);
     CHECK();
-    if (b3 != 0) FAIL(TFR_ERR_RESERVED);
     b->type = (uint8_t)type;
+    b->shares = -1;
     b->size_in = (uint16_t)hw;
     if (type == TFR_BLOCK_BINARY) {
-      uint32_t stride = b1, flags = b2, cin = f1, cout = f2, projected;
+      uint32_t stride = b1, flags = b2, source = b3, cin = f1, cout = f2, projected;
+      const tfr_block_t *src = NULL;
       if (!channels_ok(cin) || !channels_ok(cout) || cin != c) FAIL(TFR_ERR_SHAPE);
       if (stride != 1 && stride != 2) FAIL(TFR_ERR_SHAPE);
       if (stride == 1 && cin != cout) FAIL(TFR_ERR_SHAPE);
@@ -219,20 +221,33 @@ int tfr_model_parse(tfr_model_t *model, const void *blob, size_t size) {
         if (hw % 2) FAIL(TFR_ERR_SHAPE);
         hw /= 2;
       }
-      if (flags & ~1u) FAIL(TFR_ERR_FLAGS);
+      if (flags & ~3u) FAIL(TFR_ERR_FLAGS);
       projected = (stride == 2 || cin != cout) ? 1u : 0u;
       if ((flags & 1u) != projected) FAIL(TFR_ERR_FLAGS);
+      if (flags & 2u) {
+        /* a repeat pass: threshold and weight bits are those of block `source` */
+        if (source >= i) FAIL(TFR_ERR_SHARED);
+        src = &m.blocks[source];
+        if (src->type != TFR_BLOCK_BINARY || src->shares >= 0 || src->cin != cin ||
+            src->cout != cout) {
+          FAIL(TFR_ERR_SHARED);
+        }
+        b->shares = (int8_t)source;
+      } else if (source != 0) {
+        FAIL(TFR_ERR_RESERVED);
+      }
       b->stride = (uint8_t)stride;
       b->projected = (uint8_t)projected;
       b->cin = (uint16_t)cin;
       b->cout = (uint16_t)cout;
-      b->threshold = rd_floats(&r, cin);
+      b->threshold = src ? src->threshold : rd_floats(&r, cin);
       b->scale = rd_floats(&r, cout);
       b->bias = rd_floats(&r, cout);
       b->prelu = rd_floats(&r, cout);
-      b->weight_bits = (const uint32_t *)rd_words(&r, (size_t)cout * 9 * TFR_WORDS(cin));
+      b->weight_bits = src ? src->weight_bits
+                           : (const uint32_t *)rd_words(&r, (size_t)cout * 9 * TFR_WORDS(cin));
       CHECK();
-      if (cin % 32) {
+      if (cin % 32 && !src) {
         /* padding bits past cin in every word group must be 0 */
         const uint32_t words = TFR_WORDS(cin);
         const uint32_t mask = ~((1u << (cin % 32)) - 1u);
@@ -251,7 +266,7 @@ int tfr_model_parse(tfr_model_t *model, const void *blob, size_t size) {
       }
       c = cout;
     } else if (type == TFR_BLOCK_CBAM) {
-      if (b1 != 0 || b2 != 0) FAIL(TFR_ERR_RESERVED);
+      if (b1 != 0 || b2 != 0 || b3 != 0) FAIL(TFR_ERR_RESERVED);
       if (!channels_ok(f1) || !channels_ok(f2) || f1 != c) FAIL(TFR_ERR_SHAPE);
       b->cin = b->cout = (uint16_t)f1;
       b->hidden = (uint16_t)f2;

@@ -11,6 +11,7 @@
 typedef struct {
   uint8_t type; /* 1 binary, 2 cbam */
   uint16_t cin, cout, stride, hidden;
+  uint8_t shared, source; /* binary: a repeat pass of block `source` (format flag 2) */
 } tfb_block_spec;
 
 typedef struct {
@@ -106,13 +107,14 @@ static size_t tfb_build(uint8_t *buf, size_t cap, const tfb_spec *spec, uint32_t
       const int projected = b->stride == 2 || b->cin != b->cout;
       const uint32_t words = (b->cin + 31u) / 32u;
       size_t t;
-      tfb_u8(&w, 1); tfb_u8(&w, b->stride); tfb_u8(&w, projected ? 1u : 0u); tfb_u8(&w, 0);
+      tfb_u8(&w, 1); tfb_u8(&w, b->stride); tfb_u8(&w, (projected ? 1u : 0u) | (b->shared ? 2u : 0u));
+      tfb_u8(&w, b->shared ? b->source : 0u);
       tfb_u16(&w, b->cin); tfb_u16(&w, b->cout);
-      tfb_rand_f32s(&w, b->cin, -0.3f, 0.3f);
+      if (!b->shared) tfb_rand_f32s(&w, b->cin, -0.3f, 0.3f);
       tfb_rand_f32s(&w, b->cout, 0.01f, 0.05f);
       tfb_rand_f32s(&w, b->cout, -0.3f, 0.3f);
       tfb_rand_f32s(&w, b->cout, 0.0f, 0.3f);
-      for (t = 0; t < (size_t)b->cout * 9; t++) {
+      for (t = 0; !b->shared && t < (size_t)b->cout * 9; t++) {
         for (k = 0; k < (int)words; k++) {
           uint32_t word = tfb_rand(&w);
           const int n = (int)b->cin - 32 * k;

@@ -244,7 +244,7 @@ TEST_F(ModelTest, ContentErrors) {
 
 TEST(Strerror, EveryCodeHasItsOwnMessage) {
   std::set<std::string> seen;
-  for (int e = 0; e >= TFR_ERR_LUT; e--) {
+  for (int e = 0; e >= TFR_ERR_SHARED; e--) {
     const std::string s = tfr_strerror(e);
     EXPECT_NE(s, "unknown error") << e;
     EXPECT_TRUE(seen.insert(s).second) << s;
@@ -258,6 +258,72 @@ tfb_spec Spec(uint16_t stem, std::initializer_list<tfb_block_spec> blocks) {
   s.stem_cout = stem;
   for (const auto &b : blocks) s.blocks[s.num_blocks++] = b;
   return s;
+}
+
+// tinyfer-b1r's shape in small: block 2 repeats block 0, block 4 repeats block 3 (format flag 2).
+tfb_spec RepeatSpec() {
+  return Spec(8, {{1, 8, 8, 1, 0}, {1, 8, 8, 1, 0}, {1, 8, 8, 1, 0, 1, 0}, {1, 8, 40, 2, 0}, {1, 40, 40, 1, 0},
+                  {1, 40, 40, 1, 0, 1, 4}, {2, 0, 0, 0, 4}});
+}
+
+size_t At(const tfr_model_t &m, const void *p) { return static_cast<const uint8_t *>(p) - m.blob; }
+
+TEST(Shared, ARepeatPassRunsTheWeightsOfItsSource) {
+  Blob a = Build(RepeatSpec(), 7);
+  tfr_model_t m;
+  ASSERT_EQ(Parse(a, &m), TFR_OK);
+  EXPECT_EQ(m.blocks[0].shares, -1);
+  EXPECT_EQ(m.blocks[2].shares, 0);
+  EXPECT_EQ(m.blocks[5].shares, 4);
+  EXPECT_EQ(m.blocks[2].threshold, m.blocks[0].threshold);
+  EXPECT_EQ(m.blocks[2].weight_bits, m.blocks[0].weight_bits);
+  EXPECT_EQ(m.blocks[5].weight_bits, m.blocks[4].weight_bits);
+  EXPECT_NE(m.blocks[2].scale, m.blocks[0].scale);  // its own BatchNorm
+  // The same network written without sharing: block 2 gets copies of block 0's threshold and bits.
+  const tfr_block_t &b0 = m.blocks[0], &b2 = m.blocks[2];
+  const size_t hdr = At(m, b2.scale) - 8, end = At(m, b2.prelu + b2.cout);
+  const size_t nbits = static_cast<size_t>(b0.cout) * 9 * 4;  // one word per tap for 8 channels
+  std::vector<uint8_t> u(a.data(), a.data() + hdr);
+  const uint8_t h[8] = {1, 1, 0, 0, 8, 0, 8, 0};
+  u.insert(u.end(), h, h + 8);
+  u.insert(u.end(), a.data() + At(m, b0.threshold), a.data() + At(m, b0.threshold) + 8 * 4);
+  u.insert(u.end(), a.data() + hdr + 8, a.data() + end);
+  u.insert(u.end(), a.data() + At(m, b0.weight_bits), a.data() + At(m, b0.weight_bits) + nbits);
+  u.insert(u.end(), a.data() + end, a.data() + a.len);
+  Blob b;
+  b.resize(u.size());
+  std::memcpy(b.data(), u.data(), u.size());
+  tfb_reseal(b.data(), b.len);
+  tfr_model_t mu;
+  ASSERT_EQ(Parse(b, &mu), TFR_OK);
+  EXPECT_EQ(mu.blocks[2].shares, -1);
+  ASSERT_EQ(b.len, a.len + 8 * 4 + nbits);
+  const size_t need = tfr_arena_size(&m);
+  ASSERT_EQ(need, tfr_arena_size(&mu));
+  std::vector<uint32_t> arena(need / 4 + 1);
+  for (uint32_t seed = 1; seed < 4; seed++) {
+    const auto face = Face(seed);
+    float s1[TFR_NUM_CLASSES], s2[TFR_NUM_CLASSES];
+    ASSERT_EQ(tfr_classify(&m, arena.data(), need, face.data(), s1), TFR_OK);
+    ASSERT_EQ(tfr_classify(&mu, arena.data(), need, face.data(), s2), TFR_OK);
+    EXPECT_EQ(0, std::memcmp(s1, s2, sizeof s1)) << "face " << seed;
+  }
+}
+
+TEST(Shared, BadSourcesAreRejected) {
+  auto parse = [](std::initializer_list<tfb_block_spec> blocks) {
+    Blob b = Build(Spec(8, blocks), 3);
+    tfr_model_t m;
+    return Parse(b, &m);
+  };
+  const tfb_block_spec id = {1, 8, 8, 1, 0};
+  EXPECT_EQ(parse({id, {1, 8, 8, 1, 0, 1, 0}}), TFR_OK);
+  EXPECT_EQ(parse({id, {1, 8, 8, 1, 0, 1, 1}}), TFR_ERR_SHARED);   // itself
+  EXPECT_EQ(parse({id, {1, 8, 8, 1, 0, 1, 200}}), TFR_ERR_SHARED); // past the block table
+  EXPECT_EQ(parse({{1, 8, 8, 1, 0, 1, 0}}), TFR_ERR_SHARED);      // no earlier block
+  EXPECT_EQ(parse({{2, 0, 0, 0, 2}, {1, 8, 8, 1, 0, 1, 0}}), TFR_ERR_SHARED);  // attention has no weights to share
+  EXPECT_EQ(parse({id, {1, 8, 8, 1, 0, 1, 0}, {1, 8, 8, 1, 0, 1, 1}}), TFR_ERR_SHARED);  // a repeat of a repeat
+  EXPECT_EQ(parse({{1, 8, 16, 2, 0}, {1, 16, 16, 1, 0, 1, 0}}), TFR_ERR_SHARED);  // another shape
 }
 
 // tinyfer-b1 (src/model/network.ts): stem 32, 2 x binary 32, cbam, binary 32->56 /2, binary 56, cbam.

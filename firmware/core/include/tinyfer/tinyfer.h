@@ -50,7 +50,9 @@ enum {
   TFR_ERR_LABEL = -15,        /* a label is not one of the seven known names, or repeats */
   TFR_ERR_NOT_PARSED = -16,   /* the model struct was not filled by a successful tfr_model_parse */
   TFR_ERR_ARENA_SMALL = -17,  /* the arena is smaller than tfr_arena_size() */
-  TFR_ERR_LUT = -18           /* lookup tables too small, or not built for this model */
+  TFR_ERR_LUT = -18,          /* lookup tables too small, or not built for this model */
+  TFR_ERR_SHARED = -19        /* a block shares the weights of a block that is not an earlier binary
+                                 block of the same shape with weights of its own */
 };
 
 enum { TFR_BLOCK_BINARY = 1, TFR_BLOCK_CBAM = 2 };
@@ -70,6 +72,8 @@ typedef struct {
   const float *bias;          /* [cout] */
   const float *prelu;         /* [cout] */
   const uint32_t *weight_bits;/* [cout][3][3][words(cin)] */
+  int8_t shares;              /* binary: index of the block whose threshold and weight_bits these
+                                 are (a repeat pass, format flag 2), else -1 */
   const float *sc_weight;     /* [cout][cin] or NULL */
   const float *sc_bias;       /* [cout] or NULL */
   /* cbam */
