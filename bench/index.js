@@ -11,7 +11,10 @@
  *  3. Frame pipeline: 640x480 JPEG -> faces -> emotion, frames/s on one core (bench/vision.js).
  *  The fleet load run (500 devices x 2 msg/s x 60 s) is its own command: npm run bench:fleet.
  *
- *   node bench/index.js [--quick] [--json]
+ *   node bench/index.js [--quick] [--json] [--candidate <model.tfer> ...]
+ *
+ * --candidate (repeatable) adds a blob that is not the default model (e.g. an experiment) to the
+ * same run: its binary rows (1 and 10 views) and its callgrind count, beside the default's.
  */
 process.env.TF_CPP_MIN_LOG_LEVEL = '2';
 const fs = require('node:fs');
@@ -21,6 +24,13 @@ const { execFileSync } = require('node:child_process');
 const ROOT = path.resolve(__dirname, '..');
 const quick = process.argv.includes('--quick');
 const asJson = process.argv.includes('--json');
+const candidates = process.argv.flatMap((a, i, all) => (a === '--candidate' ? [all[i + 1]] : []));
+for (const c of candidates) {
+  if (!c || !fs.existsSync(c)) {
+    process.stderr.write(`bench: --candidate needs a model blob file, got ${c ?? 'nothing'}\n`);
+    process.exit(2);
+  }
+}
 
 function log(s) {
   process.stderr.write(`[bench] ${s}\n`);
@@ -73,6 +83,21 @@ async function main() {
     b = b ?? bench;
   }
   engine.dispose();
+  const { decodeModel } = require('../dist/model/format');
+  for (const file of candidates) {
+    const cblob = fs.readFileSync(file);
+    const name = decodeModel(new Uint8Array(cblob)).name;
+    log(`candidate ${file} (${name})`);
+    const ce = await BinaryEngine.load(cblob);
+    for (const views of [1, 10]) {
+      const bench = await benchBinary(cblob, faces, Math.max(20, Math.round(iters / views)), { views });
+      rows.push({
+        model: `candidate ${path.basename(file)} (${name})${views > 1 ? `, ${views} views` : ''}`, runtime: 'C core, wasm (1 thread)', bytes: bench.blobBytes,
+        msPerFace: bench.perFaceMs, batchedMs: bench.perFaceBatchedMs, accuracy: accuracyOf(await classifyViews(ce, faces, views)), accuracyFaces: n,
+      });
+    }
+    ce.dispose();
+  }
 
   const twinDir = fs.existsSync(path.join(DEFAULT_MODEL_DIR + '-float', 'model.json')) ? DEFAULT_MODEL_DIR + '-float' : '';
   const twinBytes = twinDir ? fs.readdirSync(twinDir).filter((f) => f.endsWith('.bin')).reduce((a, f) => a + fs.statSync(path.join(twinDir, f)).size, 0) : undefined;
@@ -109,9 +134,19 @@ async function main() {
     callgrind = `callgrind failed: ${String(e.message || e).split('\n')[0]}`;
   }
   const instr = {};
-  for (const line of callgrind.split('\n')) {
-    const m = /^(reference|fast)[^0-9]*?(\d+) instructions per inference/.exec(line);
-    if (m) instr[m[1]] = Number(m[2]);
+  const countsOf = (text, suffix) => {
+    for (const line of text.split('\n')) {
+      const m = /^(reference|fast)[^0-9]*?(\d+) instructions per inference/.exec(line);
+      if (m) instr[m[1] + suffix] = Number(m[2]);
+    }
+  };
+  countsOf(callgrind, '');
+  for (const file of candidates) {
+    try {
+      countsOf(execFileSync('bash', [path.join(ROOT, 'scripts', 'callgrind-core.sh'), file], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, N: '5' } }), `, candidate ${path.basename(file)}`);
+    } catch (e) {
+      log(`callgrind of ${file} failed: ${String(e.message || e).split('\n')[0]}`);
+    }
   }
 
   log('frame pipeline (bench/vision.js)');
@@ -154,7 +189,7 @@ async function main() {
     // Assumption: one x86-64 instruction ~ 1.5 Xtensa LX7 instructions (no 64-bit ops, no
     // popcount instruction: the reference path is what the ESP32-S3 runs) at ~1 IPC, 240 MHz.
     for (const [k, v] of Object.entries(instr)) {
-      out.push(`| ${k} | ${v} | ${k === 'reference' ? `~${((v * 1.5) / 240e3).toFixed(1)} ms` : '-'} |`);
+      out.push(`| ${k} | ${v} | ${k.startsWith('reference') ? `~${((v * 1.5) / 240e3).toFixed(1)} ms` : '-'} |`);
     }
     out.push('');
     out.push('ESP32-S3 estimate = reference-path instructions x 1.5 (32-bit Xtensa LX7, no popcount instruction) / 240 MHz at ~1 instruction per cycle; model and arena in internal SRAM. An estimate, not a measurement.');
