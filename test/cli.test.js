@@ -139,7 +139,23 @@ describe('cli: tinyfer info and train arguments', function () {
     assert.match(r.out, /^tfjs runtime: (tensorflow|wasm)/m);
     assert.match(r.out, /^face detector: BlazeFace 128 \(else 256\), in a worker thread/m);
     assert.match(r.out, /tinyfer-b1: 69035 parameters/);
-    assert.match(r.out, /tinyfer-b1\.tfer: \d+ bytes/);
+    assert.match(r.out, /tinyfer-b1\.tfer: \d+ bytes, "tinyfer-b1 [^"]*"; stem 32, binary 32, binary 32, cbam 32, binary 32->56 \/2, binary 56, cbam 56$/m);
+  });
+
+  it('info --model <blob> describes the blob (repeat passes included) and names a corrupt one', function () {
+    const { encodeModel } = require('../dist/model/format');
+    const { randomFoldedModel } = require('../dist/engine/vectors');
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-info-'));
+    const file = path.join(tmp, 'r.tfer');
+    const blob = encodeModel(randomFoldedModel(2, [32, 56], true));
+    fs.writeFileSync(file, blob);
+    let r = tinyfer('info', '--model', file);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`r\\.tfer: ${blob.length} bytes, "random tinyfer-b1r seed 2"; stem 32, binary 32, binary 32, repeat of block 0, repeat of block 1, cbam 32, binary 32->56 /2, binary 56, repeat of block 6, cbam 56$`, 'm'));
+    fs.writeFileSync(file, blob.subarray(0, 100));
+    r = tinyfer('info', '--model', file);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /r\.tfer: 100 bytes, not readable: TinyFER model: truncated/);
   });
 
   it('train refuses an unknown --arch before loading anything', function () {

@@ -4,6 +4,22 @@ import { loadTf } from '../engine/tf';
 import { DEFAULT_MODEL_BLOB, DEFAULT_MODEL_DIR } from '../engine/open';
 import { loadLayersModelFromDisk } from '../engine/tfjs';
 import { DEFAULT_DETECT, DEFAULT_DETECTOR_RUNTIME } from '../vision/detector';
+import { decodeModel } from '../model/format';
+import type { FoldedModel } from '../model/folded';
+
+/** One line per blob: its name and its blocks, e.g. `binary 32, binary 32, repeat of block 0, cbam 32, ...`. */
+function blobSummary(file: string): string {
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  let m: FoldedModel;
+  try {
+    m = decodeModel(bytes);
+  } catch (e) {
+    return `blob ${file}: ${bytes.length} bytes, not readable: ${(e as Error).message}`;
+  }
+  const blocks = m.blocks.map((b) =>
+    b.type === 'cbam' ? `cbam ${b.channels}` : b.shares !== undefined ? `repeat of block ${b.shares}` : `binary ${b.cin === b.cout ? b.cout : `${b.cin}->${b.cout}`}${b.stride === 2 ? ' /2' : ''}`);
+  return `blob ${file}: ${bytes.length} bytes, "${m.name}"; stem ${m.stem.cout}, ${blocks.join(', ')}`;
+}
 
 /** Which TensorFlow.js runtime loads here, and the default model's size. */
 export async function cmdInfo(a: ParsedArgs): Promise<number> {
@@ -13,7 +29,14 @@ export async function cmdInfo(a: ParsedArgs): Promise<number> {
     `emotion engine: binary (C core, WebAssembly) by default; tfjs on the runtime above when chosen`,
     `face detector: BlazeFace ${DEFAULT_DETECT.inputSize} (else ${DEFAULT_DETECT.fallbackSize}), ${DEFAULT_DETECTOR_RUNTIME === 'worker-wasm' ? 'in a worker thread on tfjs + wasm' : 'on the main thread'} by default (frame node option "Runs on")`,
   ];
-  const dir = optStr(a, 'model') ?? DEFAULT_MODEL_DIR;
+  const given = optStr(a, 'model');
+  if (given && fs.existsSync(given) && fs.statSync(given).isFile() && !given.endsWith('.json')) {
+    // a model blob (.tfer): what the C core would run
+    lines.push(blobSummary(given));
+    process.stdout.write(lines.join('\n') + '\n');
+    return 0;
+  }
+  const dir = given ?? DEFAULT_MODEL_DIR;
   if (fs.existsSync(dir)) {
     const m = await loadLayersModelFromDisk(h.tf, dir);
     lines.push(`model ${dir}: ${m.countParams()} parameters, ${m.layers.length} layers`);
@@ -22,7 +45,7 @@ export async function cmdInfo(a: ParsedArgs): Promise<number> {
     lines.push(`model ${dir}: not found`);
   }
   const blob = dir.replace(/[\\/]+$/, '') + '.tfer';
-  if (fs.existsSync(blob)) lines.push(`blob ${blob}: ${fs.statSync(blob).size} bytes`);
+  if (fs.existsSync(blob)) lines.push(blobSummary(blob));
   else if (!optStr(a, 'model')) lines.push(`blob ${DEFAULT_MODEL_BLOB}: not found`);
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
