@@ -259,21 +259,22 @@ export function copyMatchingWeights(src: TF.LayersModel, dst: TF.LayersModel, sk
 
 /**
  * Growing a trained model (e.g. tinyfer-b1 -> tinyfer-b1r): every binary block with an identity
- * shortcut whose BatchNorm was not copied from the initial model starts as the identity map
- * (BN gamma and beta 0, so the block adds nothing to its shortcut; PReLU slope 1), so the grown
- * network computes exactly what the initial one did and training starts from there.
- * Returns the names of those blocks.
+ * shortcut that the initial model `src` does not have at all starts as the identity map (BN gamma
+ * and beta 0, so the block adds nothing to its shortcut; PReLU slope 1), so the grown network
+ * computes exactly what the initial one did and training starts from there. Blocks that `src`
+ * has, copied or not (another width), keep their weights. Returns the names of the grown blocks.
  */
-export function identityInitNewBlocks(tf: typeof TF, model: TF.LayersModel, copied: string[]): string[] {
+export function identityInitNewBlocks(tf: typeof TF, model: TF.LayersModel, src: TF.LayersModel): string[] {
+  const known = new Set(src.layers.map((l) => l.name));
+  const names = new Set(model.layers.map((l) => l.name));
   const grown: string[] = [];
   for (const layer of model.layers) {
-    const m = /^(b\w+)_bn$/.exec(layer.name);
-    if (!m || copied.includes(layer.name)) continue;
-    if (model.layers.some((l) => l.name === `${m[1]}_sc_conv`)) continue;
+    const m = /^(b\d+r?)_bn$/.exec(layer.name);
+    if (!m || known.has(layer.name) || names.has(`${m[1]}_sc_conv`)) continue;
     const [gamma, beta, mean, variance] = layer.getWeights();
-    layer.setWeights([tf.zerosLike(gamma), tf.zerosLike(beta), mean, variance]);
+    tf.tidy(() => layer.setWeights([tf.zerosLike(gamma), tf.zerosLike(beta), mean, variance]));
     const prelu = model.getLayer(`${m[1]}_prelu`);
-    prelu.setWeights(prelu.getWeights().map((w) => tf.onesLike(w)));
+    tf.tidy(() => prelu.setWeights(prelu.getWeights().map((w) => tf.onesLike(w))));
     grown.push(m[1]);
   }
   return grown;
@@ -320,9 +321,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     model = buildNetwork({ binary: opts.binary ?? true, seed, numClasses, arch, dropout: opts.dropout });
     if (src) {
       const copied = copyMatchingWeights(src, model, opts.resetHead ? ['head'] : []);
+      const grown = identityInitNewBlocks(tf, model, src);
       src.dispose();
       log(`initialised ${copied.join(', ')} from ${opts.initFrom}`);
-      const grown = identityInitNewBlocks(tf, model, copied);
       if (grown.length) log(`new blocks ${grown.join(', ')} start as identity (BatchNorm gamma 0, PReLU slope 1)`);
     }
   }
