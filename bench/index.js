@@ -68,35 +68,32 @@ async function main() {
 
   const rows = [];
   log('binary model on the C core (wasm)');
-  const engine = await BinaryEngine.load(blob);
   const accuracyOf = (scores) => scores.filter((s, i) => argmax(s) === data.labels[i]).length / n;
-  // The same model with test-time views (engine/views.ts): 2 = with the mirror image, 10 = also
-  // shifted by a pixel (the emotion node's default), all views of a face in one call.
-  let b;
-  for (const views of [1, 2, 10]) {
-    const bench = await benchBinary(blob, faces, Math.max(20, Math.round(iters / views)), { views });
-    const scores = await classifyViews(engine, faces, views);
-    rows.push({
-      model: `TinyFER binary${views > 1 ? `, ${views} views` : ''}${trained ? '' : ' (random weights)'}`, runtime: 'C core, wasm (1 thread)', bytes: bench.blobBytes,
-      msPerFace: bench.perFaceMs, batchedMs: bench.perFaceBatchedMs, accuracy: trained ? accuracyOf(scores) : undefined, accuracyFaces: n,
-    });
-    b = b ?? bench;
-  }
-  engine.dispose();
+  // A blob's rows on the C core, with test-time views (engine/views.ts): 2 = with the mirror image,
+  // 10 = also shifted by a pixel (the emotion node's default), all views of a face in one call.
+  // Returns the benchmark of its first view count.
+  const binaryRows = async (bytes, label, viewCounts, scored) => {
+    const ce = await BinaryEngine.load(bytes);
+    let first;
+    for (const views of viewCounts) {
+      const bench = await benchBinary(bytes, faces, Math.max(20, Math.round(iters / views)), { views });
+      rows.push({
+        model: `${label}${views > 1 ? `, ${views} views` : ''}`, runtime: 'C core, wasm (1 thread)', bytes: bench.blobBytes,
+        msPerFace: bench.perFaceMs, batchedMs: bench.perFaceBatchedMs,
+        accuracy: scored ? accuracyOf(await classifyViews(ce, faces, views)) : undefined, accuracyFaces: n,
+      });
+      first = first ?? bench;
+    }
+    ce.dispose();
+    return first;
+  };
+  const b = await binaryRows(blob, `TinyFER binary${trained ? '' : ' (random weights)'}`, [1, 2, 10], trained);
   const { decodeModel } = require('../dist/model/format');
   for (const file of candidates) {
     const cblob = fs.readFileSync(file);
     const name = decodeModel(new Uint8Array(cblob)).name;
     log(`candidate ${file} (${name})`);
-    const ce = await BinaryEngine.load(cblob);
-    for (const views of [1, 10]) {
-      const bench = await benchBinary(cblob, faces, Math.max(20, Math.round(iters / views)), { views });
-      rows.push({
-        model: `candidate ${path.basename(file)} (${name})${views > 1 ? `, ${views} views` : ''}`, runtime: 'C core, wasm (1 thread)', bytes: bench.blobBytes,
-        msPerFace: bench.perFaceMs, batchedMs: bench.perFaceBatchedMs, accuracy: accuracyOf(await classifyViews(ce, faces, views)), accuracyFaces: n,
-      });
-    }
-    ce.dispose();
+    await binaryRows(cblob, `candidate ${path.basename(file)} (${name})`, [1, 10], true);
   }
 
   const twinDir = fs.existsSync(path.join(DEFAULT_MODEL_DIR + '-float', 'model.json')) ? DEFAULT_MODEL_DIR + '-float' : '';
@@ -125,11 +122,13 @@ async function main() {
   }
 
   log('callgrind (host C build)');
+  // scripts/callgrind-core.sh on a blob (no argument: its own choice of model); throws on failure
+  const runCallgrind = (...blobArgs) => execFileSync('bash', [path.join(ROOT, 'scripts', 'callgrind-core.sh'), ...blobArgs], {
+    cwd: ROOT, encoding: 'utf8', env: { ...process.env, N: '5' },
+  });
   let callgrind = '';
   try {
-    callgrind = execFileSync('bash', [path.join(ROOT, 'scripts', 'callgrind-core.sh'), DEFAULT_MODEL_BLOB].filter((a) => trained || !a.endsWith('.tfer')), {
-      cwd: ROOT, encoding: 'utf8', env: { ...process.env, N: '5' },
-    });
+    callgrind = runCallgrind(...(trained ? [DEFAULT_MODEL_BLOB] : []));
   } catch (e) {
     callgrind = `callgrind failed: ${String(e.message || e).split('\n')[0]}`;
   }
@@ -143,7 +142,7 @@ async function main() {
   countsOf(callgrind, '');
   for (const file of candidates) {
     try {
-      countsOf(execFileSync('bash', [path.join(ROOT, 'scripts', 'callgrind-core.sh'), file], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, N: '5' } }), `, candidate ${path.basename(file)}`);
+      countsOf(runCallgrind(file), `, candidate ${path.basename(file)}`);
     } catch (e) {
       log(`callgrind of ${file} failed: ${String(e.message || e).split('\n')[0]}`);
     }

@@ -134,12 +134,8 @@ export function foldModel(model: TF.LayersModel, name = 'tinyfer-b1'): FoldedMod
       bias: bn.shift,
       prelu: Float32Array.from(weightsOf(model, `${s.name}_prelu`)[0]),
     };
-    if (s.shares) {
-      const src = blocks[index.get(s.shares) as number] as FoldedBinaryBlock;
-      blk.shares = index.get(s.shares);
-      blk.threshold = src.threshold;
-      blk.weightSign = src.weightSign;
-    }
+    // a repeat pass: the same convolution, so the same threshold and signs as its source
+    if (s.shares) blk.shares = index.get(s.shares);
     if (s.stride !== 1 || s.cin !== s.cout) {
       const sc = weightsOf(model, `${s.name}_sc_conv`)[0];
       const scBn = bnOf(model, `${s.name}_sc_bn`);
