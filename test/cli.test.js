@@ -119,6 +119,22 @@ describe('cli: tinyfer eval', function () {
     assert.ok(JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')).perClass.length >= 6);
   });
 
+  it('takes a bundled model by its name (tinyfer-b1r: the blob on the C core, --backend tfjs its tfjs model)', function () {
+    const r = tinyfer('eval', '--model', 'tinyfer-b1r', '--data', path.join(dir, 'slice'), '--json');
+    assert.equal(r.code, 0, r.err);
+    const rep = JSON.parse(r.out);
+    assert.equal(rep.backend, 'binary');
+    assert.equal(rep.count, 28);
+    const t = tinyfer('eval', '--model', 'tinyfer-b1r', '--backend', 'tfjs', '--data', path.join(dir, 'slice'), '--json');
+    assert.equal(t.code, 0, t.err);
+    assert.equal(JSON.parse(t.out).backend, 'tfjs');
+    const byPath = JSON.parse(tinyfer('eval', '--model', 'models/tinyfer-b1r.tfer', '--data', path.join(dir, 'slice'), '--json').out);
+    assert.deepEqual(byPath.confusion, rep.confusion);
+    const bad = tinyfer('eval', '--model', 'tinyfer-b9', '--data', path.join(dir, 'slice'), '--json');
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /model not found: tinyfer-b9 \(bundled models: tinyfer-b1, tinyfer-b1r\)/);
+  });
+
   it('fails clearly on a missing model, a missing dataset and an unknown command', function () {
     let r = tinyfer('eval', '--model', 'models/nope.tfer', '--data', path.join(dir, 'slice'), '--json');
     assert.equal(r.code, 1);

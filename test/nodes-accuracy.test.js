@@ -11,7 +11,7 @@ const helper = require("node-red-node-test-helper");
 const frameNode = require("../nodes/tinyfer-frame.js");
 const emotionNode = require("../nodes/tinyfer-emotion.js");
 const fx = require("./fixtures/faces");
-const { DEFAULT_MODEL_BLOB, DEFAULT_MODEL_DIR } = require("../dist/engine/open");
+const { DEFAULT_MODEL_BLOB, DEFAULT_MODEL_DIR, MODELS_DIR } = require("../dist/engine/open");
 
 helper.init(require.resolve("node-red"));
 
@@ -52,12 +52,17 @@ describe("default model: expressive faces get their true label", function () {
         await helper.unload();
     });
 
-    const backends = [["binary", () => DEFAULT_MODEL_BLOB], ["tfjs", () => path.join(DEFAULT_MODEL_DIR, "model.json")]];
-    for (const [backend, file] of backends) {
-        it(`${backend}: CK+ happy and surprise peak frames (10 subjects each), at least 9 of 10 right per label`, async function () {
+    // [backend, the node's model setting ("" = the default), the file it loads]
+    const backends = [
+        ["binary", "", () => DEFAULT_MODEL_BLOB],
+        ["tfjs", "", () => path.join(DEFAULT_MODEL_DIR, "model.json")],
+        ["binary", "tinyfer-b1r", () => path.join(MODELS_DIR, "tinyfer-b1r.tfer")],
+    ];
+    for (const [backend, model, file] of backends) {
+        it(`${backend}${model ? ` (model ${model}, bundled, by name)` : ""}: CK+ happy and surprise peak frames (10 subjects each), at least 9 of 10 right per label`, async function () {
             if (!fs.existsSync(file())) { this.skip(); }
             await helper.load([frameNode, emotionNode], [
-                { id: "emo", type: "tinyfer-emotion", backend, wires: [["out"]] },
+                { id: "emo", type: "tinyfer-emotion", backend, model, wires: [["out"]] },
                 { id: "out", type: "helper" },
             ]);
             const got = [];

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import { optStr, ParsedArgs } from './args';
 import { loadTf } from '../engine/tf';
-import { DEFAULT_MODEL_BLOB, DEFAULT_MODEL_DIR } from '../engine/open';
+import { DEFAULT_MODEL_BLOB, DEFAULT_MODEL_DIR, bundledModel } from '../engine/open';
 import { loadLayersModelFromDisk } from '../engine/tfjs';
 import { DEFAULT_DETECT, DEFAULT_DETECTOR_RUNTIME } from '../vision/detector';
 import { decodeModel } from '../model/format';
@@ -29,7 +29,8 @@ export async function cmdInfo(a: ParsedArgs): Promise<number> {
     `emotion engine: binary (C core, WebAssembly) by default; tfjs on the runtime above when chosen`,
     `face detector: BlazeFace ${DEFAULT_DETECT.inputSize} (else ${DEFAULT_DETECT.fallbackSize}), ${DEFAULT_DETECTOR_RUNTIME === 'worker-wasm' ? 'in a worker thread on tfjs + wasm' : 'on the main thread'} by default (frame node option "Runs on")`,
   ];
-  const given = optStr(a, 'model');
+  const asked = optStr(a, 'model');
+  const given = asked && (bundledModel(asked) ?? asked);
   if (given && fs.existsSync(given) && fs.statSync(given).isFile() && !given.endsWith('.json')) {
     // a model blob (.tfer): what the C core would run
     lines.push(blobSummary(given));

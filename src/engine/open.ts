@@ -11,9 +11,23 @@ import type { FaceClassifier } from './types';
 
 export type Backend = 'binary' | 'tfjs';
 
-/** The bundled default model: the blob and its tfjs twin in the package's models/ folder. */
-export const DEFAULT_MODEL_DIR = path.resolve(__dirname, '..', '..', 'models', 'tinyfer-b1');
+/** The package's models/ folder: each bundled model is a blob `<name>.tfer` and its tfjs twin `<name>/`. */
+export const MODELS_DIR = path.resolve(__dirname, '..', '..', 'models');
+/**
+ * The bundled models, by name (a model setting may be just the name): tinyfer-b1 is the default;
+ * tinyfer-b1r runs its stride-1 blocks twice (more accurate with one view, ~1.5x the time; see
+ * docs/model-card.md).
+ */
+export const BUNDLED_MODELS = ['tinyfer-b1', 'tinyfer-b1r'] as const;
+export const DEFAULT_MODEL_DIR = path.join(MODELS_DIR, BUNDLED_MODELS[0]);
 export const DEFAULT_MODEL_BLOB = DEFAULT_MODEL_DIR + '.tfer';
+
+/** A bundled model's name (optionally with .tfer) -> its path in MODELS_DIR, unless a file or folder of that name exists here. */
+export function bundledModel(modelPath: string): string | undefined {
+  const m = /^([\w-]+?)(\.tfer)?$/.exec(modelPath);
+  if (!m || fs.existsSync(modelPath) || !(BUNDLED_MODELS as readonly string[]).includes(m[1])) return undefined;
+  return path.join(MODELS_DIR, modelPath);
+}
 
 export function isBlobPath(p: string): boolean {
   return /\.tfer$/i.test(p) || (fs.existsSync(p) && fs.statSync(p).isFile() && !/\.json$/i.test(p));
@@ -27,8 +41,8 @@ export function backendFor(modelPath: string): Backend {
 /** Resolve (modelPath, backend) to the file or folder that backend loads. */
 export function resolveModel(modelPath: string | undefined, backend: Backend): string {
   if (!modelPath) return backend === 'binary' ? DEFAULT_MODEL_BLOB : DEFAULT_MODEL_DIR;
-  const p = path.resolve(modelPath);
-  if (!fs.existsSync(p)) throw new Error(`model not found: ${modelPath}`);
+  const p = bundledModel(modelPath) ?? path.resolve(modelPath);
+  if (!fs.existsSync(p)) throw new Error(`model not found: ${modelPath} (bundled models: ${BUNDLED_MODELS.join(', ')})`);
   if (backend === 'binary' && !isBlobPath(p)) {
     const dir = fs.statSync(p).isDirectory() ? p : path.dirname(p);
     const blob = dir.replace(/[\\/]+$/, '') + '.tfer';
@@ -44,7 +58,8 @@ export function resolveModel(modelPath: string | undefined, backend: Backend): s
 }
 
 export async function openClassifier(modelPath: string | undefined, backend?: Backend): Promise<FaceClassifier> {
-  const b = backend ?? (modelPath ? backendFor(modelPath) : 'binary');
+  // no path or a bundled model's name: the C core, as for the default; else what the path is
+  const b = backend ?? (modelPath && !bundledModel(modelPath) ? backendFor(modelPath) : 'binary');
   const resolved = resolveModel(modelPath, b);
   if (b === 'binary') {
     const { BinaryEngine } = await import('./binary');
