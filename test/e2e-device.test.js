@@ -34,6 +34,7 @@ helper.init(require.resolve('node-red'));
 const ROOT = path.join(__dirname, '..');
 const BIN = process.env.TINYFER_DEVICE_BIN || path.join(ROOT, 'build', 'host', 'tinyfer-device');
 const DEFAULT_MODEL = path.join(ROOT, 'models', 'tinyfer-b1.tfer');
+const OTHER_MODEL = path.join(ROOT, 'models', 'tinyfer-b1r.tfer');
 const PER_LABEL = 3; // 21 frames
 
 function ensureBinary() {
@@ -166,16 +167,31 @@ describe('e2e: the C firmware as a virtual device in a Node-RED fleet', function
     assert.equal(manager.registry.get(id).state, 'online');
   });
 
-  it('a correctly signed model (chunked) is installed and announced', async function () {
+  it('a correctly signed model (chunked) is installed and announced, and the device then computes what the Node-side engine does with it', async function () {
     const manager = helper.getNode('fleet').manager;
-    const newBlob = Buffer.from(encodeModel(randomFoldedModel(13)));
+    // the other bundled model (repeat passes: blocks that run a source block's weights again), else a random one
+    const other = fs.existsSync(OTHER_MODEL) ? OTHER_MODEL : null;
+    const newBlob = other ? fs.readFileSync(OTHER_MODEL) : Buffer.from(encodeModel(randomFoldedModel(13)));
     const r = await manager.commands.modelUpdate(id, newBlob, { version: 'e2e-2', key: keys.privateKey, chunked: true, chunkBytes: 4096 });
     assert.equal(r.ok, true);
     assert.equal(r.result.model, 'e2e-2');
     assert.equal(r.result.sha256, crypto.createHash('sha256').update(newBlob).digest('hex'));
     await waitFor(() => manager.registry.get(id).model === 'e2e-2', 5000, 'the new model announced in a fresh birth message');
-    const before = emotions().length;
-    await waitFor(() => emotions().length >= before + 2, 5000, 'emotions with the new model');
+    // emotions computed after the announcement (the first two skipped: they may have been in flight)
+    const lastSeq = Math.max(...emotions().map((m) => m.payload.seq)) + 2;
+    const after = () => emotions().filter((m) => m.payload.seq > lastSeq);
+    await waitFor(() => after().length >= frames.length, 15000, 'a round of emotions with the new model');
+    const engine = await BinaryEngine.load(newBlob);
+    const scores = await engine.classify(await Promise.all(frames.map((f) => decodeFace(f.file))));
+    const labels = engine.labels;
+    engine.dispose();
+    for (const m of after().slice(0, frames.length)) {
+      const i = m.payload.seq % frames.length;
+      const node = topLabel(LABELS.map((l) => scores[i][labels.indexOf(l)]));
+      assert.equal(m.payload.label, node.label, `seq ${m.payload.seq} (frame ${i}): device ${m.payload.label}, node ${node.label}`);
+      for (const l of LABELS) assert.ok(Math.abs(m.payload.scores[l] - node.scores[l]) <= 1e-4, `seq ${m.payload.seq} ${l}`);
+    }
+    this.test.title += ` (${frames.length} frames, model ${other ? path.relative(ROOT, other) : 'randomFoldedModel(13)'})`;
   });
 
   it('frames: off by default; when enabled they arrive chunked, reassemble to the frame files and carry their frame_id', async function () {
