@@ -13,7 +13,8 @@
  *
  *   node bench/index.js [--quick] [--json] [--candidate <model.tfer> ...]
  *
- * --candidate (repeatable) adds a blob that is not the default model (e.g. an experiment) to the
+ * The other bundled models (models/tinyfer-b1r.tfer) are measured in every run the same way as a
+ * candidate. --candidate (repeatable) adds a blob that is not bundled (e.g. an experiment) to the
  * same run: its binary rows (1 and 10 views) and its callgrind count, beside the default's.
  */
 process.env.TF_CPP_MIN_LOG_LEVEL = '2';
@@ -24,13 +25,19 @@ const { execFileSync } = require('node:child_process');
 const ROOT = path.resolve(__dirname, '..');
 const quick = process.argv.includes('--quick');
 const asJson = process.argv.includes('--json');
-const candidates = process.argv.flatMap((a, i, all) => (a === '--candidate' ? [all[i + 1]] : []));
-for (const c of candidates) {
+const asked = process.argv.flatMap((a, i, all) => (a === '--candidate' ? [all[i + 1]] : []));
+for (const c of asked) {
   if (!c || !fs.existsSync(c)) {
     process.stderr.write(`bench: --candidate needs a model blob file, got ${c ?? 'nothing'}\n`);
     process.exit(2);
   }
 }
+const { MODELS_DIR, BUNDLED_MODELS } = require('../dist/engine/open');
+/** Blobs measured beside the default: the other bundled models, then the --candidate ones. */
+const candidates = [
+  ...BUNDLED_MODELS.slice(1).map((n) => ({ file: path.join(MODELS_DIR, `${n}.tfer`), kind: 'bundled' })).filter((c) => fs.existsSync(c.file)),
+  ...asked.map((file) => ({ file, kind: 'candidate' })),
+];
 
 function log(s) {
   process.stderr.write(`[bench] ${s}\n`);
@@ -89,11 +96,11 @@ async function main() {
   };
   const b = await binaryRows(blob, `TinyFER binary${trained ? '' : ' (random weights)'}`, [1, 2, 10], trained);
   const { decodeModel } = require('../dist/model/format');
-  for (const file of candidates) {
+  for (const { file, kind } of candidates) {
     const cblob = fs.readFileSync(file);
     const name = decodeModel(new Uint8Array(cblob)).name;
-    log(`candidate ${file} (${name})`);
-    await binaryRows(cblob, `candidate ${path.basename(file)} (${name})`, [1, 10], true);
+    log(`${kind} ${file} (${name})`);
+    await binaryRows(cblob, `${kind} ${path.basename(file)} (${name})`, [1, 10], true);
   }
 
   const twinDir = fs.existsSync(path.join(DEFAULT_MODEL_DIR + '-float', 'model.json')) ? DEFAULT_MODEL_DIR + '-float' : '';
@@ -140,9 +147,9 @@ async function main() {
     }
   };
   countsOf(callgrind, '');
-  for (const file of candidates) {
+  for (const { file, kind } of candidates) {
     try {
-      countsOf(runCallgrind(file), `, candidate ${path.basename(file)}`);
+      countsOf(runCallgrind(file), `, ${kind} ${path.basename(file)}`);
     } catch (e) {
       log(`callgrind of ${file} failed: ${String(e.message || e).split('\n')[0]}`);
     }
