@@ -23,7 +23,7 @@
 
 static const char *TAG = "tinyfer";
 
-#define ARENA_BYTES (96u * 1024u)   /* tinyfer-b1 plans 84 KiB */
+#define ARENA_BYTES (96u * 1024u)   /* tinyfer-b1 and tinyfer-b1r plan 82 KiB (83,728 B) */
 #define SCRATCH_BYTES (64u * 1024u) /* frame chunks */
 
 static tfa_app s_app;
