@@ -225,6 +225,32 @@ describe('fleet nodes in Node-RED with a real broker', function () {
     }
   });
 
+  it('tinyfer-command: model_update takes a bundled model by name (tinyfer-b1r: the package\'s blob; version: the name)', async function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-ota-'));
+    const keyFile = path.join(dir, 'model-signing.pem');
+    fs.writeFileSync(keyFile, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const flow = [
+      fleetCfg(),
+      { id: 'cmd', type: 'tinyfer-command', fleet: 'fleet', command: 'model_update', target: 'm-2', timeout: 5, keyFile, wires: [['out']] },
+      { id: 'out', type: 'helper' },
+    ];
+    try {
+      await helper.load(NODES, onTab(flow));
+      await waitFor(() => helper.getNode('fleet').manager.conn.connected, 5000, 'connected');
+      const d = await device('m-2');
+      const got = [];
+      helper.getNode('out').on('input', (m) => got.push(m));
+      helper.getNode('cmd').receive({ payload: 'tinyfer-b1r' });
+      await waitFor(() => got.length === 1, 6000, 'model_update ack');
+      const blob = fs.readFileSync(path.join(__dirname, '..', 'models', 'tinyfer-b1r.tfer'));
+      assert.equal(got[0].payload.model, 'tinyfer-b1r');
+      assert.equal(got[0].payload.sha256, crypto.createHash('sha256').update(blob).digest('hex'));
+      assert.equal(d.model, 'tinyfer-b1r');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('the registry is kept in node context across a restart of the flows', async function () {
     // Node-RED drops node context on stop unless a context store is configured (as in the demo's settings).
     helper.settings({ contextStorage: { default: { module: 'memory' } } });
