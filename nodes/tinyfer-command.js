@@ -8,7 +8,7 @@ module.exports = function (RED) {
     'use strict';
     const fs = require('node:fs');
     const { COMMANDS, checkDeviceId, MAX_MODEL_BYTES } = require('../dist/fleet/protocol');
-    const { bundledModel } = require('../dist/engine/open');
+    const { bundledModel, resolveModel } = require('../dist/engine/open');
 
     function TinyferCommandNode(n) {
         RED.nodes.createNode(this, n);
@@ -57,8 +57,7 @@ module.exports = function (RED) {
             if (Buffer.isBuffer(msg.payload)) return msg.payload;
             let file = typeof msg.payload === 'string' ? msg.payload : msg.filename;
             if (typeof file !== 'string' || !file) throw new Error('model_update: msg.payload must be a Buffer with the model blob, a file path or a bundled model\'s name');
-            const bundled = bundledModel(file); // e.g. "tinyfer-b1r": the package's models/tinyfer-b1r.tfer
-            if (bundled) file = /\.tfer$/i.test(bundled) ? bundled : bundled + '.tfer';
+            if (bundledModel(file)) file = resolveModel(file, 'binary'); // e.g. "tinyfer-b1r": the package's models/tinyfer-b1r.tfer
             const st = await fs.promises.stat(file);
             if (st.size > MAX_MODEL_BYTES) throw new Error(`model_update: ${file} is ${st.size} bytes (> ${MAX_MODEL_BYTES})`);
             return fs.promises.readFile(file);
