@@ -32,7 +32,7 @@ for (const c of asked) {
     process.exit(2);
   }
 }
-const { MODELS_DIR, BUNDLED_MODELS } = require('../dist/engine/open');
+const { MODELS_DIR, BUNDLED_MODELS, DEFAULT_MODEL_BLOB, DEFAULT_MODEL_DIR } = require('../dist/engine/open');
 /** Blobs measured beside the default: the other bundled models, then the --candidate ones. */
 const candidates = [
   ...BUNDLED_MODELS.slice(1).map((n) => ({ file: path.join(MODELS_DIR, `${n}.tfer`), kind: 'bundled' })).filter((c) => fs.existsSync(c.file)),
@@ -51,7 +51,6 @@ function worker(args) {
 }
 
 async function main() {
-  const { DEFAULT_MODEL_BLOB, DEFAULT_MODEL_DIR } = require('../dist/engine/open');
   const { benchBinary } = require('../dist/engine/bench');
   const { BinaryEngine } = require('../dist/engine/binary');
   const { classifyViews } = require('../dist/engine/views');
