@@ -94,6 +94,21 @@ describe('e2e: the C firmware as a virtual device in a Node-RED fleet', function
 
   const emotions = () => got.filter((m) => m.topic === 'emotion' && m.device.id === id);
 
+  /** What the Node-side binary engine says of each frame with a model blob: topLabel, scores in LABELS order. */
+  async function nodeSide(modelBlob) {
+    const engine = await BinaryEngine.load(modelBlob);
+    const scores = await engine.classify(await Promise.all(frames.map((f) => decodeFace(f.file))));
+    const out = scores.map((s) => topLabel(LABELS.map((l) => s[engine.labels.indexOf(l)])));
+    engine.dispose();
+    return out;
+  }
+
+  /** A device's emotion equals the Node-side result: the same label, every score within 1e-4. */
+  function assertSameAsNode(e, node, what) {
+    assert.equal(e.label, node.label, `${what}: device ${e.label}, node ${node.label}`);
+    for (const l of LABELS) assert.ok(Math.abs(e.scores[l] - node.scores[l]) <= 1e-4, `${what} ${l}: ${e.scores[l]} vs ${node.scores[l]}`);
+  }
+
   it('the device comes online in the flow and its predictions arrive', async function () {
     const flow = [
       { id: 'tab', type: 'tab', label: 'e2e device' },
@@ -126,10 +141,7 @@ describe('e2e: the C firmware as a virtual device in a Node-RED fleet', function
   });
 
   it('on-device labels and scores equal the Node-side binary engine on the same frames', async function () {
-    const engine = await BinaryEngine.load(blob);
-    const faces = await Promise.all(frames.map((f) => decodeFace(f.file)));
-    const scores = await engine.classify(faces);
-    engine.dispose();
+    const nodeResults = await nodeSide(blob);
     // the device cycles the frames in name order: emotion seq n is frame n % count
     const bySeq = new Map(emotions().map((m) => [m.payload.seq, m.payload]));
     let compared = 0;
@@ -137,11 +149,8 @@ describe('e2e: the C firmware as a virtual device in a Node-RED fleet', function
     for (let seq = 0; seq < frames.length; seq++) {
       const e = bySeq.get(seq);
       assert.ok(e, `emotion seq ${seq} arrived`);
-      const s = scores[seq];
-      const inLabelOrder = LABELS.map((l) => s[engine.labels.indexOf(l)]);
-      const node = topLabel(inLabelOrder);
-      assert.equal(e.label, node.label, `frame ${seq} (${path.basename(frames[seq].file)}): device ${e.label}, node ${node.label}`);
-      for (const l of LABELS) assert.ok(Math.abs(e.scores[l] - node.scores[l]) <= 1e-4, `frame ${seq} ${l}: ${e.scores[l]} vs ${node.scores[l]}`);
+      const node = nodeResults[seq];
+      assertSameAsNode(e, node, `frame ${seq} (${path.basename(frames[seq].file)})`);
       assert.deepEqual(e.box, { x: 0, y: 0, w: 48, h: 48 });
       table.push({ frame: path.basename(frames[seq].file), device: e.label, node: node.label, confidence: e.confidence, ms: e.inference_ms });
       compared++;
@@ -181,15 +190,10 @@ describe('e2e: the C firmware as a virtual device in a Node-RED fleet', function
     const lastSeq = Math.max(...emotions().map((m) => m.payload.seq)) + 2;
     const after = () => emotions().filter((m) => m.payload.seq > lastSeq);
     await waitFor(() => after().length >= frames.length, 15000, 'a round of emotions with the new model');
-    const engine = await BinaryEngine.load(newBlob);
-    const scores = await engine.classify(await Promise.all(frames.map((f) => decodeFace(f.file))));
-    const labels = engine.labels;
-    engine.dispose();
+    const nodeResults = await nodeSide(newBlob);
     for (const m of after().slice(0, frames.length)) {
       const i = m.payload.seq % frames.length;
-      const node = topLabel(LABELS.map((l) => scores[i][labels.indexOf(l)]));
-      assert.equal(m.payload.label, node.label, `seq ${m.payload.seq} (frame ${i}): device ${m.payload.label}, node ${node.label}`);
-      for (const l of LABELS) assert.ok(Math.abs(m.payload.scores[l] - node.scores[l]) <= 1e-4, `seq ${m.payload.seq} ${l}`);
+      assertSameAsNode(m.payload, nodeResults[i], `seq ${m.payload.seq} (frame ${i})`);
     }
     this.test.title += ` (${frames.length} frames, model ${other ? path.relative(ROOT, other) : 'randomFoldedModel(13)'})`;
   });

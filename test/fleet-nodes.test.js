@@ -197,58 +197,52 @@ describe('fleet nodes in Node-RED with a real broker', function () {
     assert.match(caught[2].error.message, /invalid device id/);
   });
 
-  it('tinyfer-command: model_update from a file path, signed with the configured key, acked with the active model', async function () {
+  /**
+   * A tinyfer-command model_update flow to device `target`, signing with a key file: `makeMsg(dir)`
+   * builds the input message (dir: a temporary folder for its files). Resolves to the ack message
+   * and the simulated device.
+   */
+  async function modelUpdateAck(target, makeMsg) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-ota-'));
     const keyFile = path.join(dir, 'model-signing.pem');
     fs.writeFileSync(keyFile, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    const blobFile = path.join(dir, 'model.bin');
-    const blob = crypto.randomBytes(80 * 1024);
-    fs.writeFileSync(blobFile, blob);
     const flow = [
       fleetCfg(),
-      { id: 'cmd', type: 'tinyfer-command', fleet: 'fleet', command: 'model_update', target: 'm-1', timeout: 5, keyFile, wires: [['out']] },
+      { id: 'cmd', type: 'tinyfer-command', fleet: 'fleet', command: 'model_update', target, timeout: 5, keyFile, wires: [['out']] },
       { id: 'out', type: 'helper' },
     ];
     try {
       await helper.load(NODES, onTab(flow));
       await waitFor(() => helper.getNode('fleet').manager.conn.connected, 5000, 'connected');
-      const d = await device('m-1');
+      const d = await device(target);
       const got = [];
       helper.getNode('out').on('input', (m) => got.push(m));
-      helper.getNode('cmd').receive({ payload: blobFile, version: 'fer-2024.2' });
+      helper.getNode('cmd').receive(makeMsg(dir));
       await waitFor(() => got.length === 1, 6000, 'model_update ack');
-      assert.equal(got[0].payload.model, 'fer-2024.2');
-      assert.equal(got[0].payload.sha256, crypto.createHash('sha256').update(blob).digest('hex'));
-      assert.equal(d.model, 'fer-2024.2');
+      return { ack: got[0], device: d };
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  it('tinyfer-command: model_update from a file path, signed with the configured key, acked with the active model', async function () {
+    const blob = crypto.randomBytes(80 * 1024);
+    const { ack, device: d } = await modelUpdateAck('m-1', (dir) => {
+      const blobFile = path.join(dir, 'model.bin');
+      fs.writeFileSync(blobFile, blob);
+      return { payload: blobFile, version: 'fer-2024.2' };
+    });
+    assert.equal(ack.payload.model, 'fer-2024.2');
+    assert.equal(ack.payload.sha256, crypto.createHash('sha256').update(blob).digest('hex'));
+    assert.equal(d.model, 'fer-2024.2');
   });
 
   it('tinyfer-command: model_update takes a bundled model by name (tinyfer-b1r: the package\'s blob; version: the name)', async function () {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-ota-'));
-    const keyFile = path.join(dir, 'model-signing.pem');
-    fs.writeFileSync(keyFile, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    const flow = [
-      fleetCfg(),
-      { id: 'cmd', type: 'tinyfer-command', fleet: 'fleet', command: 'model_update', target: 'm-2', timeout: 5, keyFile, wires: [['out']] },
-      { id: 'out', type: 'helper' },
-    ];
-    try {
-      await helper.load(NODES, onTab(flow));
-      await waitFor(() => helper.getNode('fleet').manager.conn.connected, 5000, 'connected');
-      const d = await device('m-2');
-      const got = [];
-      helper.getNode('out').on('input', (m) => got.push(m));
-      helper.getNode('cmd').receive({ payload: 'tinyfer-b1r' });
-      await waitFor(() => got.length === 1, 6000, 'model_update ack');
-      const blob = fs.readFileSync(path.join(__dirname, '..', 'models', 'tinyfer-b1r.tfer'));
-      assert.equal(got[0].payload.model, 'tinyfer-b1r');
-      assert.equal(got[0].payload.sha256, crypto.createHash('sha256').update(blob).digest('hex'));
-      assert.equal(d.model, 'tinyfer-b1r');
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const { ack, device: d } = await modelUpdateAck('m-2', () => ({ payload: 'tinyfer-b1r' }));
+    const blob = fs.readFileSync(path.join(__dirname, '..', 'models', 'tinyfer-b1r.tfer'));
+    assert.equal(ack.payload.model, 'tinyfer-b1r');
+    assert.equal(ack.payload.sha256, crypto.createHash('sha256').update(blob).digest('hex'));
+    assert.equal(d.model, 'tinyfer-b1r');
   });
 
   it('the registry is kept in node context across a restart of the flows', async function () {
