@@ -1,0 +1,433 @@
+#!/usr/bin/env python3
+"""GPU training of the TinyFER binary network itself: a PyTorch mirror of src/model (PyTorch, for a GPU).
+
+Our TypeScript pipeline (tfjs-node, 2 CPU cores) runs one epoch of tinyfer-b1 in ~2.5 min, so a
+long schedule does not fit a session there. This script is the same network, the same
+binarization (src/model/quantizers.ts), the same augmentation (src/train/train.ts augmentFace),
+the same targets (label smoothing 0.1 mixed with the teacher's scores, `--distill`) and the same
+BatchNorm re-estimation (recalibrateBatchNorm), written in PyTorch so that it runs on a GPU. Its
+weights live under the tfjs weight names and layouts, read from and written to a tfjs model
+folder, so its result is an ordinary TinyFER model: `tinyfer eval`, `tinyfer export` and
+`tinyfer train --init` take it as they take any other.
+
+    node scripts/gpu-teacher/pack.js          # .gpu/fer2013.pack (the dataset's own files; never commit it)
+    python3 scripts/gpu-student/student.py --pack .gpu/fer2013.pack --init models/tinyfer-b1 \
+        --teacher runs/gpu-teacher/train-scores.json --out runs/gpu-b1 --seconds 400 --lr 5e-4
+
+`--reinit` keeps the init's topology (its architecture) but starts from fresh random weights.
+The learning rate warms up over the first 3 % of the budget, then follows a cosine to 2 % of the
+peak (by wall time when --seconds is given, else by --epochs). After every epoch the BatchNorm
+statistics are re-estimated on 2048 training faces and the one-view PublicTest accuracy
+(the selection set, as in `tinyfer train --val`) is measured; the best and the last weights are
+written as tfjs model folders `<out>/best` and `<out>/last` (the init's model.json, new weights).
+
+It runs on a CPU too (--device cpu), far too slowly for real training; --limit takes a slice of
+the faces to check the script end to end, and --check compares the mirror's forward pass with
+the scores a tfjs model gave (scripts/gpu-student/check.js writes them).
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'gpu-teacher'))
+from teacher import read_pack  # noqa: E402
+
+BN_EPS = 1e-3  # src/model/network.ts
+SMOOTHING = 0.1  # src/train/train.ts labelSmoothing
+ARCHS = {  # src/model/archs.ts
+    'tinyfer-b1': ([32, 56], [2, 2], False),
+    'tinyfer-b2': ([24, 40, 64], [2, 2, 1], False),
+    'tinyfer-b1r': ([32, 56], [2, 2], True),
+}
+
+
+def block_specs(widths, depths, repeat):
+    """src/model/network.ts blockSpecs: (kind, name, cin, cout, stride, shares)."""
+    specs, k, cin = [], 1, widths[0]
+    for stage, w in enumerate(widths):
+        own = []
+        for j in range(depths[stage]):
+            own.append(('binary', f'b{k}', cin, w, 2 if stage > 0 and j == 0 else 1, None))
+            k += 1
+            cin = w
+        specs += own
+        if repeat:
+            specs += [('binary', f'{b[1]}r', b[2], b[3], 1, b[1]) for b in own if b[4] == 1]
+        specs.append(('cbam', f'cbam{stage + 1}', w, w, 1, None))
+    return specs
+
+
+# ---- tfjs model folders -------------------------------------------------------------------
+
+def read_tfjs(folder):
+    """(model.json dict, {weight name: float32 array}) of a tfjs layers-model folder."""
+    meta = json.load(open(os.path.join(folder, 'model.json')))
+    weights = {}
+    for group in meta['weightsManifest']:
+        buf = b''.join(open(os.path.join(folder, p), 'rb').read() for p in group['paths'])
+        off = 0
+        for w in group['weights']:
+            if w['dtype'] != 'float32':
+                raise SystemExit(f'{folder}: weight {w["name"]} is {w["dtype"]}, expected float32')
+            n = int(np.prod(w['shape'])) if w['shape'] else 1
+            weights[w['name']] = np.frombuffer(buf, np.float32, n, off).reshape(w['shape']).copy()
+            off += 4 * n
+    return meta, weights
+
+
+def write_tfjs(folder, meta, weights, note):
+    """The init's model.json with these weights, in its manifest's order, as one weights.bin."""
+    os.makedirs(folder, exist_ok=True)
+    names = [w['name'] for g in meta['weightsManifest'] for w in g['weights']]
+    blob = b''.join(np.ascontiguousarray(weights[n], np.float32).tobytes() for n in names)
+    out = dict(meta)
+    out['weightsManifest'] = [{'paths': ['weights.bin'], 'weights': [w for g in meta['weightsManifest'] for w in g['weights']]}]
+    out['generatedBy'] = note
+    with open(os.path.join(folder, 'weights.bin'), 'wb') as f:
+        f.write(blob)
+    with open(os.path.join(folder, 'model.json'), 'w') as f:
+        json.dump(out, f)
+
+
+# ---- the network ----------------------------------------------------------------------------
+
+class SteSign(torch.autograd.Function):
+    """src/model/quantizers.ts steSign: +1 where x >= 0 else -1; gradient dy where |x| <= 1."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, dy):
+        (x,) = ctx.saved_tensors
+        return dy * (x.abs() <= 1).to(dy.dtype)
+
+
+def binarize_kernel(k):
+    """sign(W) * mean|W| per output channel (XNOR-Net); k in tfjs layout [kh, kw, cin, cout]."""
+    return SteSign.apply(k) * k.abs().mean((0, 1, 2))
+
+
+def conv_nhwc_kernel(k):
+    """tfjs kernel [kh, kw, cin, cout] -> PyTorch [cout, cin, kh, kw]."""
+    return k.permute(3, 2, 0, 1)
+
+
+class TinyFer(torch.nn.Module):
+    """src/model/network.ts buildNetwork (binary), parameters under the tfjs weight names."""
+
+    def __init__(self, arch, weights, classes=7, dropout=0.05):
+        super().__init__()
+        widths, depths, repeat = ARCHS[arch]
+        self.specs = block_specs(widths, depths, repeat)
+        self.dropout = dropout
+        self.bn_names = []
+        self.p = torch.nn.ParameterDict()
+        self.stats = {}
+        for name, w in weights.items():
+            layer, var = name.split('/')
+            if var in ('moving_mean', 'moving_variance'):
+                self.register_buffer(self.key(name), torch.from_numpy(w.copy()))
+            else:
+                self.p[self.key(name)] = torch.nn.Parameter(torch.from_numpy(w.copy()))
+            if var == 'gamma':
+                self.bn_names.append(layer)
+        self.calibrating = None  # dict of BN layer -> (mean, var) while re-estimating
+
+    @staticmethod
+    def key(name):
+        return name.replace('/', '__')
+
+    def w(self, name):
+        k = self.key(name)
+        return self.p[k] if k in self.p else getattr(self, k)
+
+    def bn(self, name, x):
+        g, b = self.w(f'{name}/gamma'), self.w(f'{name}/beta')
+        if self.calibrating is not None or self.training:
+            mean = x.mean((0, 2, 3))
+            var = x.var((0, 2, 3), unbiased=False)
+            if self.calibrating is not None:
+                self.calibrating[name] = (mean.detach(), var.detach())
+        else:
+            mean, var = self.w(f'{name}/moving_mean'), self.w(f'{name}/moving_variance')
+        inv = torch.rsqrt(var + BN_EPS) * g
+        return x * inv[None, :, None, None] + (b - mean * inv)[None, :, None, None]
+
+    def prelu(self, name, x):
+        a = self.w(f'{name}/alpha').reshape(1, -1, 1, 1)
+        return torch.where(x > 0, x, a * x)
+
+    def cbam(self, name, x):
+        w1, b1, w2, b2 = (self.w(f'{name}/{v}') for v in ('mlp_w1', 'mlp_b1', 'mlp_w2', 'mlp_b2'))
+        mlp = lambda v: F.relu(v @ w1 + b1) @ w2 + b2  # noqa: E731
+        ca = torch.sigmoid(mlp(x.mean((2, 3))) + mlp(x.amax((2, 3))))
+        xc = x * ca[:, :, None, None]
+        pooled = torch.cat([xc.mean(1, keepdim=True), xc.amax(1, keepdim=True)], 1)
+        sa = torch.sigmoid(F.conv2d(pooled, conv_nhwc_kernel(self.w(f'{name}/spatial_w')), padding=3) + self.w(f'{name}/spatial_b'))
+        return xc * sa
+
+    def forward(self, x):
+        """x: [N, 1, 48, 48] in [0, 1]; returns logits [N, classes]."""
+        x = F.conv2d(x, conv_nhwc_kernel(self.w('stem_conv/kernel')), padding=1)
+        x = F.max_pool2d(self.bn('stem_bn', x), 2)
+        for kind, name, cin, cout, stride, shares in self.specs:
+            if kind == 'cbam':
+                x = self.cbam(name, x)
+                continue
+            conv = shares or name
+            b = SteSign.apply(x - self.w(f'{conv}_conv/threshold')[None, :, None, None])
+            b = F.pad(b, (1, 1, 1, 1), value=1.0)  # +1 padding, as in BinaryConv2D
+            main = self.bn(f'{name}_bn', F.conv2d(b, conv_nhwc_kernel(binarize_kernel(self.w(f'{conv}_conv/kernel'))), stride=stride))
+            short = x
+            if stride != 1 or cin != cout:
+                short = F.conv2d(F.avg_pool2d(x, 2), conv_nhwc_kernel(self.w(f'{name}_sc_conv/kernel')))
+                short = self.bn(f'{name}_sc_bn', short)
+            x = self.prelu(f'{name}_prelu', main + short)
+        x = x.mean((2, 3))
+        if self.training and self.dropout > 0:
+            x = F.dropout(x, self.dropout)
+        return x @ self.w('head/kernel') + self.w('head/bias')
+
+    @torch.no_grad()
+    def recalibrate(self, faces):
+        """recalibrateBatchNorm: population statistics of every BatchNorm on these faces, each
+        layer seeing the layers before it already re-estimated (one pass over all faces at once)."""
+        was = self.training
+        self.eval()
+        self.calibrating = {}
+        self.forward(faces)
+        for name, (mean, var) in self.calibrating.items():
+            getattr(self, self.key(f'{name}/moving_mean')).copy_(mean)
+            getattr(self, self.key(f'{name}/moving_variance')).copy_(var)
+        self.calibrating = None
+        self.train(was)
+
+    def tfjs_weights(self):
+        out = {}
+        for k, v in list(self.p.items()) + [(k, getattr(self, k)) for k in dict(self.named_buffers())]:
+            out[k.replace('__', '/')] = v.detach().float().cpu().numpy()
+        return out
+
+
+def fresh_weights(weights, rng):
+    """Random weights of the same shapes, initialised as src/model/network.ts does."""
+    out = {}
+    for name, w in weights.items():
+        layer, var = name.split('/')
+        shape = w.shape
+        if var in ('gamma', 'moving_variance'):
+            v = np.ones(shape)
+        elif var in ('beta', 'moving_mean', 'threshold', 'mlp_b1', 'mlp_b2', 'spatial_b', 'bias'):
+            v = np.zeros(shape)
+        elif var == 'alpha':
+            v = np.full(shape, 0.25)
+        elif layer == 'stem_conv':  # he normal
+            v = rng.normal(0, math.sqrt(2 / np.prod(shape[:-1])), shape)
+        else:  # glorot uniform
+            rf = np.prod(shape[:-2]) if len(shape) > 2 else 1
+            lim = math.sqrt(6 / (rf * (shape[-2] + shape[-1])))
+            v = rng.uniform(-lim, lim, shape)
+        out[name] = v.astype(np.float32)
+    return out
+
+
+# ---- data -------------------------------------------------------------------------------------
+
+def augment(x, gen, strength):
+    """src/train/train.ts augmentFace on the device: scale 1 +- 0.1k, rotation +- 10k degrees,
+    shift +- 10k %, horizontal flip, bilinear with edges repeated; contrast 1 +- 0.25k around the
+    mean, brightness +- 0.12k, clipped to [0, 1]."""
+    b, dev, k = x.shape[0], x.device, strength
+    r = lambda *s: torch.rand(*s, device=dev, generator=gen)  # noqa: E731
+    scale = 1 + k * (0.2 * r(b) - 0.1)
+    ang = (r(b) * 2 - 1) * math.radians(10) * k
+    tx = (r(b) * 2 - 1) * 0.1 * k * 48
+    ty = (r(b) * 2 - 1) * 0.1 * k * 48
+    flip = torch.where(r(b) < 0.5, -1.0, 1.0)
+    gain = (1 + k * (0.5 * r(b) - 0.25))[:, None, None, None]
+    bias = ((r(b) * 2 - 1) * 0.12 * k)[:, None, None, None]
+    c = 23.5
+    cs, sn = torch.cos(ang) / scale, torch.sin(ang) / scale
+    # Pixel p <-> normalised (p - c) / c with align_corners=True; src = R (flip * dst) + c - t.
+    theta = torch.stack([torch.stack([cs * flip, -sn, -tx / c], 1), torch.stack([sn * flip, cs, -ty / c], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=True)
+    x = F.grid_sample(x, grid, mode='bilinear', padding_mode='border', align_corners=True)
+    mean = x.mean((1, 2, 3), keepdim=True)
+    return ((x - mean) * gain + mean + bias).clamp(0, 1)
+
+
+def load_teacher(path, keys, classes):
+    doc = json.load(open(path))
+    if doc.get('format') != 'tinyfer-teacher-scores':
+        raise SystemExit(f'{path}: not a TinyFER teacher scores file')
+    table = doc['scores']
+    missing = [k for k in keys if k not in table]
+    if missing:
+        raise SystemExit(f'{path}: no scores for {len(missing)} training faces (first {missing[0]})')
+    return np.asarray([table[k] for k in keys], np.float32).reshape(len(keys), classes)
+
+
+@torch.no_grad()
+def accuracy(model, faces, labels, batch=4096):
+    model.eval()
+    right = 0
+    for i in range(0, len(faces), batch):
+        right += (model(faces[i:i + batch]).argmax(1) == labels[i:i + batch]).sum().item()
+    return right / len(faces)
+
+
+@torch.no_grad()
+def scores(model, faces, batch=4096):
+    model.eval()
+    return torch.cat([F.softmax(model(faces[i:i + batch]), 1) for i in range(0, len(faces), batch)])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--pack', default='.gpu/fer2013.pack')
+    ap.add_argument('--init', required=True, help='tfjs model folder: the architecture, and the start unless --reinit')
+    ap.add_argument('--reinit', action='store_true', help='fresh random weights of the init\'s architecture')
+    ap.add_argument('--teacher', help='teacher scores file (tinyfer train --teacher)')
+    ap.add_argument('--distill', type=float, default=0.6)
+    ap.add_argument('--out', required=True)
+    ap.add_argument('--seconds', type=float, default=0, help='training wall time (the schedule follows it)')
+    ap.add_argument('--epochs', type=int, default=100, help='epochs when --seconds is 0')
+    ap.add_argument('--batch', type=int, default=128)
+    ap.add_argument('--lr', type=float, default=5e-4)
+    ap.add_argument('--augment', type=float, default=1.0)
+    ap.add_argument('--dropout', type=float, default=0.05)
+    ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    ap.add_argument('--cache', help='decoded faces (.npz): read if present, else written after decoding the pack')
+    ap.add_argument('--limit', type=int, default=0, help='only N faces of each split (a check)')
+    ap.add_argument('--check', help='compare the forward pass with a tfjs scores file (check.js) and stop')
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    dev = torch.device(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    os.makedirs(args.out, exist_ok=True)
+    logf = open(os.path.join(args.out, 'student.log'), 'a')
+
+    def log(s):
+        line = f'[{time.strftime("%H:%M:%S")}] {s}'
+        print(line, flush=True)
+        logf.write(line + '\n')
+        logf.flush()
+
+    meta, init = read_tfjs(args.init)
+    arch = meta['modelTopology']['config']['name']
+    if arch not in ARCHS:
+        raise SystemExit(f'{args.init}: model {arch} is not a binary TinyFER architecture ({", ".join(ARCHS)})')
+    if args.reinit:
+        init = fresh_weights(init, np.random.RandomState(args.seed))
+    model = TinyFer(arch, init, dropout=args.dropout).to(dev)
+
+    t0 = time.time()
+    cache = args.cache
+    if cache and os.path.exists(cache) and not args.limit:
+        z = np.load(cache, allow_pickle=False)
+        keys, y, faces = list(z['keys']), z['y'], z['faces']
+        tkeys, ty, tfaces = list(z['tkeys']), z['ty'], z['tfaces']
+    else:
+        _, splits = read_pack(args.pack, args.limit)
+        keys, y, faces = splits['Training']
+        tkeys, ty, tfaces = splits['PublicTest']
+        if cache and not args.limit:
+            np.savez(cache, keys=np.asarray(keys), y=y, faces=faces, tkeys=np.asarray(tkeys), ty=ty, tfaces=tfaces)
+    to_dev = lambda a: torch.from_numpy(a).to(dev).float().div(255).unsqueeze(1)  # noqa: E731
+    x, xt = to_dev(faces), to_dev(tfaces)
+    yt, tyt = torch.from_numpy(y.astype(np.int64)).to(dev), torch.from_numpy(ty.astype(np.int64)).to(dev)
+    n, classes = len(keys), 7
+    calib = x[torch.from_numpy(np.floor(np.arange(min(2048, n)) * n / min(2048, n)).astype(np.int64)).to(dev)]
+    gpu = torch.cuda.get_device_name(0) if dev.type == 'cuda' else 'cpu'
+    log(f'{arch} from {args.init}{" (fresh weights)" if args.reinit else ""}: {sum(p.numel() for p in model.p.values())} parameters; '
+        f'Training {n}, PublicTest {len(tkeys)} faces in {time.time() - t0:.1f} s; {gpu}, torch {torch.__version__}; {vars(args)}')
+
+    if args.check:
+        ref = json.load(open(args.check))
+        pick = [tkeys.index(k) for k in ref['keys']]
+        got = scores(model, xt[pick]).cpu().numpy()
+        want = np.asarray(ref['scores'], np.float32)
+        diff = np.abs(got - want).max(1)
+        same = (got.argmax(1) == want.argmax(1)).mean()
+        log(f'check against {args.check}: {len(pick)} faces, same top class {same * 100:.2f} %, '
+            f'max |score difference| {diff.max():.2e}, median {np.median(diff):.2e}, accuracy here {accuracy(model, xt, tyt) * 100:.2f} %')
+        return
+
+    hard = F.one_hot(yt, classes).float() * (1 - SMOOTHING) + SMOOTHING / classes
+    if args.teacher:
+        soft = torch.from_numpy(load_teacher(args.teacher, keys, classes)).to(dev)
+        target = hard * (1 - args.distill) + soft * args.distill
+    else:
+        target = hard
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, eps=1e-7, fused=dev.type == 'cuda')
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(args.seed)
+    model.recalibrate(calib)
+    best = accuracy(model, xt, tyt)
+    log(f'start: PublicTest {best * 100:.2f} % (one view, BatchNorm re-estimated)')
+    write_tfjs(os.path.join(args.out, 'best'), meta, model.tfjs_weights(), f'student.py {arch} start')
+    best_epoch = 0
+    epoch, step = 0, 0
+    t1 = time.time()
+    steps_per_epoch = n // args.batch
+    total_steps = args.epochs * steps_per_epoch
+    done = False
+    while not done:
+        model.train()
+        perm = torch.randperm(n, device=dev, generator=gen)
+        loss_sum = torch.zeros((), device=dev)
+        right = torch.zeros((), device=dev)
+        seen, partial = 0, False
+        for i in range(steps_per_epoch):
+            frac = (time.time() - t1) / args.seconds if args.seconds else step / total_steps
+            if frac >= 1:
+                done = partial = True
+                break
+            warm = 0.03
+            lr = args.lr * (frac / warm if frac < warm else 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (frac - warm) / (1 - warm))))
+            for g in opt.param_groups:
+                g['lr'] = lr
+            idx = perm[i * args.batch:(i + 1) * args.batch]
+            xb = augment(x[idx], gen, args.augment) if args.augment > 0 else x[idx]
+            logits = model(xb)
+            loss = -(target[idx] * F.log_softmax(logits, 1)).sum(1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            seen += len(idx)
+            loss_sum += loss.detach() * len(idx)
+            right += (logits.argmax(1) == target[idx].argmax(1)).sum()
+        else:
+            epoch += 1
+            if not args.seconds and epoch >= args.epochs:
+                done = True
+        if seen == 0:
+            break
+        model.recalibrate(calib)
+        acc = accuracy(model, xt, tyt)
+        mark = ''
+        if acc > best:
+            best, best_epoch, mark = acc, epoch, ' *best'
+            write_tfjs(os.path.join(args.out, 'best'), meta, model.tfjs_weights(),
+                       f'student.py {arch} epoch {epoch} lr {args.lr} seed {args.seed}')
+        log(f'epoch {epoch}{" + part" if partial else ""} {time.time() - t1:.0f} s lr {lr:.2e} loss {loss_sum.item() / seen:.4f} '
+            f'acc {right.item() / seen:.4f} PublicTest {acc * 100:.2f} %{mark}')
+    write_tfjs(os.path.join(args.out, 'last'), meta, model.tfjs_weights(), f'student.py {arch} last, {epoch} epochs')
+    log(f'done: {epoch} epochs, {step} steps in {time.time() - t1:.0f} s; best PublicTest {best * 100:.2f} % (epoch {best_epoch})')
+
+
+if __name__ == '__main__':
+    main()
