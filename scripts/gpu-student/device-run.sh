@@ -5,7 +5,7 @@
 #   check-tinyfer-b1.json (scripts/gpu-student/check.js) and the init models init-b1/, init-b1r/.
 #   SECONDS_EACH=420 OUT=/tmp/out bash scripts/gpu-student/device-run.sh
 set -u
-S=${SECONDS_EACH:-420}
+S=${SECONDS_EACH:-390}
 DEV=${DEVICE:-cuda}
 EXTRA=${EXTRA:-}
 R=${RUNS_DIR:-/tmp/students}
