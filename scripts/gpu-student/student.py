@@ -310,6 +310,7 @@ def main():
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--cache', help='decoded faces (.npz): read if present, else written after decoding the pack')
     ap.add_argument('--limit', type=int, default=0, help='only N faces of each split (a check)')
+    ap.add_argument('--check-grad', help='compare one training step\'s loss and gradients with a tfjs file (grad.js) and stop')
     ap.add_argument('--check', help='compare the forward pass with a tfjs scores file (check.js) and stop')
     args = ap.parse_args()
     torch.manual_seed(args.seed)
@@ -363,6 +364,28 @@ def main():
         same = (got.argmax(1) == want.argmax(1)).mean()
         log(f'check against {args.check}: {len(pick)} faces, same top class {same * 100:.2f} %, '
             f'max |score difference| {diff.max():.2e}, median {np.median(diff):.2e}, accuracy here {accuracy(model, xt, tyt) * 100:.2f} %')
+        return
+
+    if args.check_grad:
+        ref = json.load(open(args.check_grad))
+        pick = torch.tensor([tkeys.index(k) for k in ref['keys']], device=dev)
+        model.train(ref.get('mode') == 'training')
+        model.dropout = 0
+        target = F.one_hot(tyt[pick], classes).float() * (1 - SMOOTHING) + SMOOTHING / classes
+        logits = model(xt[pick])
+        loss = -(target * F.log_softmax(logits, 1)).sum(1).mean()
+        loss.backward()
+        rows = np.abs(F.softmax(logits, 1).detach().cpu().numpy() - np.asarray(ref['probs'], np.float32).reshape(-1, classes)).max(1)
+        worst, rels = (0.0, ''), []
+        for name, want in ref['grads'].items():
+            got = model.w(name).grad.detach().cpu().numpy().ravel()
+            want = np.asarray(want, np.float32)
+            rel = float(np.abs(got - want).max() / max(1e-12, np.abs(want).max()))
+            worst = max(worst, (rel, name))
+            rels.append(rel)
+        log(f'check-grad against {args.check_grad}: {len(pick)} faces, loss {loss.item():.6f} here, {ref["loss"]:.6f} in tfjs; '
+            f'{ref.get("mode")} mode; scores apart by > 1e-4 on {(rows > 1e-4).sum()} of {len(rows)} faces (largest {rows.max():.1e}); '
+            f'{len(ref["grads"])} gradients, largest difference {worst[0]:.2e} of the gradient\'s largest entry ({worst[1]}), median over the weights {np.median(rels):.2e}')
         return
 
     hard = F.one_hot(yt, classes).float() * (1 - SMOOTHING) + SMOOTHING / classes
