@@ -23,7 +23,8 @@ written as tfjs model folders `<out>/best` and `<out>/last` (the init's model.js
 
 It runs on a CPU too (--device cpu), far too slowly for real training; --limit takes a slice of
 the faces to check the script end to end, and --check compares the mirror's forward pass with
-the scores a tfjs model gave (scripts/gpu-student/check.js writes them).
+the scores a tfjs model gave, --check-grad one step's loss and gradients (scripts/gpu-student/check.js
+writes both).
 """
 import argparse
 import json
@@ -37,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'gpu-teacher'))
-from teacher import read_pack  # noqa: E402
+from teacher import read_pack, run_log  # noqa: E402
 
 BN_EPS = 1e-3  # src/model/network.ts
 SMOOTHING = 0.1  # src/train/train.ts labelSmoothing
@@ -310,21 +311,14 @@ def main():
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--cache', help='decoded faces (.npz): read if present, else written after decoding the pack')
     ap.add_argument('--limit', type=int, default=0, help='only N faces of each split (a check)')
-    ap.add_argument('--check-grad', help='compare one training step\'s loss and gradients with a tfjs file (grad.js) and stop')
+    ap.add_argument('--check-grad', help='compare one training step\'s loss and gradients with a tfjs file (check.js --grad) and stop')
     ap.add_argument('--check', help='compare the forward pass with a tfjs scores file (check.js) and stop')
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     dev = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    os.makedirs(args.out, exist_ok=True)
-    logf = open(os.path.join(args.out, 'student.log'), 'a')
-
-    def log(s):
-        line = f'[{time.strftime("%H:%M:%S")}] {s}'
-        print(line, flush=True)
-        logf.write(line + '\n')
-        logf.flush()
+    log = run_log(args.out, 'student.log')
 
     meta, init = read_tfjs(args.init)
     arch = meta['modelTopology']['config']['name']

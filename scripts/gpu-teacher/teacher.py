@@ -27,7 +27,6 @@ import json
 import math
 import os
 import struct
-import sys
 import time
 
 import numpy as np
@@ -79,6 +78,19 @@ def read_pack(path, limit=0):
             keys, y, faces = [keys[i] for i in pick], y[pick], faces[pick]
         splits[name] = (keys, y, faces)
     return labels, splits
+
+
+def run_log(folder, name):
+    """A log function that prints each line with the time and appends it to <folder>/<name>."""
+    os.makedirs(folder, exist_ok=True)
+    logf = open(os.path.join(folder, name), 'a')
+
+    def log(s):
+        line = f'[{time.strftime("%H:%M:%S")}] {s}'
+        print(line, flush=True)
+        logf.write(line + '\n')
+        logf.flush()
+    return log
 
 
 class Block(nn.Module):
@@ -251,14 +263,7 @@ def main():
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--limit', type=int, default=0, help='use only the first N faces of each split (a check)')
     args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    logf = open(os.path.join(args.out, 'teacher.log'), 'a')
-
-    def log(s):
-        line = f'[{time.strftime("%H:%M:%S")}] {s}'
-        print(line, flush=True)
-        logf.write(line + '\n')
-        logf.flush()
+    log = run_log(args.out, 'teacher.log')
 
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = True
