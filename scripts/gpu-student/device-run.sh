@@ -2,7 +2,9 @@
 # The GPU session's one run of student.py: several trainings side by side on one GPU, each for
 # SECONDS of wall time, then every result folder packed into $OUT/students.tgz.
 #   Needs in .gpu/: fer2013.pack (scripts/gpu-teacher/pack.js), train-scores.json (the teacher),
-#   check-tinyfer-b1.json (scripts/gpu-student/check.js) and the init models init-b1/, init-b1r/.
+#   check-tinyfer-b1.json (scripts/gpu-student/check.js) and the init models init-b1/, init-b1r/
+#   (for r7: r6 = models/tinyfer-b1 at commit c916fdb, and models/tinyfer-b1r); round 2 reads
+#   round 1's best folders as .gpu/r1-<run>/. The runs' logs and result folders come back in the tgz.
 #   SECONDS_EACH=420 OUT=/tmp/out bash scripts/gpu-student/device-run.sh
 set -u
 S=${SECONDS_EACH:-390}
