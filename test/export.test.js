@@ -112,6 +112,30 @@ describe('export: tfjs graph to blob', function () {
   }
 });
 
+// What docs/model-card.md reports for each bundled model on all 3589 FER2013 PublicTest faces with
+// one view (C core): the card's figures are these models' figures, and the default holds the 60 % bar.
+const PUBLICTEST_CORRECT = { 'tinyfer-b1': 2162, 'tinyfer-b1r': 2102 };
+
+describe('bundled models: FER2013 PublicTest with one view on the C core, as the model card says', function () {
+  let data;
+  before(async function () {
+    data = await loadImageFolder(path.join(fer2013Dir(), 'PublicTest'), { cacheDir: path.join(ROOT, '.cache', 'faces') });
+  });
+  for (const name of BUNDLED_MODELS) {
+    it(`${name}: ${PUBLICTEST_CORRECT[name]} of 3589 right${name === 'tinyfer-b1' ? ', at least 60 %' : ''}`, async function () {
+      const engine = await BinaryEngine.load(fs.readFileSync(path.join(MODELS_DIR, name + '.tfer')));
+      const n = data.labels.length;
+      const faces = Array.from({ length: n }, (_, i) => data.pixels.subarray(i * 2304, (i + 1) * 2304));
+      const scores = await engine.classify(faces);
+      engine.dispose();
+      const correct = scores.filter((s, i) => s.indexOf(Math.max(...s)) === data.labels[i]).length;
+      assert.equal(n, 3589);
+      assert.equal(correct, PUBLICTEST_CORRECT[name]);
+      if (name === 'tinyfer-b1') assert.ok(correct / n >= 0.6, `default model: ${correct}/${n}`);
+    });
+  }
+});
+
 for (const name of BUNDLED_MODELS) {
   const modelDir = path.join(MODELS_DIR, name);
   const modelBlob = modelDir + '.tfer';
