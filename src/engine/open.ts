@@ -15,8 +15,8 @@ export type Backend = 'binary' | 'tfjs';
 export const MODELS_DIR = path.resolve(__dirname, '..', '..', 'models');
 /**
  * The bundled models, by name (a model setting may be just the name): tinyfer-b1 is the default;
- * tinyfer-b1r runs its stride-1 blocks twice (more accurate with one view, ~1.5x the time; see
- * docs/model-card.md).
+ * tinyfer-b1r runs its stride-1 blocks twice (~1.5x the time, less accurate than the default since
+ * its r7; kept as the model with the format's repeat passes; see docs/model-card.md).
  */
 export const BUNDLED_MODELS = ['tinyfer-b1', 'tinyfer-b1r'] as const;
 export const DEFAULT_MODEL_DIR = path.join(MODELS_DIR, BUNDLED_MODELS[0]);
