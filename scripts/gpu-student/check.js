@@ -23,6 +23,7 @@ const dist = (p) => require(path.join(ROOT, 'dist', p));
 async function scores(tf, model, data, every) {
   const { predictScores } = dist('train/train');
   const { faceKey } = dist('train/teacher');
+  const { argmax } = dist('train/evaluate');
   const m = await tf.loadLayersModel(`file://${path.join(model, 'model.json')}`);
   const s = await predictScores(tf, m, data, 512, 1);
   const keys = [];
@@ -30,7 +31,7 @@ async function scores(tf, model, data, every) {
   let right = 0;
   for (let i = 0; i < data.labels.length; i++) {
     const row = Array.from(s.subarray(i * 7, i * 7 + 7));
-    if (row.indexOf(Math.max(...row)) === data.labels[i]) right++;
+    if (argmax(row) === data.labels[i]) right++;
     if (i % every) continue;
     keys.push(faceKey(data.sources[i]));
     rows.push(row);

@@ -278,6 +278,16 @@ def load_teacher(path, keys, classes):
     return np.asarray([table[k] for k in keys], np.float32).reshape(len(keys), classes)
 
 
+def smoothed(labels, classes):
+    """The training targets before any teacher: one-hot with label smoothing (train.ts)."""
+    return F.one_hot(labels, classes).float() * (1 - SMOOTHING) + SMOOTHING / classes
+
+
+def soft_cross_entropy(logits, target):
+    """categoricalCrossentropy on softmax outputs, as model.compile uses it (mean over the batch)."""
+    return -(target * F.log_softmax(logits, 1)).sum(1).mean()
+
+
 @torch.no_grad()
 def accuracy(model, faces, labels, batch=4096):
     model.eval()
@@ -291,6 +301,40 @@ def accuracy(model, faces, labels, batch=4096):
 def scores(model, faces, batch=4096):
     model.eval()
     return torch.cat([F.softmax(model(faces[i:i + batch]), 1) for i in range(0, len(faces), batch)])
+
+
+def check_scores(model, file, tkeys, xt, tyt, log):
+    """--check: the forward pass (inference) against a tfjs scores file (check.js)."""
+    ref = json.load(open(file))
+    pick = [tkeys.index(k) for k in ref['keys']]
+    got = scores(model, xt[pick]).cpu().numpy()
+    want = np.asarray(ref['scores'], np.float32)
+    diff = np.abs(got - want).max(1)
+    same = (got.argmax(1) == want.argmax(1)).mean()
+    log(f'check against {file}: {len(pick)} faces, same top class {same * 100:.2f} %, '
+        f'max |score difference| {diff.max():.2e}, median {np.median(diff):.2e}, accuracy here {accuracy(model, xt, tyt) * 100:.2f} %')
+
+
+def check_grad(model, file, tkeys, xt, tyt, classes, log):
+    """--check-grad: one step's loss and gradients against a tfjs file (check.js --grad), dropout off."""
+    ref = json.load(open(file))
+    pick = torch.tensor([tkeys.index(k) for k in ref['keys']], device=xt.device)
+    model.train(ref.get('mode') == 'training')
+    model.dropout = 0
+    logits = model(xt[pick])
+    loss = soft_cross_entropy(logits, smoothed(tyt[pick], classes))
+    loss.backward()
+    rows = np.abs(F.softmax(logits, 1).detach().cpu().numpy() - np.asarray(ref['probs'], np.float32).reshape(-1, classes)).max(1)
+    worst, rels = (0.0, ''), []
+    for name, want in ref['grads'].items():
+        got = model.w(name).grad.detach().cpu().numpy().ravel()
+        want = np.asarray(want, np.float32)
+        rel = float(np.abs(got - want).max() / max(1e-12, np.abs(want).max()))
+        worst = max(worst, (rel, name))
+        rels.append(rel)
+    log(f'check-grad against {file}: {len(pick)} faces, loss {loss.item():.6f} here, {ref["loss"]:.6f} in tfjs; '
+        f'{ref.get("mode")} mode; scores apart by > 1e-4 on {(rows > 1e-4).sum()} of {len(rows)} faces (largest {rows.max():.1e}); '
+        f'{len(ref["grads"])} gradients, largest difference {worst[0]:.2e} of the gradient\'s largest entry ({worst[1]}), median over the weights {np.median(rels):.2e}')
 
 
 def main():
@@ -350,39 +394,11 @@ def main():
         f'Training {n}, PublicTest {len(tkeys)} faces in {time.time() - t0:.1f} s; {gpu}, torch {torch.__version__}; {vars(args)}')
 
     if args.check:
-        ref = json.load(open(args.check))
-        pick = [tkeys.index(k) for k in ref['keys']]
-        got = scores(model, xt[pick]).cpu().numpy()
-        want = np.asarray(ref['scores'], np.float32)
-        diff = np.abs(got - want).max(1)
-        same = (got.argmax(1) == want.argmax(1)).mean()
-        log(f'check against {args.check}: {len(pick)} faces, same top class {same * 100:.2f} %, '
-            f'max |score difference| {diff.max():.2e}, median {np.median(diff):.2e}, accuracy here {accuracy(model, xt, tyt) * 100:.2f} %')
-        return
-
+        return check_scores(model, args.check, tkeys, xt, tyt, log)
     if args.check_grad:
-        ref = json.load(open(args.check_grad))
-        pick = torch.tensor([tkeys.index(k) for k in ref['keys']], device=dev)
-        model.train(ref.get('mode') == 'training')
-        model.dropout = 0
-        target = F.one_hot(tyt[pick], classes).float() * (1 - SMOOTHING) + SMOOTHING / classes
-        logits = model(xt[pick])
-        loss = -(target * F.log_softmax(logits, 1)).sum(1).mean()
-        loss.backward()
-        rows = np.abs(F.softmax(logits, 1).detach().cpu().numpy() - np.asarray(ref['probs'], np.float32).reshape(-1, classes)).max(1)
-        worst, rels = (0.0, ''), []
-        for name, want in ref['grads'].items():
-            got = model.w(name).grad.detach().cpu().numpy().ravel()
-            want = np.asarray(want, np.float32)
-            rel = float(np.abs(got - want).max() / max(1e-12, np.abs(want).max()))
-            worst = max(worst, (rel, name))
-            rels.append(rel)
-        log(f'check-grad against {args.check_grad}: {len(pick)} faces, loss {loss.item():.6f} here, {ref["loss"]:.6f} in tfjs; '
-            f'{ref.get("mode")} mode; scores apart by > 1e-4 on {(rows > 1e-4).sum()} of {len(rows)} faces (largest {rows.max():.1e}); '
-            f'{len(ref["grads"])} gradients, largest difference {worst[0]:.2e} of the gradient\'s largest entry ({worst[1]}), median over the weights {np.median(rels):.2e}')
-        return
+        return check_grad(model, args.check_grad, tkeys, xt, tyt, classes, log)
 
-    hard = F.one_hot(yt, classes).float() * (1 - SMOOTHING) + SMOOTHING / classes
+    hard = smoothed(yt, classes)
     if args.teacher:
         soft = torch.from_numpy(load_teacher(args.teacher, keys, classes)).to(dev)
         target = hard * (1 - args.distill) + soft * args.distill
@@ -419,7 +435,7 @@ def main():
             idx = perm[i * args.batch:(i + 1) * args.batch]
             xb = augment(x[idx], gen, args.augment) if args.augment > 0 else x[idx]
             logits = model(xb)
-            loss = -(target[idx] * F.log_softmax(logits, 1)).sum(1).mean()
+            loss = soft_cross_entropy(logits, target[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
