@@ -33,9 +33,9 @@ export function isBlobPath(p: string): boolean {
   return /\.tfer$/i.test(p) || (fs.existsSync(p) && fs.statSync(p).isFile() && !/\.json$/i.test(p));
 }
 
-/** Which backend a path implies when none is asked for. */
+/** Which backend a path implies when none is asked for: a bundled model's name means the C core, as the default does. */
 export function backendFor(modelPath: string): Backend {
-  return isBlobPath(modelPath) ? 'binary' : 'tfjs';
+  return bundledModel(modelPath) || isBlobPath(modelPath) ? 'binary' : 'tfjs';
 }
 
 /** Resolve (modelPath, backend) to the file or folder that backend loads. */
@@ -58,8 +58,7 @@ export function resolveModel(modelPath: string | undefined, backend: Backend): s
 }
 
 export async function openClassifier(modelPath: string | undefined, backend?: Backend): Promise<FaceClassifier> {
-  // no path or a bundled model's name: the C core, as for the default; else what the path is
-  const b = backend ?? (modelPath && !bundledModel(modelPath) ? backendFor(modelPath) : 'binary');
+  const b = backend ?? (modelPath ? backendFor(modelPath) : 'binary');
   const resolved = resolveModel(modelPath, b);
   if (b === 'binary') {
     const { BinaryEngine } = await import('./binary');
