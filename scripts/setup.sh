@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 log() { echo "[setup] $*"; }
 
-APT_PKGS=(build-essential cmake pkg-config libgtest-dev clang lld valgrind
+APT_PKGS=(build-essential cmake pkg-config libgtest-dev clang libclang-rt-14-dev lld valgrind
   mosquitto libmosquitto-dev libjpeg62-turbo-dev libpng-dev libsodium-dev fonts-dejavu-core)
 if [ "${1:-}" != "--no-apt" ]; then
   missing=()
