@@ -39,9 +39,9 @@ export interface FrameNodeConfig {
   detectorRuntime?: string;
 }
 
-/** Parse a number field of the editor: '' or undefined gives undefined (the default). */
+/** Parse a number field of the editor: '', blanks or undefined give undefined (the default). */
 export function numField(name: string, v: unknown): number | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
+  if (v === undefined || v === null || (typeof v === 'string' && v.trim() === '')) return undefined;
   const n = typeof v === 'number' ? v : Number(String(v).trim());
   if (!Number.isFinite(n)) throw new RangeError(`${name} must be a number, got '${String(v)}'`);
   return n;

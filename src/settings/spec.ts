@@ -49,7 +49,8 @@ export type SettingSpec = NumberSpec | EnumSpec | ModelSpec;
  * name ("must be in 0..1, got 2"); null when it is fine.
  */
 export function settingProblem(spec: SettingSpec, value: unknown): string | null {
-  const empty = value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
+  // '' is empty for every kind; blanks too for numbers and paths (a select never holds blanks)
+  const empty = value === undefined || value === null || value === '' || (spec.kind !== 'enum' && typeof value === 'string' && value.trim() === '');
   const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
   if (spec.kind === 'model') {
     if (empty) return null;
@@ -100,7 +101,7 @@ export function settingValue(name: string, spec: ModelSpec, value: unknown): str
 export function settingValue(name: string, spec: SettingSpec, value: unknown): string | number | undefined {
   const problem = settingProblem(spec, value);
   if (problem) throw new RangeError(`${name} ${problem}`);
-  if (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) return undefined;
+  if (value === undefined || value === null || value === '' || (spec.kind !== 'enum' && typeof value === 'string' && value.trim() === '')) return undefined;
   if (spec.kind === 'number') return typeof value === 'number' ? value : Number(String(value).trim());
   if (spec.kind === 'enum') return spec.values.find((v) => (typeof v === 'number' ? Number(value) === v : value === v));
   return String(value).trim();

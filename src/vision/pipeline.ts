@@ -12,6 +12,7 @@ import {
   DEFAULT_DETECTOR_RUNTIME,
   DETECTOR_RUNTIMES,
   FaceDetector,
+  checkDetectOptions,
   type Box,
   type DetectOptions,
   type Detection,
@@ -77,6 +78,7 @@ export function frameOptions(partial: Partial<FrameOptions> = {}): FrameOptions 
   if (typeof o.wholeFaceMaxSide !== 'number') throw new RangeError(`wholeFaceMaxSide must be a number, got ${String(o.wholeFaceMaxSide)}`);
   checkSetting('wholeFaceMaxSide', RANGES.wholeFaceMaxSide, o.wholeFaceMaxSide);
   o.wholeFace = o.wholeFace === true;
+  checkDetectOptions(o); // the detector's own options too: a bad one fails here, not at the first frame
   if (!DETECTOR_RUNTIMES.includes(o.detectorRuntime)) {
     throw new RangeError(`detectorRuntime must be one of ${DETECTOR_RUNTIMES.join(', ')}, got '${String(o.detectorRuntime)}'`);
   }
