@@ -48,6 +48,8 @@ describe('editor in a real browser (chromium + puppeteer-core)', function () {
     page.on('pageerror', (e) => problems.push(`page: ${e.message}`));
     await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 30000 });
     await page.waitForSelector('.red-ui-palette-node[data-palette-type="tinyfer-command"]', { timeout: 30000 });
+    // the flows are loaded: there is a workspace to add nodes to
+    await page.waitForFunction(() => RED.workspaces.active() && RED.nodes.workspace(RED.workspaces.active()), { timeout: 30000 });
   });
 
   after(async function () {
@@ -81,11 +83,16 @@ describe('editor in a real browser (chromium + puppeteer-core)', function () {
   async function openDialog(type, props = {}) {
     const id = await page.evaluate((type, props) => {
       const id = RED.nodes.id();
+      // as a node dropped from the palette: every setting at its default
+      const defaults = RED.nodes.getType(type).defaults;
+      const node = { id, type };
+      for (const k of Object.keys(defaults)) node[k] = JSON.parse(JSON.stringify(defaults[k].value === undefined ? '' : defaults[k].value));
+      Object.assign(node, props);
       if (type === 'tinyfer-fleet') {
-        RED.view.importNodes([{ id, type, ...props }]);
+        RED.view.importNodes([node]);
         RED.editor.editConfig('', type, id);
       } else {
-        RED.view.importNodes([{ id, type, x: 200, y: 100 + Math.floor(Math.random() * 400), z: RED.workspaces.active(), wires: [], ...props }]);
+        RED.view.importNodes([{ ...node, x: 200, y: 100 + Math.floor(Math.random() * 400), z: RED.workspaces.active(), wires: [] }]);
         RED.editor.edit(RED.nodes.node(id));
       }
       return id;
@@ -96,7 +103,7 @@ describe('editor in a real browser (chromium + puppeteer-core)', function () {
     return { id, prefix };
   }
 
-  async function closeDialog(type) {
+  async function closeDialog() {
     await page.evaluate(() => RED.tray.close());
     await page.waitForFunction(() => document.querySelectorAll('.red-ui-tray').length === 0, { timeout: 15000 });
   }
@@ -119,10 +126,31 @@ describe('editor in a real browser (chromium + puppeteer-core)', function () {
     'tinyfer-devices': [],
   };
 
+  let fleetId; // a fleet configuration for the device and command nodes (a required setting)
+
   for (const [type, cases] of Object.entries(CASES)) {
     it(`${type}: the edit dialog opens without errors; ${cases.length ? cases.map((c) => `${c[0]} ${c[1]}`).join(', ') + ' marked invalid, valid values not' : 'no numeric settings'}`, async function () {
       const before = problems.length;
-      const { prefix } = await openDialog(type, type === 'tinyfer-fleet' ? { url: 'mqtt://127.0.0.1:1883' } : {});
+      if (!fleetId) {
+        fleetId = await page.evaluate(() => {
+          const id = RED.nodes.id();
+          RED.view.importNodes([{ id, type: 'tinyfer-fleet', url: 'mqtt://127.0.0.1:1883', prefix: 'tinyfer', protocolVersion: '5', commandTimeout: 10 }]);
+          return id;
+        });
+      }
+      const { prefix } = await openDialog(type, type === 'tinyfer-fleet' ? { url: 'mqtt://127.0.0.1:1883' } : /devices|command/.test(type) ? { fleet: fleetId } : {});
+      try {
+        await checkDialog(type, prefix, cases);
+      } finally {
+        await closeDialog();
+      }
+      assert.deepEqual(problems.slice(before), [], 'no console or page errors');
+    });
+  }
+
+  async function checkDialog(type, prefix, cases) {
+      const marked = await page.$$eval('.red-ui-tray .input-error', (els) => els.map((e) => e.id || e.className));
+      assert.deepEqual(marked, [], 'a new node (its defaults) has no invalid field');
       if (type === 'tinyfer-emotion') {
         const options = await page.$$eval('#tinyfer-emotion-model-choice option', (os) => os.map((o) => [o.value, o.textContent]));
         assert.deepEqual(options.map((o) => o[0]), ['', ...BUNDLED_MODELS, 'custom']);
@@ -141,15 +169,15 @@ describe('editor in a real browser (chromium + puppeteer-core)', function () {
         await page.select('#tinyfer-emotion-model-choice', BUNDLED_MODELS[1]);
         assert.equal(await page.$eval('#node-input-model', (e) => e.value), BUNDLED_MODELS[1], 'choosing a bundled model sets it by name');
       }
-      await closeDialog(type);
-      assert.deepEqual(problems.slice(before), [], 'no console or page errors');
-    });
   }
 
   it('a node saved with an out-of-range value shows as invalid on the canvas, with the runtime\'s reason', async function () {
     const r = await page.evaluate(() => {
       const id = RED.nodes.id();
-      RED.view.importNodes([{ id, type: 'tinyfer-frame', x: 500, y: 500, z: RED.workspaces.active(), quality: '500', wires: [] }]);
+      const defaults = RED.nodes.getType('tinyfer-frame').defaults;
+      const node = { id, type: 'tinyfer-frame', x: 500, y: 500, z: RED.workspaces.active(), wires: [] };
+      for (const k of Object.keys(defaults)) node[k] = defaults[k].value;
+      RED.view.importNodes([{ ...node, quality: '500' }]);
       const n = RED.nodes.node(id);
       RED.editor.validateNode(n);
       return { valid: n.valid, errors: n.validationErrors };
@@ -169,8 +197,7 @@ describe('editor in a real browser (chromium + puppeteer-core)', function () {
         const body = h1 && h1.parentElement.querySelector('div.red-ui-help');
         return body && body.querySelectorAll('p').length > 0 ? { text: body.textContent, h3: [...body.querySelectorAll('h3')].map((h) => h.textContent) } : null;
       };
-      await page.waitForFunction(find, { timeout: 15000 }, label);
-      const help = await page.evaluate(find, label);
+      const help = await (await page.waitForFunction(find, { timeout: 15000 }, label)).jsonValue();
       assert.match(help.text, text);
       assert.ok(help.h3.includes('Details'), JSON.stringify(help.h3));
       assert.deepEqual(problems.slice(before), []);
