@@ -213,6 +213,42 @@ TEST(Detect, BadInputIsAnErrorCode) {
   EXPECT_EQ(tfa_detect(&g_det, big.data(), 1920, 1080, 1920, nullptr, out, 4), 0);
 }
 
+TEST(Detect, RandomFramesAndParamsStayInBounds) {
+  // sizes, strides, contents and parameters at random (run under ASan + UBSan with
+  // -DTFA_SANITIZE=ON): a face count or an error code, boxes inside the frame, scores in (0, 1]
+  uint32_t s = 12345;
+  tfa_face out[TFA_DET_MAX_PROPOSALS];
+  for (int it = 0; it < 150; it++) {
+    uint16_t w = (uint16_t)(1 + lcg(s) % 420), h = (uint16_t)(1 + lcg(s) % 320);
+    if (it % 10 == 0) w = (uint16_t)(1000 + lcg(s) % 3000), h = (uint16_t)(1 + lcg(s) % 40); // extreme aspect
+    size_t stride = w + lcg(s) % 5;
+    std::vector<uint8_t> f(stride * h);
+    uint32_t kind = lcg(s) % 3;
+    for (size_t i = 0; i < f.size(); i++) f[i] = kind == 0 ? (uint8_t)lcg(s) : kind == 1 ? (uint8_t)(i * 7 / (stride + 1)) : (uint8_t)((i / 9) & 1 ? 250 : 5);
+    tfa_detect_params p;
+    tfa_detect_defaults(&p);
+    p.min_face = (uint16_t)(lcg(s) % 3 == 0 ? 0 : lcg(s) % 600);
+    p.max_proposals = 1 + (int)(lcg(s) % TFA_DET_MAX_PROPOSALS);
+    p.p_threshold = (float)((int)(lcg(s) % 200) - 100) / 10.0f; // very permissive too: many candidates
+    p.r_threshold = (float)((int)(lcg(s) % 200) - 100) / 10.0f;
+    int max = (int)(lcg(s) % (TFA_DET_MAX_PROPOSALS + 1));
+    int n = tfa_detect(&g_det, f.data(), w, h, stride, &p, out, max);
+    if (w < 16 || h < 16) {
+      EXPECT_EQ(n, TFA_DET_ESMALL) << w << "x" << h;
+      continue;
+    }
+    ASSERT_GE(n, 0) << w << "x" << h;
+    ASSERT_LE(n, max);
+    for (int k = 0; k < n; k++) {
+      EXPECT_GE(out[k].box.w, 1);
+      EXPECT_LE(out[k].box.x + out[k].box.w, w);
+      EXPECT_LE(out[k].box.y + out[k].box.h, h);
+      EXPECT_GT(out[k].score, 0.0f);
+      EXPECT_LE(out[k].score, 1.0f);
+    }
+  }
+}
+
 TEST(Detect, SmallFramesAreOneFace) {
   std::vector<uint8_t> f(64 * 48, 50);
   tfa_box b[2];
