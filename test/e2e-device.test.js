@@ -213,7 +213,7 @@ describe('e2e: the C firmware as a virtual device in a Node-RED fleet', function
     }
     engine.dispose();
     if (process.env.TINYFER_E2E_VERBOSE) console.table(table);
-    // bench/detect.js (192 faces): the device's box covers the face (IoU >= 0.5) on ~96 % of the
+    // bench/detect.js (192 faces): the device's box covers the face (IoU >= 0.5) on ~94 % of the
     // frames, and the two pipelines crop differently (the device's detector box vs BlazeFace's
     // eye/mouth framing), so a borderline face's emotion can differ (~76 % agree). Here: the box
     // covers the face on all frames but one, and the emotions agree on at least half.

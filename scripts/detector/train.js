@@ -7,9 +7,9 @@
  *        [--seed 7] [--epochs1 12] [--epochs2 10] [--quick]
  *
  * Two networks, a cascade (MTCNN-style, much smaller):
- *   P (proposal), 16x16 window, fully convolutional: conv 4x4/2 1->8, conv 3x3/2 8->12,
- *     conv 3x3 12->16, conv 1x1 16->5 (face logit + 4 box offsets); run over an image pyramid
- *     it scores every 16x16 window at a stride of 4 pixels;
+ *   P (proposal), 16x16 window, fully convolutional: conv 4x4/2 1->8, depthwise 3x3/2 +
+ *     pointwise 8->12, depthwise 3x3 + pointwise 12->16, conv 1x1 16->5 (face logit + 4 box
+ *     offsets); run over an image pyramid it scores every 16x16 window at a stride of 4 pixels;
  *   R (refine), 24x24 window: conv 3x3 1->12, maxpool 2, conv 3x3 12->16, maxpool 2,
  *     conv 3x3 16->32, dense 128->48, dense 48->5; run on the best proposals.
  * ReLU everywhere but the last layer. Box offsets are the face square's edges minus the window's,
@@ -375,10 +375,13 @@ async function loadFaces(root, quick) {
 function buildP(tf, seed) {
   const init = (k) => ({ kernelInitializer: tf.initializers.glorotUniform({ seed: seed + k }) });
   const m = tf.sequential();
+  const dinit = (k) => ({ depthwiseInitializer: tf.initializers.glorotUniform({ seed: seed + k }) });
   m.add(tf.layers.conv2d({ inputShape: [16, 16, 1], filters: 8, kernelSize: 4, strides: 2, activation: 'relu', name: 'p1', ...init(1) }));
-  m.add(tf.layers.conv2d({ filters: 12, kernelSize: 3, strides: 2, activation: 'relu', name: 'p2', ...init(2) }));
-  m.add(tf.layers.conv2d({ filters: 16, kernelSize: 3, activation: 'relu', name: 'p3', ...init(3) }));
-  m.add(tf.layers.conv2d({ filters: 5, kernelSize: 1, name: 'p4', ...init(4) }));
+  m.add(tf.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, activation: 'relu', name: 'p2d', ...dinit(2) }));
+  m.add(tf.layers.conv2d({ filters: 12, kernelSize: 1, activation: 'relu', name: 'p2p', ...init(3) }));
+  m.add(tf.layers.depthwiseConv2d({ kernelSize: 3, activation: 'relu', name: 'p3d', ...dinit(4) }));
+  m.add(tf.layers.conv2d({ filters: 16, kernelSize: 1, activation: 'relu', name: 'p3p', ...init(5) }));
+  m.add(tf.layers.conv2d({ filters: 5, kernelSize: 1, name: 'p4', ...init(6) }));
   m.add(tf.layers.flatten());
   return m;
 }
@@ -486,7 +489,7 @@ function predictLogits(tf, model, s) {
 function jsForward(model) {
   const ls = model.layers.filter((l) => l.getWeights().length === 2).map((l) => {
     const [w, b] = l.getWeights();
-    return { w: w.dataSync().slice(), shape: w.shape, b: b.dataSync().slice(), stride: l.getConfig().strides[0] };
+    return { w: w.dataSync().slice(), shape: w.shape, b: b.dataSync().slice(), stride: l.getConfig().strides[0], dw: l.getClassName() === 'DepthwiseConv2D' };
   });
   return (win) => {
     let a = Float32Array.from(win, (v) => (v - 128) / 128);
@@ -494,7 +497,8 @@ function jsForward(model) {
     let cin = 1;
     for (let li = 0; li < ls.length; li++) {
       const L = ls[li];
-      const [kh, , , cout] = L.shape;
+      const kh = L.shape[0];
+      const cout = L.dw ? cin : L.shape[3];
       const os = Math.floor((size - kh) / L.stride) + 1;
       const o = new Float32Array(os * os * cout);
       for (let oy = 0; oy < os; oy++) {
@@ -504,6 +508,10 @@ function jsForward(model) {
             for (let y = 0; y < kh; y++) {
               for (let x = 0; x < kh; x++) {
                 const ib = ((oy * L.stride + y) * size + ox * L.stride + x) * cin;
+                if (L.dw) {
+                  s += a[ib + co] * L.w[(y * kh + x) * cin + co];
+                  continue;
+                }
                 const wb = (y * kh + x) * cin * cout + co;
                 for (let c = 0; c < cin; c++) s += a[ib + c] * L.w[wb + c * cout];
               }
@@ -536,7 +544,7 @@ function calibrate(tf, model, s) {
     const p = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9999))];
     a.dispose();
     const [w, b] = l.getWeights();
-    out.push({ name: l.name, kind: l.getClassName(), w: { shape: w.shape, data: w.dataSync().slice() }, b: b.dataSync().slice(), amax: p, strides: l.getConfig().strides });
+    out.push({ name: l.name, dw: l.getClassName() === 'DepthwiseConv2D', w: { shape: w.shape, data: w.dataSync().slice() }, b: b.dataSync().slice(), amax: p, strides: l.getConfig().strides });
   }
   xs.dispose();
   return out;
@@ -556,8 +564,8 @@ function quantize(layers) {
     const kh = dense ? 1 : shape[0];
     const kw = dense ? 1 : shape[1];
     const cin = dense ? shape[0] : shape[2];
-    const cout = dense ? shape[1] : shape[3];
-    const per = kh * kw * cin;
+    const cout = dense ? shape[1] : L.dw ? shape[2] : shape[3];
+    const per = L.dw ? kh * kw : kh * kw * cin; // weights per output channel
     const wq = new Int8Array(cout * per);
     const bias = new Int32Array(cout);
     const mult = new Int32Array(cout);
@@ -566,11 +574,18 @@ function quantize(layers) {
     const sOut = last ? 0 : L.amax / 255;
     for (let o = 0; o < cout; o++) {
       let amax = 0;
-      for (let i = 0; i < per; i++) amax = Math.max(amax, Math.abs(L.w.data[i * cout + o]));
+      for (let i = 0; i < per; i++) amax = Math.max(amax, Math.abs(L.w.data[L.dw ? i * cin + o : i * cout + o]));
       const sw = amax > 0 ? amax / 127 : 1;
       let sum = 0;
       for (let y = 0; y < kh; y++) {
         for (let x = 0; x < kw; x++) {
+          if (L.dw) {
+            // depthwise kernel [kh][kw][cin][1] -> [c][kh][kw]
+            const q = Math.max(-127, Math.min(127, Math.round(L.w.data[(y * kw + x) * cin + o] / sw)));
+            wq[o * per + y * kw + x] = q;
+            sum += q;
+            continue;
+          }
           for (let c = 0; c < cin; c++) {
             const src = ((y * kw + x) * cin + c) * cout + o; // HWIO (dense: IO)
             const q = Math.max(-127, Math.min(127, Math.round(L.w.data[src] / sw)));
@@ -599,7 +614,7 @@ function quantize(layers) {
         shift[o] = sh;
       }
     }
-    const q = { name: L.name, dense, k: kh, stride: dense ? 1 : L.strides[0], cin, cout, wq, bias, mult, shift, outScale, last };
+    const q = { name: L.name, dense, dw: !!L.dw, k: kh, stride: dense ? 1 : L.strides[0], cin, cout, wq, bias, mult, shift, outScale, last };
     if (!last) {
       sIn = sOut;
       zIn = 0;
@@ -624,11 +639,11 @@ function emitNet(prefix, qs) {
     s += cArray('int32_t', `${n}_b`, q.bias, 8);
     if (q.last) {
       s += `static const float ${n}_scale[${q.cout}] = {${Array.from(q.outScale, (v) => v.toExponential(9) + 'f').join(', ')}};\n`;
-      descs.push(`{${q.k}, ${q.stride}, ${q.cin}, ${q.cout}, ${n}_w, ${n}_b, NULL, NULL, ${n}_scale}`);
+      descs.push(`{${q.k}, ${q.stride}, ${q.dw ? 1 : 0}, ${q.cin}, ${q.cout}, ${n}_w, ${n}_b, NULL, NULL, ${n}_scale}`);
     } else {
       s += cArray('int32_t', `${n}_m`, q.mult, 12);
       s += cArray('int8_t', `${n}_s`, q.shift, 32);
-      descs.push(`{${q.k}, ${q.stride}, ${q.cin}, ${q.cout}, ${n}_w, ${n}_b, ${n}_m, ${n}_s, NULL}`);
+      descs.push(`{${q.k}, ${q.stride}, ${q.dw ? 1 : 0}, ${q.cin}, ${q.cout}, ${n}_w, ${n}_b, ${n}_m, ${n}_s, NULL}`);
     }
   }
   s += `static const tfa_det_layer ${prefix}_layers[${qs.length}] = {\n  ${descs.join(',\n  ')},\n};\n`;

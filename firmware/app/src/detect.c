@@ -8,8 +8,9 @@
 
 typedef struct {
   uint8_t k, stride;
+  uint8_t dw;           /* depthwise: output channel c sees input channel c only (cin == cout) */
   uint16_t cin, cout;
-  const int8_t *w;      /* [cout][k][k][cin] */
+  const int8_t *w;      /* [cout][k][k][cin]; depthwise: [c][k][k] */
   const int32_t *bias;  /* input zero point folded in */
   const int32_t *mult;  /* requantization: out = (acc * mult + 2^(shift-1)) >> shift, 0..255 */
   const int8_t *shift;
@@ -63,6 +64,18 @@ static void conv_at(const tfa_det_layer *L, const uint8_t *in, size_t pitch, int
   const uint32_t run = (uint32_t)L->k * L->cin; /* one kernel row: k x cin contiguous bytes */
   const int8_t *w = L->w;
   uint16_t co;
+  if (L->dw) {
+    for (co = 0; co < L->cout; co++) {
+      int32_t s = L->bias[co];
+      uint8_t ky, kx;
+      for (ky = 0; ky < L->k; ky++) {
+        const uint8_t *a = in + ky * pitch + co;
+        for (kx = 0; kx < L->k; kx++) s += (int32_t)*w++ * (int32_t)a[(size_t)kx * L->cin];
+      }
+      acc[co] = s;
+    }
+    return;
+  }
   for (co = 0; co < L->cout; co++) {
     int32_t s = L->bias[co];
     uint8_t ky;
@@ -97,7 +110,7 @@ static uint32_t conv_layer(const tfa_det_layer *L, const uint8_t *in, int iw, in
       for (co = 0; co < L->cout; co++) *out++ = requant(L, co, acc[co]);
     }
   }
-  return (uint32_t)(*ow * *oh) * L->cout * L->k * L->k * L->cin;
+  return (uint32_t)(*ow * *oh) * L->cout * L->k * L->k * (L->dw ? 1u : L->cin);
 }
 
 /* 2x2 max pooling, stride 2 (floor). */
@@ -173,31 +186,35 @@ static void square(tfa_det_cand *c) {
   c->w = c->h = s;
 }
 
-/* P over one pyramid level (lw x lh pixels, `scale` frame pixels per level pixel). */
+/* P over one pyramid level (lw x lh pixels; fx, fy frame pixels per level pixel). Layers: conv
+ * 4x4/2, depthwise 3x3/2 + pointwise, then per window depthwise 3x3 + pointwise + the 1x1 head. */
 static void run_p(tfa_detector *d, const uint8_t *lvl, int lw, int lh, float fx, float fy, const tfa_detect_params *p) {
   const tfa_det_layer *L = tfa_det_p_layers;
   int w1, h1, w2, h2, x, y;
-  int32_t a3[16], out[5];
-  uint8_t q3[16];
+  int32_t acc[16], out[5];
+  uint8_t q3[16], q4[16];
   const float thr = p->p_threshold;
   d->stats.macs_p += conv_layer(&L[0], lvl, lw, lh, d->a1, &w1, &h1);
   d->stats.macs_p += conv_layer(&L[1], d->a1, w1, h1, d->a2, &w2, &h2);
+  d->stats.macs_p += conv_layer(&L[2], d->a2, w2, h2, d->a1, &w2, &h2);
   d->n_lvl = 0;
-  /* conv3 (3x3) and the 1x1 head fused, per position */
-  for (y = 0; y + L[2].k <= h2; y++) {
-    for (x = 0; x + L[2].k <= w2; x++) {
+  /* the last depthwise 3x3, its pointwise and the head, fused per window */
+  for (y = 0; y + L[3].k <= h2; y++) {
+    for (x = 0; x + L[3].k <= w2; x++) {
       uint16_t co;
       float logit;
-      conv_at(&L[2], d->a2 + ((size_t)y * w2 + x) * L[2].cin, (size_t)w2 * L[2].cin, a3);
-      for (co = 0; co < L[2].cout; co++) q3[co] = requant(&L[2], co, a3[co]);
-      conv_at(&L[3], q3, 0, out);
+      conv_at(&L[3], d->a1 + ((size_t)y * w2 + x) * L[3].cin, (size_t)w2 * L[3].cin, acc);
+      for (co = 0; co < L[3].cout; co++) q3[co] = requant(&L[3], co, acc[co]);
+      conv_at(&L[4], q3, 0, acc);
+      for (co = 0; co < L[4].cout; co++) q4[co] = requant(&L[4], co, acc[co]);
+      conv_at(&L[5], q4, 0, out);
       d->stats.windows++;
-      logit = (float)out[0] * L[3].scale[0];
+      logit = (float)out[0] * L[5].scale[0];
       if (logit >= thr) {
         tfa_det_cand c;
         float side = (float)P_WIN, x0 = (float)(x * P_STRIDE), y0 = (float)(y * P_STRIDE);
-        float bx0 = x0 + side * (float)out[1] * L[3].scale[1], by0 = y0 + side * (float)out[2] * L[3].scale[2];
-        float bx1 = x0 + side + side * (float)out[3] * L[3].scale[3], by1 = y0 + side + side * (float)out[4] * L[3].scale[4];
+        float bx0 = x0 + side * (float)out[1] * L[5].scale[1], by0 = y0 + side * (float)out[2] * L[5].scale[2];
+        float bx1 = x0 + side + side * (float)out[3] * L[5].scale[3], by1 = y0 + side + side * (float)out[4] * L[5].scale[4];
         if (bx1 <= bx0 || by1 <= by0) continue;
         c.x = bx0 * fx;
         c.y = by0 * fy;
@@ -208,8 +225,9 @@ static void run_p(tfa_detector *d, const uint8_t *lvl, int lw, int lh, float fx,
       }
     }
   }
-  d->stats.macs_p += (uint32_t)(h2 - L[2].k + 1) * (uint32_t)(w2 - L[2].k + 1) *
-                     (uint32_t)(L[2].cout * L[2].k * L[2].k * L[2].cin + L[3].cout * L[3].cin);
+  if (h2 >= L[3].k && w2 >= L[3].k)
+    d->stats.macs_p += (uint32_t)(h2 - L[3].k + 1) * (uint32_t)(w2 - L[3].k + 1) *
+                       (uint32_t)(L[3].cout * L[3].k * L[3].k + L[4].cout * L[4].cin + L[5].cout * L[5].cin);
   d->n_lvl = nms(d->lvl, d->n_lvl, NMS_LEVEL, 0);
   for (x = 0; x < d->n_lvl; x++) push(d->cand, &d->n_cand, TFA_DET_MAX_CANDIDATES, &d->lvl[x]);
 }
