@@ -1,10 +1,16 @@
 #!/usr/bin/env node
 /**
  * Trains the device's face detector (firmware/app/src/detect.c) and writes its integer weights,
- * firmware/app/src/detect_weights.h. One command, CPU only (tfjs-node), ~15 min on 2 cores:
+ * firmware/app/src/detect_weights.h. One command, CPU only (tfjs-node), ~6 min on 2 cores. Every
+ * random draw is seeded by --seed: a second run on the same machine wrote the same header byte
+ * for byte (another CPU's TensorFlow kernels may round differently).
  *
- *   npm run build && nice node scripts/detector/train.js [--out firmware/app/src/detect_weights.h]
- *        [--seed 7] [--epochs1 12] [--epochs2 10] [--quick]
+ *   npm run train:detector
+ *   (= npm run build && node scripts/detector/train.js [--out firmware/app/src/detect_weights.h]
+ *        [--seed 7] [--epochs1 12] [--epochs2 10] [--quick])
+ *
+ * --quick: 1/10 of the windows, 2 epochs each, 100 FER2013 faces a label (a check of the script,
+ * not a usable detector).
  *
  * Two networks, a cascade (MTCNN-style, much smaller):
  *   P (proposal), 16x16 window, fully convolutional: conv 4x4/2 1->8, depthwise 3x3/2 +
