@@ -1,6 +1,6 @@
 /*
  * tfa_platform for the XIAO ESP32S3 Sense: OV2640 camera (grayscale QVGA; JPEG only for published
- * frames), centre-square face "detector" (documented fallback: no esp-dl), NVS settings, model
+ * frames), the app's face detector (firmware/app/src/detect.c), NVS settings, model
  * slots in the model_a/model_b partitions plus the compiled-in model, libsodium crypto, esp-mqtt.
  */
 #include <stdio.h>
@@ -22,6 +22,7 @@
 #include "sodium.h"
 
 #include "esp_glue.h"
+#include "tfa/detect.h"
 
 static const char *TAG = "platform";
 
@@ -94,13 +95,15 @@ static void p_release(void *ctx, tfa_frame *f) {
   memset(&s_frame, 0, sizeof s_frame);
 }
 
-/* No face detector on the device yet: the face is the centred square of the frame (hold the
- * camera at the face, like a FER dataset crop). See firmware/README.md for the esp-dl option. */
+/* The app's face detector (tfa/detect.h), the same code the host build runs. Its ~38 KiB of
+ * working memory is taken once, from internal RAM when there is room (else PSRAM). */
 static int p_detect(void *ctx, const tfa_frame *f, tfa_box *boxes, int max) {
+  static tfa_detector *det;
   (void)ctx;
-  if (max < 1) return 0;
-  boxes[0] = tfa_centre_square(f->width, f->height);
-  return 1;
+  if (!det) det = heap_caps_malloc(sizeof *det, MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT);
+  if (!det) det = heap_caps_malloc(sizeof *det, MALLOC_CAP_SPIRAM | MALLOC_CAP_8BIT);
+  if (!det) return 0;
+  return tfa_detect_frame(det, f->gray, f->width, f->height, f->stride, boxes, max);
 }
 
 /* ------------------------------------------------------------------ clock */
