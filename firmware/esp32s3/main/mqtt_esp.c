@@ -9,8 +9,7 @@
 #include "esp_heap_caps.h"
 #include "esp_log.h"
 #include "esp_glue.h"
-#include "mqtt5_client.h"
-#include "mqtt_client.h"
+#include "mqtt_client.h" /* with CONFIG_MQTT_PROTOCOL_5 it declares the MQTT 5 API too */
 
 static const char *TAG = "mqtt";
 static esp_mqtt_client_handle_t s_client;
