@@ -75,3 +75,22 @@ void tfr_op_binarize_pack(const float *in, int h, int w, int c, const float *thr
     }
   }
 }
+
+#if defined(TFR_USE_INT8_DOT)
+void tfr_op_binarize_i8(const float *in, int h, int w, int c, const float *thr, int8_t *plane) {
+  const int cp = TFR_I8C(c), wp = w + 2, hp = h + 2;
+  int y, x, k;
+  for (y = 0; y < hp; y++) {
+    for (x = 0; x < wp; x++) {
+      int8_t *p = plane + (y * wp + x) * cp;
+      if (y == 0 || x == 0 || y == hp - 1 || x == wp - 1) {
+        for (k = 0; k < c; k++) p[k] = 1; /* +1 padding */
+      } else {
+        const float *v = in + ((y - 1) * w + (x - 1)) * c;
+        for (k = 0; k < c; k++) p[k] = (int8_t)(v[k] >= thr[k] ? 1 : -1);
+      }
+      for (k = c; k < cp; k++) p[k] = 0;
+    }
+  }
+}
+#endif

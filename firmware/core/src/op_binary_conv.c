@@ -369,6 +369,71 @@ void tfr_op_binary_conv_lut(const uint32_t *packed, int h, int w, int cin, int c
 }
 #endif
 
+#if defined(TFR_USE_INT8_DOT)
+/* The byte path (see tfr_ops.h): conv = the +-1 dot product of the window's three kernel rows
+ * (three pixels each, contiguous in the plane: 3 * TFR_I8C(cin) bytes) with the weights of one
+ * output expanded to bytes. One output at a time over every pixel, so its weights are expanded
+ * once per layer. */
+#if defined(TFR_USE_PIE)
+/* ESP32-S3 PIE: ACCX += a . w over nv vectors of 16 signed bytes (both 16-byte aligned), two
+ * instructions per 16 multiply-accumulates: the MAC of the loaded pair fused with the next load
+ * of a (it multiplies the q0 it had before the load), then the next load of w. No LOOP in the asm:
+ * the compiler may put the loop around it in a zero-overhead loop of its own. */
+TFR_KERNEL void pie_dot_row(const int8_t *a, const int8_t *w, int nv) {
+  int i;
+  __asm__ volatile("ee.vld.128.ip q0, %0, 16\n\tee.vld.128.ip q1, %1, 16" : "+r"(a), "+r"(w) : : "memory");
+  for (i = 1; i < nv; i++)
+    __asm__ volatile("ee.vmulas.s8.accx.ld.ip q0, %0, 16, q0, q1\n\tee.vld.128.ip q1, %1, 16" : "+r"(a), "+r"(w) : : "memory");
+  __asm__ volatile("ee.vmulas.s8.accx q0, q1" : : : "memory");
+}
+#endif
+
+/* a0..a2: the window's three kernel rows; w: the expanded weights, n bytes per row (a multiple of 16) */
+TFR_KERNEL int32_t dot3_i8(const int8_t *a0, const int8_t *a1, const int8_t *a2, const int8_t *w, int n) {
+#if defined(TFR_USE_PIE)
+  int32_t s;
+  __asm__ volatile("ee.zero.accx" : : : "memory");
+  pie_dot_row(a0, w, n / 16);
+  pie_dot_row(a1, w + n, n / 16);
+  pie_dot_row(a2, w + 2 * n, n / 16);
+  __asm__ volatile("rur.accx_0 %0" : "=r"(s) : : "memory");
+  return s;
+#else
+  int32_t s = 0;
+  int i;
+  for (i = 0; i < n; i++) s += a0[i] * w[i];
+  for (i = 0; i < n; i++) s += a1[i] * w[n + i];
+  for (i = 0; i < n; i++) s += a2[i] * w[2 * n + i];
+  return s;
+#endif
+}
+
+void tfr_op_binary_conv_i8(const int8_t *plane, int h, int w, int cin, int cout, int stride,
+                           const uint32_t *weight_bits, const float *scale, const float *bias,
+                           int accumulate, const float *prelu, float *out) {
+  const int cp = TFR_I8C(cin), words = TFR_WORDS(cin), wp = w + 2, row = 3 * cp;
+  const int ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1;
+  uint32_t wbuf[9 * TFR_I8_MAX_CIN / 4 + 4]; /* the expanded weights, from a 16-byte boundary */
+  int8_t *wexp = (int8_t *)(void *)((uint8_t *)wbuf + ((16u - ((uintptr_t)wbuf & 15u)) & 15u));
+  int o, oy, ox, t, k;
+  for (o = 0; o < cout; o++) {
+    const uint32_t *wt = weight_bits + o * 9 * words;
+    for (t = 0; t < 9; t++)
+      for (k = 0; k < cp; k++)
+        wexp[t * cp + k] = (int8_t)(k >= cin ? 0 : ((wt[t * words + k / 32] >> (k % 32)) & 1u) ? 1 : -1);
+    for (oy = 0; oy < ho; oy++) {
+      const int8_t *r = plane + (oy * stride) * wp * cp;
+      float *dst = out + (oy * wo) * cout + o;
+      for (ox = 0; ox < wo; ox++, dst += cout) {
+        const int8_t *a = r + ox * stride * cp;
+        const int32_t conv = dot3_i8(a, a + wp * cp, a + 2 * wp * cp, wexp, row);
+        *dst = epilogue((int)conv, scale[o], bias[o], accumulate, *dst, prelu, o);
+      }
+    }
+  }
+}
+#endif
+
 void tfr_op_binary_conv(const uint32_t *packed, int h, int w, int cin, int cout, int stride,
                         const uint32_t *weight_bits, const float *scale, const float *bias,
                         int accumulate, const float *prelu, float *out) {
