@@ -41,6 +41,13 @@ const HOST_FACES = 20;
 const XTENSA_FLAGS = ['-mlongcalls', '-std=gnu17', '-O2', '-ffunction-sections', '-fdata-sections', '-fno-shrink-wrap',
   '-fstrict-volatile-bitfields', '-fno-jump-tables', '-fno-tree-switch-conversion', '-ggdb', '-ffp-contract=off', '-O2'];
 
+/** The firmware's two builds of the core: the default (reference path) and the opt-in PIE path
+ * (components/tinyfer_core: idf.py -DTINYFER_PIE=1), whose portable C twin the host counts. */
+const PATHS = [
+  { name: 'reference', firmware: 'default build', host: [], xtensa: [] },
+  { name: 'int8-pie', firmware: 'idf.py -DTINYFER_PIE=1', host: ['TFR_USE_INT8_DOT'], xtensa: ['TFR_USE_INT8_DOT', 'TFR_USE_PIE'] },
+];
+
 /** The core's sources as the firmware component lists them (one definition: its CMakeLists). */
 function coreSources() {
   const text = fs.readFileSync(COMPONENT, 'utf8');
@@ -82,14 +89,14 @@ function facesFile() {
 }
 
 /** Builds the counting binary once (gcc --coverage -O0, reference path). */
-function buildCounting() {
-  const dir = path.join(BUILD, 'host');
+function buildCounting(defines = []) {
+  const dir = path.join(BUILD, `host${defines.length ? '-' + defines.join('-') : ''}`);
   fs.mkdirSync(dir, { recursive: true });
   const cc = process.env.CC || 'gcc';
   const objs = [];
   for (const src of coreSources()) {
     const obj = path.join(dir, path.basename(src, '.c') + '.o');
-    run(cc, ['-std=c99', '-O0', '-ffp-contract=off', '--coverage', '-I', path.join(CORE, 'include'), '-I', path.join(CORE, 'src'),
+    run(cc, ['-std=c99', '-O0', '-ffp-contract=off', '--coverage', ...defines.map((d) => `-D${d}`), '-I', path.join(CORE, 'include'), '-I', path.join(CORE, 'src'),
       '-c', path.join(CORE, src), '-o', obj]);
     objs.push(obj);
   }
@@ -182,15 +189,15 @@ function classOf(op) {
 
 /** Compiles the core for the ESP32-S3 and returns the parsed listing: functions with their
  * instructions { addr, op, args, file, line, cls, target }. */
-function xtensaListing(cc) {
-  const dir = path.join(BUILD, 'xtensa');
+function xtensaListing(cc, defines = []) {
+  const dir = path.join(BUILD, `xtensa${defines.length ? '-' + defines.join('-') : ''}`);
   fs.mkdirSync(dir, { recursive: true });
   const objdump = cc.replace(/gcc$/, 'objdump');
   const version = run(cc, ['--version']).split('\n')[0];
   const functions = [];
   for (const src of coreSources()) {
     const obj = path.join(dir, path.basename(src, '.c') + '.o');
-    run(cc, [...XTENSA_FLAGS, '-I', path.join(CORE, 'include'), '-I', path.join(CORE, 'src'), '-c', path.join(CORE, src), '-o', obj]);
+    run(cc, [...XTENSA_FLAGS, ...defines.map((d) => `-D${d}`), '-I', path.join(CORE, 'include'), '-I', path.join(CORE, 'src'), '-c', path.join(CORE, src), '-o', obj]);
     functions.push(...parseObjdump(run(objdump, ['-d', '-l', '--inlines', '-r', '--no-show-raw-insn', obj])));
   }
   return { version, functions };
@@ -647,14 +654,11 @@ function calibrate(cc) {
 
 const round = (x, d = 0) => +x.toFixed(d);
 
-function generate(cc) {
-  if (!cc || !fs.existsSync(cc)) throw new Error(`xtensa-cost: --cc must name xtensa-esp32s3-elf-gcc (got ${cc || 'nothing'})`);
-  const calibration = calibrate(cc);
-  CYCLES.fpuLatency.value = calibration.fpuLatency;
-  const listing = xtensaListing(cc);
-  const build = buildCounting();
-  const models = bundledModels();
-  if (models.length === 0) throw new Error('xtensa-cost: no models/*.tfer');
+/** One firmware build of the core: its listing, the host trip counts of its portable twin per
+ * bundled model, and the costs. */
+function costPath(cc, def, models) {
+  const listing = xtensaListing(cc, def.xtensa);
+  const build = buildCounting(def.host);
   const hosts = {};
   for (const m of models) hosts[m.name] = hostCounts(build, m.file);
   const { loops, straight, totals } = costListing(listing, hosts);
@@ -663,30 +667,18 @@ function generate(cc) {
   const live = loops.filter((l) => names.some((n) => l.iterations[n] > 0));
   for (const l of live) l.cycles = Object.fromEntries(names.map((n) => [n, Math.round(l.cyclesPerIteration * l.iterations[n])]));
   live.sort((a, b) => b.cycles[first] - a.cycles[first]);
-  const byFunction = {};
-  for (const n of names) {
-    const f = (byFunction[n] = {});
-    for (const l of live) f[baseName(l.function)] = (f[baseName(l.function)] || 0) + l.cycles[n];
-    for (const s of straight) f[baseName(s.function)] = (f[baseName(s.function)] || 0) + s.cyclesPerCall * s.calls[n];
+  const models_ = {};
+  for (const m of models) {
+    const f = {};
+    for (const l of live) f[baseName(l.function)] = (f[baseName(l.function)] || 0) + l.cycles[m.name];
+    for (const st of straight) f[baseName(st.function)] = (f[baseName(st.function)] || 0) + st.cyclesPerCall * st.calls[m.name];
     for (const k of Object.keys(f)) if (f[k] === 0) delete f[k]; else f[k] = Math.round(f[k]);
+    models_[m.name] = { ...totals[m.name], byFunction: f };
   }
-  const table = {
-    about: 'ESP32-S3 cost of the inference core from the Xtensa instruction set: written by `node scripts/xtensa-cost.js generate --cc <xtensa-esp32s3-elf-gcc>`, read by `npm run bench`; see firmware/core/README.md',
-    sources: sourcesHash(),
-    compiler: listing.version,
-    flags: XTENSA_FLAGS.join(' '),
-    path: 'reference (no TFR_USE_* fast-path macro: what the firmware component compiles)',
-    mhz: MHZ,
-    cycleModel: CYCLES,
-    calibration,
-    host: { faces: hosts[first].faces, source: hosts[first].source, build: 'gcc -O0 --coverage, reference path; gcov -b per-branch arc counts' },
-    models: Object.fromEntries(models.map((m) => [m.name, {
-      blobSha256: crypto.createHash('sha256').update(fs.readFileSync(m.file)).digest('hex'),
-      ...totals[m.name],
-      byFunction: byFunction[m.name],
-    }])),
-    frame: null,
-    frameNote: 'face detector: not in the core yet (branch detect); when it lands, its loops are costed here per QVGA frame',
+  return {
+    name: def.name, firmware: def.firmware, xtensaDefines: def.xtensa, hostDefines: def.host,
+    host: { faces: hosts[first].faces, source: hosts[first].source },
+    models: models_,
     loops: live.map((l) => ({
       id: l.id, function: l.function, source: l.source, kind: l.kind, depth: l.depth, addr: l.addr,
       instructions: l.instructions, byClass: l.byClass, cyclesPerIteration: l.cyclesPerIteration,
@@ -694,9 +686,32 @@ function generate(cc) {
       ...(l.cycles[first] >= 0.01 * totals[first].cyclesPerFace ? { ops: l.insns.map((x) => x.op).join(' ') } : {}),
     })),
     deadLoops: loops.length - live.length,
-    straight: straight.filter((s) => names.some((n) => s.calls[n] > 0)).map((s) => ({
-      function: s.function, instructions: s.instructions, cyclesPerCall: s.cyclesPerCall, calls: Object.fromEntries(names.map((n) => [n, round(s.calls[n], 2)])),
+    straight: straight.filter((st) => names.some((n) => st.calls[n] > 0)).map((st) => ({
+      function: st.function, instructions: st.instructions, byClass: st.byClass, cyclesPerCall: st.cyclesPerCall,
+      calls: Object.fromEntries(names.map((n) => [n, round(st.calls[n], 2)])),
     })),
+  };
+}
+
+function generate(cc) {
+  if (!cc || !fs.existsSync(cc)) throw new Error(`xtensa-cost: --cc must name xtensa-esp32s3-elf-gcc (got ${cc || 'nothing'})`);
+  const calibration = calibrate(cc);
+  CYCLES.fpuLatency.value = calibration.fpuLatency;
+  const models = bundledModels();
+  if (models.length === 0) throw new Error('xtensa-cost: no models/*.tfer');
+  const table = {
+    about: 'ESP32-S3 cost of the inference core from the Xtensa instruction set: written by `node scripts/xtensa-cost.js generate --cc <xtensa-esp32s3-elf-gcc>`, read by `npm run bench`; see firmware/core/README.md',
+    sources: sourcesHash(),
+    compiler: run(cc, ['--version']).split('\n')[0],
+    flags: XTENSA_FLAGS.join(' '),
+    mhz: MHZ,
+    cycleModel: CYCLES,
+    calibration,
+    hostBuild: 'gcc -O0 --coverage of the same sources (the portable twin of each path); gcov -b per-branch arc counts; per face = (N faces - 0 faces) / N',
+    modelBlobs: Object.fromEntries(models.map((m) => [m.name, crypto.createHash('sha256').update(fs.readFileSync(m.file)).digest('hex')])),
+    frame: null,
+    frameNote: 'face detector: not in the core (branch detect puts it in firmware/app); once a detector is costed, its loops go here per QVGA frame',
+    paths: PATHS.map((def) => costPath(cc, def, models)),
   };
   fs.writeFileSync(TABLE, JSON.stringify(table, null, 1) + '\n');
   return table;
@@ -717,19 +732,21 @@ function check({ trips = true } = {}) {
       'regenerate it with `node scripts/xtensa-cost.js generate --cc <dir>/xtensa-esp32s3-elf-gcc`');
   }
   if (trips) {
-    const build = buildCounting();
-    for (const m of bundledModels()) {
-      if (!table.models[m.name]) { problems.push(`model ${m.name} is not in the table`); continue; }
-      const host = hostCounts(build, m.file);
-      for (const l of table.loops) {
-        const [file, line] = l.host.line.split(':');
-        const inst = loopIterations(host, file, Number(line));
-        let want;
-        if (!inst) want = host.lines[file] && host.lines[file][line] ? host.lines[file][line].count / l.host.share : 0;
-        else if (l.host.copy !== null) want = inst[l.host.copy] / l.host.share;
-        else want = inst.reduce((a, b) => a + b, 0) / l.host.share;
-        if (Math.abs((want ?? 0) - l.iterations[m.name]) > 1e-6 * Math.max(1, want ?? 0) + 0.01) {
-          problems.push(`${m.name}: loop ${l.id} (${l.source}) runs ${round(want ?? 0, 2)} times per face on the host, the table says ${l.iterations[m.name]}`);
+    for (const p of table.paths) {
+      const build = buildCounting(p.hostDefines);
+      for (const m of bundledModels()) {
+        if (!p.models[m.name]) { problems.push(`${p.name}: model ${m.name} is not in the table`); continue; }
+        const host = hostCounts(build, m.file);
+        for (const l of p.loops) {
+          const [file, line] = l.host.line.split(':');
+          const inst = loopIterations(host, file, Number(line));
+          let want;
+          if (!inst) want = host.lines[file] && host.lines[file][line] ? host.lines[file][line].count / l.host.share : 0;
+          else if (l.host.copy !== null) want = inst[l.host.copy] / l.host.share;
+          else want = inst.reduce((a, b) => a + b, 0) / l.host.share;
+          if (Math.abs(want - l.iterations[m.name]) > 1e-6 * Math.max(1, want) + 0.01) {
+            problems.push(`${p.name}, ${m.name}: loop ${l.id} (${l.source}) runs ${round(want, 2)} times per face on the host, the table says ${l.iterations[m.name]}`);
+          }
         }
       }
     }
@@ -738,31 +755,32 @@ function check({ trips = true } = {}) {
 }
 
 /** Text lines for `npm run bench` and `show`. */
-function summarize(table = loadTable(), { top = 12 } = {}) {
+function summarize(table = loadTable(), { top = 10 } = {}) {
   const out = [];
-  const names = Object.keys(table.models);
+  const ms = (c) => c / (table.mhz * 1e3);
   const stale = sourcesHash().sha256 !== table.sources.sha256;
-  out.push(`Cycles from the Xtensa listing of the compiled core (${table.compiler}; ${table.flags}), reference path, times the loop trip counts of a host run (${table.host.source}), at ${table.mhz} MHz. Cycle model and calibration: firmware/core/README.md.`);
+  out.push(`Cycles from the Xtensa listing of the compiled core (${table.compiler}; ${table.flags}) times the loop trip counts of a host run (${table.paths[0].host.source}), at ${table.mhz} MHz; cycle model and calibration: firmware/core/README.md ("ESP32-S3 cost").`);
   if (stale) out.push('**The table is stale**: firmware/core changed since it was generated (node scripts/xtensa-cost.js generate --cc ...).');
   out.push('');
-  out.push('| model | Xtensa instructions / face | cycles / face | ms / face at 240 MHz |');
-  out.push('|---|---:|---:|---:|');
-  for (const n of names) {
-    const m = table.models[n];
-    out.push(`| ${n} | ${m.instructionsPerFace.toLocaleString('en')} | ${m.cyclesPerFace.toLocaleString('en')} | ${m.msPerFace.toFixed(1)} |`);
+  out.push('| firmware build | model | Xtensa instructions / face | cycles / face | ms / face at 240 MHz |');
+  out.push('|---|---|---:|---:|---:|');
+  for (const p of table.paths) {
+    for (const [n, m] of Object.entries(p.models)) {
+      out.push(`| ${p.name} (${p.firmware}) | ${n} | ${m.instructionsPerFace.toLocaleString('en')} | ${m.cyclesPerFace.toLocaleString('en')} | ${m.msPerFace.toFixed(1)} |`);
+    }
   }
-  out.push(`| face detector, per QVGA frame | ${table.frame ? table.frame.instructionsPerFrame : '-'} | ${table.frame ? table.frame.cyclesPerFrame : '-'} | ${table.frame ? table.frame.msPerFrame.toFixed(1) : 'not in the core yet'} |`);
-  out.push('');
-  const first = names[0];
-  out.push(`Per function (${first}): ` + Object.entries(table.models[first].byFunction).sort((a, b) => b[1] - a[1])
-    .map(([f, c]) => `${f} ${(c / (table.mhz * 1e3)).toFixed(2)} ms`).join(', '));
-  out.push('');
-  out.push(`Hottest machine loops (${first}):`);
-  out.push('');
-  out.push('| loop (file:line) | function | source | instructions / iteration | cycles / iteration | iterations / face | ms / face |');
-  out.push('|---|---|---|---:|---:|---:|---:|');
-  for (const l of table.loops.slice(0, top)) {
-    out.push(`| ${l.id} | ${l.function} | \`${l.source.replace(/\|/g, '\\|')}\` | ${l.instructions} | ${l.cyclesPerIteration} | ${l.iterations[first].toLocaleString('en')} | ${(l.cycles[first] / (table.mhz * 1e3)).toFixed(2)} |`);
+  out.push(`| face detector | per QVGA frame | ${table.frame ? table.frame.instructionsPerFrame.toLocaleString('en') : '-'} | ${table.frame ? table.frame.cyclesPerFrame.toLocaleString('en') : '-'} | ${table.frame ? table.frame.msPerFrame.toFixed(1) : 'not costed: ' + table.frameNote} |`);
+  for (const p of table.paths) {
+    const first = Object.keys(p.models)[0];
+    out.push('');
+    out.push(`${p.name}, ${first}, per function: ` + Object.entries(p.models[first].byFunction).sort((a, b) => b[1] - a[1])
+      .map(([f, c]) => `${f} ${ms(c).toFixed(2)} ms`).join(', '));
+    out.push('');
+    out.push(`| ${p.name}: hottest loops (${first}) | source | instructions / iteration | cycles / iteration | iterations / face | ms / face |`);
+    out.push('|---|---|---:|---:|---:|---:|');
+    for (const l of p.loops.slice(0, top)) {
+      out.push(`| ${l.function} ${l.id} | \`${l.source.replace(/\|/g, '\\|')}\` | ${l.instructions} | ${l.cyclesPerIteration} | ${l.iterations[first].toLocaleString('en')} | ${ms(l.cycles[first]).toFixed(2)} |`);
+    }
   }
   return out;
 }

@@ -374,38 +374,69 @@ void tfr_op_binary_conv_lut(const uint32_t *packed, int h, int w, int cin, int c
  * (three pixels each, contiguous in the plane: 3 * TFR_I8C(cin) bytes) with the weights of one
  * output expanded to bytes. One output at a time over every pixel, so its weights are expanded
  * once per layer. */
+/* One kernel row: ACC += a . w over nv >= 1 vectors of 16 signed bytes, software-pipelined as the
+ * PIE code is: the first pair loaded, then nv - 1 steps that multiply-accumulate the loaded pair
+ * while loading the next one, then the last multiply-accumulate. The loop is the same source line
+ * on the device and on the host, so the host's trip counts are the device's. */
 #if defined(TFR_USE_PIE)
-/* ESP32-S3 PIE: ACCX += a . w over nv vectors of 16 signed bytes (both 16-byte aligned), two
- * instructions per 16 multiply-accumulates: the MAC of the loaded pair fused with the next load
- * of a (it multiplies the q0 it had before the load), then the next load of w. No LOOP in the asm:
+/* ESP32-S3 PIE (both pointers 16-byte aligned): ACCX is the accumulator; a step is two
+ * instructions per 16 MACs, the MAC of q0 . q1 fused with the next load of a into q0 (the MAC
+ * uses q0 as it was before the load), then the next load of w. No LOOP instruction in the asm:
  * the compiler may put the loop around it in a zero-overhead loop of its own. */
-TFR_KERNEL void pie_dot_row(const int8_t *a, const int8_t *w, int nv) {
+#define TFR_DOT_BEGIN(acc)                                 \
+  do {                                                     \
+    (acc) = 0; /* the accumulator is ACCX */               \
+    __asm__ volatile("ee.zero.accx" : : : "memory");       \
+  } while (0)
+#define TFR_DOT_FIRST(acc, a, w) \
+  __asm__ volatile("ee.vld.128.ip q0, %0, 16\n\tee.vld.128.ip q1, %1, 16" : "+r"(a), "+r"(w) : : "memory")
+#define TFR_DOT_STEP(acc, a, w)                                                                          \
+  __asm__ volatile("ee.vmulas.s8.accx.ld.ip q0, %0, 16, q0, q1\n\tee.vld.128.ip q1, %1, 16" : "+r"(a), "+r"(w) \
+                   :                                                                                     \
+                   : "memory")
+#define TFR_DOT_LAST(acc) __asm__ volatile("ee.vmulas.s8.accx q0, q1" : : : "memory")
+#define TFR_DOT_END(acc, s)                                \
+  do {                                                     \
+    (void)(acc);                                           \
+    __asm__ volatile("rur.accx_0 %0" : "=r"(s) : : "memory"); \
+  } while (0)
+typedef int tfr_dot_acc;
+#else
+/* portable: the "registers" are pointers to the loaded vectors */
+typedef struct {
+  int32_t s;
+  const int8_t *qa, *qw;
+} tfr_dot_acc;
+TFR_KERNEL void tfr_dot16(tfr_dot_acc *acc) {
   int i;
-  __asm__ volatile("ee.vld.128.ip q0, %0, 16\n\tee.vld.128.ip q1, %1, 16" : "+r"(a), "+r"(w) : : "memory");
-  for (i = 1; i < nv; i++)
-    __asm__ volatile("ee.vmulas.s8.accx.ld.ip q0, %0, 16, q0, q1\n\tee.vld.128.ip q1, %1, 16" : "+r"(a), "+r"(w) : : "memory");
-  __asm__ volatile("ee.vmulas.s8.accx q0, q1" : : : "memory");
+  for (i = 0; i < 16; i++) acc->s += acc->qa[i] * acc->qw[i];
 }
+#define TFR_DOT_BEGIN(acc) ((acc).s = 0)
+#define TFR_DOT_FIRST(acc, a, w) ((acc).qa = (a), (acc).qw = (w), (a) += 16, (w) += 16)
+#define TFR_DOT_STEP(acc, a, w) (tfr_dot16(&(acc)), (acc).qa = (a), (acc).qw = (w), (a) += 16, (w) += 16)
+#define TFR_DOT_LAST(acc) tfr_dot16(&(acc))
+#define TFR_DOT_END(acc, out) ((out) = (acc).s)
 #endif
 
 /* a0..a2: the window's three kernel rows; w: the expanded weights, n bytes per row (a multiple of 16) */
 TFR_KERNEL int32_t dot3_i8(const int8_t *a0, const int8_t *a1, const int8_t *a2, const int8_t *w, int n) {
-#if defined(TFR_USE_PIE)
+  const int nv = n / 16;
+  const int8_t *rows[3];
+  tfr_dot_acc acc;
   int32_t s;
-  __asm__ volatile("ee.zero.accx" : : : "memory");
-  pie_dot_row(a0, w, n / 16);
-  pie_dot_row(a1, w + n, n / 16);
-  pie_dot_row(a2, w + 2 * n, n / 16);
-  __asm__ volatile("rur.accx_0 %0" : "=r"(s) : : "memory");
+  int r, i;
+  rows[0] = a0;
+  rows[1] = a1;
+  rows[2] = a2;
+  TFR_DOT_BEGIN(acc);
+  for (r = 0; r < 3; r++) {
+    const int8_t *a = rows[r], *b = w + r * n;
+    TFR_DOT_FIRST(acc, a, b);
+    for (i = 1; i < nv; i++) TFR_DOT_STEP(acc, a, b);
+    TFR_DOT_LAST(acc);
+  }
+  TFR_DOT_END(acc, s);
   return s;
-#else
-  int32_t s = 0;
-  int i;
-  for (i = 0; i < n; i++) s += a0[i] * w[i];
-  for (i = 0; i < n; i++) s += a1[i] * w[n + i];
-  for (i = 0; i < n; i++) s += a2[i] * w[2 * n + i];
-  return s;
-#endif
 }
 
 void tfr_op_binary_conv_i8(const int8_t *plane, int h, int w, int cin, int cout, int stride,
