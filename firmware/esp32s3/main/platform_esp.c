@@ -1,7 +1,7 @@
 /*
  * tfa_platform for the XIAO ESP32S3 Sense: OV2640 camera (grayscale QVGA; JPEG only for published
  * frames), the app's face detector (firmware/app/src/detect.c), NVS settings, model
- * slots in the model_a/model_b partitions plus the compiled-in model, libsodium crypto, esp-mqtt.
+ * slots in the model_a/model_b partitions plus the compiled-in model, SHA-256 from mbedtls, the app's Ed25519 verifier, esp-mqtt.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +19,8 @@
 #include "freertos/task.h"
 #include "img_converters.h"
 #include "model_default.h"
-#include "sodium.h"
+#include "mbedtls/sha256.h"
+#include "tfa/ed25519.h"
 
 #include "esp_glue.h"
 #include "tfa/detect.h"
@@ -204,12 +205,12 @@ static int p_slot_map(void *ctx, int slot, size_t size, const uint8_t **data) {
 
 static int p_sha256(void *ctx, const void *data, size_t len, uint8_t out[32]) {
   (void)ctx;
-  return crypto_hash_sha256(out, data, (unsigned long long)len);
+  return mbedtls_sha256((const unsigned char *)data, len, out, 0) == 0 ? 0 : -1; /* 0: SHA-256, not -224 */
 }
 
 static int p_verify(void *ctx, const uint8_t sig[64], const uint8_t *msg, size_t len, const uint8_t pk[32]) {
   (void)ctx;
-  return crypto_sign_verify_detached(sig, msg, (unsigned long long)len, pk) == 0 ? 0 : -1;
+  return tfa_ed25519_verify(sig, msg, len, pk); /* the app's verifier: no crypto library for one check */
 }
 
 /* ------------------------------------------------------------------ system */
