@@ -9,6 +9,9 @@ module.exports = function (RED) {
     const { EmotionHandler } = require("../dist/runtime/emotion-node");
     const { RateMeter } = require("../dist/runtime/rate");
     const { SerialInput } = require("../dist/runtime/serial-input");
+    const { errorStatus } = require("../dist/runtime/status");
+    const { checkNodeSettings } = require("../dist/settings/nodes");
+    require("../dist/settings/editor").serveEditorSettings(RED);
 
     function TinyferEmotionNode(config) {
         RED.nodes.createNode(this, config);
@@ -20,18 +23,19 @@ module.exports = function (RED) {
         const input = new SerialInput(node);
 
         try {
+            checkNodeSettings("tinyfer-emotion", config);
             handler = new EmotionHandler(config);
             node.status({ fill: "yellow", shape: "ring", text: "loading model" });
             handler.ready().then(function (c) {
                 node.status({ fill: "grey", shape: "dot", text: "ready (" + c.backend + "/" + c.runtime + ")" });
             }, function (err) {
                 node.error(err.message);
-                node.status({ fill: "red", shape: "ring", text: err.message.slice(0, 60) });
+                node.status({ fill: "red", shape: "ring", text: errorStatus(err) });
             });
         } catch (err) {
             configError = err;
             node.error(err.message);
-            node.status({ fill: "red", shape: "ring", text: err.message.slice(0, 60) });
+            node.status({ fill: "red", shape: "ring", text: errorStatus(err) });
         }
 
         function report() {
