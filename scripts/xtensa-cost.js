@@ -29,6 +29,11 @@ const { execFileSync } = require('node:child_process');
 
 const ROOT = path.resolve(__dirname, '..');
 const CORE = path.join(ROOT, 'firmware', 'core');
+const APP = path.join(ROOT, 'firmware', 'app');
+/** The device's face detector (firmware/app): its sources for the per-frame cost, and the frames. */
+const DETECT_SOURCES = ['src/detect.c', 'src/util.c'];
+const DETECT_HASHED = ['src/detect.c', 'src/detect_weights.h', 'src/util.c', 'include/tfa/detect.h', 'include/tfa/util.h'];
+const FRAME = { width: 320, height: 240, perSource: 12 };
 const TABLE = path.join(CORE, 'tools', 'xtensa-cost.json');
 const COMPONENT = path.join(ROOT, 'firmware', 'esp32s3', 'components', 'tinyfer_core', 'CMakeLists.txt');
 const BUILD = path.join(ROOT, 'build', 'xtensa-cost');
@@ -66,7 +71,8 @@ function sourcesHash() {
   const h = crypto.createHash('sha256');
   for (const f of files) h.update(`${f}\0`).update(fs.readFileSync(path.join(CORE, f))).update('\0');
   h.update('component\0').update(fs.readFileSync(COMPONENT));
-  return { sha256: h.digest('hex'), files: files.length + 1 };
+  for (const f of DETECT_HASHED) h.update(`app/${f}\0`).update(fs.readFileSync(path.join(APP, f))).update('\0');
+  return { sha256: h.digest('hex'), files: files.length + 1 + DETECT_HASHED.length };
 }
 
 function run(cmd, args, opts = {}) {
@@ -88,47 +94,62 @@ function facesFile() {
   return fs.existsSync(f) && fs.statSync(f).size >= HOST_FACES * 2304 ? f : null;
 }
 
-/** Builds the counting binary once (gcc --coverage -O0, reference path). */
-function buildCounting(defines = []) {
-  const dir = path.join(BUILD, `host${defines.length ? '-' + defines.join('-') : ''}`);
+/** Builds a counting binary: the sources with gcc --coverage at -O0, the driver without. */
+function buildCountingOf(name, sources, includes, driver, defines = []) {
+  const dir = path.join(BUILD, `${name}${defines.length ? '-' + defines.join('-') : ''}`);
   fs.mkdirSync(dir, { recursive: true });
   const cc = process.env.CC || 'gcc';
+  const inc = includes.flatMap((i) => ['-I', i]);
   const objs = [];
-  for (const src of coreSources()) {
+  for (const src of sources) {
     const obj = path.join(dir, path.basename(src, '.c') + '.o');
-    run(cc, ['-std=c99', '-O0', '-ffp-contract=off', '--coverage', ...defines.map((d) => `-D${d}`), '-I', path.join(CORE, 'include'), '-I', path.join(CORE, 'src'),
-      '-c', path.join(CORE, src), '-o', obj]);
+    run(cc, ['-std=c99', '-O0', '-ffp-contract=off', '--coverage', ...defines.map((d) => `-D${d}`), ...inc, '-c', src, '-o', obj]);
     objs.push(obj);
   }
-  const bench = path.join(dir, 'tfr_bench.o');
-  run(cc, ['-std=c99', '-O0', '-I', path.join(CORE, 'include'), '-I', path.join(CORE, 'src'), '-I', path.join(CORE, 'tests'),
-    '-c', path.join(CORE, 'tools', 'tfr_bench.c'), '-o', bench]);
-  const exe = path.join(dir, 'tfr_count');
-  run(cc, ['--coverage', ...objs, bench, '-o', exe, '-lm']);
+  const drv = path.join(dir, 'driver.o');
+  run(cc, ['-std=c99', '-O0', ...inc, '-c', driver, '-o', drv]);
+  const exe = path.join(dir, 'count');
+  run(cc, ['--coverage', ...objs, drv, '-o', exe, '-lm']);
   return { dir, exe, objs };
 }
 
+/** The core's counting binary (tools/tfr_bench.c over faces). */
+function buildCounting(defines = []) {
+  return buildCountingOf('host', coreSources().map((f) => path.join(CORE, f)), [path.join(CORE, 'include'), path.join(CORE, 'src'), path.join(CORE, 'tests')],
+    path.join(CORE, 'tools', 'tfr_bench.c'), defines);
+}
+
+/** The detector's counting binary (firmware/app/tools/detect_count.c over frames). */
+function buildDetectCounting() {
+  return buildCountingOf('host-detect', DETECT_SOURCES.map((f) => path.join(APP, f)), [path.join(APP, 'include')],
+    path.join(APP, 'tools', 'detect_count.c'));
+}
+
 /** One run of the counting binary (n faces; 0: parse only) and its gcov report. */
-function gcovRun(build, modelFile, faces, n) {
+function gcovRun(build, args) {
   for (const f of fs.readdirSync(build.dir)) if (f.endsWith('.gcda')) fs.unlinkSync(path.join(build.dir, f));
-  run(build.exe, faces ? [modelFile, faces, String(n)] : [modelFile, String(n)]);
+  run(build.exe, args);
   const lines = {};
   const calls = {};
+  const starts = {};
   for (const obj of build.objs) {
     const json = JSON.parse(run(process.env.GCOV || 'gcov', ['-b', '--json-format', '--stdout', obj], { cwd: build.dir }));
     for (const file of json.files) {
       const base = path.basename(file.file);
-      if (!fs.existsSync(path.join(CORE, 'src', base))) continue;
+      if (!srcPath(base)) continue;
       const per = (lines[base] ??= {});
       for (const l of file.lines) {
         const e = (per[l.line_number] ??= { count: 0, arcs: [] });
         e.count += l.count;
         if (l.branches.length) e.arcs = l.branches.map((b) => [b.count, b.fallthrough]);
       }
-      for (const fn of file.functions) calls[fn.name] = (calls[fn.name] || 0) + fn.execution_count;
+      for (const fn of file.functions) {
+        calls[fn.name] = (calls[fn.name] || 0) + fn.execution_count;
+        (starts[base] ??= {})[fn.name] = fn.start_line;
+      }
     }
   }
-  return { lines, calls };
+  return { lines, calls, starts };
 }
 
 /**
@@ -140,8 +161,14 @@ function gcovRun(build, modelFile, faces, n) {
 function hostCounts(build, modelFile) {
   const faces = facesFile();
   const n = faces ? HOST_FACES : 1;
-  const full = gcovRun(build, modelFile, faces, n);
-  const base = gcovRun(build, modelFile, faces, 0);
+  const args = (k) => (faces ? [modelFile, faces, String(k)] : [modelFile, String(k)]);
+  return { ...perUnit(build, args, n), faces: n, source: faces ? `${path.relative(ROOT, faces)} (first ${n} faces)` : 'one synthetic face (tools/tfr_bench.c)' };
+}
+
+/** Counts of a run over n units (faces, frames) minus those of a run over none, divided by n. */
+function perUnit(build, args, n) {
+  const full = gcovRun(build, args(n));
+  const base = gcovRun(build, args(0));
   const lines = {};
   for (const [file, per] of Object.entries(full.lines)) {
     lines[file] = {};
@@ -154,7 +181,34 @@ function hostCounts(build, modelFile) {
   }
   const calls = {};
   for (const [fn, c] of Object.entries(full.calls)) calls[fn] = (c - (base.calls[fn] || 0)) / n;
-  return { faces: n, source: faces ? `${path.relative(ROOT, faces)} (first ${n} faces)` : 'one synthetic face (tools/tfr_bench.c)', lines, calls };
+  return { lines, calls, starts: full.starts, output: run(build.exe, args(n)) };
+}
+
+/** The detector's frames: the QVGA frames of bench/detect-frames.js (faces of FER2013 and the
+ * held-out JAFFE subjects placed on synthetic backgrounds, blank and noise frames), written as one
+ * raw file; null when the datasets are not here. */
+async function detectFrames() {
+  let frames;
+  try {
+    const { buildDetectFrames } = require('../bench/detect-frames');
+    frames = (await buildDetectFrames({ perSource: FRAME.perSource })).filter((f) => f.width === FRAME.width && f.height === FRAME.height);
+  } catch (e) {
+    return { file: null, why: String(e.message || e).split('\n')[0] };
+  }
+  if (frames.length === 0) return { file: null, why: 'no QVGA frames' };
+  fs.mkdirSync(BUILD, { recursive: true });
+  const file = path.join(BUILD, 'frames-qvga.u8');
+  fs.writeFileSync(file, Buffer.concat(frames.map((f) => Buffer.from(f.gray.buffer, f.gray.byteOffset, f.gray.length))));
+  const kinds = {};
+  for (const f of frames) kinds[f.kind] = (kinds[f.kind] || 0) + 1;
+  return { file, n: frames.length, kinds, source: `bench/detect-frames.js QVGA frames (perSource ${FRAME.perSource}): ` + Object.entries(kinds).map(([k, v]) => `${v} ${k}`).join(', ') };
+}
+
+function detectCounts(build, frames) {
+  const args = (k) => [frames.file, String(FRAME.width), String(FRAME.height), String(k)];
+  const r = perUnit(build, args, frames.n);
+  const macs = r.output.trim().split('\n').map((l) => { const m = /macs_p (\d+) macs_r (\d+)/.exec(l); return Number(m[1]) + Number(m[2]); });
+  return { ...r, faces: frames.n, source: frames.source, macsMean: macs.reduce((a, b) => a + b, 0) / macs.length, macsMax: Math.max(...macs) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -189,16 +243,19 @@ function classOf(op) {
 
 /** Compiles the core for the ESP32-S3 and returns the parsed listing: functions with their
  * instructions { addr, op, args, file, line, cls, target }. */
-function xtensaListing(cc, defines = []) {
-  const dir = path.join(BUILD, `xtensa${defines.length ? '-' + defines.join('-') : ''}`);
+function xtensaListing(cc, defines = [], sources = coreSources().map((f) => path.join(CORE, f)), includes = [path.join(CORE, 'include'), path.join(CORE, 'src')], name = 'xtensa') {
+  const dir = path.join(BUILD, `${name}${defines.length ? '-' + defines.join('-') : ''}`);
   fs.mkdirSync(dir, { recursive: true });
   const objdump = cc.replace(/gcc$/, 'objdump');
   const version = run(cc, ['--version']).split('\n')[0];
   const functions = [];
-  for (const src of coreSources()) {
+  for (const src of sources) {
     const obj = path.join(dir, path.basename(src, '.c') + '.o');
-    run(cc, [...XTENSA_FLAGS, ...defines.map((d) => `-D${d}`), '-I', path.join(CORE, 'include'), '-I', path.join(CORE, 'src'), '-c', path.join(CORE, src), '-o', obj]);
-    functions.push(...parseObjdump(run(objdump, ['-d', '-l', '--inlines', '-r', '--no-show-raw-insn', obj])));
+    run(cc, [...XTENSA_FLAGS, ...defines.map((d) => `-D${d}`), ...includes.flatMap((i) => ['-I', i]), '-c', src, '-o', obj]);
+    const fns = parseObjdump(run(objdump, ['-d', '-l', '--inlines', '-r', '--no-show-raw-insn', obj]));
+    resolveLiterals(fns, run(objdump, ['-s', obj]));
+    for (const f of fns) f.unit = path.basename(src);
+    functions.push(...fns);
   }
   return { version, functions };
 }
@@ -254,6 +311,31 @@ function parseObjdump(text) {
   return fns.filter((f) => f.insns.length > 0);
 }
 
+/** The 32-bit literal each `l32r` loads (from `objdump -s`), as insn.literal: GCC's long
+ * zero-overhead loops keep their real end address there. */
+function resolveLiterals(fns, dump) {
+  const sections = {};
+  let cur = null;
+  for (const line of dump.split('\n')) {
+    let m;
+    if ((m = /^Contents of section (\S+):/.exec(line))) { cur = sections[m[1]] = []; continue; }
+    if (cur && (m = /^ ([0-9a-f]+) ((?:[0-9a-f]{2,8} ?){1,4})/.exec(line))) {
+      const at = parseInt(m[1], 16);
+      const hex = m[2].replace(/ /g, '');
+      for (let i = 0; i < hex.length / 2; i++) cur[at + i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+    }
+  }
+  for (const fn of fns) {
+    for (const x of fn.insns) {
+      if (x.op !== 'l32r' || !x.relocs) continue;
+      const r = x.relocs.map((s) => /^(\.literal\S*?)(?:\+0x([0-9a-f]+))?$/.exec(s)).find(Boolean);
+      if (!r || !sections[r[1]]) continue;
+      const b = sections[r[1]], o = r[2] ? parseInt(r[2], 16) : 0;
+      if (b[o + 3] !== undefined) x.literal = (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
+    }
+  }
+}
+
 /**
  * Machine loops of a function: natural loops of its control-flow graph (an edge to a block that
  * dominates its source closes a loop; a zero-overhead LOOP closes its body back to its first
@@ -273,6 +355,20 @@ function machineLoops(fn) {
     if (x.target !== undefined && idx.has(x.target)) leader[idx.get(x.target)] = true;
     if (ends(x) && i + 1 < n) leader[i + 1] = true;
     if (x.cls === 'loop' && x.target !== undefined && idx.has(x.target)) {
+      // A body too long for LOOP's 8-bit end offset: GCC loops over a stub that moves LBEG to the
+      // stub's end (the real first instruction, x.target) and LEND to an address kept in a literal
+      // (rsr.lend; wsr.lbeg; l32r; wsr.lend; isync; ...). The loop is then [x.target, that end).
+      const stub = fn.insns.slice(i + 1, idx.get(x.target));
+      const wl = stub.find((y) => y.op === 'wsr.lend');
+      const lit = wl && stub.find((y) => y.op === 'l32r' && y.literal !== undefined && y.args.startsWith(wl.args.split(',')[0].trim()));
+      if (lit && idx.has(lit.literal)) {
+        x.longEnd = lit.literal;
+        const last = idx.get(lit.literal) - 1;
+        loopBack.set(last, idx.get(x.target));
+        leader[idx.get(x.target)] = true;
+        if (last + 1 < n) leader[last + 1] = true;
+        return;
+      }
       const last = idx.get(x.target) - 1;
       if (last > i) { loopBack.set(last, i + 1); if (last + 1 < n) leader[last + 1] = true; }
     }
@@ -292,7 +388,9 @@ function machineLoops(fn) {
     else if (x.cls === 'return') { /* none */ }
     else if (x.cls === 'branch') { fall(); if (idx.has(x.target)) b.succ.push({ to: blockOf[idx.get(x.target)], via: b.last }); }
     else fall();
-    if (loopBack.has(b.last)) b.succ.push({ to: blockOf[loopBack.get(b.last)], via: fn.insns.findIndex((y) => y.cls === 'loop' && idx.get(y.target) === b.last + 1) });
+    if (loopBack.has(b.last)) {
+      b.succ.push({ to: blockOf[loopBack.get(b.last)], via: fn.insns.findIndex((y) => y.cls === 'loop' && (y.longEnd !== undefined ? idx.get(y.longEnd) : idx.get(y.target)) === b.last + 1) });
+    }
   }
   // dominators (iterative, blocks in address order from the entry)
   const nb = blocks.length;
@@ -452,9 +550,15 @@ function loopIterations(host, file, line) {
 
 const baseName = (name) => name.replace(/\.(constprop|isra|part|cold)\.\d+$/, '').replace(/\.(constprop|isra|part)\.\d+/g, '');
 
+/** A source file of the core or of the detector, by base name. */
+function srcPath(base) {
+  for (const dir of [path.join(CORE, 'src'), path.join(APP, 'src')]) if (fs.existsSync(path.join(dir, base))) return path.join(dir, base);
+  return null;
+}
+
 function sourceLine(file, line) {
-  const p = path.join(CORE, 'src', file);
-  if (!fs.existsSync(p)) return '';
+  const p = srcPath(file);
+  if (!p) return '';
   return (fs.readFileSync(p, 'utf8').split('\n')[line - 1] || '').trim();
 }
 
@@ -466,8 +570,13 @@ function costListing(listing, hosts) {
     const { loops: ml, outside } = machineLoops(fn);
     for (const l of ml) {
       const own = l.own.map((i) => fn.insns[i]);
+      // The source loop: the line of the closing instruction when the host saw a loop test there,
+      // else the first line of the loop's own instructions (same file and function) that has one
+      // (GCC puts a LOOP instruction on a line of its setup; the for-line's increment stays inside).
+      const hasTest = (x) => Object.values(hosts).some((h) => { const e = h.lines[x.file] && h.lines[x.file][x.line]; return e && e.arcs.length >= 2; });
+      const at = hasTest(l.close) ? l.close : own.filter((x) => x.file === l.close.file && x.srcFn === l.close.srcFn && hasTest(x)).sort((a, b) => a.line - b.line)[0] || l.close;
       loops.push({
-        function: fn.name, file: l.close.file, line: l.close.line, kind: l.kind, srcFn: l.close.srcFn, chain: l.close.chain,
+        function: fn.name, file: at.file, line: at.line, kind: l.kind, srcFn: at.srcFn, chain: at.chain,
         addr: `0x${fn.insns[l.head].addr.toString(16)}-0x${fn.insns[l.tail].addr.toString(16)}`,
         depth: (() => { let d = 1, p = l.parent; while (p) { d++; p = p.parent; } return d; })(),
         instructions: own.length, byClass: classCounts(own),
@@ -482,15 +591,28 @@ function costListing(listing, hosts) {
   // always_inline function in the order of their call sites; the listing gives each instruction's
   // chain of call sites. Copies the compiler unrolled away have no machine loop; copies the host
   // does not have (functions GCC inlined on its own at -O2) share the host count evenly.
+  // gcov's order of the copies: by the function holding the outermost call, the last defined
+  // first (the order GCC instruments functions in at -O0), then by call-site lines.
   const chainsOf = new Map(); // srcFn -> sorted distinct chains (as strings)
+  const unitOf = new Map();
   for (const fn of listing.functions) {
     for (const x of fn.insns) {
       if (!x.chain.length) continue;
       if (!chainsOf.has(x.srcFn)) chainsOf.set(x.srcFn, new Set());
       chainsOf.get(x.srcFn).add(x.chain.join('>'));
+      unitOf.set(x.chain.join('>') + '@' + x.srcFn, fn.unit);
     }
   }
-  const cmpChain = (a, b) => {
+  const anyHost = Object.values(hosts)[0];
+  const callerStart = (chain, srcFn) => {
+    const unit = unitOf.get(chain + '@' + srcFn);
+    const line = Number(chain.split('>')[0]);
+    const st = Object.values((anyHost.starts && anyHost.starts[unit]) || {}).filter((v) => v <= line);
+    return st.length ? Math.max(...st) : 0;
+  };
+  const cmpChainOf = (srcFn) => (a, b) => {
+    const ca = callerStart(a, srcFn), cb = callerStart(b, srcFn);
+    if (ca !== cb) return cb - ca;
     const x = a.split('>').map(Number), y = b.split('>').map(Number);
     for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
     return x.length - y.length;
@@ -507,7 +629,7 @@ function costListing(listing, hosts) {
       l.source = sourceLine(l.file, l.line);
       l.iterations = {};
       const chain = l.chain.join('>');
-      const chains = [...(chainsOf.get(l.srcFn) || [])].sort(cmpChain);
+      const chains = [...(chainsOf.get(l.srcFn) || [])].sort(cmpChainOf(l.srcFn));
       const same = group.filter((g) => g.chain.join('>') === chain).length;
       l.host = { line: k, copy: null, of: null, share: 1 };
       for (const [model, host] of Object.entries(hosts)) {
@@ -624,6 +746,7 @@ function calibrate(cc) {
   const obj = path.join(dir, 'calib.o');
   run(cc, ['-mlongcalls', '-O2', '-ggdb', '-c', src, '-o', obj]);
   const listing = { functions: parseObjdump(run(cc.replace(/gcc$/, 'objdump'), ['-d', '-l', '--inlines', '-r', '--no-show-raw-insn', obj])) };
+  resolveLiterals(listing.functions, run(cc.replace(/gcc$/, 'objdump'), ['-s', obj]));
   const saved = CYCLES.fpuLatency.value;
   const results = [];
   for (let lat = 1; lat <= 6; lat++) {
@@ -693,7 +816,43 @@ function costPath(cc, def, models) {
   };
 }
 
-function generate(cc) {
+/** The detector per QVGA frame: its listing, its trip counts over the benchmark's frames. */
+async function costFrame(cc) {
+  const frames = await detectFrames();
+  if (!frames.file) return { frame: null, why: `no frames (${frames.why})` };
+  const listing = xtensaListing(cc, [], DETECT_SOURCES.map((f) => path.join(APP, f)), [path.join(APP, 'include')], 'xtensa-detect');
+  const host = detectCounts(buildDetectCounting(), frames);
+  const { loops, straight, totals } = costListing(listing, { frame: host });
+  const live = loops.filter((l) => l.iterations.frame > 0);
+  for (const l of live) l.cycles = { frame: Math.round(l.cyclesPerIteration * l.iterations.frame) };
+  live.sort((a, b) => b.cycles.frame - a.cycles.frame);
+  const f = {};
+  for (const l of live) f[baseName(l.function)] = (f[baseName(l.function)] || 0) + l.cycles.frame;
+  for (const st of straight) f[baseName(st.function)] = (f[baseName(st.function)] || 0) + st.cyclesPerCall * st.calls.frame;
+  for (const k of Object.keys(f)) if (f[k] === 0) delete f[k]; else f[k] = Math.round(f[k]);
+  const t = totals.frame;
+  return {
+    frame: {
+      what: 'tfa_detect_frame (firmware/app/src/detect.c + util.c), one QVGA frame, default parameters',
+      frames: host.source,
+      macsPerFrame: { mean: Math.round(host.macsMean), max: host.macsMax },
+      instructionsPerFrame: t.instructionsPerFace, cyclesPerFrame: t.cyclesPerFace, msPerFrame: t.msPerFace,
+      msPerFrameAtMaxMacs: +(t.msPerFace * host.macsMax / host.macsMean).toFixed(2),
+      byFunction: f,
+      loops: live.map((l) => ({
+        id: l.id, function: l.function, source: l.source, kind: l.kind, depth: l.depth, addr: l.addr,
+        instructions: l.instructions, byClass: l.byClass, cyclesPerIteration: l.cyclesPerIteration,
+        iterations: { frame: round(l.iterations.frame, 2) }, cycles: l.cycles, match: l.match, host: l.host,
+        ...(l.cycles.frame >= 0.01 * t.cyclesPerFace ? { ops: l.insns.map((x) => x.op).join(' ') } : {}),
+      })),
+      straight: straight.filter((st) => st.calls.frame > 0).map((st) => ({
+        function: st.function, instructions: st.instructions, byClass: st.byClass, cyclesPerCall: st.cyclesPerCall, calls: { frame: round(st.calls.frame, 2) },
+      })),
+    },
+  };
+}
+
+async function generate(cc) {
   if (!cc || !fs.existsSync(cc)) throw new Error(`xtensa-cost: --cc must name xtensa-esp32s3-elf-gcc (got ${cc || 'nothing'})`);
   const calibration = calibrate(cc);
   CYCLES.fpuLatency.value = calibration.fpuLatency;
@@ -709,10 +868,11 @@ function generate(cc) {
     calibration,
     hostBuild: 'gcc -O0 --coverage of the same sources (the portable twin of each path); gcov -b per-branch arc counts; per face = (N faces - 0 faces) / N',
     modelBlobs: Object.fromEntries(models.map((m) => [m.name, crypto.createHash('sha256').update(fs.readFileSync(m.file)).digest('hex')])),
-    frame: null,
-    frameNote: 'face detector: not in the core (branch detect puts it in firmware/app); once a detector is costed, its loops go here per QVGA frame',
     paths: PATHS.map((def) => costPath(cc, def, models)),
   };
+  const fr = await costFrame(cc);
+  table.frame = fr.frame;
+  if (!fr.frame) table.frameNote = `face detector not costed: ${fr.why}`;
   fs.writeFileSync(TABLE, JSON.stringify(table, null, 1) + '\n');
   return table;
 }
@@ -754,6 +914,29 @@ function check({ trips = true } = {}) {
   return problems;
 }
 
+/** The frame part of the check (async: the frames are built from the datasets; skipped, and
+ * said, when they are not here). */
+async function checkFrame() {
+  const table = loadTable();
+  if (!table.frame) return { problems: [], note: 'no detector in the table' };
+  const frames = await detectFrames();
+  if (!frames.file) return { problems: [], note: `detector trip counts not checked: ${frames.why}` };
+  const host = detectCounts(buildDetectCounting(), frames);
+  const problems = [];
+  for (const l of table.frame.loops) {
+    const [file, line] = l.host.line.split(':');
+    const inst = loopIterations(host, file, Number(line));
+    let want;
+    if (!inst) want = host.lines[file] && host.lines[file][line] ? host.lines[file][line].count / l.host.share : 0;
+    else if (l.host.copy !== null) want = inst[l.host.copy] / l.host.share;
+    else want = inst.reduce((a, b) => a + b, 0) / l.host.share;
+    if (Math.abs(want - l.iterations.frame) > 1e-6 * Math.max(1, want) + 0.01) {
+      problems.push(`detector: loop ${l.id} (${l.source}) runs ${round(want, 2)} times per frame on the host, the table says ${l.iterations.frame}`);
+    }
+  }
+  return { problems, note: `detector trip counts checked on ${frames.n} frames` };
+}
+
 /** Text lines for `npm run bench` and `show`. */
 function summarize(table = loadTable(), { top = 10 } = {}) {
   const out = [];
@@ -769,7 +952,16 @@ function summarize(table = loadTable(), { top = 10 } = {}) {
       out.push(`| ${p.name} (${p.firmware}) | ${n} | ${m.instructionsPerFace.toLocaleString('en')} | ${m.cyclesPerFace.toLocaleString('en')} | ${m.msPerFace.toFixed(1)} |`);
     }
   }
-  out.push(`| face detector | per QVGA frame | ${table.frame ? table.frame.instructionsPerFrame.toLocaleString('en') : '-'} | ${table.frame ? table.frame.cyclesPerFrame.toLocaleString('en') : '-'} | ${table.frame ? table.frame.msPerFrame.toFixed(1) : 'not costed: ' + table.frameNote} |`);
+  if (table.frame) {
+    out.push(`| face detector (tfa_detect_frame) | per QVGA frame, mean | ${table.frame.instructionsPerFrame.toLocaleString('en')} | ${table.frame.cyclesPerFrame.toLocaleString('en')} | ${table.frame.msPerFrame.toFixed(1)} (frame with the most MACs: ~${table.frame.msPerFrameAtMaxMacs.toFixed(1)}) |`);
+  } else {
+    out.push(`| face detector | per QVGA frame | - | - | ${table.frameNote} |`);
+  }
+  if (table.frame) {
+    out.push('');
+    out.push(`Detector frames: ${table.frame.frames}; MACs per frame ${table.frame.macsPerFrame.mean.toLocaleString('en')} mean, ${table.frame.macsPerFrame.max.toLocaleString('en')} max. Per function: ` +
+      Object.entries(table.frame.byFunction).sort((a, b) => b[1] - a[1]).map(([f, c]) => `${f} ${ms(c).toFixed(2)} ms`).join(', '));
+  }
   for (const p of table.paths) {
     const first = Object.keys(p.models)[0];
     out.push('');
@@ -785,17 +977,22 @@ function summarize(table = loadTable(), { top = 10 } = {}) {
   return out;
 }
 
-module.exports = { generate, check, summarize, loadTable, sourcesHash, TABLE, buildCounting, hostCounts, bundledModels, loopIterations, parseObjdump, machineLoops, costListing, simulate };
+module.exports = { generate, check, checkFrame, summarize, loadTable, sourcesHash, TABLE, buildCounting, hostCounts, bundledModels, loopIterations, parseObjdump, machineLoops, costListing, simulate };
 
 if (require.main === module) {
   const [cmd, ...rest] = process.argv.slice(2);
   const opt = (name) => { const i = rest.indexOf(name); return i >= 0 ? rest[i + 1] : undefined; };
-  try {
+  (async () => {
     if (cmd === 'generate') {
-      const t = generate(opt('--cc'));
+      const t = await generate(opt('--cc'));
       process.stdout.write(summarize(t).join('\n') + '\n');
     } else if (cmd === 'check') {
       const problems = check({ trips: !rest.includes('--no-trips') });
+      if (!rest.includes('--no-trips')) {
+        const fr = await checkFrame();
+        problems.push(...fr.problems);
+        process.stdout.write(`xtensa-cost: ${fr.note}\n`);
+      }
       if (problems.length) {
         process.stderr.write(problems.map((p) => `xtensa-cost: ${p}`).join('\n') + '\n');
         process.exit(1);
@@ -807,8 +1004,8 @@ if (require.main === module) {
       process.stderr.write('usage: node scripts/xtensa-cost.js generate --cc <dir>/xtensa-esp32s3-elf-gcc | check [--no-trips] | show [--json]\n');
       process.exit(2);
     }
-  } catch (e) {
+  })().catch((e) => {
     process.stderr.write(`xtensa-cost: ${e.message}\n`);
     process.exit(1);
-  }
+  });
 }

@@ -1,3 +1,5 @@
+#include <string.h>
+
 #include "tfr_ops.h"
 #include "tfr_simd.h"
 
@@ -418,49 +420,73 @@ TFR_KERNEL void tfr_dot16(tfr_dot_acc *acc) {
 #define TFR_DOT_END(acc, out) ((out) = (acc).s)
 #endif
 
-/* a0..a2: the window's three kernel rows; w: the expanded weights, n bytes per row (a multiple of 16) */
-TFR_KERNEL int32_t dot3_i8(const int8_t *a0, const int8_t *a1, const int8_t *a2, const int8_t *w, int n) {
-  const int nv = n / 16;
-  const int8_t *rows[3];
+/* One kernel row of nv vectors (a, w advanced past it): unrolled for the widths of up to 32 and
+ * up to 64 input channels (6 and 12 vectors), a loop otherwise. */
+#define TFR_DOT_STEP5(acc, a, w) \
+  TFR_DOT_STEP(acc, a, w); TFR_DOT_STEP(acc, a, w); TFR_DOT_STEP(acc, a, w); TFR_DOT_STEP(acc, a, w); TFR_DOT_STEP(acc, a, w)
+#define TFR_DOT_ROW6(acc, a, w) \
+  do { TFR_DOT_FIRST(acc, a, w); TFR_DOT_STEP5(acc, a, w); TFR_DOT_LAST(acc); } while (0)
+#define TFR_DOT_ROW12(acc, a, w) \
+  do { TFR_DOT_FIRST(acc, a, w); TFR_DOT_STEP5(acc, a, w); TFR_DOT_STEP5(acc, a, w); TFR_DOT_STEP(acc, a, w); TFR_DOT_LAST(acc); } while (0)
+#define TFR_DOT_ROWN(acc, a, w, nv) \
+  do { int i_; TFR_DOT_FIRST(acc, a, w); for (i_ = 1; i_ < (nv); i_++) TFR_DOT_STEP(acc, a, w); TFR_DOT_LAST(acc); } while (0)
+
+/* The window at a (three kernel rows, `stride_row` bytes apart) . w (nv vectors per row) */
+TFR_KERNEL int32_t dot3_i8(const int8_t *a, int stride_row, const int8_t *w, const int nv) {
+  const int8_t *a1 = a + stride_row, *a2 = a1 + stride_row;
   tfr_dot_acc acc;
   int32_t s;
-  int r, i;
-  rows[0] = a0;
-  rows[1] = a1;
-  rows[2] = a2;
   TFR_DOT_BEGIN(acc);
-  for (r = 0; r < 3; r++) {
-    const int8_t *a = rows[r], *b = w + r * n;
-    TFR_DOT_FIRST(acc, a, b);
-    for (i = 1; i < nv; i++) TFR_DOT_STEP(acc, a, b);
-    TFR_DOT_LAST(acc);
+  if (nv == 6) {
+    TFR_DOT_ROW6(acc, a, w);
+    TFR_DOT_ROW6(acc, a1, w);
+    TFR_DOT_ROW6(acc, a2, w);
+  } else if (nv == 12) {
+    TFR_DOT_ROW12(acc, a, w);
+    TFR_DOT_ROW12(acc, a1, w);
+    TFR_DOT_ROW12(acc, a2, w);
+  } else {
+    TFR_DOT_ROWN(acc, a, w, nv);
+    TFR_DOT_ROWN(acc, a1, w, nv);
+    TFR_DOT_ROWN(acc, a2, w, nv);
   }
   TFR_DOT_END(acc, s);
   return s;
 }
 
+/* Every output pixel of output o (its weights expanded at wexp) */
+TFR_KERNEL void conv_i8_output(const int8_t *plane, int ho, int wo, int wp, int cp, const int nv, int stride, const int8_t *wexp,
+                               float scale, float bias, int accumulate, const float *prelu, int o, int cout, float *out) {
+  int oy, ox;
+  for (oy = 0; oy < ho; oy++) {
+    const int8_t *r = plane + (oy * stride) * wp * cp;
+    float *dst = out + (oy * wo) * cout + o;
+    for (ox = 0; ox < wo; ox++, dst += cout) {
+      const int32_t conv = dot3_i8(r + ox * stride * cp, wp * cp, wexp, nv);
+      *dst = epilogue((int)conv, scale, bias, accumulate, *dst, prelu, o);
+    }
+  }
+}
+
 void tfr_op_binary_conv_i8(const int8_t *plane, int h, int w, int cin, int cout, int stride,
                            const uint32_t *weight_bits, const float *scale, const float *bias,
                            int accumulate, const float *prelu, float *out) {
-  const int cp = TFR_I8C(cin), words = TFR_WORDS(cin), wp = w + 2, row = 3 * cp;
+  const int cp = TFR_I8C(cin), words = TFR_WORDS(cin), wp = w + 2, nv = 3 * cp / 16;
   const int ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1;
   uint32_t wbuf[9 * TFR_I8_MAX_CIN / 4 + 4]; /* the expanded weights, from a 16-byte boundary */
   int8_t *wexp = (int8_t *)(void *)((uint8_t *)wbuf + ((16u - ((uintptr_t)wbuf & 15u)) & 15u));
-  int o, oy, ox, t, k;
+  int o, t, g;
   for (o = 0; o < cout; o++) {
     const uint32_t *wt = weight_bits + o * 9 * words;
+    /* eight channels per look-up; channels past cin meet activation bytes of 0 */
     for (t = 0; t < 9; t++)
-      for (k = 0; k < cp; k++)
-        wexp[t * cp + k] = (int8_t)(k >= cin ? 0 : ((wt[t * words + k / 32] >> (k % 32)) & 1u) ? 1 : -1);
-    for (oy = 0; oy < ho; oy++) {
-      const int8_t *r = plane + (oy * stride) * wp * cp;
-      float *dst = out + (oy * wo) * cout + o;
-      for (ox = 0; ox < wo; ox++, dst += cout) {
-        const int8_t *a = r + ox * stride * cp;
-        const int32_t conv = dot3_i8(a, a + wp * cp, a + 2 * wp * cp, wexp, row);
-        *dst = epilogue((int)conv, scale[o], bias[o], accumulate, *dst, prelu, o);
-      }
-    }
+      for (g = 0; g < cp / 8; g++) memcpy(wexp + t * cp + 8 * g, tfr_pm1[(wt[t * words + g / 4] >> (8 * (g % 4))) & 0xFFu], 8);
+    if (nv == 6)
+      conv_i8_output(plane, ho, wo, wp, cp, 6, stride, wexp, scale[o], bias[o], accumulate, prelu, o, cout, out);
+    else if (nv == 12)
+      conv_i8_output(plane, ho, wo, wp, cp, 12, stride, wexp, scale[o], bias[o], accumulate, prelu, o, cout, out);
+    else
+      conv_i8_output(plane, ho, wo, wp, cp, nv, stride, wexp, scale[o], bias[o], accumulate, prelu, o, cout, out);
   }
 }
 #endif

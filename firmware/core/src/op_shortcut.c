@@ -119,23 +119,20 @@ void tfr_op_shortcut_proj(const float *in, int h, int w, int cin, int cout, cons
       }
 #endif
       o = o_simd;
-      /* four outputs side by side (the scalar path: the ESP32-S3's): each pooled value loaded
-       * once for four independent sums, each over c in order as below, so a dependent FPU add
-       * waits for its latency behind three others instead of alone */
-      for (; o + 4 <= cout; o += 4) {
-        const float *w0 = sw + o * cin, *w1 = w0 + cin, *w2 = w1 + cin, *w3 = w2 + cin;
-        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+      /* two outputs side by side (the scalar path: the ESP32-S3's): each pooled value loaded
+       * once for two independent sums, each over c in order as below, so a dependent FPU add
+       * need not wait alone for its latency. (Four side by side make GCC 12.2 for Xtensa fail in
+       * reload: "insn does not satisfy its constraints", rematerialising 0.0f into an FPU register.) */
+      for (; o + 2 <= cout; o += 2) {
+        const float *w0 = sw + o * cin, *w1 = w0 + cin;
+        float a0 = 0.0f, a1 = 0.0f;
         for (c = 0; c < cin; c++) {
           const float p = pooled[c];
           a0 = a0 + w0[c] * p;
           a1 = a1 + w1[c] * p;
-          a2 = a2 + w2[c] * p;
-          a3 = a3 + w3[c] * p;
         }
         dst[o] = a0 + sb[o];
         dst[o + 1] = a1 + sb[o + 1];
-        dst[o + 2] = a2 + sb[o + 2];
-        dst[o + 3] = a3 + sb[o + 3];
       }
       for (; o < cout; o++) {
         const float *wo_ = sw + o * cin;
