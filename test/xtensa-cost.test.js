@@ -55,6 +55,14 @@ describe('ESP32-S3 cost table (scripts/xtensa-cost.js)', function () {
     assert.deepEqual(xc.check({ trips: true }), []);
   });
 
+  it('holds the face detector\'s per-frame trip counts a host run measures now (needs the datasets)', async function () {
+    if (!table.frame) this.skip();
+    if (!have(process.env.CC || 'gcc') || !have(process.env.GCOV || 'gcov')) this.skip();
+    const { problems, note } = await xc.checkFrame();
+    if (/not checked/.test(note)) this.skip();
+    assert.deepEqual(problems, []);
+  });
+
   it('says so when the table does not match the sources', () => {
     const stale = { ...table, sources: { ...table.sources, sha256: '0'.repeat(64) } };
     assert.match(xc.summarize(stale).join('\n'), /The table is stale/);
