@@ -4,7 +4,7 @@
 #   system packages (apt, when root and missing), npm packages (install scripts off),
 #   @tensorflow/tfjs-node built offline, Node 22 + Node-RED 5 for the second test run, the
 #   TypeScript build.
-# Usage: bash scripts/setup.sh [--no-apt]
+# Usage: bash scripts/setup.sh [--no-apt | --list-apt]
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -12,6 +12,8 @@ log() { echo "[setup] $*"; }
 
 APT_PKGS=(build-essential cmake pkg-config libgtest-dev clang libclang-rt-14-dev lld valgrind
   mosquitto libmosquitto-dev libjpeg62-turbo-dev libpng-dev libsodium-dev fonts-dejavu-core)
+# --list-apt: print APT_PKGS and stop (.ci/apt-extra.sh reads them from here).
+if [ "${1:-}" = "--list-apt" ]; then printf '%s\n' "${APT_PKGS[@]}"; exit 0; fi
 if [ "${1:-}" != "--no-apt" ]; then
   missing=()
   for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
