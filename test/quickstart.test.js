@@ -137,6 +137,14 @@ describe("quick start: the packed tarball in a fresh Node-RED user dir, on a rea
         }
     });
 
+    it("this Node and this Node-RED are a pair package.json declares (engines, node-red.version)", function () {
+        const semver = require(require.resolve("semver", { paths: [RED_DIR] }));
+        const redVersion = require("node-red/package.json").version;
+        assert.ok(semver.satisfies(process.version, PKG.engines.node), `Node ${process.version} vs engines.node ${PKG.engines.node}`);
+        assert.ok(semver.satisfies(redVersion, PKG["node-red"].version), `Node-RED ${redVersion} vs node-red.version ${PKG["node-red"].version}`);
+        assert.equal(PKG.peerDependencies["node-red"], PKG["node-red"].version);
+    });
+
     it("the package is installed as a copy of the tarball (not a link to a checkout), built", function () {
         const dir = path.join(userDir, "node_modules", PKG.name);
         assert.equal(fs.lstatSync(dir).isSymbolicLink(), false);
