@@ -92,7 +92,7 @@ async function stopNodeRed(red) {
 
 async function getJson(red, url) {
     const res = await fetch(red.base + url, { headers: { Accept: "application/json" } });
-    assert.equal(res.status, 200, `GET ${url}: ${res.status} ${await res.clone().text()}`);
+    if (res.status !== 200) { assert.fail(`GET ${url}: ${res.status} ${await res.text()}`); }
     return res.json();
 }
 
