@@ -1,62 +1,86 @@
-/* Ed25519 verification and SHA-512 (see tfa/ed25519.h). Field elements are 16 signed 64-bit
- * limbs of 16 bits (radix 2^16, reduced lazily mod p = 2^255 - 19); points are extended
- * coordinates (X, Y, Z, T). The curve constants (d, 2d, sqrt(-1), the base point) are derived
- * from their definitions at first use rather than written out, so a typo cannot hide in them. */
+/*
+ * Ed25519 verification and SHA-512: see tfa/ed25519.h.
+ *
+ * Field GF(p), p = 2^255 - 19: 16 signed 64-bit limbs of 16 bits (value = sum l[i] 2^(16 i)),
+ * reduced lazily; 2^256 = 38 (mod p) folds the high half of a product back. Points: extended
+ * coordinates (X:Y:Z:T) of -x^2 + y^2 = 1 + d x^2 y^2 with x = X/Z, y = Y/Z, xy = T/Z, added with
+ * the unified law of Hisil, Wong, Carter and Dawson (2008), complete on this curve (d is not a
+ * square), so it doubles as well. Everything here handles public data: variable time is fine.
+ * The constants (d, 2d, sqrt(-1), the base point, L, the SHA-512 round constants) were computed
+ * from their definitions with exact integer arithmetic.
+ */
 #include "tfa/ed25519.h"
 
 #include <string.h>
 
-/* ---- SHA-512 (FIPS 180-4) ---- */
+/* ------------------------------------------------------------------ SHA-512 (FIPS 180-4) */
 
+/* First 64 bits of the fractional parts of the cube roots of the first 80 primes. */
 static const uint64_t kK[80] = {
-0x428a2f98d728ae22ULL, 0x7137449123ef65cdULL, 0xb5c0fbcfec4d3b2fULL, 0xe9b5dba58189dbbcULL,
-0x3956c25bf348b538ULL, 0x59f111f1b605d019ULL, 0x923f82a4af194f9bULL, 0xab1c5ed5da6d8118ULL,
-0xd807aa98a3030242ULL, 0x12835b0145706fbeULL, 0x243185be4ee4b28cULL, 0x550c7dc3d5ffb4e2ULL,
-0x72be5d74f27b896fULL, 0x80deb1fe3b1696b1ULL, 0x9bdc06a725c71235ULL, 0xc19bf174cf692694ULL,
-0xe49b69c19ef14ad2ULL, 0xefbe4786384f25e3ULL, 0x0fc19dc68b8cd5b5ULL, 0x240ca1cc77ac9c65ULL,
-0x2de92c6f592b0275ULL, 0x4a7484aa6ea6e483ULL, 0x5cb0a9dcbd41fbd4ULL, 0x76f988da831153b5ULL,
-0x983e5152ee66dfabULL, 0xa831c66d2db43210ULL, 0xb00327c898fb213fULL, 0xbf597fc7beef0ee4ULL,
-0xc6e00bf33da88fc2ULL, 0xd5a79147930aa725ULL, 0x06ca6351e003826fULL, 0x142929670a0e6e70ULL,
-0x27b70a8546d22ffcULL, 0x2e1b21385c26c926ULL, 0x4d2c6dfc5ac42aedULL, 0x53380d139d95b3dfULL,
-0x650a73548baf63deULL, 0x766a0abb3c77b2a8ULL, 0x81c2c92e47edaee6ULL, 0x92722c851482353bULL,
-0xa2bfe8a14cf10364ULL, 0xa81a664bbc423001ULL, 0xc24b8b70d0f89791ULL, 0xc76c51a30654be30ULL,
-0xd192e819d6ef5218ULL, 0xd69906245565a910ULL, 0xf40e35855771202aULL, 0x106aa07032bbd1b8ULL,
-0x19a4c116b8d2d0c8ULL, 0x1e376c085141ab53ULL, 0x2748774cdf8eeb99ULL, 0x34b0bcb5e19b48a8ULL,
-0x391c0cb3c5c95a63ULL, 0x4ed8aa4ae3418acbULL, 0x5b9cca4f7763e373ULL, 0x682e6ff3d6b2b8a3ULL,
-0x748f82ee5defb2fcULL, 0x78a5636f43172f60ULL, 0x84c87814a1f0ab72ULL, 0x8cc702081a6439ecULL,
-0x90befffa23631e28ULL, 0xa4506cebde82bde9ULL, 0xbef9a3f7b2c67915ULL, 0xc67178f2e372532bULL,
-0xca273eceea26619cULL, 0xd186b8c721c0c207ULL, 0xeada7dd6cde0eb1eULL, 0xf57d4f7fee6ed178ULL,
-0x06f067aa72176fbaULL, 0x0a637dc5a2c898a6ULL, 0x113f9804bef90daeULL, 0x1b710b35131c471bULL,
-0x28db77f523047d84ULL, 0x32caab7b40c72493ULL, 0x3c9ebe0a15c9bebcULL, 0x431d67c49c100d4cULL,
-0x4cc5d4becb3e42b6ULL, 0x597f299cfc657e2aULL, 0x5fcb6fab3ad6faecULL, 0x6c44198c4a475817ULL
-};
-static const uint64_t kH0[8] = {0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL, 0xa54ff53a5f1d36f1ULL, 0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL, 0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL};
+    0x428a2f98d728ae22ull, 0x7137449123ef65cdull, 0xb5c0fbcfec4d3b2full, 0xe9b5dba58189dbbcull,
+    0x3956c25bf348b538ull, 0x59f111f1b605d019ull, 0x923f82a4af194f9bull, 0xab1c5ed5da6d8118ull,
+    0xd807aa98a3030242ull, 0x12835b0145706fbeull, 0x243185be4ee4b28cull, 0x550c7dc3d5ffb4e2ull,
+    0x72be5d74f27b896full, 0x80deb1fe3b1696b1ull, 0x9bdc06a725c71235ull, 0xc19bf174cf692694ull,
+    0xe49b69c19ef14ad2ull, 0xefbe4786384f25e3ull, 0x0fc19dc68b8cd5b5ull, 0x240ca1cc77ac9c65ull,
+    0x2de92c6f592b0275ull, 0x4a7484aa6ea6e483ull, 0x5cb0a9dcbd41fbd4ull, 0x76f988da831153b5ull,
+    0x983e5152ee66dfabull, 0xa831c66d2db43210ull, 0xb00327c898fb213full, 0xbf597fc7beef0ee4ull,
+    0xc6e00bf33da88fc2ull, 0xd5a79147930aa725ull, 0x06ca6351e003826full, 0x142929670a0e6e70ull,
+    0x27b70a8546d22ffcull, 0x2e1b21385c26c926ull, 0x4d2c6dfc5ac42aedull, 0x53380d139d95b3dfull,
+    0x650a73548baf63deull, 0x766a0abb3c77b2a8ull, 0x81c2c92e47edaee6ull, 0x92722c851482353bull,
+    0xa2bfe8a14cf10364ull, 0xa81a664bbc423001ull, 0xc24b8b70d0f89791ull, 0xc76c51a30654be30ull,
+    0xd192e819d6ef5218ull, 0xd69906245565a910ull, 0xf40e35855771202aull, 0x106aa07032bbd1b8ull,
+    0x19a4c116b8d2d0c8ull, 0x1e376c085141ab53ull, 0x2748774cdf8eeb99ull, 0x34b0bcb5e19b48a8ull,
+    0x391c0cb3c5c95a63ull, 0x4ed8aa4ae3418acbull, 0x5b9cca4f7763e373ull, 0x682e6ff3d6b2b8a3ull,
+    0x748f82ee5defb2fcull, 0x78a5636f43172f60ull, 0x84c87814a1f0ab72ull, 0x8cc702081a6439ecull,
+    0x90befffa23631e28ull, 0xa4506cebde82bde9ull, 0xbef9a3f7b2c67915ull, 0xc67178f2e372532bull,
+    0xca273eceea26619cull, 0xd186b8c721c0c207ull, 0xeada7dd6cde0eb1eull, 0xf57d4f7fee6ed178ull,
+    0x06f067aa72176fbaull, 0x0a637dc5a2c898a6ull, 0x113f9804bef90daeull, 0x1b710b35131c471bull,
+    0x28db77f523047d84ull, 0x32caab7b40c72493ull, 0x3c9ebe0a15c9bebcull, 0x431d67c49c100d4cull,
+    0x4cc5d4becb3e42b6ull, 0x597f299cfc657e2aull, 0x5fcb6fab3ad6faecull, 0x6c44198c4a475817ull};
 
-static uint64_t ror64(uint64_t x, unsigned n) { return (x >> n) | (x << (64u - n)); }
+#define ROR64(x, n) (((x) >> (n)) | ((x) << (64 - (n))))
 
-static void sha512_block(uint64_t h[8], const uint8_t *p) {
-  uint64_t w[80], a, b, c, d, e, f, g, k, t1, t2;
+static uint64_t load_be64(const uint8_t *p) {
+  uint64_t v = 0;
   int i;
-  for (i = 0; i < 16; i++) {
-    w[i] = 0;
-    for (int j = 0; j < 8; j++) w[i] = (w[i] << 8) | p[8 * i + j];
+  for (i = 0; i < 8; i++) v = (v << 8) | p[i];
+  return v;
+}
+
+static void store_be64(uint8_t *p, uint64_t v) {
+  int i;
+  for (i = 7; i >= 0; i--) {
+    p[i] = (uint8_t)v;
+    v >>= 8;
   }
-  for (i = 16; i < 80; i++) {
-    uint64_t s0 = ror64(w[i - 15], 1) ^ ror64(w[i - 15], 8) ^ (w[i - 15] >> 7);
-    uint64_t s1 = ror64(w[i - 2], 19) ^ ror64(w[i - 2], 61) ^ (w[i - 2] >> 6);
-    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-  }
-  a = h[0]; b = h[1]; c = h[2]; d = h[3]; e = h[4]; f = h[5]; g = h[6]; k = h[7];
+}
+
+/* One 128-byte block; the message schedule is kept as a 16-word ring. */
+static void sha512_block(uint64_t st[8], const uint8_t *blk) {
+  uint64_t w[16], v[8];
+  int i;
+  for (i = 0; i < 16; i++) w[i] = load_be64(blk + 8 * i);
+  memcpy(v, st, sizeof v);
   for (i = 0; i < 80; i++) {
-    t1 = k + (ror64(e, 14) ^ ror64(e, 18) ^ ror64(e, 41)) + ((e & f) ^ (~e & g)) + kK[i] + w[i];
-    t2 = (ror64(a, 28) ^ ror64(a, 34) ^ ror64(a, 39)) + ((a & b) ^ (a & c) ^ (b & c));
-    k = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+    uint64_t t1, t2;
+    if (i >= 16) {
+      uint64_t a = w[(i + 1) & 15], b = w[(i + 14) & 15];
+      w[i & 15] += (ROR64(a, 1) ^ ROR64(a, 8) ^ (a >> 7)) + w[(i + 9) & 15] + (ROR64(b, 19) ^ ROR64(b, 61) ^ (b >> 6));
+    }
+    t1 = v[7] + (ROR64(v[4], 14) ^ ROR64(v[4], 18) ^ ROR64(v[4], 41)) + ((v[4] & v[5]) ^ (~v[4] & v[6])) + kK[i] + w[i & 15];
+    t2 = (ROR64(v[0], 28) ^ ROR64(v[0], 34) ^ ROR64(v[0], 39)) + ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
+    memmove(v + 1, v, 7 * sizeof v[0]);
+    v[4] += t1;
+    v[0] = t1 + t2;
   }
-  h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k;
+  for (i = 0; i < 8; i++) st[i] += v[i];
 }
 
 void tfa_sha512_init(tfa_sha512_ctx *c) {
-  memcpy(c->h, kH0, sizeof kH0);
+  /* First 64 bits of the fractional parts of the square roots of the first 8 primes. */
+  static const uint64_t kH[8] = {0x6a09e667f3bcc908ull, 0xbb67ae8584caa73bull, 0x3c6ef372fe94f82bull, 0xa54ff53a5f1d36f1ull,
+                                 0x510e527fade682d1ull, 0x9b05688c2b3e6c1full, 0x1f83d9abfb41bd6bull, 0x5be0cd19137e2179ull};
+  memcpy(c->h, kH, sizeof kH);
   c->bytes = 0;
   c->fill = 0;
 }
@@ -64,22 +88,22 @@ void tfa_sha512_init(tfa_sha512_ctx *c) {
 void tfa_sha512_update(tfa_sha512_ctx *c, const void *data, size_t len) {
   const uint8_t *p = (const uint8_t *)data;
   c->bytes += len;
-  while (len > 0) {
-    size_t n = 128 - c->fill;
-    if (n > len) n = len;
+  if (c->fill) {
+    size_t n = 128 - c->fill < len ? 128 - c->fill : len;
     memcpy(c->buf + c->fill, p, n);
     c->fill += n;
     p += n;
     len -= n;
-    if (c->fill == 128) {
-      sha512_block(c->h, c->buf);
-      c->fill = 0;
-    }
+    if (c->fill < 128) return;
+    sha512_block(c->h, c->buf);
+    c->fill = 0;
   }
+  for (; len >= 128; p += 128, len -= 128) sha512_block(c->h, p);
+  memcpy(c->buf, p, len);
+  c->fill = len;
 }
 
 void tfa_sha512_final(tfa_sha512_ctx *c, uint8_t out[64]) {
-  uint64_t bits = c->bytes * 8u;
   int i;
   c->buf[c->fill++] = 0x80;
   if (c->fill > 112) {
@@ -87,316 +111,342 @@ void tfa_sha512_final(tfa_sha512_ctx *c, uint8_t out[64]) {
     sha512_block(c->h, c->buf);
     c->fill = 0;
   }
-  memset(c->buf + c->fill, 0, 128 - c->fill);
-  for (i = 0; i < 8; i++) c->buf[127 - i] = (uint8_t)(bits >> (8 * i)); /* lengths < 2^64 bits */
+  memset(c->buf + c->fill, 0, 112 - c->fill);
+  store_be64(c->buf + 112, c->bytes >> 61); /* the 128-bit bit length */
+  store_be64(c->buf + 120, c->bytes << 3);
   sha512_block(c->h, c->buf);
-  for (i = 0; i < 64; i++) out[i] = (uint8_t)(c->h[i / 8] >> (56 - 8 * (i % 8)));
+  for (i = 0; i < 8; i++) store_be64(out + 8 * i, c->h[i]);
+  memset(c, 0, sizeof *c);
 }
 
-/* ---- GF(2^255 - 19) ---- */
-
-typedef int64_t gf[16];
-
-static void gf_set(gf r, const gf a) { memcpy(r, a, sizeof(gf)); }
-static void gf_small(gf r, int64_t v) {
-  memset(r, 0, sizeof(gf));
-  r[0] = v;
+void tfa_sha512(const void *data, size_t len, uint8_t out[64]) {
+  tfa_sha512_ctx c;
+  tfa_sha512_init(&c);
+  tfa_sha512_update(&c, data, len);
+  tfa_sha512_final(&c, out);
 }
 
-/* One carry pass: limbs 0..14 into [0, 2^16), the top carry folded into limb 0 (2^256 = 38 mod p). */
-static void gf_carry(gf o) {
-  for (int i = 0; i < 16; i++) {
-    int64_t c = o[i] >> 16; /* arithmetic shift: floor division */
+/* ------------------------------------------------------------------ GF(2^255 - 19) */
+
+typedef int64_t fe[16];
+
+/* d = -121665/121666, 2d, sqrt(-1) = 2^((p-1)/4) */
+static const fe kD = {0x78a3, 0x1359, 0x4dca, 0x75eb, 0xd8ab, 0x4141, 0x0a4d, 0x0070,
+                      0xe898, 0x7779, 0x4079, 0x8cc7, 0xfe73, 0x2b6f, 0x6cee, 0x5203};
+static const fe kD2 = {0xf159, 0x26b2, 0x9b94, 0xebd6, 0xb156, 0x8283, 0x149a, 0x00e0,
+                       0xd130, 0xeef3, 0x80f2, 0x198e, 0xfce7, 0x56df, 0xd9dc, 0x2406};
+static const fe kSqrtM1 = {0xa0b0, 0x4a0e, 0x1b27, 0xc4ee, 0xe478, 0xad2f, 0x1806, 0x2f43,
+                           0xd7a7, 0x3dfb, 0x0099, 0x2b4d, 0xdf0b, 0x4fc1, 0x2480, 0x2b83};
+/* The base point: y = 4/5, x even. */
+static const fe kBx = {0xd51a, 0x8f25, 0x2d60, 0xc956, 0xa7b2, 0x9525, 0xc760, 0x692c,
+                       0xdc5c, 0xfdd6, 0xe231, 0xc0a4, 0x53fe, 0xcd6e, 0x36d3, 0x2169};
+static const fe kBy = {0x6658, 0x6666, 0x6666, 0x6666, 0x6666, 0x6666, 0x6666, 0x6666,
+                       0x6666, 0x6666, 0x6666, 0x6666, 0x6666, 0x6666, 0x6666, 0x6666};
+
+/* floor(v / 2^16) without relying on >> of a negative number */
+static int64_t floor16(int64_t v) { return v >= 0 ? v >> 16 : -((-(v + 1)) >> 16) - 1; }
+
+/* One carry pass: limbs 1..15 end in [0, 2^16); limb 0 takes 38 x the carry out of limb 15. */
+static void fe_carry(fe o) {
+  int i;
+  for (i = 0; i < 16; i++) {
+    int64_t c = floor16(o[i]);
     o[i] -= c * 65536;
     if (i < 15) o[i + 1] += c;
     else o[0] += 38 * c;
   }
 }
 
-static void gf_add(gf o, const gf a, const gf b) {
-  for (int i = 0; i < 16; i++) o[i] = a[i] + b[i];
+static void fe_set(fe o, int64_t v) {
+  memset(o, 0, sizeof(fe));
+  o[0] = v;
 }
-static void gf_sub(gf o, const gf a, const gf b) {
-  for (int i = 0; i < 16; i++) o[i] = a[i] - b[i];
+
+static void fe_add(fe o, const fe a, const fe b) {
+  int i;
+  for (i = 0; i < 16; i++) o[i] = a[i] + b[i];
 }
-static void gf_mul(gf o, const gf a, const gf b) {
+
+static void fe_sub(fe o, const fe a, const fe b) {
+  int i;
+  for (i = 0; i < 16; i++) o[i] = a[i] - b[i];
+}
+
+/* Inputs: limbs below 2^19 in magnitude (sums and differences of carried values). */
+static void fe_mul(fe o, const fe a, const fe b) {
   int64_t t[31];
   int i, j;
   memset(t, 0, sizeof t);
   for (i = 0; i < 16; i++)
     for (j = 0; j < 16; j++) t[i + j] += a[i] * b[j];
   for (i = 0; i < 15; i++) t[i] += 38 * t[i + 16];
-  for (i = 0; i < 16; i++) o[i] = t[i];
-  gf_carry(o);
-  gf_carry(o);
+  memcpy(o, t, sizeof(fe));
+  fe_carry(o);
+  fe_carry(o);
 }
-static void gf_sqr(gf o, const gf a) { gf_mul(o, a, a); }
 
-/* Square-and-multiply over the exponent bits top..0, all ones except bits skip1 and skip2
- * (the two fixed exponents below). */
-static void gf_pow_chain(gf o, const gf a, int top, int skip1, int skip2) {
-  gf c;
-  gf_set(c, a);
-  for (int i = top; i >= 0; i--) {
-    gf_sqr(c, c);
-    if (i != skip1 && i != skip2) gf_mul(c, c, a);
-  }
-  gf_set(o, c);
-}
-/* a^(p-2) = a^-1, and a^((p-5)/8) = a^(2^252 - 3) (square roots). */
-static void gf_inv(gf o, const gf a) { gf_pow_chain(o, a, 253, 2, 4); }
-static void gf_pow2523(gf o, const gf a) { gf_pow_chain(o, a, 250, 1, 1); }
+static void fe_sq(fe o, const fe a) { fe_mul(o, a, a); }
 
-/* The canonical 32-byte encoding (fully reduced mod p). */
-static void gf_pack(uint8_t out[32], const gf n) {
-  gf t, m;
-  int i, j;
-  gf_set(t, n);
-  gf_carry(t);
-  gf_carry(t);
-  gf_carry(t);
-  for (j = 0; j < 2; j++) { /* subtract p while t >= p */
-    int64_t borrow;
-    m[0] = t[0] - 0xffed;
-    for (i = 1; i < 15; i++) {
-      m[i] = t[i] - 0xffff - ((m[i - 1] >> 16) & 1);
-      m[i - 1] &= 0xffff;
+/* The canonical 32-byte little-endian encoding (value reduced below p). */
+static void fe_pack(uint8_t out[32], const fe a) {
+  fe t;
+  int i, k;
+  memcpy(t, a, sizeof t);
+  for (k = 0; k < 4; k++) fe_carry(t); /* now every limb is in [0, 2^16): 0 <= t < 2^256 < 3p */
+  for (k = 0; k < 2; k++) {
+    fe m;
+    int64_t borrow = 0;
+    for (i = 0; i < 16; i++) {
+      int64_t pl = i == 0 ? 0xffed : i == 15 ? 0x7fff : 0xffff;
+      m[i] = t[i] - pl - borrow;
+      borrow = m[i] < 0;
+      if (borrow) m[i] += 65536;
     }
-    m[15] = t[15] - 0x7fff - ((m[14] >> 16) & 1);
-    borrow = (m[15] >> 16) & 1;
-    m[14] &= 0xffff;
-    if (!borrow) gf_set(t, m);
+    if (!borrow) memcpy(t, m, sizeof t);
   }
   for (i = 0; i < 16; i++) {
     out[2 * i] = (uint8_t)(t[i] & 0xff);
-    out[2 * i + 1] = (uint8_t)((t[i] >> 8) & 0xff);
+    out[2 * i + 1] = (uint8_t)(t[i] >> 8);
   }
 }
-static void gf_unpack(gf o, const uint8_t in[32]) {
-  for (int i = 0; i < 16; i++) o[i] = in[2 * i] + ((int64_t)in[2 * i + 1] << 8);
+
+/* The 255 low bits of s (the top bit is the caller's). */
+static void fe_unpack(fe o, const uint8_t s[32]) {
+  int i;
+  for (i = 0; i < 16; i++) o[i] = (int64_t)s[2 * i] | ((int64_t)s[2 * i + 1] << 8);
   o[15] &= 0x7fff;
 }
-static int gf_equal(const gf a, const gf b) {
+
+static int fe_eq(const fe a, const fe b) {
   uint8_t x[32], y[32];
-  gf_pack(x, a);
-  gf_pack(y, b);
+  fe_pack(x, a);
+  fe_pack(y, b);
   return memcmp(x, y, 32) == 0;
 }
-static int gf_parity(const gf a) {
+
+static int fe_is_zero(const fe a) {
+  static const uint8_t zero[32];
   uint8_t x[32];
-  gf_pack(x, a);
+  fe_pack(x, a);
+  return memcmp(x, zero, 32) == 0;
+}
+
+static int fe_parity(const fe a) {
+  uint8_t x[32];
+  fe_pack(x, a);
   return x[0] & 1;
 }
 
-/* ---- the curve -x^2 + y^2 = 1 + d x^2 y^2 ---- */
-
-typedef gf point[4]; /* X, Y, Z, T with x = X/Z, y = Y/Z, T = XY/Z */
-
-static struct {
-  int ready;
-  gf d, d2, sqrtm1;
-  point base;
-} K25519;
-
-static void point_add(point p, point q) {
-  gf a, b, c, d, t, e, f, g, h;
-  gf_sub(a, p[1], p[0]);
-  gf_sub(t, q[1], q[0]);
-  gf_mul(a, a, t);
-  gf_add(b, p[0], p[1]);
-  gf_add(t, q[0], q[1]);
-  gf_mul(b, b, t);
-  gf_mul(c, p[3], q[3]);
-  gf_mul(c, c, K25519.d2);
-  gf_mul(d, p[2], q[2]);
-  gf_add(d, d, d);
-  gf_sub(e, b, a);
-  gf_sub(f, d, c);
-  gf_add(g, d, c);
-  gf_add(h, b, a);
-  gf_mul(p[0], e, f);
-  gf_mul(p[1], h, g);
-  gf_mul(p[2], g, f);
-  gf_mul(p[3], e, h);
-}
-
-static void point_identity(point p) {
-  gf_small(p[0], 0);
-  gf_small(p[1], 1);
-  gf_small(p[2], 1);
-  gf_small(p[3], 0);
-}
-
-static void point_copy(point r, point p) {
-  for (int i = 0; i < 4; i++) gf_set(r[i], p[i]);
-}
-
-static void point_pack(uint8_t out[32], point p) {
-  gf zi, x, y;
-  gf_inv(zi, p[2]);
-  gf_mul(x, p[0], zi);
-  gf_mul(y, p[1], zi);
-  gf_pack(out, y);
-  out[31] ^= (uint8_t)(gf_parity(x) << 7);
-}
-
-/* r += [s]q, s a 256-bit little-endian scalar (double and add; public data only). */
-static void point_scalarmul_add(point r, point q, const uint8_t s[32]) {
-  point acc;
-  point_identity(acc);
-  for (int i = 255; i >= 0; i--) {
-    point_add(acc, acc);
-    if ((s[i / 8] >> (i & 7)) & 1) point_add(acc, q);
+/* a^(p-2) = 1/a; p - 2 = 2^255 - 21 has every bit 0..254 set except bits 2 and 4. */
+static void fe_invert(fe o, const fe a) {
+  fe c;
+  int i;
+  memcpy(c, a, sizeof c);
+  for (i = 253; i >= 0; i--) {
+    fe_sq(c, c);
+    if (i != 2 && i != 4) fe_mul(c, c, a);
   }
-  point_add(r, acc);
+  memcpy(o, c, sizeof c);
 }
 
-/* Decodes a point; 0 on success. Rejects y >= p when `canonical`, x = 0 with the sign bit set,
- * and y values with no x on the curve. */
-static int point_unpack(point r, const uint8_t in[32], int canonical) {
-  gf num, den, den2, den4, den6, t, chk, zero;
-  int sign = in[31] >> 7;
-  if (canonical) { /* y < p = 2^255 - 19 */
-    int i, below = 0;
-    if ((in[31] & 0x7f) != 0x7f) below = 1;
-    for (i = 30; !below && i >= 1; i--)
-      if (in[i] != 0xff) below = 1;
-    if (!below && in[0] >= 0xed) return -1;
+/* a^((p-5)/8); (p - 5)/8 = 2^252 - 3 has every bit 0..251 set except bit 1. */
+static void fe_pow_p58(fe o, const fe a) {
+  fe c;
+  int i;
+  memcpy(c, a, sizeof c);
+  for (i = 250; i >= 0; i--) {
+    fe_sq(c, c);
+    if (i != 1) fe_mul(c, c, a);
   }
-  gf_small(r[2], 1);
-  gf_unpack(r[1], in);
-  gf_sqr(num, r[1]);
-  gf_mul(den, num, K25519.d);
-  gf_sub(num, num, r[2]); /* y^2 - 1 */
-  gf_add(den, r[2], den); /* d y^2 + 1 */
-  /* x = num * den^3 * (num * den^7)^((p-5)/8) */
-  gf_sqr(den2, den);
-  gf_sqr(den4, den2);
-  gf_mul(den6, den4, den2);
-  gf_mul(t, den6, num);
-  gf_mul(t, t, den);
-  gf_pow2523(t, t);
-  gf_mul(t, t, num);
-  gf_mul(t, t, den);
-  gf_mul(t, t, den);
-  gf_mul(r[0], t, den);
-  gf_sqr(chk, r[0]);
-  gf_mul(chk, chk, den);
-  if (!gf_equal(chk, num)) gf_mul(r[0], r[0], K25519.sqrtm1);
-  gf_sqr(chk, r[0]);
-  gf_mul(chk, chk, den);
-  if (!gf_equal(chk, num)) return -1;
-  gf_small(zero, 0);
-  if (gf_equal(r[0], zero) && sign) return -1;
-  if (gf_parity(r[0]) != sign) gf_sub(r[0], zero, r[0]);
-  gf_mul(r[3], r[0], r[1]);
+  memcpy(o, c, sizeof c);
+}
+
+/* y < p for the 255-bit y of an encoding (every y >= p has bits 1..254 set and s[0] >= 0xed). */
+static int fe_bytes_canonical(const uint8_t s[32]) {
+  int i;
+  if ((s[31] & 0x7f) != 0x7f) return 1;
+  for (i = 30; i > 0; i--)
+    if (s[i] != 0xff) return 1;
+  return s[0] < 0xed;
+}
+
+/* ------------------------------------------------------------------ the curve */
+
+typedef struct {
+  fe x, y, z, t;
+} point;
+
+static void point_identity(point *r) {
+  fe_set(r->x, 0);
+  fe_set(r->y, 1);
+  fe_set(r->z, 1);
+  fe_set(r->t, 0);
+}
+
+/* r = p + q (r may alias p or q) */
+static void point_add(point *r, const point *p, const point *q) {
+  fe a, b, c, d, e, f, g, h, t;
+  fe_sub(a, p->y, p->x);
+  fe_sub(t, q->y, q->x);
+  fe_mul(a, a, t);
+  fe_add(b, p->y, p->x);
+  fe_add(t, q->y, q->x);
+  fe_mul(b, b, t);
+  fe_mul(c, p->t, q->t);
+  fe_mul(c, c, kD2);
+  fe_mul(d, p->z, q->z);
+  fe_add(d, d, d);
+  fe_sub(e, b, a);
+  fe_sub(f, d, c);
+  fe_add(g, d, c);
+  fe_add(h, b, a);
+  fe_mul(r->x, e, f);
+  fe_mul(r->y, g, h);
+  fe_mul(r->t, e, h);
+  fe_mul(r->z, f, g);
+}
+
+/* RFC 8032 5.1.3 decoding (the caller checks y < p where it matters); -1 when s is no point. */
+static int point_decode(point *r, const uint8_t s[32]) {
+  fe u, v, v3, x, chk;
+  int sign = s[31] >> 7;
+  fe_unpack(r->y, s);
+  fe_set(r->z, 1);
+  fe_sq(u, r->y);
+  fe_mul(v, u, kD);
+  u[0] -= 1; /* u = y^2 - 1 */
+  v[0] += 1; /* v = d y^2 + 1 */
+  fe_sq(v3, v);
+  fe_mul(v3, v3, v);
+  fe_sq(x, v3);
+  fe_mul(x, x, v);
+  fe_mul(x, x, u); /* u v^7 */
+  fe_pow_p58(x, x);
+  fe_mul(x, x, v3);
+  fe_mul(x, x, u); /* candidate root of u/v: u v^3 (u v^7)^((p-5)/8) */
+  fe_sq(chk, x);
+  fe_mul(chk, chk, v);
+  if (!fe_eq(chk, u)) {
+    fe_add(chk, chk, u);
+    if (!fe_is_zero(chk)) return -1; /* u/v is not a square */
+    fe_mul(x, x, kSqrtM1);
+  }
+  if (fe_is_zero(x) && sign) return -1;
+  if (fe_parity(x) != sign) {
+    fe zero;
+    fe_set(zero, 0);
+    fe_sub(x, zero, x);
+  }
+  memcpy(r->x, x, sizeof x);
+  fe_mul(r->t, x, r->y);
   return 0;
 }
 
-static int point_small_order(point p) {
-  static const uint8_t kIdentity[32] = {1};
-  point q;
-  uint8_t enc[32];
-  point_copy(q, p);
-  point_add(q, q);
-  point_add(q, q);
-  point_add(q, q);
-  point_pack(enc, q);
-  return memcmp(enc, kIdentity, 32) == 0;
+static void point_encode(uint8_t s[32], const point *p) {
+  fe zi, x, y;
+  fe_invert(zi, p->z);
+  fe_mul(x, p->x, zi);
+  fe_mul(y, p->y, zi);
+  fe_pack(s, y);
+  s[31] ^= (uint8_t)(fe_parity(x) << 7);
 }
 
-static void curve_init(void) {
-  gf t, u;
-  uint8_t by[32];
-  if (K25519.ready) return;
-  /* d = -121665 / 121666 */
-  gf_small(t, 121666);
-  gf_inv(u, t);
-  gf_small(t, -121665);
-  gf_mul(K25519.d, t, u);
-  gf_add(K25519.d2, K25519.d, K25519.d);
-  /* sqrt(-1) = 2^((p-1)/4) = 2^(2^253 - 5) = (2^((p-5)/8))^2 * 2 */
-  gf_small(t, 2);
-  gf_pow2523(u, t);
-  gf_sqr(u, u);
-  gf_mul(K25519.sqrtm1, u, t);
-  /* the base point: y = 4/5, x even */
-  gf_small(t, 5);
-  gf_inv(u, t);
-  gf_small(t, 4);
-  gf_mul(u, t, u);
-  gf_pack(by, u);
-  (void)point_unpack(K25519.base, by, 1);
-  K25519.ready = 1;
+/* [8]p is the identity: p is one of the 8 points of small order. */
+static int point_small_order(const point *p) {
+  point q = *p;
+  point_add(&q, &q, &q);
+  point_add(&q, &q, &q);
+  point_add(&q, &q, &q);
+  return fe_is_zero(q.x) && fe_eq(q.y, q.z);
 }
 
-/* ---- scalars mod L = 2^252 + 27742317777372353535851937790883648493 ---- */
+/* ------------------------------------------------------------------ scalars mod L */
 
-static const int64_t kL[32] = {0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7,
-                               0xa2, 0xde, 0xf9, 0xde, 0x14, 0,    0,    0,    0,    0,    0,
-                               0,    0,    0,    0,    0,    0,    0,    0,    0,    0x10};
+/* L = 2^252 + 27742317777372353535851937790883648493, little-endian bytes and 32-bit words */
+static const uint8_t kL[32] = {0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7,
+                               0xa2, 0xde, 0xf9, 0xde, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                               0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10};
+static const uint32_t kLw[8] = {0x5cf5d3edu, 0x5812631au, 0xa2f79cd6u, 0x14def9deu, 0, 0, 0, 0x10000000u};
 
-/* r = x mod L, x given as 64 signed byte-sized limbs (consumed). */
-static void mod_l(uint8_t r[32], int64_t x[64]) {
-  int64_t carry;
-  int i, j;
-  for (i = 63; i >= 32; --i) {
-    carry = 0;
-    for (j = i - 32; j < i - 12; ++j) {
-      x[j] += carry - 16 * x[i] * kL[j - (i - 32)];
-      carry = (x[j] + 128) >> 8;
-      x[j] -= carry * 256;
+static int scalar_below_L(const uint8_t s[32]) {
+  int i;
+  for (i = 31; i >= 0; i--) {
+    if (s[i] != kL[i]) return s[i] < kL[i];
+  }
+  return 0;
+}
+
+/* out = h mod L for a 512-bit little-endian h, one bit at a time from the top: r = 2r + bit,
+ * minus L when r >= L (r < L < 2^253 throughout, so 8 words hold 2r + 1). */
+static void scalar_reduce(uint8_t out[32], const uint8_t h[64]) {
+  uint32_t r[8] = {0};
+  int bit, i;
+  for (bit = 511; bit >= 0; bit--) {
+    uint32_t carry = (uint32_t)(h[bit >> 3] >> (bit & 7)) & 1u;
+    int ge = 1;
+    for (i = 0; i < 8; i++) {
+      uint32_t top = r[i] >> 31;
+      r[i] = (r[i] << 1) | carry;
+      carry = top;
     }
-    x[j] += carry;
-    x[i] = 0;
+    for (i = 7; i >= 0; i--) {
+      if (r[i] != kLw[i]) {
+        ge = r[i] > kLw[i];
+        break;
+      }
+    }
+    if (ge) {
+      uint64_t borrow = 0;
+      for (i = 0; i < 8; i++) {
+        uint64_t d = (uint64_t)r[i] - kLw[i] - borrow;
+        r[i] = (uint32_t)d;
+        borrow = (d >> 32) & 1u;
+      }
+    }
   }
-  carry = 0;
-  for (j = 0; j < 32; j++) {
-    x[j] += carry - (x[31] >> 4) * kL[j];
-    carry = x[j] >> 8;
-    x[j] &= 255;
-  }
-  for (j = 0; j < 32; j++) x[j] -= carry * kL[j];
-  for (i = 0; i < 32; i++) {
-    x[i + 1] += x[i] >> 8;
-    r[i] = (uint8_t)(x[i] & 255);
-  }
+  for (i = 0; i < 32; i++) out[i] = (uint8_t)(r[i >> 2] >> (8 * (i & 3)));
 }
 
-static int scalar_canonical(const uint8_t s[32]) { /* s < L */
-  for (int i = 31; i >= 0; i--) {
-    if (s[i] < kL[i]) return 1;
-    if (s[i] > kL[i]) return 0;
-  }
-  return 0;
-}
+/* ------------------------------------------------------------------ verification */
 
 int tfa_ed25519_verify(const uint8_t sig[64], const uint8_t *msg, size_t len, const uint8_t pk[32]) {
-  point a, r, p;
-  gf zero;
-  tfa_sha512_ctx hs;
-  uint8_t h[64], k[32], check[32];
-  int64_t x[64];
+  tfa_sha512_ctx hc;
+  uint8_t digest[64], h[32], check[32];
+  point a, r, b, sum;
+  const uint8_t *s = sig ? sig + 32 : NULL;
   int i;
-  if (!sig || !pk || (!msg && len > 0)) return -1;
-  curve_init();
-  if (!scalar_canonical(sig + 32)) return -1;
-  if (point_unpack(a, pk, 1) != 0 || point_small_order(a)) return -1;
-  if (point_unpack(r, sig, 0) != 0 || point_small_order(r)) return -1;
-  tfa_sha512_init(&hs);
-  tfa_sha512_update(&hs, sig, 32);
-  tfa_sha512_update(&hs, pk, 32);
-  if (len > 0) tfa_sha512_update(&hs, msg, len);
-  tfa_sha512_final(&hs, h);
-  for (i = 0; i < 64; i++) x[i] = h[i];
-  mod_l(k, x);
-  /* p = [S]B + [k](-A) */
-  gf_small(zero, 0);
-  gf_sub(a[0], zero, a[0]);
-  gf_sub(a[3], zero, a[3]);
-  point_identity(p);
-  point_scalarmul_add(p, K25519.base, sig + 32);
-  point_scalarmul_add(p, a, k);
-  point_pack(check, p);
+  if (!sig || !pk || (!msg && len)) return -1;
+  if (!scalar_below_L(s)) return -1;                                                 /* S < L */
+  if (!fe_bytes_canonical(pk) || point_decode(&a, pk) != 0 || point_small_order(&a)) return -1;
+  if (point_decode(&r, sig) == 0 && point_small_order(&r)) return -1;               /* R */
+
+  tfa_sha512_init(&hc);
+  tfa_sha512_update(&hc, sig, 32);
+  tfa_sha512_update(&hc, pk, 32);
+  tfa_sha512_update(&hc, msg, len);
+  tfa_sha512_final(&hc, digest);
+  scalar_reduce(h, digest);
+
+  /* [S]B - [h]A, both scalars below 2^253: one shared doubling chain (Straus-Shamir). */
+  {
+    fe zero;
+    fe_set(zero, 0);
+    fe_sub(a.x, zero, a.x); /* a = -A */
+    fe_sub(a.t, zero, a.t);
+  }
+  memcpy(b.x, kBx, sizeof(fe));
+  memcpy(b.y, kBy, sizeof(fe));
+  fe_set(b.z, 1);
+  fe_mul(b.t, kBx, kBy);
+  point_add(&sum, &b, &a);
+  point_identity(&r);
+  for (i = 252; i >= 0; i--) {
+    int bs = (s[i >> 3] >> (i & 7)) & 1, bh = (h[i >> 3] >> (i & 7)) & 1;
+    point_add(&r, &r, &r);
+    if (bs && bh) point_add(&r, &r, &sum);
+    else if (bs) point_add(&r, &r, &b);
+    else if (bh) point_add(&r, &r, &a);
+  }
+  point_encode(check, &r);
   return memcmp(check, sig, 32) == 0 ? 0 : -1;
 }

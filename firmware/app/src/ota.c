@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "tfa/app.h"
+#include "tfa/ed25519.h"
 #include "tfa/json.h"
 #include "tfa/util.h"
 #include "tfa_internal.h"
@@ -179,7 +180,7 @@ void tfa_ota_command(tfa_app *app, const tfa_reply *r, const tfa_json *doc, int 
     fail(app, r, "bad_request", "%s", err);
     return;
   }
-  if (app->p->ed25519_verify(app->p->ctx, sig, sha, 32, app->o.model_key) != 0) {
+  if (tfa_ed25519_verify(sig, sha, 32, app->o.model_key) != 0) {
     fail(app, r, "verify_failed", "%s", "bad signature");
     return;
   }

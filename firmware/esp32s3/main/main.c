@@ -12,6 +12,7 @@
 #include "esp_mac.h"
 #include "esp_netif.h"
 #include "esp_netif_sntp.h"
+#include "esp_ota_ops.h"
 #include "esp_system.h"
 #include "esp_wifi.h"
 #include "freertos/FreeRTOS.h"
@@ -84,7 +85,12 @@ static void app_task(void *arg) {
     uint32_t wait = tfa_app_step(&s_app);
     if (xQueueReceive(s_queue, &e, pdMS_TO_TICKS(wait ? wait : 1)) != pdTRUE) continue;
     switch (e.type) {
-      case EV_CONNECTED: tfa_app_on_connected(&s_app); break;
+      case EV_CONNECTED:
+        /* This firmware reached the broker: if it was just installed over the air (rollback
+         * enabled, partitions.csv), keep it; until then the bootloader would roll it back. */
+        esp_ota_mark_app_valid_cancel_rollback();
+        tfa_app_on_connected(&s_app);
+        break;
       case EV_DISCONNECTED: tfa_app_on_disconnected(&s_app); break;
       case EV_MESSAGE: {
         tfa_msg_props props = {e.resp_topic, e.corr, e.corr_len};

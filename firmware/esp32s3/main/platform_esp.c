@@ -1,7 +1,8 @@
 /*
  * tfa_platform for the XIAO ESP32S3 Sense: OV2640 camera (grayscale QVGA; JPEG only for published
  * frames), the app's face detector (firmware/app/src/detect.c), NVS settings, model
- * slots in the model_a/model_b partitions plus the compiled-in model, SHA-256 from mbedtls, the app's Ed25519 verifier, esp-mqtt.
+ * slots in the model_a/model_b partitions plus the compiled-in model, SHA-256 from mbedtls (the
+ * Ed25519 check is the app's own, firmware/app/src/ed25519.c), esp-mqtt.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +19,8 @@
 #include "esp_wifi.h"
 #include "freertos/task.h"
 #include "img_converters.h"
-#include "model_default.h"
 #include "mbedtls/sha256.h"
-#include "tfa/ed25519.h"
+#include "model_default.h"
 
 #include "esp_glue.h"
 #include "tfa/detect.h"
@@ -149,17 +149,31 @@ static int p_settings_set(void *ctx, const char *key, const char *value) {
 /* ------------------------------------------------------------------ model slots */
 
 static const char *const kSlotLabel[TFA_NUM_SLOTS] = {NULL, "model_a", "model_b"};
-static esp_partition_mmap_handle_t s_map[TFA_NUM_SLOTS];
-static bool s_mapped[TFA_NUM_SLOTS];
+
+/* The network reads every weight once per inference: a model runs from internal SRAM, not through
+ * the flash cache. slot_map copies the slot (the compiled-in model or a partition) into an
+ * internal buffer. The app holds at most two slots at once, the active model and the candidate
+ * being checked, and the active one is always the slot mapped before the current one, so a
+ * mapping frees the buffer of any third slot. Without internal room the flash mapping is used. */
+typedef struct {
+  uint8_t *ram; /* internal copy, or NULL */
+  size_t size;
+  esp_partition_mmap_handle_t map; /* the fallback flash mapping */
+  bool mapped;
+} slot_buf;
+static slot_buf s_slot[TFA_NUM_SLOTS];
+static int s_recent[2] = {-1, -1}; /* [0] the slot mapped last, [1] the one before */
 
 static const esp_partition_t *slot_partition(int slot) {
   if (slot < 1 || slot >= TFA_NUM_SLOTS) return NULL;
   return esp_partition_find_first(ESP_PARTITION_TYPE_DATA, ESP_PARTITION_SUBTYPE_ANY, kSlotLabel[slot]);
 }
 
-static void unmap(int slot) {
-  if (s_mapped[slot]) esp_partition_munmap(s_map[slot]);
-  s_mapped[slot] = false;
+static void slot_release(int slot) {
+  slot_buf *b = &s_slot[slot];
+  heap_caps_free(b->ram);
+  if (b->mapped) esp_partition_munmap(b->map);
+  memset(b, 0, sizeof *b);
 }
 
 static size_t p_slot_capacity(void *ctx, int slot) {
@@ -172,7 +186,7 @@ static int p_slot_begin(void *ctx, int slot, size_t size) {
   const esp_partition_t *p = slot_partition(slot);
   (void)ctx;
   if (!p || size > p->size) return -1;
-  unmap(slot);
+  slot_release(slot);
   return esp_partition_erase_range(p, 0, (size + 4095u) & ~(size_t)4095u) == ESP_OK ? 0 : -1;
 }
 
@@ -184,20 +198,42 @@ static int p_slot_write(void *ctx, int slot, size_t offset, const void *data, si
 }
 
 static int p_slot_map(void *ctx, int slot, size_t size, const uint8_t **data) {
-  const void *ptr = NULL;
-  const esp_partition_t *p;
+  const esp_partition_t *p = NULL;
+  slot_buf *b;
+  int i;
   (void)ctx;
+  if (slot < 0 || slot >= TFA_NUM_SLOTS || size == 0) return -1;
+  if (slot == TFA_SLOT_BUILTIN ? size > tinyfer_model_len : (p = slot_partition(slot)) == NULL || size > p->size) return -1;
+  if (s_recent[0] != slot) {
+    s_recent[1] = s_recent[0];
+    s_recent[0] = slot;
+  }
+  for (i = 0; i < TFA_NUM_SLOTS; i++)
+    if (i != s_recent[0] && i != s_recent[1]) slot_release(i);
+  slot_release(slot); /* a fresh copy sees what was just written */
+  b = &s_slot[slot];
+  b->ram = heap_caps_aligned_alloc(16, size, MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT);
+  if (b->ram) {
+    if (slot == TFA_SLOT_BUILTIN) memcpy(b->ram, tinyfer_model, size);
+    else if (esp_partition_read(p, 0, b->ram, size) != ESP_OK) {
+      slot_release(slot);
+      return -1;
+    }
+    b->size = size;
+    *data = b->ram;
+    return 0;
+  }
+  ESP_LOGW(TAG, "no %u bytes of internal RAM for model slot %d: it runs from flash", (unsigned)size, slot);
   if (slot == TFA_SLOT_BUILTIN) {
-    if (size == 0 || size > tinyfer_model_len) return -1;
     *data = tinyfer_model; /* in flash, 16-byte aligned */
     return 0;
   }
-  p = slot_partition(slot);
-  if (!p || size == 0 || size > p->size) return -1;
-  unmap(slot); /* a fresh mapping sees what was just written */
-  if (esp_partition_mmap(p, 0, size, ESP_PARTITION_MMAP_DATA, &ptr, &s_map[slot]) != ESP_OK) return -1;
-  s_mapped[slot] = true;
-  *data = ptr;
+  {
+    const void *ptr = NULL;
+    if (esp_partition_mmap(p, 0, size, ESP_PARTITION_MMAP_DATA, &ptr, &b->map) != ESP_OK) return -1;
+    b->mapped = true;
+    *data = ptr;
+  }
   return 0;
 }
 
@@ -205,12 +241,7 @@ static int p_slot_map(void *ctx, int slot, size_t size, const uint8_t **data) {
 
 static int p_sha256(void *ctx, const void *data, size_t len, uint8_t out[32]) {
   (void)ctx;
-  return mbedtls_sha256((const unsigned char *)data, len, out, 0) == 0 ? 0 : -1; /* 0: SHA-256, not -224 */
-}
-
-static int p_verify(void *ctx, const uint8_t sig[64], const uint8_t *msg, size_t len, const uint8_t pk[32]) {
-  (void)ctx;
-  return tfa_ed25519_verify(sig, msg, len, pk); /* the app's verifier: no crypto library for one check */
+  return mbedtls_sha256(data, len, out, 0) == 0 ? 0 : -1; /* 0: SHA-256, not SHA-224 */
 }
 
 /* ------------------------------------------------------------------ system */
@@ -273,7 +304,6 @@ void platform_fill(tfa_platform *p) {
   p->slot_write = p_slot_write;
   p->slot_map = p_slot_map;
   p->sha256 = p_sha256;
-  p->ed25519_verify = p_verify;
   p->sysinfo = p_sysinfo;
   p->ip = p_ip;
   p->reboot = p_reboot;

@@ -51,7 +51,6 @@ static int sbegin(void *c, int s, size_t n) { (void)c; return host_slot_begin(&g
 static int swrite(void *c, int s, size_t o, const void *d, size_t n) { (void)c; return host_slot_write(&g_store, s, o, d, n); }
 static int smap(void *c, int s, size_t n, const uint8_t **d) { (void)c; return host_slot_map(&g_store, s, n, d); }
 static int sha(void *c, const void *d, size_t n, uint8_t o[32]) { (void)c; return host_sha256(d, n, o); }
-static int verify(void *c, const uint8_t s[64], const uint8_t *m, size_t n, const uint8_t pk[32]) { (void)c; return host_ed25519_verify(s, m, n, pk); }
 static void reboot(void *c, uint32_t d) { (void)c; (void)d; tfa_app_on_connected(&g_app); }
 
 static void setup(void) {
@@ -72,7 +71,7 @@ static void setup(void) {
   for (i = 0; i < sizeof g_frame; i++) g_frame[i] = (uint8_t)(i * 7);
   g_p.now_us = now_us; g_p.epoch_ms = epoch_ms; g_p.capture = capture; g_p.detect = detect; g_p.publish = publish;
   g_p.subscribe = subscribe; g_p.settings_get = sget; g_p.settings_set = sset; g_p.slot_capacity = scap;
-  g_p.slot_begin = sbegin; g_p.slot_write = swrite; g_p.slot_map = smap; g_p.sha256 = sha; g_p.ed25519_verify = verify;
+  g_p.slot_begin = sbegin; g_p.slot_write = swrite; g_p.slot_map = smap; g_p.sha256 = sha;
   g_p.reboot = reboot;
   memset(&o, 0, sizeof o);
   o.device_id = "fz";

@@ -1,5 +1,5 @@
 /* The Linux platform of the TinyFER app (a virtual XIAO): camera from image files, settings and
- * model slots in files, libsodium crypto, libmosquitto MQTT (main.c). */
+ * model slots in files, SHA-256 from libsodium, libmosquitto MQTT (main.c). */
 #ifndef TFA_HOST_H
 #define TFA_HOST_H
 
@@ -53,10 +53,9 @@ int host_slot_begin(host_storage *s, int slot, size_t size);
 int host_slot_write(host_storage *s, int slot, size_t offset, const void *data, size_t len);
 int host_slot_map(host_storage *s, int slot, size_t size, const uint8_t **data);
 
-/* ---- crypto (libsodium) ---- */
+/* ---- crypto: SHA-256 (libsodium) and the key file ---- */
 int host_crypto_init(void);
 int host_sha256(const void *data, size_t len, uint8_t out[32]);
-int host_ed25519_verify(const uint8_t sig[64], const uint8_t *msg, size_t len, const uint8_t pk[32]);
 /* An Ed25519 public key file: SPKI PEM, 64 hex digits, or 32 raw bytes. */
 int host_read_public_key(const char *path, uint8_t pk[32], char *err, size_t err_cap);
 

@@ -1,7 +1,8 @@
 /*
  * tinyfer-device: the TinyFER app (firmware/app) on Linux, a virtual XIAO ESP32S3 Sense.
  * Camera = image files, face detector = the app's (firmware/app/src/detect.c; frames of at most
- * 64 px, FER crops, are one face), settings/slots = files, crypto = libsodium, MQTT 5 (or 3.1.1) = libmosquitto.
+ * 64 px, FER crops, are one face), settings/slots = files, SHA-256 = libsodium (Ed25519: the app's
+ * own verifier, as on the device), MQTT 5 (or 3.1.1) = libmosquitto.
  * Single-threaded: mosquitto_loop() delivers messages in this thread between app steps.
  */
 #define _GNU_SOURCE
@@ -146,11 +147,6 @@ static int p_sha256(void *ctx, const void *d, size_t n, uint8_t out[32]) {
   return host_sha256(d, n, out);
 }
 
-static int p_verify(void *ctx, const uint8_t sig[64], const uint8_t *m, size_t n, const uint8_t pk[32]) {
-  (void)ctx;
-  return host_ed25519_verify(sig, m, n, pk);
-}
-
 static void p_sysinfo(void *ctx, tfa_sysinfo *si) {
   FILE *f;
   char line[256];
@@ -199,7 +195,7 @@ static void p_log(void *ctx, int level, const char *msg) {
 static const tfa_platform kPlatform = {
     &g,           p_now_us,       p_epoch_ms,      p_capture,    NULL,         p_detect,   p_publish,
     p_subscribe,  p_settings_get, p_settings_set,  p_slot_capacity, p_slot_begin, p_slot_write, p_slot_map,
-    p_sha256,     p_verify,       p_sysinfo,       p_ip,         p_reboot,     p_log};
+    p_sha256,     p_sysinfo,       p_ip,         p_reboot,     p_log};
 
 /* ---------------------------------------------------------------- MQTT */
 

@@ -142,7 +142,6 @@ class Harness {
     p.slot_write = [](void *c, int s, size_t off, const void *d, size_t n) { return host_slot_write(&((Harness *)c)->store, s, off, d, n); };
     p.slot_map = [](void *c, int s, size_t n, const uint8_t **d) { return host_slot_map(&((Harness *)c)->store, s, n, d); };
     p.sha256 = [](void *, const void *d, size_t n, uint8_t o2[32]) { return host_sha256(d, n, o2); };
-    p.ed25519_verify = [](void *, const uint8_t s[64], const uint8_t *m, size_t n, const uint8_t pk[32]) { return host_ed25519_verify(s, m, n, pk); };
     p.sysinfo = [](void *, tfa_sysinfo *si) {
       si->heap_free = 200000;
       si->psram_free = 6000000;

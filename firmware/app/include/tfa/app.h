@@ -113,9 +113,9 @@ typedef struct {
   int (*slot_begin)(void *ctx, int slot, size_t size);
   int (*slot_write)(void *ctx, int slot, size_t offset, const void *data, size_t len);
   int (*slot_map)(void *ctx, int slot, size_t size, const uint8_t **data);
-  /* crypto: SHA-256 and Ed25519 detached verify (0 = valid) */
+  /* crypto: SHA-256 (mbedtls on the device). The Ed25519 check is the app's own,
+   * tfa_ed25519_verify (tfa/ed25519.h), the same code on every platform. */
   int (*sha256)(void *ctx, const void *data, size_t len, uint8_t out[32]);
-  int (*ed25519_verify)(void *ctx, const uint8_t sig[64], const uint8_t *msg, size_t len, const uint8_t pk[32]);
   /* system */
   void (*sysinfo)(void *ctx, tfa_sysinfo *out);
   const char *(*ip)(void *ctx);

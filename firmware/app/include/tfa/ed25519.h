@@ -1,12 +1,12 @@
-/* Ed25519 signature verification (RFC 8032, pure Ed25519) and SHA-512, portable C99, no allocation.
+/* Ed25519 signature verification (RFC 8032, PureEd25519) and SHA-512 (FIPS 180-4), in portable
+ * C99 with no allocation: what the model update needs to check one signed digest. The device and
+ * the host virtual device both verify with this code (one definition; libsodium is only the
+ * host tests' oracle).
  *
- * The one verifier of model (and application) signatures on every platform: the ESP32-S3 build
- * and the Linux virtual device both call it, so the device carries no crypto library for one
- * signature check. Acceptance rules are libsodium's crypto_sign_verify_detached (the host tests
- * compare the two on RFC 8032 vectors and thousands of random and corrupted signatures):
- * S must be canonical (< L), the public key a canonical encoding of a point that is not of small
- * order, R not of small order, and [S]B - [k]A must encode to exactly R, k = SHA-512(R||A||M) mod L.
- * Not constant time: it handles public data only. */
+ * Accepts exactly what libsodium's crypto_sign_verify_detached accepts (cofactorless equation,
+ * compared on encodings): it rejects S >= L, an R or a public key of small order, a public key
+ * whose y is not reduced mod p or that is not on the curve. It works on public data only and
+ * takes variable time. */
 #ifndef TFA_ED25519_H
 #define TFA_ED25519_H
 
@@ -17,21 +17,24 @@
 extern "C" {
 #endif
 
-/* 0 when `sig` is a valid signature of msg[0..len) under `pk`, -1 otherwise. */
+/* 0 when sig (R || S) is a valid signature of msg[0..len) under the public key pk, else -1. */
 int tfa_ed25519_verify(const uint8_t sig[64], const uint8_t *msg, size_t len, const uint8_t pk[32]);
 
-/* SHA-512, incremental (used by the verifier; exposed for its tests). */
+/* SHA-512, incremental. */
 typedef struct {
   uint64_t h[8];
-  uint64_t bytes;
+  uint64_t bytes; /* message length so far (messages below 2^61 bytes) */
   uint8_t buf[128];
   size_t fill;
 } tfa_sha512_ctx;
+
 void tfa_sha512_init(tfa_sha512_ctx *c);
 void tfa_sha512_update(tfa_sha512_ctx *c, const void *data, size_t len);
 void tfa_sha512_final(tfa_sha512_ctx *c, uint8_t out[64]);
+void tfa_sha512(const void *data, size_t len, uint8_t out[64]);
 
 #ifdef __cplusplus
 }
 #endif
+
 #endif
