@@ -615,7 +615,7 @@ function quantize(layers) {
           mm /= 2;
           sh--;
         }
-        if (sh < 1) throw new Error(`layer ${L.name}: requantization multiplier out of range (${m})`);
+        if (sh < 1 || sh > 31) throw new Error(`layer ${L.name}: requantization multiplier out of range (${m})`); // detect.c requant: shift 1..31
         mult[o] = Math.round(mm);
         shift[o] = sh;
       }
