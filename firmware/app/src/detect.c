@@ -76,6 +76,109 @@ static inline int32_t dot_u8(const int8_t *w, const uint8_t *a, uint32_t n) {
 /* The largest window a full (not depthwise) convolution gathers: k x k x cin bytes. */
 #define WIN_MAX 160
 
+#if defined(TFA_DET_INT8_DOT)
+/* The int8 x int8 path (TFA_DET_INT8_DOT; on the ESP32-S3 with TFA_DET_PIE its dot products are
+ * PIE vector instructions, idf.py -DTINYFER_PIE=1). PIE multiplies signed bytes, the activations
+ * are 0..255: with a' = a - 128 (-128..127), sum(w * a) = sum(w * a') + 128 * sum(w), exactly, so
+ * each output channel's bias gets 128 * sum(w) once (at packing) and the window is shifted as it
+ * is gathered. A full convolution's weights are repacked once per process: each output channel's
+ * k x k x cin bytes padded with zeros to whole 16-byte vectors, 16-byte aligned (PIE's 128-bit
+ * loads); the gathered window is padded with zeros the same way. Same integers as the reference
+ * path, so the same boxes and scores. */
+typedef struct {
+  const int8_t *w; /* [cout][nv * 16], 16-byte aligned; NULL: the layer is not packed */
+  int32_t *bias;   /* bias + 128 * sum(w) per output channel */
+  uint32_t nv;     /* 16-byte vectors per output channel */
+} tfa_det_pack;
+
+#define PACK_BYTES 16384u  /* the weights take 13,632 padded bytes */
+#define PACK_CHANNELS 256u /* and 154 output channels */
+static int8_t pack_raw[PACK_BYTES + 16];
+static int32_t pack_bias[PACK_CHANNELS];
+static tfa_det_pack pack_p[sizeof tfa_det_p_layers / sizeof tfa_det_p_layers[0]];
+static tfa_det_pack pack_r[sizeof tfa_det_r_layers / sizeof tfa_det_r_layers[0]];
+static int packed; /* once per process: the same bytes every time, from const weights */
+
+static int8_t *align16(int8_t *p) { return p + ((16u - ((uintptr_t)p & 15u)) & 15u); }
+
+static void pack_layers(const tfa_det_layer *L, size_t n, tfa_det_pack *pk, size_t *used, size_t *chans) {
+  int8_t *base = align16(pack_raw);
+  size_t l;
+  for (l = 0; l < n; l++, L++, pk++) {
+    const uint32_t len = (uint32_t)L->k * L->k * L->cin, nv = (len + 15u) / 16u;
+    uint16_t co;
+    pk->w = NULL;
+    if (L->dw || len > WIN_MAX || *used + (size_t)L->cout * nv * 16u > PACK_BYTES || *chans + L->cout > PACK_CHANNELS)
+      continue; /* the reference path */
+    pk->w = base + *used;
+    pk->bias = pack_bias + *chans;
+    pk->nv = nv;
+    for (co = 0; co < L->cout; co++) {
+      const int8_t *src = L->w + (size_t)co * len;
+      int8_t *dst = base + *used + (size_t)co * nv * 16u;
+      int32_t sum = 0;
+      uint32_t i;
+      for (i = 0; i < len; i++) sum += dst[i] = src[i];
+      for (; i < nv * 16u; i++) dst[i] = 0;
+      pk->bias[co] = L->bias[co] + 128 * sum;
+    }
+    *used += (size_t)L->cout * nv * 16u;
+    *chans += L->cout;
+  }
+}
+
+static void pack_all(void) {
+  size_t used = 0, chans = 0;
+  if (packed) return;
+  pack_layers(tfa_det_p_layers, sizeof pack_p / sizeof pack_p[0], pack_p, &used, &chans);
+  pack_layers(tfa_det_r_layers, sizeof pack_r / sizeof pack_r[0], pack_r, &used, &chans);
+  packed = 1;
+}
+
+static const tfa_det_pack *pack_of(const tfa_det_layer *L) {
+  if (L >= tfa_det_p_layers && L < tfa_det_p_layers + sizeof pack_p / sizeof pack_p[0]) return &pack_p[L - tfa_det_p_layers];
+  if (L >= tfa_det_r_layers && L < tfa_det_r_layers + sizeof pack_r / sizeof pack_r[0]) return &pack_r[L - tfa_det_r_layers];
+  return NULL;
+}
+
+/* w . a over nv >= 1 vectors of 16 signed bytes (both 16-byte aligned), software-pipelined as the
+ * PIE code is: the first pair loaded, then nv - 1 steps that multiply-accumulate the loaded pair
+ * while loading the next one, then the last multiply-accumulate. The loop is the same source line
+ * on the device and on the host, so the host's trip counts are the device's. |sum| <= 16384 x 160:
+ * the low 32 bits of PIE's 40-bit ACCX are the sum. */
+#if defined(TFA_DET_PIE)
+/* ESP32-S3 PIE: ACCX is the accumulator; a step is the MAC of q0 . q1 fused with the next load of
+ * a into q0 (the MAC uses q0 as it was), then the next load of w into q1. */
+#define DOT_DECL
+#define DOT_FIRST(a, w) \
+  __asm__ volatile("ee.zero.accx\n\tee.vld.128.ip q0, %0, 16\n\tee.vld.128.ip q1, %1, 16" : "+r"(a), "+r"(w) : : "memory")
+#define DOT_STEP(a, w) \
+  __asm__ volatile("ee.vmulas.s8.accx.ld.ip q0, %0, 16, q0, q1\n\tee.vld.128.ip q1, %1, 16" : "+r"(a), "+r"(w) : : "memory")
+#define DOT_LAST(s) __asm__ volatile("ee.vmulas.s8.accx q0, q1\n\trur.accx_0 %0" : "=r"(s) : : "memory")
+#else
+/* the portable twin: the "registers" q0, q1 are pointers to the loaded vectors */
+static int32_t dot16_s8(const int8_t *q0, const int8_t *q1) {
+  int32_t s = 0;
+  int j;
+  for (j = 0; j < 16; j++) s += (int32_t)q0[j] * (int32_t)q1[j];
+  return s;
+}
+#define DOT_DECL int32_t s_ = 0; const int8_t *q0_, *q1_;
+#define DOT_FIRST(a, w) (q0_ = (a), q1_ = (w), (a) += 16, (w) += 16)
+#define DOT_STEP(a, w) (s_ += dot16_s8(q0_, q1_), q0_ = (a), q1_ = (w), (a) += 16, (w) += 16)
+#define DOT_LAST(s) ((s) = s_ + dot16_s8(q0_, q1_))
+#endif
+static inline int32_t dot_s8(const int8_t *w, const int8_t *a, uint32_t nv) {
+  int32_t s;
+  uint32_t i;
+  DOT_DECL
+  DOT_FIRST(a, w);
+  for (i = 1; i < nv; i++) DOT_STEP(a, w);
+  DOT_LAST(s);
+  return s;
+}
+#endif
+
 /* All output channels of layer L at one position whose window starts at `in` (row pitch `pitch`
  * bytes): int32 accumulators into acc[cout]. A full convolution with k > 1 first gathers its
  * window (k rows of k x cin contiguous bytes) into one run, so each output channel is one dot
@@ -103,6 +206,26 @@ static void conv_at(const tfa_det_layer *L, const uint8_t *in, size_t pitch, int
     }
     return;
   }
+#if defined(TFA_DET_INT8_DOT)
+  {
+    const tfa_det_pack *pk = pack_of(L);
+    if (pk && pk->w) {
+      int8_t raw[WIN_MAX + 16 + 16];
+      int8_t *win = align16(raw), *o = win;
+      const int8_t *wv = pk->w;
+      const uint32_t nb = pk->nv * 16u;
+      uint8_t ky;
+      uint32_t i;
+      for (ky = 0; ky < L->k; ky++) {
+        const uint8_t *a = in + ky * pitch;
+        for (i = 0; i < run; i++) *o++ = (int8_t)((int32_t)a[i] - 128);
+      }
+      for (i = run * L->k; i < nb; i++) *o++ = 0;
+      for (co = 0; co < L->cout; co++, wv += nb) acc[co] = pk->bias[co] + dot_s8(wv, win, pk->nv);
+      return;
+    }
+  }
+#endif
   if (L->k > 1 && run * L->k <= WIN_MAX) {
     uint8_t win[WIN_MAX];
     const uint32_t n = run * L->k;
@@ -124,21 +247,18 @@ static void conv_at(const tfa_det_layer *L, const uint8_t *in, size_t pitch, int
   }
 }
 
-/* ReLU and requantization: (acc * mult + 2^(shift-1)) >> shift, clamped to 255. The trainer
- * writes mult in 2^14..2^15 and shift in 1..31 (scripts/detector/train.js refuses others; these
- * weights have 20..25), so the product of two positive 32-bit values is taken as two unsigned
- * 32-bit halves and shifted as a pair (the ESP32-S3 has a 32 x 32 -> high 32 multiply and no
- * 64-bit shifter), with no branch but the ReLU. */
+/* ReLU and requantization: (acc * mult + 2^(shift-1)) >> shift, clamped to 255, in 32-bit
+ * arithmetic (no 64-bit product or shift on the ESP32-S3). The trainer writes mult in 1..2^15
+ * and shift in 16..31 (scripts/detector/train.js refuses others; these weights have mult
+ * 2^14..2^15, shift 20..25). With acc = q * 2^16 + r (0 < acc < 2^31, so q < 2^15, r < 2^16):
+ * acc * mult + 2^(shift-1) = q * mult * 2^16 + X, X = r * mult + 2^(shift-1) < 2^31 + 2^30, and
+ * floor((q * mult * 2^16 + X) / 2^shift) = (q * mult + (X >> 16)) >> (shift - 16) exactly. */
 static inline uint8_t requant(const tfa_det_layer *L, uint16_t co, int32_t acc) {
-  const uint32_t sh = (uint32_t)L->shift[co];
-  uint64_t p;
-  uint32_t lo, hi, v;
+  const uint32_t sh = (uint32_t)L->shift[co], m = (uint32_t)L->mult[co];
+  uint32_t x, v;
   if (acc <= 0) return 0; /* ReLU */
-  p = (uint64_t)(uint32_t)acc * (uint32_t)L->mult[co] + (1u << (sh - 1));
-  lo = (uint32_t)p;
-  hi = (uint32_t)(p >> 32);
-  v = (lo >> sh) | (hi << (32 - sh));
-  v = (hi >> sh) ? 255u : v;
+  x = ((uint32_t)acc & 0xffffu) * m + (1u << (sh - 1));
+  v = (((uint32_t)acc >> 16) * m + (x >> 16)) >> (sh - 16);
   return (uint8_t)(v < 255u ? v : 255u);
 }
 
@@ -334,6 +454,9 @@ int tfa_detect(tfa_detector *d, const uint8_t *gray, uint16_t w, uint16_t h, siz
     tfa_detect_defaults(&p);
   }
   if (w < P_WIN || h < P_WIN) return TFA_DET_ESMALL;
+#if defined(TFA_DET_INT8_DOT)
+  pack_all();
+#endif
   memset(&d->stats, 0, sizeof d->stats);
   d->n_cand = 0;
   short_side = w < h ? w : h;
