@@ -213,7 +213,9 @@ static void conv_at(const tfa_det_layer *L, const uint8_t *in, size_t pitch, int
       int8_t raw[WIN_MAX + 16 + 16];
       int8_t *win = align16(raw), *o = win;
       const int8_t *wv = pk->w;
-      const uint32_t nb = pk->nv * 16u;
+      const int32_t *bias = pk->bias; /* in locals: the window's byte stores may alias anything */
+      const uint32_t nv = pk->nv, nb = nv * 16u;
+      const uint16_t n = L->cout;
       uint8_t ky;
       uint32_t i;
       for (ky = 0; ky < L->k; ky++) {
@@ -221,7 +223,7 @@ static void conv_at(const tfa_det_layer *L, const uint8_t *in, size_t pitch, int
         for (i = 0; i < run; i++) *o++ = (int8_t)((int32_t)a[i] - 128);
       }
       for (i = run * L->k; i < nb; i++) *o++ = 0;
-      for (co = 0; co < L->cout; co++, wv += nb) acc[co] = pk->bias[co] + dot_s8(wv, win, pk->nv);
+      for (co = 0; co < n; co++, wv += nb) acc[co] = bias[co] + dot_s8(wv, win, nv);
       return;
     }
   }
@@ -229,6 +231,8 @@ static void conv_at(const tfa_det_layer *L, const uint8_t *in, size_t pitch, int
   if (L->k > 1 && run * L->k <= WIN_MAX) {
     uint8_t win[WIN_MAX];
     const uint32_t n = run * L->k;
+    const int32_t *bias = L->bias;
+    const uint16_t cout = L->cout;
     uint8_t ky;
     uint8_t *o = win;
     for (ky = 0; ky < L->k; ky++) {
@@ -236,7 +240,7 @@ static void conv_at(const tfa_det_layer *L, const uint8_t *in, size_t pitch, int
       uint32_t i;
       for (i = 0; i < run; i++) *o++ = a[i];
     }
-    for (co = 0; co < L->cout; co++, w += n) acc[co] = L->bias[co] + dot_u8(w, win, n);
+    for (co = 0; co < cout; co++, w += n) acc[co] = bias[co] + dot_u8(w, win, n);
     return;
   }
   for (co = 0; co < L->cout; co++) {
@@ -252,28 +256,38 @@ static void conv_at(const tfa_det_layer *L, const uint8_t *in, size_t pitch, int
  * and shift in 16..31 (scripts/detector/train.js refuses others; these weights have mult
  * 2^14..2^15, shift 20..25). With acc = q * 2^16 + r (0 < acc < 2^31, so q < 2^15, r < 2^16):
  * acc * mult + 2^(shift-1) = q * mult * 2^16 + X, X = r * mult + 2^(shift-1) < 2^31 + 2^30, and
- * floor((q * mult * 2^16 + X) / 2^shift) = (q * mult + (X >> 16)) >> (shift - 16) exactly. */
-static inline uint8_t requant(const tfa_det_layer *L, uint16_t co, int32_t acc) {
-  const uint32_t sh = (uint32_t)L->shift[co], m = (uint32_t)L->mult[co];
-  uint32_t x, v;
-  if (acc <= 0) return 0; /* ReLU */
-  x = ((uint32_t)acc & 0xffffu) * m + (1u << (sh - 1));
-  v = (((uint32_t)acc >> 16) * m + (x >> 16)) >> (sh - 16);
+ * floor((q * mult * 2^16 + X) / 2^shift) = (q * mult + (X >> 16)) >> (shift - 16) exactly; acc <= 0
+ * is taken as 0 (ReLU), which gives 0. */
+static inline uint8_t requant(int32_t mult, int8_t shift, int32_t acc) {
+  const uint32_t sh = (uint32_t)shift, m = (uint32_t)mult;
+  const uint32_t a = acc > 0 ? (uint32_t)acc : 0u; /* ReLU: 0 requantizes to 0, no branch */
+  const uint32_t x = (a & 0xffffu) * m + (1u << (sh - 1));
+  const uint32_t v = ((a >> 16) * m + (x >> 16)) >> (sh - 16);
   return (uint8_t)(v < 255u ? v : 255u);
+}
+
+/* Every output channel of one position: out[co] = requant(acc[co]). The layer's arrays are held in
+ * locals (a byte store may alias anything: read through L, they would be reloaded per channel). */
+static inline void requant_all(const tfa_det_layer *L, const int32_t *acc, uint8_t *out) {
+  const int32_t *mult = L->mult;
+  const int8_t *shift = L->shift;
+  const uint16_t n = L->cout;
+  uint16_t co;
+  for (co = 0; co < n; co++) out[co] = requant(mult[co], shift[co], acc[co]);
 }
 
 /* A valid (unpadded) convolution + ReLU over an iw x ih x cin map into out; returns the MACs. */
 static uint32_t conv_layer(const tfa_det_layer *L, const uint8_t *in, int iw, int ih, uint8_t *out, int *ow, int *oh) {
   int32_t acc[48];
   int x, y;
-  uint16_t co;
   const size_t pitch = (size_t)iw * L->cin;
   *ow = (iw - L->k) / L->stride + 1;
   *oh = (ih - L->k) / L->stride + 1;
   for (y = 0; y < *oh; y++) {
     for (x = 0; x < *ow; x++) {
       conv_at(L, in + (size_t)y * L->stride * pitch + (size_t)x * L->stride * L->cin, pitch, acc);
-      for (co = 0; co < L->cout; co++) *out++ = requant(L, co, acc[co]);
+      requant_all(L, acc, out);
+      out += L->cout;
     }
   }
   return (uint32_t)(*ow * *oh) * L->cout * L->k * L->k * (L->dw ? 1u : L->cin);
@@ -367,12 +381,11 @@ static void run_p(tfa_detector *d, const uint8_t *lvl, int lw, int lh, float fx,
   /* the last depthwise 3x3, its pointwise and the head, fused per window */
   for (y = 0; y + L[3].k <= h2; y++) {
     for (x = 0; x + L[3].k <= w2; x++) {
-      uint16_t co;
       float logit;
       conv_at(&L[3], d->a1 + ((size_t)y * w2 + x) * L[3].cin, (size_t)w2 * L[3].cin, acc);
-      for (co = 0; co < L[3].cout; co++) q3[co] = requant(&L[3], co, acc[co]);
+      requant_all(&L[3], acc, q3);
       conv_at(&L[4], q3, 0, acc);
-      for (co = 0; co < L[4].cout; co++) q4[co] = requant(&L[4], co, acc[co]);
+      requant_all(&L[4], acc, q4);
       conv_at(&L[5], q4, 0, out);
       d->stats.windows++;
       logit = (float)out[0] * L[5].scale[0];
