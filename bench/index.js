@@ -178,7 +178,7 @@ async function main() {
 
   const wasmRow = rows[0];
   const twinWasm = rows.find((r) => r.model.startsWith('float twin') && r.runtime.startsWith('tfjs wasm'));
-  const result = { trained, rows, arenaBytes: b.arenaBytes, lutBytes: b.lutBytes, wasmBytes: b.wasmBytes, instructions: instr, esp32s3: esp32s3Table && { mhz: esp32s3Table.mhz, paths: esp32s3Table.paths.map((p) => ({ name: p.name, firmware: p.firmware, models: p.models })), frame: esp32s3Table.frame }, vision };
+  const result = { trained, rows, arenaBytes: b.arenaBytes, lutBytes: b.lutBytes, wasmBytes: b.wasmBytes, instructions: instr, esp32s3: esp32s3Table && { mhz: esp32s3Table.mhz, paths: esp32s3Table.paths.map((p) => ({ name: p.name, firmware: p.firmware, models: p.models })), frame: esp32s3Table.frame, framePie: esp32s3Table.framePie }, vision };
   if (asJson) {
     process.stdout.write(JSON.stringify(result, null, 1) + '\n');
     return;

@@ -33,7 +33,14 @@ const APP = path.join(ROOT, 'firmware', 'app');
 /** The device's face detector (firmware/app): its sources for the per-frame cost, and the frames. */
 const DETECT_SOURCES = ['src/detect.c', 'src/util.c'];
 const DETECT_HASHED = ['src/detect.c', 'src/detect_weights.h', 'src/util.c', 'include/tfa/detect.h', 'include/tfa/util.h'];
+const APP_COMPONENT = path.join(ROOT, 'firmware', 'esp32s3', 'components', 'tinyfer_app', 'CMakeLists.txt');
 const FRAME = { width: 320, height: 240, perSource: 12 };
+/** The detector's two builds, the same switch as the core's (components/tinyfer_app): the default
+ * (reference path) and TINYFER_PIE (int8 x int8 dot products, PIE; the host counts its C twin). */
+const FRAME_PATHS = [
+  { key: 'frame', name: 'reference', firmware: 'default build', host: [], xtensa: [] },
+  { key: 'framePie', name: 'int8-pie', firmware: 'idf.py -DTINYFER_PIE=1', host: ['TFA_DET_INT8_DOT'], xtensa: ['TFA_DET_INT8_DOT', 'TFA_DET_PIE'] },
+];
 const TABLE = path.join(CORE, 'tools', 'xtensa-cost.json');
 const COMPONENT = path.join(ROOT, 'firmware', 'esp32s3', 'components', 'tinyfer_core', 'CMakeLists.txt');
 const BUILD = path.join(ROOT, 'build', 'xtensa-cost');
@@ -72,7 +79,8 @@ function sourcesHash() {
   for (const f of files) h.update(`${f}\0`).update(fs.readFileSync(path.join(CORE, f))).update('\0');
   h.update('component\0').update(fs.readFileSync(COMPONENT));
   for (const f of DETECT_HASHED) h.update(`app/${f}\0`).update(fs.readFileSync(path.join(APP, f))).update('\0');
-  return { sha256: h.digest('hex'), files: files.length + 1 + DETECT_HASHED.length };
+  h.update('app component\0').update(fs.readFileSync(APP_COMPONENT));
+  return { sha256: h.digest('hex'), files: files.length + 2 + DETECT_HASHED.length };
 }
 
 function run(cmd, args, opts = {}) {
@@ -120,9 +128,9 @@ function buildCounting(defines = []) {
 }
 
 /** The detector's counting binary (firmware/app/tools/detect_count.c over frames). */
-function buildDetectCounting() {
+function buildDetectCounting(defines = []) {
   return buildCountingOf('host-detect', DETECT_SOURCES.map((f) => path.join(APP, f)), [path.join(APP, 'include')],
-    path.join(APP, 'tools', 'detect_count.c'));
+    path.join(APP, 'tools', 'detect_count.c'), defines);
 }
 
 /** One run of the counting binary (n faces; 0: parse only) and its gcov report. */
@@ -817,11 +825,11 @@ function costPath(cc, def, models) {
 }
 
 /** The detector per QVGA frame: its listing, its trip counts over the benchmark's frames. */
-async function costFrame(cc) {
+async function costFrame(cc, def = FRAME_PATHS[0]) {
   const frames = await detectFrames();
   if (!frames.file) return { frame: null, why: `no frames (${frames.why})` };
-  const listing = xtensaListing(cc, [], DETECT_SOURCES.map((f) => path.join(APP, f)), [path.join(APP, 'include')], 'xtensa-detect');
-  const host = detectCounts(buildDetectCounting(), frames);
+  const listing = xtensaListing(cc, def.xtensa, DETECT_SOURCES.map((f) => path.join(APP, f)), [path.join(APP, 'include')], 'xtensa-detect');
+  const host = detectCounts(buildDetectCounting(def.host), frames);
   const { loops, straight, totals } = costListing(listing, { frame: host });
   const live = loops.filter((l) => l.iterations.frame > 0);
   for (const l of live) l.cycles = { frame: Math.round(l.cyclesPerIteration * l.iterations.frame) };
@@ -834,6 +842,7 @@ async function costFrame(cc) {
   return {
     frame: {
       what: 'tfa_detect_frame (firmware/app/src/detect.c + util.c), one QVGA frame, default parameters',
+      path: def.name, firmware: def.firmware, xtensaDefines: def.xtensa, hostDefines: def.host,
       frames: host.source,
       macsPerFrame: { mean: Math.round(host.macsMean), max: host.macsMax },
       instructionsPerFrame: t.instructionsPerFace, cyclesPerFrame: t.cyclesPerFace, msPerFrame: t.msPerFace,
@@ -870,9 +879,11 @@ async function generate(cc) {
     modelBlobs: Object.fromEntries(models.map((m) => [m.name, crypto.createHash('sha256').update(fs.readFileSync(m.file)).digest('hex')])),
     paths: PATHS.map((def) => costPath(cc, def, models)),
   };
-  const fr = await costFrame(cc);
-  table.frame = fr.frame;
-  if (!fr.frame) table.frameNote = `face detector not costed: ${fr.why}`;
+  for (const def of FRAME_PATHS) {
+    const fr = await costFrame(cc, def);
+    table[def.key] = fr.frame;
+    if (!fr.frame) table.frameNote = `face detector not costed: ${fr.why}`;
+  }
   fs.writeFileSync(TABLE, JSON.stringify(table, null, 1) + '\n');
   return table;
 }
@@ -921,9 +932,12 @@ async function checkFrame() {
   if (!table.frame) return { problems: [], note: 'no detector in the table' };
   const frames = await detectFrames();
   if (!frames.file) return { problems: [], note: `detector trip counts not checked: ${frames.why}` };
-  const host = detectCounts(buildDetectCounting(), frames);
   const problems = [];
-  for (const l of table.frame.loops) {
+  for (const def of FRAME_PATHS) {
+    const fr = table[def.key];
+    if (!fr) { problems.push(`detector: the ${def.name} build is not in the table`); continue; }
+    const host = detectCounts(buildDetectCounting(def.host), frames);
+    for (const l of fr.loops) {
     const [file, line] = l.host.line.split(':');
     const inst = loopIterations(host, file, Number(line));
     let want;
@@ -931,10 +945,11 @@ async function checkFrame() {
     else if (l.host.copy !== null) want = inst[l.host.copy] / l.host.share;
     else want = inst.reduce((a, b) => a + b, 0) / l.host.share;
     if (Math.abs(want - l.iterations.frame) > 1e-6 * Math.max(1, want) + 0.01) {
-      problems.push(`detector: loop ${l.id} (${l.source}) runs ${round(want, 2)} times per frame on the host, the table says ${l.iterations.frame}`);
+      problems.push(`detector ${def.name}: loop ${l.id} (${l.source}) runs ${round(want, 2)} times per frame on the host, the table says ${l.iterations.frame}`);
+    }
     }
   }
-  return { problems, note: `detector trip counts checked on ${frames.n} frames` };
+  return { problems, note: `detector trip counts (both builds) checked on ${frames.n} frames` };
 }
 
 /** Text lines for `npm run bench` and `show`. */
@@ -953,14 +968,24 @@ function summarize(table = loadTable(), { top = 10 } = {}) {
     }
   }
   if (table.frame) {
-    out.push(`| face detector (tfa_detect_frame) | per QVGA frame, mean | ${table.frame.instructionsPerFrame.toLocaleString('en')} | ${table.frame.cyclesPerFrame.toLocaleString('en')} | ${table.frame.msPerFrame.toFixed(1)} (frame with the most MACs: ~${table.frame.msPerFrameAtMaxMacs.toFixed(1)}) |`);
+    for (const def of FRAME_PATHS) {
+      const fr = table[def.key];
+      if (!fr) continue;
+      out.push(`| face detector (tfa_detect_frame), ${def.name} (${def.firmware}) | per QVGA frame, mean | ${fr.instructionsPerFrame.toLocaleString('en')} | ${fr.cyclesPerFrame.toLocaleString('en')} | ${fr.msPerFrame.toFixed(1)} (frame with the most MACs: ~${fr.msPerFrameAtMaxMacs.toFixed(1)}) |`);
+    }
   } else {
     out.push(`| face detector | per QVGA frame | - | - | ${table.frameNote} |`);
   }
   if (table.frame) {
     out.push('');
-    out.push(`Detector frames: ${table.frame.frames}; MACs per frame ${table.frame.macsPerFrame.mean.toLocaleString('en')} mean, ${table.frame.macsPerFrame.max.toLocaleString('en')} max. Per function: ` +
-      Object.entries(table.frame.byFunction).sort((a, b) => b[1] - a[1]).map(([f, c]) => `${f} ${ms(c).toFixed(2)} ms`).join(', '));
+    out.push(`Detector frames: ${table.frame.frames}; MACs per frame ${table.frame.macsPerFrame.mean.toLocaleString('en')} mean, ${table.frame.macsPerFrame.max.toLocaleString('en')} max.`);
+    for (const def of FRAME_PATHS) {
+      const fr = table[def.key];
+      if (!fr) continue;
+      out.push('');
+      out.push(`Detector ${def.name}, per function: ` +
+        Object.entries(fr.byFunction).sort((a, b) => b[1] - a[1]).map(([f, c]) => `${f} ${ms(c).toFixed(2)} ms`).join(', '));
+    }
   }
   for (const p of table.paths) {
     const first = Object.keys(p.models)[0];

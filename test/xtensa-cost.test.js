@@ -50,6 +50,23 @@ describe('ESP32-S3 cost table (scripts/xtensa-cost.js)', function () {
     }
   });
 
+  it('costs the face detector on both builds (default, TINYFER_PIE), each total the sum of its loops and straight-line code', function () {
+    if (!table.frame) this.skip();
+    for (const [key, name, defines] of [['frame', 'reference', []], ['framePie', 'int8-pie', ['TFA_DET_INT8_DOT', 'TFA_DET_PIE']]]) {
+      const f = table[key];
+      assert.ok(f, `${key} is in the table`);
+      assert.equal(f.path, name);
+      assert.deepEqual(f.xtensaDefines, defines);
+      let cycles = 0;
+      for (const l of f.loops) cycles += l.cyclesPerIteration * l.iterations.frame;
+      for (const st of f.straight) cycles += st.cyclesPerCall * st.calls.frame;
+      assert.ok(Math.abs(cycles - f.cyclesPerFrame) <= 1e-4 * f.cyclesPerFrame, `${key}: ${cycles} vs ${f.cyclesPerFrame}`);
+      assert.ok(Math.abs(f.msPerFrame - f.cyclesPerFrame / (table.mhz * 1e3)) < 0.01);
+    }
+    // the PIE build's listing does hold the PIE dot product
+    assert.ok(table.framePie.loops.some((l) => /ee\.vmulas\.s8\.accx/.test(l.ops || '')));
+  });
+
   it('holds the loop trip counts a host run of the core measures now', function () {
     if (!have(process.env.CC || 'gcc') || !have(process.env.GCOV || 'gcov')) this.skip();
     assert.deepEqual(xc.check({ trips: true }), []);

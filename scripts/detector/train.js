@@ -615,7 +615,7 @@ function quantize(layers) {
           mm /= 2;
           sh--;
         }
-        if (sh < 1) throw new Error(`layer ${L.name}: requantization multiplier out of range (${m})`);
+        if (sh < 16 || sh > 31 || Math.round(mm) > 32768) throw new Error(`layer ${L.name}: requantization multiplier out of range (${m})`); // detect.c requant: shift 16..31, mult <= 2^15
         mult[o] = Math.round(mm);
         shift[o] = sh;
       }

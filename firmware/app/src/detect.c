@@ -58,8 +58,131 @@ uint32_t tfa_resize_area(const uint8_t *gray, uint16_t w, uint16_t h, size_t str
   return reads;
 }
 
+/* Dot product of n int8 weights and n uint8 activations, four at a time (fewer loop and pointer
+ * steps per multiply on the ESP32-S3: one zero-overhead loop, indexed loads). */
+static inline int32_t dot_u8(const int8_t *w, const uint8_t *a, uint32_t n) {
+  int32_t s = 0;
+  uint32_t i;
+  for (i = n >> 2; i > 0; i--) {
+    s += (int32_t)w[0] * (int32_t)a[0] + (int32_t)w[1] * (int32_t)a[1] + (int32_t)w[2] * (int32_t)a[2] +
+         (int32_t)w[3] * (int32_t)a[3];
+    w += 4;
+    a += 4;
+  }
+  for (i = n & 3u; i > 0; i--) s += (int32_t)*w++ * (int32_t)*a++;
+  return s;
+}
+
+/* The largest window a full (not depthwise) convolution gathers: k x k x cin bytes. */
+#define WIN_MAX 160
+
+#if defined(TFA_DET_INT8_DOT)
+/* The int8 x int8 path (TFA_DET_INT8_DOT; on the ESP32-S3 with TFA_DET_PIE its dot products are
+ * PIE vector instructions, idf.py -DTINYFER_PIE=1). PIE multiplies signed bytes, the activations
+ * are 0..255: with a' = a - 128 (-128..127), sum(w * a) = sum(w * a') + 128 * sum(w), exactly, so
+ * each output channel's bias gets 128 * sum(w) once (at packing) and the window is shifted as it
+ * is gathered. A full convolution's weights are repacked once per process: each output channel's
+ * k x k x cin bytes padded with zeros to whole 16-byte vectors, 16-byte aligned (PIE's 128-bit
+ * loads); the gathered window is padded with zeros the same way. Same integers as the reference
+ * path, so the same boxes and scores. */
+typedef struct {
+  const int8_t *w; /* [cout][nv * 16], 16-byte aligned; NULL: the layer is not packed */
+  int32_t *bias;   /* bias + 128 * sum(w) per output channel */
+  uint32_t nv;     /* 16-byte vectors per output channel */
+} tfa_det_pack;
+
+#define PACK_BYTES 16384u  /* the weights take 13,632 padded bytes */
+#define PACK_CHANNELS 256u /* and 154 output channels */
+static int8_t pack_raw[PACK_BYTES + 16];
+static int32_t pack_bias[PACK_CHANNELS];
+static tfa_det_pack pack_p[sizeof tfa_det_p_layers / sizeof tfa_det_p_layers[0]];
+static tfa_det_pack pack_r[sizeof tfa_det_r_layers / sizeof tfa_det_r_layers[0]];
+static int packed; /* once per process: the same bytes every time, from const weights */
+
+static int8_t *align16(int8_t *p) { return p + ((16u - ((uintptr_t)p & 15u)) & 15u); }
+
+static void pack_layers(const tfa_det_layer *L, size_t n, tfa_det_pack *pk, size_t *used, size_t *chans) {
+  int8_t *base = align16(pack_raw);
+  size_t l;
+  for (l = 0; l < n; l++, L++, pk++) {
+    const uint32_t len = (uint32_t)L->k * L->k * L->cin, nv = (len + 15u) / 16u;
+    uint16_t co;
+    pk->w = NULL;
+    if (L->dw || len > WIN_MAX || *used + (size_t)L->cout * nv * 16u > PACK_BYTES || *chans + L->cout > PACK_CHANNELS)
+      continue; /* the reference path */
+    pk->w = base + *used;
+    pk->bias = pack_bias + *chans;
+    pk->nv = nv;
+    for (co = 0; co < L->cout; co++) {
+      const int8_t *src = L->w + (size_t)co * len;
+      int8_t *dst = base + *used + (size_t)co * nv * 16u;
+      int32_t sum = 0;
+      uint32_t i;
+      for (i = 0; i < len; i++) sum += dst[i] = src[i];
+      for (; i < nv * 16u; i++) dst[i] = 0;
+      pk->bias[co] = L->bias[co] + 128 * sum;
+    }
+    *used += (size_t)L->cout * nv * 16u;
+    *chans += L->cout;
+  }
+}
+
+static void pack_all(void) {
+  size_t used = 0, chans = 0;
+  if (packed) return;
+  pack_layers(tfa_det_p_layers, sizeof pack_p / sizeof pack_p[0], pack_p, &used, &chans);
+  pack_layers(tfa_det_r_layers, sizeof pack_r / sizeof pack_r[0], pack_r, &used, &chans);
+  packed = 1;
+}
+
+static const tfa_det_pack *pack_of(const tfa_det_layer *L) {
+  if (L >= tfa_det_p_layers && L < tfa_det_p_layers + sizeof pack_p / sizeof pack_p[0]) return &pack_p[L - tfa_det_p_layers];
+  if (L >= tfa_det_r_layers && L < tfa_det_r_layers + sizeof pack_r / sizeof pack_r[0]) return &pack_r[L - tfa_det_r_layers];
+  return NULL;
+}
+
+/* w . a over nv >= 1 vectors of 16 signed bytes (both 16-byte aligned), software-pipelined as the
+ * PIE code is: the first pair loaded, then nv - 1 steps that multiply-accumulate the loaded pair
+ * while loading the next one, then the last multiply-accumulate. The loop is the same source line
+ * on the device and on the host, so the host's trip counts are the device's. |sum| <= 16384 x 160:
+ * the low 32 bits of PIE's 40-bit ACCX are the sum. */
+#if defined(TFA_DET_PIE)
+/* ESP32-S3 PIE: ACCX is the accumulator; a step is the MAC of q0 . q1 fused with the next load of
+ * a into q0 (the MAC uses q0 as it was), then the next load of w into q1. */
+#define DOT_DECL
+#define DOT_FIRST(a, w) \
+  __asm__ volatile("ee.zero.accx\n\tee.vld.128.ip q0, %0, 16\n\tee.vld.128.ip q1, %1, 16" : "+r"(a), "+r"(w) : : "memory")
+#define DOT_STEP(a, w) \
+  __asm__ volatile("ee.vmulas.s8.accx.ld.ip q0, %0, 16, q0, q1\n\tee.vld.128.ip q1, %1, 16" : "+r"(a), "+r"(w) : : "memory")
+#define DOT_LAST(s) __asm__ volatile("ee.vmulas.s8.accx q0, q1\n\trur.accx_0 %0" : "=r"(s) : : "memory")
+#else
+/* the portable twin: the "registers" q0, q1 are pointers to the loaded vectors */
+static int32_t dot16_s8(const int8_t *q0, const int8_t *q1) {
+  int32_t s = 0;
+  int j;
+  for (j = 0; j < 16; j++) s += (int32_t)q0[j] * (int32_t)q1[j];
+  return s;
+}
+#define DOT_DECL int32_t s_ = 0; const int8_t *q0_, *q1_;
+#define DOT_FIRST(a, w) (q0_ = (a), q1_ = (w), (a) += 16, (w) += 16)
+#define DOT_STEP(a, w) (s_ += dot16_s8(q0_, q1_), q0_ = (a), q1_ = (w), (a) += 16, (w) += 16)
+#define DOT_LAST(s) ((s) = s_ + dot16_s8(q0_, q1_))
+#endif
+static inline int32_t dot_s8(const int8_t *w, const int8_t *a, uint32_t nv) {
+  int32_t s;
+  uint32_t i;
+  DOT_DECL
+  DOT_FIRST(a, w);
+  for (i = 1; i < nv; i++) DOT_STEP(a, w);
+  DOT_LAST(s);
+  return s;
+}
+#endif
+
 /* All output channels of layer L at one position whose window starts at `in` (row pitch `pitch`
- * bytes): int32 accumulators into acc[cout]. */
+ * bytes): int32 accumulators into acc[cout]. A full convolution with k > 1 first gathers its
+ * window (k rows of k x cin contiguous bytes) into one run, so each output channel is one dot
+ * product over k x k x cin bytes, its weights' own layout [k][k][cin]. */
 static void conv_at(const tfa_det_layer *L, const uint8_t *in, size_t pitch, int32_t *acc) {
   const uint32_t run = (uint32_t)L->k * L->cin; /* one kernel row: k x cin contiguous bytes */
   const int8_t *w = L->w;
@@ -68,46 +191,103 @@ static void conv_at(const tfa_det_layer *L, const uint8_t *in, size_t pitch, int
     for (co = 0; co < L->cout; co++) {
       int32_t s = L->bias[co];
       uint8_t ky, kx;
-      for (ky = 0; ky < L->k; ky++) {
-        const uint8_t *a = in + ky * pitch + co;
-        for (kx = 0; kx < L->k; kx++) s += (int32_t)*w++ * (int32_t)a[(size_t)kx * L->cin];
+      if (L->k == 3) { /* every depthwise layer: the 3 x 3 taps written out */
+        const uint8_t *a = in + co;
+        const size_t c = L->cin;
+        for (ky = 0; ky < 3; ky++, a += pitch, w += 3)
+          s += (int32_t)w[0] * (int32_t)a[0] + (int32_t)w[1] * (int32_t)a[c] + (int32_t)w[2] * (int32_t)a[2 * c];
+      } else {
+        for (ky = 0; ky < L->k; ky++) {
+          const uint8_t *a = in + ky * pitch + co;
+          for (kx = 0; kx < L->k; kx++) s += (int32_t)*w++ * (int32_t)a[(size_t)kx * L->cin];
+        }
       }
       acc[co] = s;
     }
     return;
   }
-  for (co = 0; co < L->cout; co++) {
-    int32_t s = L->bias[co];
+#if defined(TFA_DET_INT8_DOT)
+  {
+    const tfa_det_pack *pk = pack_of(L);
+    if (pk && pk->w) {
+      int8_t raw[WIN_MAX + 16 + 16];
+      int8_t *win = align16(raw), *o = win;
+      const int8_t *wv = pk->w;
+      const int32_t *bias = pk->bias; /* in locals: the window's byte stores may alias anything */
+      const uint32_t nv = pk->nv, nb = nv * 16u;
+      const uint16_t n = L->cout;
+      uint8_t ky;
+      uint32_t i;
+      for (ky = 0; ky < L->k; ky++) {
+        const uint8_t *a = in + ky * pitch;
+        for (i = 0; i < run; i++) *o++ = (int8_t)((int32_t)a[i] - 128);
+      }
+      for (i = run * L->k; i < nb; i++) *o++ = 0;
+      for (co = 0; co < n; co++, wv += nb) acc[co] = bias[co] + dot_s8(wv, win, nv);
+      return;
+    }
+  }
+#endif
+  if (L->k > 1 && run * L->k <= WIN_MAX) {
+    uint8_t win[WIN_MAX];
+    const uint32_t n = run * L->k;
+    const int32_t *bias = L->bias;
+    const uint16_t cout = L->cout;
     uint8_t ky;
+    uint8_t *o = win;
     for (ky = 0; ky < L->k; ky++) {
       const uint8_t *a = in + ky * pitch;
       uint32_t i;
-      for (i = 0; i < run; i++) s += (int32_t)w[i] * (int32_t)a[i];
-      w += run;
+      for (i = 0; i < run; i++) *o++ = a[i];
     }
+    for (co = 0; co < cout; co++, w += n) acc[co] = bias[co] + dot_u8(w, win, n);
+    return;
+  }
+  for (co = 0; co < L->cout; co++) {
+    int32_t s = L->bias[co];
+    uint8_t ky;
+    for (ky = 0; ky < L->k; ky++, w += run) s += dot_u8(w, in + ky * pitch, run);
     acc[co] = s;
   }
 }
 
-static uint8_t requant(const tfa_det_layer *L, uint16_t co, int32_t acc) {
-  int64_t v;
-  if (acc <= 0) return 0; /* ReLU */
-  v = ((int64_t)acc * L->mult[co] + ((int64_t)1 << (L->shift[co] - 1))) >> L->shift[co];
-  return (uint8_t)(v > 255 ? 255 : v);
+/* ReLU and requantization: (acc * mult + 2^(shift-1)) >> shift, clamped to 255, in 32-bit
+ * arithmetic (no 64-bit product or shift on the ESP32-S3). The trainer writes mult in 1..2^15
+ * and shift in 16..31 (scripts/detector/train.js refuses others; these weights have mult
+ * 2^14..2^15, shift 20..25). With acc = q * 2^16 + r (0 < acc < 2^31, so q < 2^15, r < 2^16):
+ * acc * mult + 2^(shift-1) = q * mult * 2^16 + X, X = r * mult + 2^(shift-1) < 2^31 + 2^30, and
+ * floor((q * mult * 2^16 + X) / 2^shift) = (q * mult + (X >> 16)) >> (shift - 16) exactly; acc <= 0
+ * is taken as 0 (ReLU), which gives 0. */
+static inline uint8_t requant(int32_t mult, int8_t shift, int32_t acc) {
+  const uint32_t sh = (uint32_t)shift, m = (uint32_t)mult;
+  const uint32_t a = acc > 0 ? (uint32_t)acc : 0u; /* ReLU: 0 requantizes to 0, no branch */
+  const uint32_t x = (a & 0xffffu) * m + (1u << (sh - 1));
+  const uint32_t v = ((a >> 16) * m + (x >> 16)) >> (sh - 16);
+  return (uint8_t)(v < 255u ? v : 255u);
+}
+
+/* Every output channel of one position: out[co] = requant(acc[co]). The layer's arrays are held in
+ * locals (a byte store may alias anything: read through L, they would be reloaded per channel). */
+static inline void requant_all(const tfa_det_layer *L, const int32_t *acc, uint8_t *out) {
+  const int32_t *mult = L->mult;
+  const int8_t *shift = L->shift;
+  const uint16_t n = L->cout;
+  uint16_t co;
+  for (co = 0; co < n; co++) out[co] = requant(mult[co], shift[co], acc[co]);
 }
 
 /* A valid (unpadded) convolution + ReLU over an iw x ih x cin map into out; returns the MACs. */
 static uint32_t conv_layer(const tfa_det_layer *L, const uint8_t *in, int iw, int ih, uint8_t *out, int *ow, int *oh) {
   int32_t acc[48];
   int x, y;
-  uint16_t co;
   const size_t pitch = (size_t)iw * L->cin;
   *ow = (iw - L->k) / L->stride + 1;
   *oh = (ih - L->k) / L->stride + 1;
   for (y = 0; y < *oh; y++) {
     for (x = 0; x < *ow; x++) {
       conv_at(L, in + (size_t)y * L->stride * pitch + (size_t)x * L->stride * L->cin, pitch, acc);
-      for (co = 0; co < L->cout; co++) *out++ = requant(L, co, acc[co]);
+      requant_all(L, acc, out);
+      out += L->cout;
     }
   }
   return (uint32_t)(*ow * *oh) * L->cout * L->k * L->k * (L->dw ? 1u : L->cin);
@@ -201,12 +381,11 @@ static void run_p(tfa_detector *d, const uint8_t *lvl, int lw, int lh, float fx,
   /* the last depthwise 3x3, its pointwise and the head, fused per window */
   for (y = 0; y + L[3].k <= h2; y++) {
     for (x = 0; x + L[3].k <= w2; x++) {
-      uint16_t co;
       float logit;
       conv_at(&L[3], d->a1 + ((size_t)y * w2 + x) * L[3].cin, (size_t)w2 * L[3].cin, acc);
-      for (co = 0; co < L[3].cout; co++) q3[co] = requant(&L[3], co, acc[co]);
+      requant_all(&L[3], acc, q3);
       conv_at(&L[4], q3, 0, acc);
-      for (co = 0; co < L[4].cout; co++) q4[co] = requant(&L[4], co, acc[co]);
+      requant_all(&L[4], acc, q4);
       conv_at(&L[5], q4, 0, out);
       d->stats.windows++;
       logit = (float)out[0] * L[5].scale[0];
@@ -288,6 +467,9 @@ int tfa_detect(tfa_detector *d, const uint8_t *gray, uint16_t w, uint16_t h, siz
     tfa_detect_defaults(&p);
   }
   if (w < P_WIN || h < P_WIN) return TFA_DET_ESMALL;
+#if defined(TFA_DET_INT8_DOT)
+  pack_all();
+#endif
   memset(&d->stats, 0, sizeof d->stats);
   d->n_cand = 0;
   short_side = w < h ? w : h;

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -314,3 +315,67 @@ TEST(Detect, ResizeAreaAveragesAndRepeatsEdges) {
 }
 
 }  // namespace
+
+#if defined(TFA_DET_TWIN_TEST)
+// The int8 x int8 path (TFA_DET_INT8_DOT: shifted activations, repacked weights, the portable C
+// twin of the ESP32-S3 PIE dot product) against the reference path compiled beside it
+// (tests/twin/detect_ref.c: the same detect.c without the switch, its functions renamed *_ref):
+// the same faces, boxes, scores (bit for bit) and counters on frames made from 140 FER2013
+// PublicTest faces at four sizes each, on noise frames and with other parameters.
+extern "C" int tfa_detect_ref(tfa_detector *d, const uint8_t *gray, uint16_t w, uint16_t h, size_t stride,
+                              const tfa_detect_params *params, tfa_face *out, int max);
+
+namespace {
+tfa_detector g_ref;
+
+int sameDetection(const std::vector<uint8_t> &frame, uint16_t w, uint16_t h, const tfa_detect_params *p) {
+  tfa_face a[TFA_DET_MAX_PROPOSALS], b[TFA_DET_MAX_PROPOSALS];
+  int na = tfa_detect(&g_det, frame.data(), w, h, w, p, a, TFA_DET_MAX_PROPOSALS);
+  int nb = tfa_detect_ref(&g_ref, frame.data(), w, h, w, p, b, TFA_DET_MAX_PROPOSALS);
+  EXPECT_EQ(na, nb);
+  EXPECT_EQ(memcmp(&g_det.stats, &g_ref.stats, sizeof g_det.stats), 0);
+  EXPECT_EQ(g_det.n_cand, g_ref.n_cand);
+  for (int k = 0; k < na && k < nb; k++) {
+    EXPECT_EQ(a[k].box.x, b[k].box.x);
+    EXPECT_EQ(a[k].box.y, b[k].box.y);
+    EXPECT_EQ(a[k].box.w, b[k].box.w);
+    EXPECT_EQ(memcmp(&a[k].score, &b[k].score, sizeof(float)), 0) << a[k].score << " vs " << b[k].score;
+  }
+  for (int k = 0; k < g_det.n_cand && k < g_ref.n_cand; k++)
+    EXPECT_EQ(memcmp(&g_det.cand[k], &g_ref.cand[k], sizeof(tfa_det_cand)), 0);
+  return na;
+}
+} // namespace
+
+TEST(DetectTwin, Int8PathIsBitIdenticalToTheReference) {
+  auto faces = ferPublicTest(20); // 7 labels x 20
+  ASSERT_EQ(faces.size(), 140u) << "FER2013 PublicTest not found under " << dataRoot() << " (set TINYFER_DATA)";
+  const int sides[] = {48, 72, 104, 150};
+  int frames = 0, withFaces = 0;
+  for (size_t i = 0; i < faces.size(); i++) {
+    for (int s = 0; s < 4; s++) {
+      uint32_t seed = (uint32_t)(i * 4 + s + 1000);
+      auto frame = background(320, 240, seed);
+      int x = (int)(lcg(seed) % (320 - sides[s] + 1)), y = (int)(lcg(seed) % (240 - sides[s] + 1));
+      paste(frame, 320, faces[i], x, y, sides[s]);
+      withFaces += sameDetection(frame, 320, 240, nullptr) > 0;
+      frames++;
+      if (::testing::Test::HasFailure()) return;
+    }
+  }
+  // noise and other parameters (more proposals, a low P threshold, a small min face)
+  uint32_t s = 99;
+  for (int i = 0; i < 20; i++) {
+    std::vector<uint8_t> noise((size_t)160 * 120);
+    for (auto &v : noise) v = (uint8_t)lcg(s);
+    tfa_detect_params p;
+    tfa_detect_defaults(&p);
+    p.p_threshold = -6.0f;
+    p.min_face = 16;
+    sameDetection(noise, 160, 120, &p);
+    frames++;
+  }
+  EXPECT_GT(withFaces, frames / 2); // the frames do exercise R and the final NMS
+  printf("twin == reference on %d frames (%d with faces)\n", frames, withFaces);
+}
+#endif
