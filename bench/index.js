@@ -15,7 +15,7 @@
  *
  *   node bench/index.js [--quick] [--json] [--candidate <model.tfer> ...]
  *
- * The other bundled models (models/tinyfer-b1r.tfer) are measured in every run the same way as a
+ * The other bundled models, if any (BUNDLED_MODELS after the default), are measured in every run the same way as a
  * candidate. --candidate (repeatable) adds a blob that is not bundled (e.g. an experiment) to the
  * same run: its binary rows (1 and 10 views) and its callgrind count, beside the default's.
  */

@@ -36,7 +36,7 @@ helper.init(require.resolve('node-red'));
 const ROOT = path.join(__dirname, '..');
 const BIN = process.env.TINYFER_DEVICE_BIN || path.join(ROOT, 'build', 'host', 'tinyfer-device');
 const DEFAULT_MODEL = path.join(ROOT, 'models', 'tinyfer-b1.tfer');
-const OTHER_MODEL = path.join(ROOT, 'models', 'tinyfer-b1r.tfer');
+const OTHER_MODEL = path.join(ROOT, 'test', 'fixtures', 'models', 'tinyfer-b1r.tfer'); // the test blob (repeat passes)
 const PER_LABEL = 3; // 21 frames
 
 function ensureBinary() {

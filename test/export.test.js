@@ -21,6 +21,11 @@ const { argmax } = require('../dist/train/evaluate');
 const { fer2013Dir } = require('./helpers/data');
 
 const ROOT = path.resolve(__dirname, '..');
+/** The bundled models and the test blob tinyfer-b1r (repeat passes), each as { name, dir }: <dir>/<name>/ + <dir>/<name>.tfer. */
+const CHECKED_MODELS = [
+  ...BUNDLED_MODELS.map((name) => ({ name, dir: MODELS_DIR })),
+  { name: 'tinyfer-b1r', dir: path.join(__dirname, 'fixtures', 'models') },
+];
 // Scores are float32 softmax outputs; tfjs (oneDNN) and the C core sum in different orders, so
 // they agree to ~1e-6. A threshold compare (x >= t) that lands within that noise can flip one
 // activation bit; 1e-4 bounds what such a flip does to a score.
@@ -96,10 +101,10 @@ describe('export: tfjs graph to blob', function () {
     assert.throws(() => foldModel(twin), /float twin/);
   });
 
-  for (const name of BUNDLED_MODELS) {
-    it(`tinyfer export writes the blob and a C header: the bundled ${name}.tfer is the export of models/${name}/`, function () {
+  for (const { name, dir: modelsDir } of CHECKED_MODELS) {
+    it(`tinyfer export writes the blob and a C header: ${name}.tfer is the export of its tfjs model ${name}/`, function () {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-export-'));
-      const src = path.join(MODELS_DIR, name);
+      const src = path.join(modelsDir, name);
       const shipped = decodeModel(fs.readFileSync(src + '.tfer'));
       const out = execFileSync(process.execPath, [path.join(ROOT, 'bin', 'tinyfer.js'), 'export', '--model', src,
         '--name', shipped.name, '--out', path.join(dir, 'm.tfer'), '--header', path.join(dir, 'm.h')], { encoding: 'utf8' });
@@ -120,17 +125,19 @@ const loadPublicTest = () =>
 
 // What docs/model-card.md reports for each bundled model on all 3589 FER2013 PublicTest faces with
 // one view (C core): the card's figures are these models' figures, and the default holds the 60 % bar.
-const PUBLICTEST_CORRECT = { 'tinyfer-b1': 2162, 'tinyfer-b1r': 2102 };
+// tinyfer-b1r is no bundled model but a test blob (test/fixtures/models/): the network with the
+// format's repeat passes, held to the same checks as the bundled models.
+const PUBLICTEST_CORRECT = { 'tinyfer-b1': 2168, 'tinyfer-b1r': 2102 };
 
-describe('bundled models: FER2013 PublicTest with one view on the C core, as the model card says', function () {
+describe('bundled models and the test blob: FER2013 PublicTest with one view on the C core, as the model card says', function () {
   let data;
   before(async function () {
     data = await loadPublicTest();
   });
   const isDefault = (name) => name === BUNDLED_MODELS[0];
-  for (const name of BUNDLED_MODELS) {
+  for (const { name, dir } of CHECKED_MODELS) {
     it(`${name}: ${PUBLICTEST_CORRECT[name]} of 3589 right${isDefault(name) ? ', at least 60 % (the default)' : ''}`, async function () {
-      const engine = await BinaryEngine.load(fs.readFileSync(path.join(MODELS_DIR, name + '.tfer')));
+      const engine = await BinaryEngine.load(fs.readFileSync(path.join(dir, name + '.tfer')));
       const n = data.labels.length;
       const faces = Array.from({ length: n }, (_, i) => data.pixels.subarray(i * 2304, (i + 1) * 2304));
       const scores = await engine.classify(faces);
@@ -143,13 +150,13 @@ describe('bundled models: FER2013 PublicTest with one view on the C core, as the
   }
 });
 
-for (const name of BUNDLED_MODELS) {
-  const modelDir = path.join(MODELS_DIR, name);
+for (const { name, dir } of CHECKED_MODELS) {
+  const modelDir = path.join(dir, name);
   const modelBlob = modelDir + '.tfer';
 
-  describe(`bundled model ${name}: tfjs reference, TS reference and wasm core agree on 1000 real faces`, function () {
+  describe(`${dir === MODELS_DIR ? 'bundled' : 'test'} model ${name}: tfjs reference, TS reference and wasm core agree on 1000 real faces`, function () {
     before(function () {
-      if (!fs.existsSync(modelBlob)) throw new Error(`bundled model missing: ${modelBlob}`);
+      if (!fs.existsSync(modelBlob)) throw new Error(`model missing: ${modelBlob}`);
     });
 
     it('top class equal on >= 99.5 % of faces and scores within 1e-4 on >= 99 % (tfjs graph vs core); core = TS reference bit for bit', async function () {

@@ -238,12 +238,12 @@ describe('fleet nodes in Node-RED with a real broker', function () {
     assert.equal(d.model, 'fer-2024.2');
   });
 
-  it('tinyfer-command: model_update takes a bundled model by name (tinyfer-b1r: the package\'s blob; version: the name)', async function () {
-    const { ack, device: d } = await modelUpdateAck('m-2', () => ({ payload: 'tinyfer-b1r' }));
-    const blob = fs.readFileSync(path.join(__dirname, '..', 'models', 'tinyfer-b1r.tfer'));
-    assert.equal(ack.payload.model, 'tinyfer-b1r');
+  it('tinyfer-command: model_update takes a bundled model by name (tinyfer-b1: the package\'s blob; version: the name)', async function () {
+    const { ack, device: d } = await modelUpdateAck('m-2', () => ({ payload: 'tinyfer-b1' }));
+    const blob = fs.readFileSync(path.join(__dirname, '..', 'models', 'tinyfer-b1.tfer'));
+    assert.equal(ack.payload.model, 'tinyfer-b1');
     assert.equal(ack.payload.sha256, crypto.createHash('sha256').update(blob).digest('hex'));
-    assert.equal(d.model, 'tinyfer-b1r');
+    assert.equal(d.model, 'tinyfer-b1');
   });
 
   it('the registry is kept in node context across a restart of the flows', async function () {

@@ -11,7 +11,8 @@ const helper = require("node-red-node-test-helper");
 const frameNode = require("../nodes/tinyfer-frame.js");
 const emotionNode = require("../nodes/tinyfer-emotion.js");
 const fx = require("./fixtures/faces");
-const { DEFAULT_MODEL_BLOB, DEFAULT_MODEL_DIR, MODELS_DIR } = require("../dist/engine/open");
+const { DEFAULT_MODEL_BLOB, DEFAULT_MODEL_DIR } = require("../dist/engine/open");
+const TEST_BLOB = path.join(__dirname, "fixtures", "models", "tinyfer-b1r.tfer"); // the test blob with repeat passes (no bundled model)
 
 helper.init(require.resolve("node-red"));
 
@@ -56,10 +57,11 @@ describe("default model: expressive faces get their true label", function () {
     const backends = [
         ["binary", "", () => DEFAULT_MODEL_BLOB],
         ["tfjs", "", () => path.join(DEFAULT_MODEL_DIR, "model.json")],
-        ["binary", "tinyfer-b1r", () => path.join(MODELS_DIR, "tinyfer-b1r.tfer")],
+        ["binary", "tinyfer-b1", () => DEFAULT_MODEL_BLOB],
+        ["binary", TEST_BLOB, () => TEST_BLOB],
     ];
     for (const [backend, model, file] of backends) {
-        it(`${backend}${model ? ` (model ${model}, bundled, by name)` : ""}: CK+ happy and surprise peak frames (10 subjects each), at least 9 of 10 right per label`, async function () {
+        it(`${backend}${model ? ` (model ${model === TEST_BLOB ? "tinyfer-b1r, the test blob with repeat passes, by path" : `${model}, bundled, by name`})` : ""}: CK+ happy and surprise peak frames (10 subjects each), at least 9 of 10 right per label`, async function () {
             if (!fs.existsSync(file())) { this.skip(); }
             await helper.load([frameNode, emotionNode], [
                 { id: "emo", type: "tinyfer-emotion", backend, model, wires: [["out"]] },

@@ -14,7 +14,13 @@ folder, so its result is an ordinary TinyFER model: `tinyfer eval`, `tinyfer exp
     python3 scripts/gpu-student/student.py --pack .gpu/fer2013.pack --init models/tinyfer-b1 \
         --teacher runs/gpu-teacher/train-scores.json --out runs/gpu-b1 --seconds 400 --lr 5e-4
 
-`--reinit` keeps the init's topology (its architecture) but starts from fresh random weights.
+`--reinit` keeps the init's topology (its architecture) but starts from fresh random weights. An init
+that is a float twin (`models/tinyfer-b1-float`, `binary: false`) trains the float twin. For binary
+networks: `--class-weight P` weighs the loss per class by its share^-P (rare classes up),
+`--stage1 real-act|real-weights` trains two-stage (first stage with one of the two left real),
+`--teacher-wait` starts on the labels alone until the teacher scores file appears (a teacher
+trained side by side). Each epoch logs PublicTest accuracy, macro-F1 and per-class recall; the
+best macro-F1 epoch is also written, as `<out>/best-f1`.
 The learning rate warms up over the first 3 % of the budget, then follows a cosine to 2 % of the
 peak (by wall time when --seconds is given, else by --epochs). After every epoch the BatchNorm
 statistics are re-estimated on 2048 training faces and the one-view PublicTest accuracy
@@ -126,9 +132,15 @@ def conv_nhwc_kernel(k):
 class TinyFer(torch.nn.Module):
     """src/model/network.ts buildNetwork (binary), parameters under the tfjs weight names."""
 
-    def __init__(self, arch, weights, classes=7, dropout=0.05):
+    def __init__(self, arch, weights, classes=7, dropout=0.05, float_twin=False):
         super().__init__()
         widths, depths, repeat = ARCHS[arch]
+        # float_twin: `binary: false` in src/model/layers.ts (x - t, real weights, 'same' zero padding).
+        # real_act / real_weights: the first stage of two-stage training (only one of the two
+        # binarized); both False is the binary network that ships.
+        self.float_twin = float_twin
+        self.real_act = False
+        self.real_weights = False
         self.specs = block_specs(widths, depths, repeat)
         self.dropout = dropout
         self.bn_names = []
@@ -186,9 +198,17 @@ class TinyFer(torch.nn.Module):
                 x = self.cbam(name, x)
                 continue
             conv = shares or name
-            b = SteSign.apply(x - self.w(f'{conv}_conv/threshold')[None, :, None, None])
-            b = F.pad(b, (1, 1, 1, 1), value=1.0)  # +1 padding, as in BinaryConv2D
-            main = self.bn(f'{name}_bn', F.conv2d(b, conv_nhwc_kernel(binarize_kernel(self.w(f'{conv}_conv/kernel'))), stride=stride))
+            shifted = x - self.w(f'{conv}_conv/threshold')[None, :, None, None]
+            kernel = self.w(f'{conv}_conv/kernel')
+            if self.float_twin:
+                # tfjs 'same': for stride 2 on an even size the one padded row/column is at the end.
+                b = F.pad(shifted, (1, 1, 1, 1) if stride == 1 else (0, 1, 0, 1))
+                kernel_used = kernel
+            else:
+                b = shifted.clamp(-1, 1) if self.real_act else SteSign.apply(shifted)
+                b = F.pad(b, (1, 1, 1, 1), value=1.0)  # +1 padding, as in BinaryConv2D
+                kernel_used = kernel if self.real_weights else binarize_kernel(kernel)
+            main = self.bn(f'{name}_bn', F.conv2d(b, conv_nhwc_kernel(kernel_used), stride=stride))
             short = x
             if stride != 1 or cin != cout:
                 short = F.conv2d(F.avg_pool2d(x, 2), conv_nhwc_kernel(self.w(f'{name}_sc_conv/kernel')))
@@ -298,6 +318,21 @@ def accuracy(model, faces, labels, batch=4096):
 
 
 @torch.no_grad()
+def report(model, faces, labels, classes=7, batch=4096):
+    """(accuracy, macro-F1, per-class recall list) with one view."""
+    model.eval()
+    pred = torch.cat([model(faces[i:i + batch]).argmax(1) for i in range(0, len(faces), batch)])
+    cm = torch.zeros(classes, classes, dtype=torch.int64, device=faces.device)
+    cm.index_put_((labels, pred), torch.ones_like(labels), accumulate=True)
+    cm = cm.cpu().numpy().astype(np.float64)
+    tp = np.diag(cm)
+    recall = tp / np.maximum(1, cm.sum(1))
+    precision = tp / np.maximum(1, cm.sum(0))
+    f1 = np.where(recall + precision > 0, 2 * recall * precision / np.maximum(1e-12, recall + precision), 0)
+    return tp.sum() / cm.sum(), float(f1.mean()), recall.tolist()
+
+
+@torch.no_grad()
 def scores(model, faces, batch=4096):
     model.eval()
     return torch.cat([F.softmax(model(faces[i:i + batch]), 1) for i in range(0, len(faces), batch)])
@@ -352,6 +387,14 @@ def main():
     ap.add_argument('--augment', type=float, default=1.0)
     ap.add_argument('--dropout', type=float, default=0.05)
     ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--class-weight', type=float, default=0, help='loss weight of each class (its share of the '
+                    'training faces)^-P, scaled to a mean of 1 per face: 0 none, 1 fully balanced')
+    ap.add_argument('--stage1', choices=['real-act', 'real-weights'], help='two-stage training: the first '
+                    '--stage1-frac of the time with real activations (clipped to [-1, 1]) or real weights, '
+                    'then both binary; each stage has its own warm-up + cosine')
+    ap.add_argument('--stage1-frac', type=float, default=0.4)
+    ap.add_argument('--teacher-wait', action='store_true', help='if --teacher does not exist yet, train on the '
+                    'labels alone and take the teacher from the first epoch after it appears')
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--cache', help='decoded faces (.npz): read if present, else written after decoding the pack')
     ap.add_argument('--limit', type=int, default=0, help='only N faces of each split (a check)')
@@ -366,11 +409,15 @@ def main():
 
     meta, init = read_tfjs(args.init)
     arch = meta['modelTopology']['config']['name']
+    float_twin = arch.endswith('-float')
+    arch = arch[:-len('-float')] if float_twin else arch
+    if float_twin and args.stage1:
+        raise SystemExit('--stage1 is for binary models; the init is a float twin')
     if arch not in ARCHS:
         raise SystemExit(f'{args.init}: model {arch} is not a binary TinyFER architecture ({", ".join(ARCHS)})')
     if args.reinit:
         init = fresh_weights(init, np.random.RandomState(args.seed))
-    model = TinyFer(arch, init, dropout=args.dropout).to(dev)
+    model = TinyFer(arch, init, dropout=args.dropout, float_twin=float_twin).to(dev)
 
     t0 = time.time()
     cache = args.cache
@@ -390,7 +437,7 @@ def main():
     n, classes = len(keys), 7
     calib = x[torch.from_numpy(np.floor(np.arange(min(2048, n)) * n / min(2048, n)).astype(np.int64)).to(dev)]
     gpu = torch.cuda.get_device_name(0) if dev.type == 'cuda' else 'cpu'
-    log(f'{arch} from {args.init}{" (fresh weights)" if args.reinit else ""}: {sum(p.numel() for p in model.p.values())} parameters; '
+    log(f'{arch}{" float twin" if float_twin else ""} from {args.init}{" (fresh weights)" if args.reinit else ""}: {sum(p.numel() for p in model.p.values())} parameters; '
         f'Training {n}, PublicTest {len(tkeys)} faces in {time.time() - t0:.1f} s; {gpu}, torch {torch.__version__}; {vars(args)}')
 
     if args.check:
@@ -399,17 +446,41 @@ def main():
         return check_grad(model, args.check_grad, tkeys, xt, tyt, classes, log)
 
     hard = smoothed(yt, classes)
-    if args.teacher:
+    target = hard
+    teacher_pending = False
+
+    def take_teacher():
         soft = torch.from_numpy(load_teacher(args.teacher, keys, classes)).to(dev)
-        target = hard * (1 - args.distill) + soft * args.distill
-    else:
-        target = hard
+        return hard * (1 - args.distill) + soft * args.distill
+    if args.teacher:
+        if args.teacher_wait and not os.path.exists(args.teacher):
+            teacher_pending = True
+            log(f'teacher {args.teacher} not there yet: labels alone until it is')
+        else:
+            target = take_teacher()
+    counts = np.bincount(y, minlength=classes).astype(np.float64)
+    cw = (counts / counts.sum()) ** -args.class_weight if args.class_weight else np.ones(classes)
+    cw = cw / (cw * counts).sum() * counts.sum()  # mean weight over the training faces: 1
+    face_w = torch.from_numpy(cw.astype(np.float32)).to(dev)[yt]
+    if args.class_weight:
+        log('class weights ' + ' '.join(f'{v:.2f}' for v in cw))
+    stage = 1 if args.stage1 else 2
+    model.real_act = stage == 1 and args.stage1 == 'real-act'
+    model.real_weights = stage == 1 and args.stage1 == 'real-weights'
+    names = ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral']  # src/data labels order
+    best_f1 = -1.0
+
+    def evaluate(tag):
+        a, f1, rec = report(model, xt, tyt, classes)
+        return a, f1, f'PublicTest {a * 100:.2f} % macro-F1 {f1 * 100:.1f} recall ' + ' '.join(f'{names[c][:3]} {r * 100:.0f}' for c, r in enumerate(rec))
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, eps=1e-7, fused=dev.type == 'cuda')
     gen = torch.Generator(device=dev)
     gen.manual_seed(args.seed)
     model.recalibrate(calib)
-    best = accuracy(model, xt, tyt)
-    log(f'start: PublicTest {best * 100:.2f} % (one view, BatchNorm re-estimated)')
+    best, _, text = evaluate('start')
+    if stage == 1:
+        best = 0.0  # stage 1 is not a binary model: nothing of it is written as best
+    log(f'start: {text} (one view, BatchNorm re-estimated{", stage 1: " + args.stage1 if stage == 1 else ""})')
     write_tfjs(os.path.join(args.out, 'best'), meta, model.tfjs_weights(), f'student.py {arch} start')
     best_epoch = 0
     epoch, step = 0, 0
@@ -422,12 +493,18 @@ def main():
         perm = torch.randperm(n, device=dev, generator=gen)
         loss_sum = torch.zeros((), device=dev)
         right = torch.zeros((), device=dev)
-        seen, partial = 0, False
+        seen, partial, switch_now = 0, False, False
         for i in range(steps_per_epoch):
             frac = (time.time() - t1) / args.seconds if args.seconds else step / total_steps
             if frac >= 1:
                 done = partial = True
                 break
+            if args.stage1:  # each stage its own schedule
+                s1 = args.stage1_frac
+                if stage == 1 and frac >= s1:
+                    switch_now = partial = True
+                    break
+                frac = frac / s1 if stage == 1 else (frac - s1) / (1 - s1)
             warm = 0.03
             lr = args.lr * (frac / warm if frac < warm else 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (frac - warm) / (1 - warm))))
             for g in opt.param_groups:
@@ -435,7 +512,7 @@ def main():
             idx = perm[i * args.batch:(i + 1) * args.batch]
             xb = augment(x[idx], gen, args.augment) if args.augment > 0 else x[idx]
             logits = model(xb)
-            loss = soft_cross_entropy(logits, target[idx])
+            loss = -(face_w[idx] * (target[idx] * F.log_softmax(logits, 1)).sum(1)).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -447,17 +524,39 @@ def main():
             epoch += 1
             if not args.seconds and epoch >= args.epochs:
                 done = True
+        if switch_now:
+            if seen:
+                model.recalibrate(calib)
+                _, _, text = evaluate('stage1')
+                log(f'epoch {epoch} + part {time.time() - t1:.0f} s stage 1 ({args.stage1}) lr {lr:.2e} loss {loss_sum.item() / seen:.4f} {text}')
+            stage, model.real_act, model.real_weights = 2, False, False
+            model.recalibrate(calib)
+            _, _, text = evaluate('switch')
+            log(f'stage 2 starts (both binary): {text}')
+            continue
         if seen == 0:
             break
         model.recalibrate(calib)
-        acc = accuracy(model, xt, tyt)
+        acc, f1, text = evaluate('epoch')
         mark = ''
-        if acc > best:
+        if stage == 2 and acc > best:
             best, best_epoch, mark = acc, epoch, ' *best'
             write_tfjs(os.path.join(args.out, 'best'), meta, model.tfjs_weights(),
-                       f'student.py {arch} epoch {epoch} lr {args.lr} seed {args.seed}')
+                       f'student.py {arch}{" float twin" if float_twin else ""} epoch {epoch} lr {args.lr} seed {args.seed}')
+        if stage == 2 and f1 > best_f1:
+            best_f1 = f1
+            mark += ' *best-f1'
+            write_tfjs(os.path.join(args.out, 'best-f1'), meta, model.tfjs_weights(),
+                       f'student.py {arch}{" float twin" if float_twin else ""} epoch {epoch} (best macro-F1) lr {args.lr} seed {args.seed}')
         log(f'epoch {epoch}{" + part" if partial else ""} {time.time() - t1:.0f} s lr {lr:.2e} loss {loss_sum.item() / seen:.4f} '
-            f'acc {right.item() / seen:.4f} PublicTest {acc * 100:.2f} %{mark}')
+            f'acc {right.item() / seen:.4f} {"stage 1 (" + args.stage1 + ") " if stage == 1 else ""}{text}{mark}')
+        if teacher_pending and os.path.exists(args.teacher):
+            try:
+                target = take_teacher()
+                teacher_pending = False
+                log(f'teacher {args.teacher} taken from epoch {epoch + 1} on (distill {args.distill})')
+            except (ValueError, OSError, SystemExit) as e:  # still being written
+                log(f'teacher {args.teacher} not readable yet ({str(e)[:80]})')
     write_tfjs(os.path.join(args.out, 'last'), meta, model.tfjs_weights(), f'student.py {arch} last, {epoch} epochs')
     log(f'done: {epoch} epochs, {step} steps in {time.time() - t1:.0f} s; best PublicTest {best * 100:.2f} % (epoch {best_epoch})')
 

@@ -262,8 +262,13 @@ def main():
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--limit', type=int, default=0, help='use only the first N faces of each split (a check)')
+    ap.add_argument('--fold', type=int, default=-1, help='train only this fold\'s model and write <out>/fold-F.npz '
+                    '(run one process per fold side by side, then --merge)')
+    ap.add_argument('--merge', action='store_true', help='write the scores files from <out>/fold-*.npz (of --fold runs)')
     args = ap.parse_args()
     log = run_log(args.out, 'teacher.log')
+    if args.merge:
+        return merge(args, log)
 
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = True
@@ -286,6 +291,8 @@ def main():
     seen = np.zeros(n, np.float32)
     ptest = np.zeros((len(tkeys), k), np.float32)
     for f in range(args.folds):
+        if args.fold >= 0 and f != args.fold:
+            continue
         held = fold == f if args.folds > 1 else np.zeros(n, bool)
         idx = torch.from_numpy(np.nonzero(~held)[0]).to(device)
         model = train_one(args.seed + f, x[idx], yt[idx], k, args, device, log, (ty, tfaces))
@@ -300,12 +307,37 @@ def main():
             msg += f', its held-out fold {(p[held].argmax(1) == y[held]).mean() * 100:.2f} %'
         log(msg + ' (10 views)')
         del model
-    insample /= seen[:, None]
+    if args.fold >= 0:
+        np.savez(os.path.join(args.out, f'fold-{args.fold}.npz'), held=fold == args.fold, oof=oof, insample=insample,
+                 seen=seen, ptest=ptest * args.folds, keys=np.asarray(keys), y=y, tkeys=np.asarray(tkeys), ty=ty,
+                 labels=np.asarray(labels), gpu=np.asarray(gpu), torch=np.asarray(torch.__version__))
+        log(f'fold {args.fold}: wrote fold-{args.fold}.npz in {time.time() - t0:.0f} s total')
+        return
+    write_scores(args, log, labels, keys, y, ty, tkeys, oof, insample / seen[:, None], ptest, gpu, torch.__version__)
+    log(f'wrote the scores files to {args.out} in {time.time() - t0:.0f} s total')
+
+
+def merge(args, log):
+    """The scores files of --fold runs: each face's out-of-fold scores from the model that held it out."""
+    parts = [np.load(os.path.join(args.out, f'fold-{f}.npz')) for f in range(args.folds)]
+    z = parts[0]
+    oof = sum(p['oof'] for p in parts)
+    held = sum(p['held'].astype(np.int64) for p in parts)
+    if not (held == 1).all():
+        raise SystemExit(f'{args.out}: the folds do not cover every training face exactly once')
+    insample = sum(p['insample'] for p in parts) / np.maximum(1, sum(p['seen'] for p in parts))[:, None]
+    ptest = sum(p['ptest'] for p in parts) / len(parts)
+    write_scores(args, log, [str(v) for v in z['labels']], [str(k) for k in z['keys']], z['y'], z['ty'],
+                 [str(k) for k in z['tkeys']], oof, insample, ptest, str(z['gpu']), str(z['torch']))
+    log(f'merged {len(parts)} folds into the scores files in {args.out}')
+
+
+def write_scores(args, log, labels, keys, y, ty, tkeys, oof, insample, ptest, gpu, version):
     acc = lambda p, t: float((p.argmax(1) == t).mean())
     log(f'{args.folds} model(s): PublicTest {acc(ptest, ty) * 100:.2f} % (all models), Training in-sample '
         f'{acc(insample, y) * 100:.2f} %' + (f', out-of-fold {acc(oof, y) * 100:.2f} %' if args.folds > 1 else '') + ' (10 views)')
     meta = {
-        'teacher': f'{args.folds} x ResNet-18 (48x48, float), PyTorch {torch.__version__}, {args.seconds:.0f} s each on {gpu}',
+        'teacher': f'{args.folds} x ResNet-18 (48x48, float), PyTorch {version}, {args.seconds:.0f} s each on {gpu}',
         'views': 10,
         'trainedOn': 'FER2013 Training' + (f', {args.folds}-fold cross-fitted' if args.folds > 1 else ''),
         'publicTestAccuracy': round(acc(ptest, ty), 4),
@@ -318,7 +350,6 @@ def main():
                 {**meta, 'scores of': 'each face by the models that trained on it', 'accuracy': round(acc(insample, y), 4)})
     scores_file(os.path.join(args.out, 'publictest-scores.json'), labels, tkeys, ptest,
                 {**meta, 'scores of': 'every model', 'accuracy': round(acc(ptest, ty), 4)})
-    log(f'wrote the scores files to {args.out} in {time.time() - t0:.0f} s total')
 
 
 if __name__ == '__main__':
