@@ -71,7 +71,7 @@ module.exports = function (RED) {
             if (Buffer.isBuffer(msg.payload)) return msg.payload;
             let file = typeof msg.payload === 'string' ? msg.payload : msg.filename;
             if (typeof file !== 'string' || !file) throw withStatus(new Error('model_update: msg.payload must be a Buffer with the model blob, a file path or a bundled model\'s name'), 'no model blob given');
-            if (bundledModel(file)) file = resolveModel(file, 'binary'); // e.g. "tinyfer-b1r": the package's models/tinyfer-b1r.tfer
+            if (bundledModel(file)) file = resolveModel(file, 'binary'); // e.g. "tinyfer-b1": the package's models/tinyfer-b1.tfer
             const st = await fs.promises.stat(file);
             if (st.size > MAX_MODEL_BYTES) throw new Error(`model_update: ${file} is ${st.size} bytes (> ${MAX_MODEL_BYTES})`);
             return fs.promises.readFile(file);
