@@ -5,7 +5,7 @@
 
 module.exports = function (RED) {
     "use strict";
-    const { FrameHandler } = require("../dist/runtime/frame-node");
+    const { FrameHandler, filePathsLegacy, FILE_PATHS_LEGACY_NOTE } = require("../dist/runtime/frame-node");
     const { RateMeter } = require("../dist/runtime/rate");
     const { SerialInput } = require("../dist/runtime/serial-input");
 
@@ -19,6 +19,7 @@ module.exports = function (RED) {
 
         try {
             handler = new FrameHandler(config);
+            if (filePathsLegacy(config)) { node.log(FILE_PATHS_LEGACY_NOTE); }
             node.status({});
         } catch (err) {
             configError = err;

@@ -2,7 +2,8 @@
  * The message logic of the tinyfer-frame node, free of Node-RED so it is tested on its own:
  * nodes/tinyfer-frame.js only creates it, calls handle() per message and reports.
  *
- * msg.payload: an image (Buffer, path, data URL) or one fleet frame chunk (reassembled first).
+ * msg.payload: an image (Buffer, data URL, or a file path when the node accepts paths) or one
+ * fleet frame chunk (reassembled first).
  * Out: msg.faces, msg.image (the encoded frame), msg.frame (size, mode) and msg.payload as
  * configured: the faces, the original image, or an annotated JPEG. A message that carries no
  * image but msg.image + msg.faces (e.g. after tinyfer-emotion) is annotated as it is.
@@ -34,7 +35,27 @@ export interface FrameNodeConfig {
   quality?: string | number;
   /** Where the detector runs: 'worker-wasm' (default) or 'main'. */
   detectorRuntime?: string;
+  /**
+   * Read a string payload that is not a data URL as a file path on the Node-RED host. New nodes
+   * save false (images as bytes or data URLs only); flows saved before this setting existed have
+   * no value and keep reading paths (see filePathsLegacy).
+   */
+  filePaths?: boolean | string;
 }
+
+/** The 'Accept file paths' setting: true/false as saved, true for a node saved before the setting existed. */
+export function filePathsFromConfig(c: Pick<FrameNodeConfig, 'filePaths'>): boolean {
+  return filePathsLegacy(c) || c.filePaths === true || c.filePaths === 'true';
+}
+
+/** Was the node saved before the 'Accept file paths' setting existed (so it reads paths as it always did)? */
+export function filePathsLegacy(c: Pick<FrameNodeConfig, 'filePaths'>): boolean {
+  return c.filePaths === undefined || c.filePaths === null || c.filePaths === '';
+}
+
+/** The line a legacy node logs once at start. */
+export const FILE_PATHS_LEGACY_NOTE =
+  "this node was saved before the 'Accept file paths' setting: it still reads a string payload as a file path on this server. Open it and save it to choose (new nodes take images as bytes or data URLs only).";
 
 /** Parse a number field of the editor: '' or undefined gives undefined (the default). */
 export function numField(name: string, v: unknown): number | undefined {
@@ -62,6 +83,7 @@ export function frameOptionsFromConfig(c: FrameNodeConfig): FrameOptions {
     maxBytes: mb === undefined ? undefined : Math.round(mb * 1024 * 1024),
     maxPixels: mp === undefined ? undefined : Math.round(mp * 1e6),
     detectorRuntime: (c.detectorRuntime || undefined) as FrameOptions['detectorRuntime'] | undefined,
+    filePaths: filePathsFromConfig(c),
   });
 }
 
