@@ -39,8 +39,9 @@ module.exports = function (RED) {
         function showStatus() {
             if (!manager) return node.status({ fill: 'red', shape: 'ring', text: 'no connection' });
             const c = manager.registry.counts();
-            const text = `${c.online} online / ${c.offline} offline` + (c.invalid ? ` / ${c.invalid} bad msgs` : '');
-            if (state === 'connected') node.status({ fill: c.invalid ? 'yellow' : 'green', shape: 'dot', text });
+            const text = `${c.online} online / ${c.offline} offline` + (c.invalid ? ` / ${c.invalid} bad msgs` : '') +
+                (c.spoofed ? ` (${c.spoofed} naming another device)` : '') + (c.framesDropped ? ` / ${c.framesDropped} frames over rate` : '');
+            if (state === 'connected') node.status({ fill: c.invalid || c.framesDropped ? 'yellow' : 'green', shape: 'dot', text });
             else node.status({ fill: state === 'closed' ? 'grey' : 'yellow', shape: 'ring', text: `${state}: ${text}` });
         }
 
@@ -70,6 +71,15 @@ module.exports = function (RED) {
             showStatus();
         }
 
+        let droppedShown = 0;
+        function onDropped(d) {
+            // The status is refreshed at most every 500 ms under a frame flood.
+            const now = Date.now();
+            if (now - droppedShown < 500) return;
+            droppedShown = now;
+            showStatus();
+        }
+
         node.onFleetState = function (s) {
             state = s;
             showStatus();
@@ -83,6 +93,7 @@ module.exports = function (RED) {
             }
             manager.on('event', onEvent);
             manager.on('invalid', onInvalid);
+            manager.registry.on('dropped', onDropped);
             if (node.events.telemetry) releases.push(manager.useStream('telemetry'));
             if (node.events.emotion) releases.push(manager.useStream('emotion'));
             if (node.events.frame) releases.push(manager.useStream('frame'));
@@ -114,6 +125,7 @@ module.exports = function (RED) {
                 if (removed) node.context().set(CONTEXT_KEY, undefined);
                 manager.off('event', onEvent);
                 manager.off('invalid', onInvalid);
+                manager.registry.off('dropped', onDropped);
             }
             for (const r of releases.splice(0)) r();
             manager = null;

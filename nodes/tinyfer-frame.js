@@ -31,7 +31,9 @@ module.exports = function (RED) {
             rate.tick();
             const n = Array.isArray(msg.faces) ? msg.faces.length : 0;
             const what = n === 0 ? "no face" : (n === 1 ? "1 face" : n + " faces");
-            input.status({ fill: n ? "green" : "grey", shape: "dot", text: what + " | " + rate.rate().toFixed(1) + " msg/s" });
+            const d = handler.framesDropped;
+            const dropped = d.overRate ? " | " + d.overRate + " frames over rate" : "";
+            input.status({ fill: n ? "green" : "grey", shape: "dot", text: what + " | " + rate.rate().toFixed(1) + " msg/s" + dropped });
         }
 
         node.on("input", function (msg, send, done) {

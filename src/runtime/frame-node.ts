@@ -8,7 +8,7 @@
  * configured: the faces, the original image, or an annotated JPEG. A message that carries no
  * image but msg.image + msg.faces (e.g. after tinyfer-emotion) is annotated as it is.
  */
-import { CHUNK_MAGIC, FrameAssembler } from '../fleet/protocol';
+import { CHUNK_MAGIC, DEFAULT_MAX_FRAME_RATE, FrameAssembler, FrameRateLimiter } from '../fleet/protocol';
 import { DEFAULT_ANNOTATE, annotate, drawOn, type AnnotatedFace } from '../vision/annotate';
 import { VisionError } from '../vision/errors';
 import { findFaces, frameOptions, type Face, type FrameOptions } from '../vision/pipeline';
@@ -113,6 +113,8 @@ export class FrameHandler {
   readonly output: FrameOutput;
   readonly quality: number;
   private readonly assembler: FrameAssembler;
+  /** Reassembled (chunked) frames per second per msg.topic: beyond DEFAULT_MAX_FRAME_RATE they are dropped and counted. */
+  private readonly chunkedRate = new FrameRateLimiter(DEFAULT_MAX_FRAME_RATE);
   /** Keeps the shared detector thread loaded while the node lives. */
   private readonly detectorHold: { release(): void };
 
@@ -138,6 +140,7 @@ export class FrameHandler {
       const r = this.assembler.push(typeof msg.topic === 'string' ? msg.topic : '', input);
       if (r.status === 'partial') return null;
       if (r.status === 'error') throw new VisionError('E_DECODE', `frame chunk rejected: ${r.error}`);
+      if (!this.chunkedRate.take(typeof msg.topic === 'string' ? msg.topic : '')) return null;
       input = r.data;
     }
     if (!isImageInput(input) && this.output === 'annotated' && Buffer.isBuffer(msg.image) && Array.isArray(msg.faces)) {
@@ -166,6 +169,11 @@ export class FrameHandler {
   /** Partial frames held for reassembly. */
   get pendingChunks(): number {
     return this.assembler.pending;
+  }
+
+  /** Chunked frames dropped: over a source's rate limit, or partial ones pushed out by the memory caps. */
+  get framesDropped(): { overRate: number; evicted: number } {
+    return { overRate: this.chunkedRate.dropped, evicted: this.assembler.evicted + this.assembler.expired };
   }
 
   /** Drop partial frames; release the detector thread (stopped when no node holds it). */
