@@ -512,7 +512,8 @@ export type AssemblerResult =
   | { status: 'complete'; id: number; data: Buffer }
   | { status: 'error'; error: string };
 
-interface Partial { source: string; id: number; buf: Buffer; seen: Uint8Array; got: number; count: number; total: number; started: number }
+/** A partial object: its chunks as received (copied), put together only once all are in. */
+interface Partial { source: string; id: number; chunks: Array<{ offset: number; data: Buffer } | undefined>; got: number; count: number; total: number; started: number }
 
 /**
  * Reassembles chunked objects (frames, model blobs) from many sources at once. Chunks may arrive
@@ -572,7 +573,9 @@ export class FrameAssembler {
         this.remove(this.parts.values().next().value as Partial);
         this.evicted++;
       }
-      p = { source, id: c.id, buf: Buffer.alloc(c.total), seen: new Uint8Array(c.count), got: 0, count: c.count, total: c.total, started: this.now() };
+      // The announced total counts against the cap (the worst case), but nothing that size is
+      // allocated until the object is complete: a flood of first chunks costs what it sends.
+      p = { source, id: c.id, chunks: new Array(c.count), got: 0, count: c.count, total: c.total, started: this.now() };
       this.parts.set(key, p);
       this.perSource.set(source, (this.perSource.get(source) ?? 0) + 1);
       this.bytes += c.total;
@@ -580,14 +583,15 @@ export class FrameAssembler {
       this.remove(p);
       return { status: 'error', error: `chunk: transfer ${c.id} changed its count/total mid-way` };
     }
-    if (!p.seen[c.index]) {
-      c.data.copy(p.buf, c.offset);
-      p.seen[c.index] = 1;
+    if (!p.chunks[c.index]) {
+      p.chunks[c.index] = { offset: c.offset, data: Buffer.from(c.data) };
       p.got++;
     }
     if (p.got < p.count) return { status: 'partial' };
     this.remove(p);
-    return { status: 'complete', id: c.id, data: p.buf };
+    const buf = Buffer.alloc(p.total);
+    for (const part of p.chunks) if (part) part.data.copy(buf, part.offset);
+    return { status: 'complete', id: c.id, data: buf };
   }
 
   /** Objects still being assembled. */
@@ -595,7 +599,7 @@ export class FrameAssembler {
     return this.parts.size;
   }
 
-  /** Bytes held by objects still being assembled. */
+  /** Bytes announced by objects still being assembled (what counts against maxPendingBytes; at least what is held). */
   get pendingBytes(): number {
     return this.bytes;
   }
