@@ -28,7 +28,11 @@
 
 static const char kUsage[] =
     "usage: tinyfer-device --id <device-id> --frames <image|dir> [options]\n"
-    "  --broker URL        mqtt://host:port (default mqtt://127.0.0.1:1883)\n"
+    "  --broker URL        mqtt://host:port (default mqtt://127.0.0.1:1883) or mqtts://host:port (TLS, default port 8883)\n"
+    "  --ca FILE           CA certificate (PEM) the broker's certificate must chain to; required with mqtts://\n"
+    "  --cert FILE --key FILE  client certificate and key (PEM), for brokers that authenticate by certificate\n"
+    "  --username U        MQTT username (default: the device id, as the shipped broker ACL expects)\n"
+    "  --password-file F   file whose first line is the MQTT password (never given on the command line)\n"
     "  --id ID             device id ([A-Za-z0-9][A-Za-z0-9_-]{0,63})\n"
     "  --frames PATH       a JPEG/PNG file or a folder of them, cycled in name order\n"
     "  --model FILE        the built-in model blob (.tfer), slot 0\n"
@@ -252,18 +256,21 @@ static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
   free(corr);
 }
 
-static int parse_broker(const char *url, char *host_out, size_t cap, int *port) {
+static int parse_broker(const char *url, char *host_out, size_t cap, int *port, bool *tls) {
   const char *p = url, *colon;
   size_t n;
+  *tls = false;
   if (strncmp(p, "mqtt://", 7) == 0) p += 7;
   else if (strncmp(p, "tcp://", 6) == 0) p += 6;
+  else if (strncmp(p, "mqtts://", 8) == 0) p += 8, *tls = true;
+  else if (strncmp(p, "ssl://", 6) == 0) p += 6, *tls = true;
   else if (strstr(p, "://")) return -1;
   colon = strrchr(p, ':');
   n = colon ? (size_t)(colon - p) : strlen(p);
   if (n == 0 || n >= cap) return -1;
   memcpy(host_out, p, n);
   host_out[n] = '\0';
-  *port = colon ? atoi(colon + 1) : 1883;
+  *port = colon ? atoi(colon + 1) : *tls ? 8883 : 1883;
   return *port > 0 && *port < 65536 ? 0 : -1;
 }
 
@@ -271,6 +278,21 @@ static int parse_broker(const char *url, char *host_out, size_t cap, int *port) 
 static void flush(host *h, int ms) {
   uint64_t until = p_now_us(h) + (uint64_t)ms * 1000u;
   while (h->connected && h->acked_mid != h->last_mid && p_now_us(h) < until) mosquitto_loop(h->mosq, 20, 1);
+}
+
+/* The first line of a password file (no trailing newline); 0 or -1. The password is never logged. */
+static int read_password(const char *path, char *out, size_t cap) {
+  FILE *f = fopen(path, "r");
+  size_t n;
+  if (!f) return -1;
+  if (!fgets(out, (int)cap, f)) {
+    fclose(f);
+    return -1;
+  }
+  fclose(f);
+  n = strlen(out);
+  while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r')) out[--n] = '\0';
+  return n > 0 ? 0 : -1;
 }
 
 static void sleep_ms(uint32_t ms) {
@@ -287,7 +309,12 @@ int main(int argc, char **argv) {
       {"model-key", 1, 0, 'k'},   {"settings", 1, 0, 's'},    {"prefix", 1, 0, 'p'},     {"interval-ms", 1, 0, 'n'},
       {"telemetry-ms", 1, 0, 't'}, {"frames-enabled", 0, 0, 'F'}, {"threshold", 1, 0, 'T'}, {"chunk-bytes", 1, 0, 'c'},
       {"mqtt", 1, 0, 'M'},        {"keepalive", 1, 0, 'K'},   {"dry-run", 1, 0, 'D'},    {"help", 0, 0, 'h'},
-      {0, 0, 0, 0}};
+      {"ca", 1, 0, 'A'},          {"cert", 1, 0, 'C'},        {"key", 1, 0, 'Y'},        {"username", 1, 0, 'u'},
+      {"password-file", 1, 0, 'P'}, {0, 0, 0, 0}};
+  const char *ca = NULL, *cert = NULL, *cert_key = NULL, *username = NULL, *password_file = NULL;
+  static char password[256];
+  bool tls = false;
+  int last_fail = MOSQ_ERR_SUCCESS;
   const char *broker = "mqtt://127.0.0.1:1883", *frames = NULL, *model = NULL, *key = NULL, *settings = NULL;
   tfa_options o;
   char hostname[256], err[512], client_id[96];
@@ -316,6 +343,11 @@ int main(int argc, char **argv) {
       case 'M': mqtt_version = atoi(optarg); break;
       case 'K': keepalive = atoi(optarg); break;
       case 'D': dry = atoi(optarg); break;
+      case 'A': ca = optarg; break;
+      case 'C': cert = optarg; break;
+      case 'Y': cert_key = optarg; break;
+      case 'u': username = optarg; break;
+      case 'P': password_file = optarg; break;
       case 'v': g.verbosity++; break;
       case 'q': g.verbosity--; break;
       case 'h': fputs(kUsage, stdout); return 0;
@@ -332,9 +364,25 @@ int main(int argc, char **argv) {
     fprintf(stderr, "tinyfer-device: bad option value: --interval-ms 50..3600000, --threshold 0..1, --mqtt 5|3, --keepalive >= 5, --chunk-bytes 256..16384\n");
     return 2;
   }
-  if (parse_broker(broker, hostname, sizeof hostname, &port) != 0) {
-    fprintf(stderr, "tinyfer-device: bad --broker %s (mqtt://host:port)\n", broker);
+  if (parse_broker(broker, hostname, sizeof hostname, &port, &tls) != 0) {
+    fprintf(stderr, "tinyfer-device: bad --broker %s (mqtt://host:port or mqtts://host:port)\n", broker);
     return 2;
+  }
+  if (tls && !ca) {
+    fprintf(stderr, "tinyfer-device: mqtts:// needs --ca (the CA the broker's certificate is checked against)\n");
+    return 2;
+  }
+  if (!tls && (ca || cert || cert_key)) {
+    fprintf(stderr, "tinyfer-device: --ca/--cert/--key need an mqtts:// broker\n");
+    return 2;
+  }
+  if (!cert != !cert_key) {
+    fprintf(stderr, "tinyfer-device: --cert and --key go together\n");
+    return 2;
+  }
+  if (password_file && read_password(password_file, password, sizeof password) != 0) {
+    fprintf(stderr, "tinyfer-device: --password-file %s: cannot read a password from its first line\n", password_file);
+    return 1;
   }
   if (host_crypto_init() != 0) {
     fprintf(stderr, "tinyfer-device: libsodium init failed\n");
@@ -390,6 +438,24 @@ int main(int argc, char **argv) {
   g.mosq = mosquitto_new(client_id, true, &g);
   if (!g.mosq) return 1;
   mosquitto_int_option(g.mosq, MOSQ_OPT_PROTOCOL_VERSION, g.v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+  if (tls) {
+    /* The broker's certificate must chain to --ca and name the host we dial (libmosquitto checks
+     * the host name unless told otherwise; we never tell it otherwise). */
+    rc = mosquitto_tls_set(g.mosq, ca, NULL, cert, cert_key, NULL);
+    if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_tls_opts_set(g.mosq, 1 /* SSL_VERIFY_PEER */, "tlsv1.2", NULL);
+    if (rc != MOSQ_ERR_SUCCESS) {
+      fprintf(stderr, "tinyfer-device: TLS setup (--ca %s%s%s): %s\n", ca, cert ? ", --cert " : "", cert ? cert : "", mosquitto_strerror(rc));
+      return 1;
+    }
+  }
+  if (password_file || username) {
+    rc = mosquitto_username_pw_set(g.mosq, username ? username : o.device_id, password_file ? password : NULL);
+    memset(password, 0, sizeof password); /* libmosquitto keeps its own copy */
+    if (rc != MOSQ_ERR_SUCCESS) {
+      fprintf(stderr, "tinyfer-device: username/password: %s\n", mosquitto_strerror(rc));
+      return 1;
+    }
+  }
   {
     const char *wt, *wp;
     tfa_app_will(&g.app, &wt, &wp);
@@ -403,7 +469,11 @@ int main(int argc, char **argv) {
   while (!g_stop) {
     uint32_t wait;
     if (rc != MOSQ_ERR_SUCCESS) {
-      if (g.verbosity >= 3) fprintf(stderr, "[%s] broker %s:%d: %s; retrying in %d ms\n", g.id, hostname, port, mosquitto_strerror(rc), backoff);
+      /* Each new kind of failure once at the default verbosity (a TLS failure: a broker certificate
+       * that does not chain to --ca, or a plain-MQTT port), every retry with -v. */
+      if (g.verbosity >= 3 || (g.verbosity >= 2 && rc != last_fail))
+        fprintf(stderr, "[%s] broker %s:%d: %s; retrying in %d ms\n", g.id, hostname, port, mosquitto_strerror(rc), backoff);
+      last_fail = rc;
       sleep_ms((uint32_t)backoff);
       backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
       rc = mosquitto_reconnect(g.mosq);
