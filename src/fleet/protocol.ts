@@ -39,6 +39,8 @@ export const TOPIC_RULES: Readonly<Record<TopicKind, { qos: 0 | 1; retain: boole
 /** Largest reassembled frame (JPEG) and model blob accepted. */
 export const MAX_FRAME_BYTES = 1024 * 1024;
 export const MAX_MODEL_BYTES = 4 * 1024 * 1024;
+/** Largest application firmware image accepted by firmware_update. */
+export const MAX_FIRMWARE_BYTES = 8 * 1024 * 1024;
 /** Largest model blob sent inline (base64) in the model_update request; bigger ones go chunked. */
 export const MAX_INLINE_MODEL_BYTES = 48 * 1024;
 /** Payload bytes per chunk (frames and models) that senders use by default, and the most allowed. */
@@ -154,7 +156,7 @@ export function topicMatches(filter: string, topic: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // Payloads
 
-export const CAPABILITIES = ['emotion', 'telemetry', 'frame', 'snapshot', 'model_update', 'reboot', 'config'] as const;
+export const CAPABILITIES = ['emotion', 'telemetry', 'frame', 'snapshot', 'model_update', 'firmware_update', 'reboot', 'config'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
 /** `<prefix>/<id>/status`, retained, QoS 1. Birth is `online`; the last will and a clean shutdown are `offline`. */
@@ -221,7 +223,7 @@ export const DEFAULT_CONFIG: Readonly<DeviceConfig> = Object.freeze({
   confidence_threshold: 0.5,
 });
 
-export const COMMANDS = ['get_config', 'set_config', 'snapshot', 'reboot', 'model_update'] as const;
+export const COMMANDS = ['get_config', 'set_config', 'snapshot', 'reboot', 'model_update', 'firmware_update'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** `<prefix>/<id>/cmd/<name>`, QoS 1. */
@@ -241,7 +243,11 @@ export interface CommandResponse {
   ts?: number;
 }
 
-/** model_update params. Inline: `blob` set. Chunked: `transfer` set, chunks follow on `ota/chunk`. */
+/**
+ * model_update and firmware_update params (the same scheme: the blob is a model, or an
+ * application image for the device's other app slot). Inline: `blob` set. Chunked: `transfer`
+ * set, chunks follow on `ota/chunk`.
+ */
 export interface ModelUpdateParams {
   version: string;
   size: number;
@@ -376,11 +382,12 @@ export function validateResponse(v: unknown): Validation<CommandResponse> {
   return c.result();
 }
 
-export function validateModelUpdate(v: unknown): Validation<ModelUpdateParams> {
-  if (!isObj(v)) return { ok: false, error: 'model_update params: must be an object' };
+export function validateModelUpdate(v: unknown, cmd: 'model_update' | 'firmware_update' = 'model_update'): Validation<ModelUpdateParams> {
+  if (!isObj(v)) return { ok: false, error: `${cmd} params: must be an object` };
   const c = new Checker(v);
+  const max = cmd === 'firmware_update' ? MAX_FIRMWARE_BYTES : MAX_MODEL_BYTES;
   c.need('version', (x) => isStr(x, 64) && (x as string).length > 0, 'a string of 1..64 chars');
-  c.need('size', (x) => isInt(x, 1, MAX_MODEL_BYTES), `an integer 1..${MAX_MODEL_BYTES}`);
+  c.need('size', (x) => isInt(x, 1, max), `an integer 1..${max}`);
   c.need('sha256', (x) => typeof x === 'string' && /^[0-9a-f]{64}$/.test(x), '64 lowercase hex chars');
   c.need('signature', (x) => typeof x === 'string' && /^[A-Za-z0-9+/]{86}==$/.test(x), 'a base64 Ed25519 signature (64 bytes)');
   c.need('blob', (x) => typeof x === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(x), 'base64', true);

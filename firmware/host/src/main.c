@@ -23,6 +23,11 @@
 #include "host.h"
 #include "tfa/app.h"
 
+/* The firmware version this binary reports (a test build of an update sets another one). */
+#ifndef TFA_HOST_FIRMWARE
+#define TFA_HOST_FIRMWARE TFA_FIRMWARE_VERSION "-linux"
+#endif
+
 #define ARENA_BYTES (512u * 1024u)
 #define SCRATCH_BYTES (64u * 1024u)
 
@@ -38,7 +43,12 @@ static const char kUsage[] =
     "  --model FILE        the built-in model blob (.tfer), slot 0\n"
     "  --model-key FILE    Ed25519 public key model updates must be signed with\n"
     "                      (SPKI PEM, 64 hex digits or 32 raw bytes); without it model_update is refused\n"
-    "  --settings FILE     persistent settings (config, active OTA model); slots go beside it\n"
+    "  --settings FILE     persistent settings (config, active OTA model); model and app slots go beside it\n"
+    "  --firmware-key FILE Ed25519 public key firmware updates must be signed with (as --model-key);\n"
+    "                      needs --settings; without it firmware_update is refused\n"
+    "  --confirm-ms N      a new firmware must reach the broker within N ms of its trial boot, or the\n"
+    "                      previous one is booted again (default 30000)\n"
+    "  --ota-timeout-ms N  a chunked update not complete after N ms fails (default 60000)\n"
     "  --prefix P          topic prefix (default tinyfer)\n"
     "  --interval-ms N     capture interval until a config says otherwise (default 500)\n"
     "  --telemetry-ms N    telemetry interval (default 5000)\n"
@@ -64,6 +74,7 @@ typedef struct {
   bool reboot;
   uint32_t reboot_delay;
   char ip[64];
+  host_apps apps;
 } host;
 
 static host g;
@@ -193,6 +204,14 @@ static void p_reboot(void *ctx, uint32_t delay_ms) {
   h->reboot_delay = delay_ms;
 }
 
+static int p_app_begin(void *ctx, size_t size) { return host_app_begin(&((host *)ctx)->apps, size); }
+static int p_app_write(void *ctx, size_t off, const void *d, size_t n) { return host_app_write(&((host *)ctx)->apps, off, d, n); }
+static int p_app_finish(void *ctx, size_t size, const uint8_t sha256[32], const char *version) {
+  (void)version;
+  return host_app_finish(&((host *)ctx)->apps, size, sha256);
+}
+static void p_app_confirm(void *ctx) { host_app_confirm(&((host *)ctx)->apps); }
+
 static void p_log(void *ctx, int level, const char *msg) {
   host *h = ctx;
   static const char *const names[] = {"error", "warn", "info", "debug"};
@@ -202,7 +221,8 @@ static void p_log(void *ctx, int level, const char *msg) {
 static const tfa_platform kPlatform = {
     &g,           p_now_us,       p_epoch_ms,      p_capture,    NULL,         p_detect,   p_publish,
     p_subscribe,  p_settings_get, p_settings_set,  p_slot_capacity, p_slot_begin, p_slot_write, p_slot_map,
-    p_sha256,     p_verify,       p_sysinfo,       p_ip,         p_reboot,     p_log};
+    p_sha256,     p_verify,       p_sysinfo,       p_ip,         p_reboot,     p_log,
+    p_app_begin,  p_app_write,    p_app_finish,    p_app_confirm};
 
 /* ---------------------------------------------------------------- MQTT */
 
@@ -310,7 +330,10 @@ int main(int argc, char **argv) {
       {"telemetry-ms", 1, 0, 't'}, {"frames-enabled", 0, 0, 'F'}, {"threshold", 1, 0, 'T'}, {"chunk-bytes", 1, 0, 'c'},
       {"mqtt", 1, 0, 'M'},        {"keepalive", 1, 0, 'K'},   {"dry-run", 1, 0, 'D'},    {"help", 0, 0, 'h'},
       {"ca", 1, 0, 'A'},          {"cert", 1, 0, 'C'},        {"key", 1, 0, 'Y'},        {"username", 1, 0, 'u'},
-      {"password-file", 1, 0, 'P'}, {0, 0, 0, 0}};
+      {"password-file", 1, 0, 'P'}, {"firmware-key", 1, 0, 'W'}, {"confirm-ms", 1, 0, 'O'}, {"ota-timeout-ms", 1, 0, 'L'},
+      {0, 0, 0, 0}};
+  const char *firmware_key = NULL;
+  uint32_t confirm_ms = 30000;
   const char *ca = NULL, *cert = NULL, *cert_key = NULL, *username = NULL, *password_file = NULL;
   static char password[256];
   bool tls = false;
@@ -322,7 +345,7 @@ int main(int argc, char **argv) {
   static uint8_t *arena, *scratch;
   memset(&o, 0, sizeof o);
   o.prefix = "tinyfer";
-  o.firmware = TFA_FIRMWARE_VERSION "-linux";
+  o.firmware = TFA_HOST_FIRMWARE;
   o.has_defaults = true;
   o.defaults = TFA_DEFAULT_CONFIG;
   g.verbosity = 2;
@@ -348,6 +371,9 @@ int main(int argc, char **argv) {
       case 'Y': cert_key = optarg; break;
       case 'u': username = optarg; break;
       case 'P': password_file = optarg; break;
+      case 'W': firmware_key = optarg; break;
+      case 'O': confirm_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
+      case 'L': o.ota_timeout_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
       case 'v': g.verbosity++; break;
       case 'q': g.verbosity--; break;
       case 'h': fputs(kUsage, stdout); return 0;
@@ -384,6 +410,16 @@ int main(int argc, char **argv) {
     fprintf(stderr, "tinyfer-device: --password-file %s: cannot read a password from its first line\n", password_file);
     return 1;
   }
+  if (firmware_key && !settings) {
+    fprintf(stderr, "tinyfer-device: --firmware-key needs --settings (the app slots go beside it)\n");
+    return 2;
+  }
+  if (confirm_ms < 1000 || (o.ota_timeout_ms && o.ota_timeout_ms < 1000)) {
+    fprintf(stderr, "tinyfer-device: --confirm-ms and --ota-timeout-ms are at least 1000\n");
+    return 2;
+  }
+  /* The bootloader's part: boot the installed firmware, or a new one on trial (with rollback). */
+  if (settings && !dry && host_app_init(&g.apps, settings, g.id) == 0) host_app_boot(&g.apps, argv, confirm_ms);
   if (host_crypto_init() != 0) {
     fprintf(stderr, "tinyfer-device: libsodium init failed\n");
     return 1;
@@ -409,6 +445,13 @@ int main(int argc, char **argv) {
       return 1;
     }
     o.has_model_key = true;
+  }
+  if (firmware_key) {
+    if (host_read_public_key(firmware_key, o.firmware_key, err, sizeof err) != 0) {
+      fprintf(stderr, "tinyfer-device: --firmware-key: %s\n", err);
+      return 1;
+    }
+    o.has_firmware_key = g.apps.enabled;
   }
   arena = aligned_alloc(16, ARENA_BYTES);
   scratch = malloc(SCRATCH_BYTES);
