@@ -74,8 +74,6 @@ static int publish_birth(tfa_app *app) {
   tfa_jw_obj_begin(&w);
   tfa_jw_key(&w, "state");
   tfa_jw_str(&w, "online");
-  tfa_jw_key(&w, "device");
-  tfa_jw_str(&w, app->o.device_id);
   tfa_jw_key(&w, "protocol");
   tfa_jw_int(&w, TFA_PROTOCOL_VERSION);
   tfa_jw_key(&w, "firmware");
