@@ -15,11 +15,16 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const helper = require('node-red-node-test-helper');
+const fleetNode = require('../nodes/tinyfer-fleet.js');
+const commandNode = require('../nodes/tinyfer-command.js');
 const { FleetManager } = require('../dist/fleet/manager');
 const { signModel, sha256Hex, splitChunks, deviceTopics } = require('../dist/fleet/protocol');
 const { startMosquitto } = require('./helpers/mosquitto');
 const { waitFor, requireMosquitto } = require('./helpers/fleet');
 const { fer2013Dir, requireData } = require('./helpers/data');
+
+helper.init(require.resolve('node-red'));
 
 const ROOT = path.join(__dirname, '..');
 const BUILD = process.env.TINYFER_HOST_BUILD || path.join(ROOT, 'build', 'host');
@@ -50,9 +55,12 @@ describe('e2e: signed firmware updates with rollback on the host device', functi
     m = new FleetManager({ url: broker.url, prefix: 'tinyfer', commandTimeoutMs: 15000 });
     m.on('event', (e) => { if (e.deviceId === id) events.push({ type: e.type, firmware: e.device.firmware, state: e.device.state }); });
     await waitFor(() => m.conn.connected, 5000, 'manager connected');
+    await new Promise((r) => helper.startServer(r));
   });
 
   after(async function () {
+    await helper.unload().catch(() => undefined);
+    await new Promise((r) => helper.stopServer(r));
     if (dev && dev.exitCode === null) dev.kill('SIGKILL');
     if (m) await m.close();
     if (broker) await broker.close();
@@ -164,5 +172,26 @@ describe('e2e: signed firmware updates with rollback on the host device', functi
     startDevice(BIN);
     await waitFor(() => online() === NEW, 10000, `restarted with ${NEW}: ${devLog}`);
     this.test.title += ` (${image.length} bytes)`;
+  });
+
+  it('the tinyfer-command node sends a firmware_update from a file, signed with its key file', async function () {
+    const keyFile = path.join(tmp, 'fw-signing.pem');
+    fs.writeFileSync(keyFile, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const flow = [
+      { id: 'tab', type: 'tab', label: 'fw' },
+      { id: 'fleet', type: 'tinyfer-fleet', url: broker.url, prefix: 'tinyfer', protocolVersion: '5', commandTimeout: 15 },
+      { id: 'cmd', type: 'tinyfer-command', z: 'tab', fleet: 'fleet', command: 'firmware_update', target: id, timeout: 15, keyFile, wires: [['out']] },
+      { id: 'out', type: 'helper', z: 'tab' },
+    ];
+    await helper.load([fleetNode, commandNode], flow);
+    const acks = [];
+    helper.getNode('out').on('input', (msg) => acks.push(msg));
+    await waitFor(() => helper.getNode('fleet').manager && helper.getNode('fleet').manager.conn.connected, 5000, 'node fleet connected');
+    const since = events.length;
+    helper.getNode('cmd').receive({ payload: BIN, version: OLD }); // back to the factory binary, as an update
+    await waitFor(() => acks.length === 1, 15000, 'the acknowledgement');
+    assert.equal(acks[0].payload.firmware, OLD);
+    assert.equal(acks[0].payload.sha256, sha256Hex(fs.readFileSync(BIN)));
+    assert.equal(await cameBack(since, 'node update'), OLD);
   });
 });
