@@ -72,12 +72,16 @@ module.exports = function (RED) {
         }
 
         let droppedShown = 0;
-        function onDropped(d) {
-            // The status is refreshed at most every 500 ms under a frame flood.
-            const now = Date.now();
-            if (now - droppedShown < 500) return;
-            droppedShown = now;
-            showStatus();
+        let droppedTimer = null;
+        function onDropped() {
+            // Under a frame flood the status is refreshed at most every 500 ms, and once after the last drop.
+            if (droppedTimer) return;
+            const wait = Math.max(0, 500 - (Date.now() - droppedShown));
+            droppedTimer = setTimeout(() => {
+                droppedTimer = null;
+                droppedShown = Date.now();
+                showStatus();
+            }, wait);
         }
 
         node.onFleetState = function (s) {
@@ -118,6 +122,8 @@ module.exports = function (RED) {
         });
 
         node.on('close', function (removed, done) {
+            clearTimeout(droppedTimer);
+            droppedTimer = null;
             clearTimeout(saveTimer);
             saveTimer = null;
             if (manager) {
