@@ -8,6 +8,8 @@ module.exports = function (RED) {
     'use strict';
 
     const CONTEXT_KEY = 'tinyfer-registry';
+    const { connectionStatus, countsText } = require('../dist/fleet/status');
+    require('../dist/settings/editor').serveEditorSettings(RED);
 
     function TinyferDevicesNode(n) {
         RED.nodes.createNode(this, n);
@@ -36,13 +38,13 @@ module.exports = function (RED) {
             return;
         }
 
+        /** Connected: the device counts (and a protocol fallback); else why the connection is down. */
         function showStatus() {
-            if (!manager) return node.status({ fill: 'red', shape: 'ring', text: 'no connection' });
+            if (!manager) return node.status(connectionStatus(node.fleet.view ? node.fleet.view() : { state: 'error' }));
             const c = manager.registry.counts();
-            const text = `${c.online} online / ${c.offline} offline` + (c.invalid ? ` / ${c.invalid} bad msgs` : '') +
-                (c.spoofed ? ` (${c.spoofed} naming another device)` : '') + (c.framesDropped ? ` / ${c.framesDropped} frames over rate` : '');
-            if (state === 'connected') node.status({ fill: c.invalid || c.framesDropped ? 'yellow' : 'green', shape: 'dot', text });
-            else node.status({ fill: state === 'closed' ? 'grey' : 'yellow', shape: 'ring', text: `${state}: ${text}` });
+            const s = connectionStatus(node.fleet.view(), countsText(c));
+            if (s.fill === 'green' && (c.invalid || c.framesDropped)) s.fill = 'yellow';
+            node.status(s);
         }
 
         function save() {

@@ -10,6 +10,9 @@ module.exports = function (RED) {
     const { RateMeter } = require("../dist/runtime/rate");
     const { filePathsLegacy, FILE_PATHS_LEGACY_NOTE } = require("../dist/runtime/frame-node");
     const { SerialInput } = require("../dist/runtime/serial-input");
+    const { errorStatus } = require("../dist/runtime/status");
+    const { checkNodeSettings } = require("../dist/settings/nodes");
+    require("../dist/settings/editor").serveEditorSettings(RED);
 
     function TinyferEmotionNode(config) {
         RED.nodes.createNode(this, config);
@@ -21,6 +24,7 @@ module.exports = function (RED) {
         const input = new SerialInput(node);
 
         try {
+            checkNodeSettings("tinyfer-emotion", config);
             handler = new EmotionHandler(config);
             if (filePathsLegacy(config)) { node.log(FILE_PATHS_LEGACY_NOTE); }
             node.status({ fill: "yellow", shape: "ring", text: "loading model" });
@@ -28,12 +32,12 @@ module.exports = function (RED) {
                 node.status({ fill: "grey", shape: "dot", text: "ready (" + c.backend + "/" + c.runtime + ")" });
             }, function (err) {
                 node.error(err.message);
-                node.status({ fill: "red", shape: "ring", text: err.message.slice(0, 60) });
+                node.status({ fill: "red", shape: "ring", text: errorStatus(err) });
             });
         } catch (err) {
             configError = err;
             node.error(err.message);
-            node.status({ fill: "red", shape: "ring", text: err.message.slice(0, 60) });
+            node.status({ fill: "red", shape: "ring", text: errorStatus(err) });
         }
 
         function report() {

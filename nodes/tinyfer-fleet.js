@@ -7,6 +7,9 @@
 module.exports = function (RED) {
     'use strict';
     const { FleetManager } = require('../dist/fleet/manager');
+    const { checkNodeSettings } = require('../dist/settings/nodes');
+    const { errorStatus } = require('../dist/runtime/status');
+    require('../dist/settings/editor').serveEditorSettings(RED);
 
     function TinyferFleetNode(n) {
         RED.nodes.createNode(this, n);
@@ -14,11 +17,17 @@ module.exports = function (RED) {
         node.url = (n.url || '').trim();
         node.clientId = (n.clientId || '').trim();
         node.prefix = (n.prefix || 'tinyfer').trim();
+        let settingsError = null;
+        try {
+            checkNodeSettings('tinyfer-fleet', n);
+        } catch (err) {
+            settingsError = err;
+        }
         node.protocolVersion = Number(n.protocolVersion) === 4 ? 4 : 5;
         node.sharedGroup = (n.sharedGroup || '').trim();
         node.homeAssistant = n.homeAssistant === true || n.homeAssistant === 'true';
         node.discoveryPrefix = (n.discoveryPrefix || 'homeassistant').trim();
-        node.commandTimeout = Number(n.commandTimeout) > 0 ? Number(n.commandTimeout) : 10;
+        node.commandTimeout = n.commandTimeout === '' || n.commandTimeout === undefined || n.commandTimeout === null ? 10 : Number(n.commandTimeout);
         node.users = {};
         node.manager = null;
         node.closing = false;
@@ -64,9 +73,18 @@ module.exports = function (RED) {
             return node.manager.conn.state;
         };
 
+        /** What users show (src/fleet/status.ts connectionStatus): the state, why it is down (<= 32 chars), a protocol fallback. */
+        node.view = function () {
+            if (!node.manager) return { state: node.state(), failure: node.error_ ? errorStatus(node.error_) : undefined };
+            const c = node.manager.conn;
+            return { state: c.state, failure: c.failure, fellBack: c.fellBack };
+        };
+
+        let reported = '';
         node.connect = function () {
             if (node.manager || node.closing) return node.manager;
             try {
+                if (settingsError) throw settingsError;
                 node.manager = new FleetManager(options);
             } catch (err) {
                 node.error_ = err;
@@ -74,9 +92,22 @@ module.exports = function (RED) {
                 notify();
                 return null;
             }
-            node.manager.on('state', notify);
-            node.manager.on('error', (err) => node.log(`mqtt: ${err.message}`));
-            return node.manager;
+            const m = node.manager;
+            m.on('state', (s) => {
+                if (s === 'connected') reported = '';
+                notify();
+            });
+            m.on('error', (err) => {
+                // A connection failure goes to node.error once per reason (not at every retry); other errors to the log.
+                if (m.conn.connected || !m.conn.failure) return node.log(`mqtt: ${err.message}`);
+                if (m.conn.failure === reported) return;
+                reported = m.conn.failure;
+                node.error(`mqtt ${node.url}: ${err.message}`);
+            });
+            m.on('fallback', (err) => {
+                node.warn(`the broker at ${node.url} refused MQTT 5 (${err.message}): connecting with MQTT 3.1.1 instead; choose 3.1.1 in this fleet configuration to skip the MQTT 5 attempt`);
+            });
+            return m;
         };
 
         /** A user node registers; the connection starts with the first one. Returns the FleetManager (or null). */

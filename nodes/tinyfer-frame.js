@@ -8,6 +8,9 @@ module.exports = function (RED) {
     const { FrameHandler, filePathsLegacy, FILE_PATHS_LEGACY_NOTE } = require("../dist/runtime/frame-node");
     const { RateMeter } = require("../dist/runtime/rate");
     const { SerialInput } = require("../dist/runtime/serial-input");
+    const { errorStatus } = require("../dist/runtime/status");
+    const { checkNodeSettings } = require("../dist/settings/nodes");
+    require("../dist/settings/editor").serveEditorSettings(RED);
 
     function TinyferFrameNode(config) {
         RED.nodes.createNode(this, config);
@@ -18,13 +21,14 @@ module.exports = function (RED) {
         const input = new SerialInput(node);
 
         try {
+            checkNodeSettings("tinyfer-frame", config);
             handler = new FrameHandler(config);
             if (filePathsLegacy(config)) { node.log(FILE_PATHS_LEGACY_NOTE); }
             node.status({});
         } catch (err) {
             configError = err;
             node.error(err.message);
-            node.status({ fill: "red", shape: "ring", text: err.message.slice(0, 60) });
+            node.status({ fill: "red", shape: "ring", text: errorStatus(err) });
         }
 
         function report(msg) {

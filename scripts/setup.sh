@@ -10,7 +10,7 @@ cd "$ROOT"
 log() { echo "[setup] $*"; }
 
 APT_PKGS=(build-essential cmake pkg-config libgtest-dev clang libclang-rt-14-dev lld valgrind
-  mosquitto libmosquitto-dev libjpeg62-turbo-dev libpng-dev libsodium-dev fonts-dejavu-core openssl)
+  mosquitto libmosquitto-dev libjpeg62-turbo-dev libpng-dev libsodium-dev fonts-dejavu-core chromium openssl)
 if [ "${1:-}" != "--no-apt" ]; then
   missing=()
   for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -5,6 +5,7 @@
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
+const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const mqtt = require('mqtt');
@@ -344,7 +345,83 @@ describe('fleet nodes in Node-RED with a real broker', function () {
     const refused = helper.getNode('fleet');
     await waitFor(() => refused.manager.conn.lastError, 3000, 'refused');
     assert.match(refused.manager.conn.lastError.message, /Not authorized/);
-    assert.notEqual(statusText(helper.getNode('dev')), '1 online / 0 offline');
+    await waitFor(() => statusText(helper.getNode('dev')) === 'broker refused: not authorized', 3000, 'the reason in the status');
+    assert.ok(callsOf(refused, 'error').some((c) => /Not authorized/.test(c.args[0])), 'the full error goes to node.error');
+  });
+
+  // Why the connection is down, in the status of the fleet's users (<= 32 characters), the full error once in node.error.
+  async function failing(fleetExtra, what) {
+    const flow = [
+      fleetCfg(fleetExtra),
+      { id: 'dev', type: 'tinyfer-devices', fleet: 'fleet', wires: [[]] },
+      { id: 'cmd', type: 'tinyfer-command', fleet: 'fleet', command: 'get_config', timeout: 1, wires: [[]] },
+    ];
+    await helper.load(NODES, onTab(flow));
+    const fleet = helper.getNode('fleet');
+    await waitFor(() => statusText(helper.getNode('dev')) === what && statusText(helper.getNode('cmd')) === what, 6000,
+      `status "${what}" (have "${statusText(helper.getNode('dev'))}" / "${statusText(helper.getNode('cmd'))}")`);
+    assert.ok(what.length <= 32);
+    return fleet;
+  }
+
+  it('a closed port: "no broker at host:port" in the users\' status, ECONNREFUSED once in node.error (not at every retry)', async function () {
+    const port = await new Promise((r) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => r(p)); }); });
+    const fleet = await failing({ url: `mqtt://127.0.0.1:${port}` }, `no broker at 127.0.0.1:${port}`);
+    await new Promise((r) => setTimeout(r, 2500)); // a retry or two (reconnect period 2 s)
+    const errors = callsOf(fleet, 'error').map((c) => c.args[0]);
+    assert.equal(errors.length, 1, errors.join('\n'));
+    assert.match(errors[0], new RegExp(`^mqtt mqtt://127\\.0\\.0\\.1:${port}: connect ECONNREFUSED`));
+  });
+
+  it('TLS with a server certificate the fleet does not trust: "TLS: certificate not trusted"', async function () {
+    await failing({ url: broker.tlsUrl, usetls: false }, 'TLS: certificate not trusted');
+  });
+
+  it('a broker that only speaks 3.1.1 (aedes) with a shared group (MQTT 5 needed, no fallback): "broker refused: MQTT version"', async function () {
+    const { Aedes } = require('aedes');
+    const aedes = await Aedes.createBroker();
+    const server = net.createServer(aedes.handle);
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const fleet = await failing({ url: `mqtt://127.0.0.1:${server.address().port}`, sharedGroup: 'g1' }, 'broker refused: MQTT version');
+      assert.equal(fleet.manager.conn.fellBack, false);
+      assert.ok(callsOf(fleet, 'error').some((c) => /Unacceptable protocol version/.test(c.args[0])));
+    } finally {
+      await helper.unload();
+      await new Promise((r) => server.close(() => aedes.close(r)));
+    }
+  });
+
+  it('tinyfer-command with no online device for "all": a whole short status, the full sentence to done(err)', async function () {
+    const flow = [
+      fleetCfg(),
+      { id: 'cmd', type: 'tinyfer-command', fleet: 'fleet', command: 'get_config', timeout: 1, wires: [[]] },
+      { id: 'catch', type: 'catch', scope: ['cmd'], wires: [['caught']] },
+      { id: 'caught', type: 'helper' },
+    ];
+    await helper.load(NODES, onTab(flow));
+    await waitFor(() => helper.getNode('fleet').manager.conn.connected, 5000, 'connected');
+    const caught = [];
+    helper.getNode('caught').on('input', (m) => caught.push(m));
+    helper.getNode('cmd').receive({ device: 'all' });
+    await waitFor(() => caught.length === 1, 3000, 'caught');
+    assert.match(caught[0].error.message, /no online devices for "all"/);
+    assert.equal(statusText(helper.getNode('cmd')), 'no online devices');
+  });
+
+  it('refuses settings outside the ranges the editor enforces (timeouts), naming the setting in the status', async function () {
+    const flow = [
+      fleetCfg({ commandTimeout: -5 }),
+      { id: 'dev', type: 'tinyfer-devices', fleet: 'fleet', wires: [[]] },
+      { id: 'cmd', type: 'tinyfer-command', fleet: 'fleet', command: 'get_config', timeout: '-5', wires: [[]] },
+      { id: 'cmd2', type: 'tinyfer-command', fleet: 'fleet', command: 'no_such', wires: [[]] },
+    ];
+    await helper.load(NODES, onTab(flow));
+    assert.ok(callsOf(helper.getNode('fleet'), 'error').some((c) => /commandTimeout must be in \(0, 3600\], got -5/.test(c.args[0])));
+    assert.equal(statusText(helper.getNode('dev')), 'bad setting: commandTimeout');
+    assert.equal(statusText(helper.getNode('cmd')), 'bad setting: timeout');
+    assert.equal(statusText(helper.getNode('cmd2')), 'bad setting: command');
+    assert.ok(callsOf(helper.getNode('cmd'), 'error').some((c) => /timeout must be in \(0, 3600\], got "-5"/.test(c.args[0])));
   });
 
   it('a fleet with a bad URL reports it, and its users fail their input with a catchable error', async function () {
@@ -361,7 +438,7 @@ describe('fleet nodes in Node-RED with a real broker', function () {
     await waitFor(() => caught.length === 1, 2000, 'caught');
     assert.match(caught[0].error.message, /not configured correctly/);
     assert.ok(callsOf(helper.getNode('fleet'), 'error').some((c) => /broker url must be/.test(c.args[0])));
-    assert.equal(statusText(helper.getNode('dev')), 'no connection');
+    assert.equal(statusText(helper.getNode('dev')), 'bad broker URL');
   });
 
   it('close releases the connection', async function () {

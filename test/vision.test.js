@@ -583,7 +583,11 @@ describe("vision: face detection", function () {
     it("checks its options", function () {
         assert.throws(() => frameOptions({ margin: -1 }), /margin/);
         assert.throws(() => frameOptions({ maxBytes: 0 }), /maxBytes/);
-        return assert.rejects(processFrame(fx.dataPath("jaffe", "happy", "KA.HA1.29.tiff"), frameOptions({ inputSize: 100 })), /multiple of 32/);
+        // the detector's options are checked with the others, before any frame ...
+        assert.throws(() => frameOptions({ inputSize: 100 }), /detector inputSize must be a multiple of 32/);
+        assert.throws(() => frameOptions({ scoreThreshold: 1.5 }), /detector scoreThreshold must be in 0\.\.1/);
+        // ... and by the detector itself, for options that did not come through frameOptions
+        return assert.rejects(processFrame(fx.dataPath("jaffe", "happy", "KA.HA1.29.tiff"), { ...DEFAULT_FRAME, inputSize: 100 }), /multiple of 32/);
     });
 });
 

@@ -50,6 +50,7 @@ export class FleetManager extends EventEmitter {
     });
     this.registry.on('invalid', (inv: InvalidMessage) => this.emit('invalid', inv));
     this.conn.on('state', (s) => this.emit('state', s));
+    this.conn.on('fallback', (e) => this.emit('fallback', e));
     this.conn.on('error', (e) => this.fail(e));
     this.conn.on('connect', (re: boolean) => { this.announced.clear(); this.emit('connect', re); });
   }

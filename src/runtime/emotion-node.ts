@@ -14,7 +14,8 @@ import { processFrame, type FrameOptions } from '../vision/pipeline';
 import { WorkerDetector } from '../vision/worker-detector';
 import { emotionPayload, faceEmotion, facesFromMessage, largestFace, type EmotionPayload, type FaceInput } from './emotion';
 import { frameOptionsFromConfig, numField, type FrameMessage, type FrameNodeConfig } from './frame-node';
-import { getClassifier, type Backend, type ClassifierHandle } from './models';
+import { BACKENDS, getClassifier, type Backend, type ClassifierHandle } from './models';
+import { checkSetting } from '../settings/spec';
 import { EmotionSmoother, type SmoothingMethod } from './smoothing';
 
 export interface EmotionNodeConfig extends FrameNodeConfig {
@@ -65,6 +66,7 @@ export class EmotionHandler {
     this.smoothing = method;
     if (method !== 'none' || this.emitOnChange || minConfidence > 0) this.smoother = smoother;
     const backend = (config.backend || 'binary') as Backend;
+    checkSetting('backend', { kind: 'enum', values: BACKENDS }, backend);
     this.model = getClassifier({ backend, modelPath: config.model });
     this.detectorHold = WorkerDetector.shared().hold();
   }

@@ -14,9 +14,12 @@ import { VisionError } from '../vision/errors';
 import { findFaces, frameOptions, type Face, type FrameOptions } from '../vision/pipeline';
 import { decodeFrame, isImageInput, readImageInput } from '../vision/decode';
 import { WorkerDetector } from '../vision/worker-detector';
+import { RANGES, checkSetting, optional, settingValue } from '../settings/spec';
 
 export type FrameOutput = 'faces' | 'original' | 'annotated';
 export const FRAME_OUTPUTS: readonly FrameOutput[] = ['faces', 'original', 'annotated'];
+/** 'detect': find the faces; 'whole': the image is one (pre-cropped) face. */
+export const FRAME_MODES = ['detect', 'whole'] as const;
 
 /** The node's editor settings, as strings or numbers (empty: default). */
 export interface FrameNodeConfig {
@@ -57,9 +60,9 @@ export function filePathsLegacy(c: Pick<FrameNodeConfig, 'filePaths'>): boolean 
 export const FILE_PATHS_LEGACY_NOTE =
   "this node was saved before the 'Accept file paths' setting: it still reads a string payload as a file path on this server. Open it and save it to choose (new nodes take images as bytes or data URLs only).";
 
-/** Parse a number field of the editor: '' or undefined gives undefined (the default). */
+/** Parse a number field of the editor: '', blanks or undefined give undefined (the default). */
 export function numField(name: string, v: unknown): number | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
+  if (v === undefined || v === null || (typeof v === 'string' && v.trim() === '')) return undefined;
   const n = typeof v === 'number' ? v : Number(String(v).trim());
   if (!Number.isFinite(n)) throw new RangeError(`${name} must be a number, got '${String(v)}'`);
   return n;
@@ -68,7 +71,7 @@ export function numField(name: string, v: unknown): number | undefined {
 /** Frame pipeline options from editor settings (shared by tinyfer-frame and tinyfer-emotion). */
 export function frameOptionsFromConfig(c: FrameNodeConfig): FrameOptions {
   const mode = c.mode || 'detect';
-  if (mode !== 'detect' && mode !== 'whole') throw new RangeError(`mode must be 'detect' or 'whole', got '${mode}'`);
+  checkSetting('mode', { kind: 'enum', values: FRAME_MODES }, mode);
   const mb = numField('maxBytesMb', c.maxBytesMb);
   const mp = numField('maxMegapixels', c.maxMegapixels);
   return frameOptions({
@@ -121,11 +124,9 @@ export class FrameHandler {
   constructor(config: FrameNodeConfig = {}) {
     this.options = frameOptionsFromConfig(config);
     const out = (config.output || 'faces') as FrameOutput;
-    if (!FRAME_OUTPUTS.includes(out)) throw new RangeError(`output must be one of ${FRAME_OUTPUTS.join(', ')}, got '${out}'`);
+    checkSetting('output', { kind: 'enum', values: FRAME_OUTPUTS }, out);
     this.output = out;
-    const q = numField('quality', config.quality) ?? DEFAULT_ANNOTATE.quality;
-    if (!(Number.isInteger(q) && q >= 1 && q <= 100)) throw new RangeError(`quality must be an integer 1..100, got ${q}`);
-    this.quality = q;
+    this.quality = settingValue('quality', optional(RANGES.quality), config.quality) ?? DEFAULT_ANNOTATE.quality;
     this.assembler = new FrameAssembler({ maxBytes: this.options.maxBytes });
     this.detectorHold = WorkerDetector.shared().hold();
   }

@@ -11,6 +11,7 @@
 import * as fs from 'fs';
 import type { FaceClassifier } from '../engine/types';
 import { openClassifier, resolveModel, type Backend } from '../engine/open';
+import { withStatus } from './status';
 
 export type { Backend };
 export const BACKENDS: readonly Backend[] = ['binary', 'tfjs'];
@@ -37,9 +38,10 @@ function explain(backend: Backend, e: unknown): Error {
   const err = e as NodeJS.ErrnoException;
   const msg = err instanceof Error ? err.message : String(e);
   if (err && err.code === 'MODULE_NOT_FOUND' && /engine[\\/](binary|tfjs)|'\.\/(binary|tfjs)'/.test(msg)) {
-    return new Error(`the ${backend} engine is not in this build (${msg.split('\n')[0]}): run 'npm run build'`);
+    return withStatus(new Error(`the ${backend} engine is not in this build (${msg.split('\n')[0]}): run 'npm run build'`), `${backend} engine not built`);
   }
-  return new Error(`cannot load the ${backend} model: ${msg.split('\n')[0]}`);
+  const missing = /model not found|model is missing|needs its exported blob|needs the tfjs model/.test(msg);
+  return withStatus(new Error(`cannot load the ${backend} model: ${msg.split('\n')[0]}`), missing ? 'model not found' : 'cannot load the model');
 }
 
 /** Get (loading on first use) the shared classifier for a backend and model path (empty: the bundled default). */

@@ -4,6 +4,8 @@
  * status and goes to done(err) so a Catch node sees it; nothing a handler or send() throws stops
  * the queue. Status updates are throttled, and a failure's status stays up for that long.
  */
+import { errorStatus } from './status';
+
 export interface StatusNode {
   status(s: Record<string, unknown>): void;
   error(err: unknown, msg?: unknown): void;
@@ -37,7 +39,7 @@ export class SerialInput {
           },
           (err: unknown) => {
             const e = err instanceof Error ? err : new Error(String(err));
-            this.status({ fill: 'red', shape: 'ring', text: e.message.slice(0, 60) }, true);
+            this.status({ fill: 'red', shape: 'ring', text: errorStatus(e) }, true);
             done(e);
           },
         ),

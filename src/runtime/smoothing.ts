@@ -13,6 +13,7 @@
  * that the stable emotion differs from the previous one of the key: the emit-on-change mode.
  */
 import { LABELS, NUM_CLASSES, type Label } from '../model/labels';
+import { RANGES, checkSetting } from '../settings/spec';
 
 export type SmoothingMethod = 'none' | 'ema' | 'majority';
 export const SMOOTHING_METHODS: readonly SmoothingMethod[] = ['none', 'ema', 'majority'];
@@ -62,9 +63,12 @@ export function smoothingOptions(partial: Partial<SmoothingOptions> = {}): Smoot
   const o: SmoothingOptions = { ...DEFAULT_SMOOTHING };
   for (const [k, v] of Object.entries(partial)) if (v !== undefined && v !== null) (o as unknown as Record<string, unknown>)[k] = v;
   if (!SMOOTHING_METHODS.includes(o.method)) throw new RangeError(`smoothing method must be one of ${SMOOTHING_METHODS.join(', ')}, got '${o.method}'`);
-  if (!(o.alpha > 0 && o.alpha <= 1)) throw new RangeError(`smoothing alpha must be in (0, 1], got ${o.alpha}`);
-  if (!(Number.isInteger(o.window) && o.window >= 1)) throw new RangeError(`smoothing window must be an integer >= 1, got ${o.window}`);
-  if (!(o.minConfidence >= 0 && o.minConfidence <= 1)) throw new RangeError(`minConfidence must be in 0..1, got ${o.minConfidence}`);
+  for (const k of ['alpha', 'window', 'minConfidence'] as const) {
+    if (typeof o[k] !== 'number') throw new RangeError(`smoothing ${k} must be a number, got ${String(o[k])}`);
+  }
+  checkSetting('smoothing alpha', RANGES.alpha, o.alpha);
+  checkSetting('smoothing window', RANGES.window, o.window);
+  checkSetting('minConfidence', RANGES.minConfidence, o.minConfidence);
   if (!(Number.isInteger(o.maxKeys) && o.maxKeys >= 1)) throw new RangeError(`maxKeys must be an integer >= 1, got ${o.maxKeys}`);
   return o;
 }

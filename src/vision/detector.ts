@@ -17,6 +17,7 @@ import { loadTf } from '../engine/tf';
 import { BLAZEFACE_KEYPOINTS, BlazeFaceModel, blazeGeometry, blazeInput, weightedNms, type BlazeDetection } from './blazeface';
 import { VisionError } from './errors';
 import { WorkerDetector } from './worker-detector';
+import { RANGES, checkSetting } from '../settings/spec';
 
 /** A rectangle in pixels of the upright original image. */
 export interface Box {
@@ -185,17 +186,10 @@ function toRaster(d: BlazeDetection, s: number, width: number, height: number): 
 }
 
 export function checkDetectOptions(o: DetectOptions): void {
-  const sizeOk = (v: number) => Number.isInteger(v) && v % 32 === 0 && v >= 64 && v <= 1024;
-  if (!sizeOk(o.inputSize)) {
-    throw new RangeError(`detector inputSize must be a multiple of 32 between 64 and 1024, got ${o.inputSize}`);
-  }
-  if (o.fallbackSize !== 0 && !sizeOk(o.fallbackSize)) {
-    throw new RangeError(`detector fallbackSize must be 0 or a multiple of 32 between 64 and 1024, got ${o.fallbackSize}`);
-  }
-  if (!(o.scoreThreshold >= 0 && o.scoreThreshold <= 1)) {
-    throw new RangeError(`detector scoreThreshold must be in 0..1, got ${o.scoreThreshold}`);
-  }
-  if (!Number.isInteger(o.maxFaces) || o.maxFaces < 1) throw new RangeError(`maxFaces must be >= 1, got ${o.maxFaces}`);
+  checkSetting('detector inputSize', RANGES.inputSize, o.inputSize);
+  checkSetting('detector fallbackSize', RANGES.fallbackSize, o.fallbackSize);
+  checkSetting('detector scoreThreshold', RANGES.scoreThreshold, o.scoreThreshold);
+  checkSetting('maxFaces', RANGES.maxFaces, o.maxFaces);
   if (typeof o.landmarks !== 'boolean') throw new RangeError(`landmarks must be true or false, got ${String(o.landmarks)}`);
 }
 

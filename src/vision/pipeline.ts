@@ -12,12 +12,14 @@ import {
   DEFAULT_DETECTOR_RUNTIME,
   DETECTOR_RUNTIMES,
   FaceDetector,
+  checkDetectOptions,
   type Box,
   type DetectOptions,
   type Detection,
   type DetectorRuntime,
   type FaceLandmarks,
 } from './detector';
+import { RANGES, checkSetting } from '../settings/spec';
 
 export interface FrameOptions extends DecodeOptions, DetectOptions {
   /** Fraction of the face square added on every side before cropping (0: framed like FER2013 faces). */
@@ -68,11 +70,15 @@ export function frameOptions(partial: Partial<FrameOptions> = {}): FrameOptions 
   }
   const positive: Array<keyof FrameOptions> = ['maxBytes', 'maxPixels', 'workMaxSide'];
   for (const k of positive) {
-    if (!(typeof o[k] === 'number' && (o[k] as number) > 0)) throw new RangeError(`${k} must be a positive number, got ${o[k]}`);
+    if (typeof o[k] !== 'number') throw new RangeError(`${k} must be a positive number, got ${String(o[k])}`);
+    checkSetting(k, RANGES.positive, o[k]);
   }
-  if (!(o.margin >= 0 && o.margin <= 2)) throw new RangeError(`margin must be in 0..2, got ${o.margin}`);
-  if (!(o.wholeFaceMaxSide >= 0)) throw new RangeError(`wholeFaceMaxSide must be >= 0, got ${o.wholeFaceMaxSide}`);
+  if (typeof o.margin !== 'number') throw new RangeError(`margin must be a number, got ${String(o.margin)}`);
+  checkSetting('margin', RANGES.margin, o.margin);
+  if (typeof o.wholeFaceMaxSide !== 'number') throw new RangeError(`wholeFaceMaxSide must be a number, got ${String(o.wholeFaceMaxSide)}`);
+  checkSetting('wholeFaceMaxSide', RANGES.wholeFaceMaxSide, o.wholeFaceMaxSide);
   o.wholeFace = o.wholeFace === true;
+  checkDetectOptions(o); // the detector's own options too: a bad one fails here, not at the first frame
   if (!DETECTOR_RUNTIMES.includes(o.detectorRuntime)) {
     throw new RangeError(`detectorRuntime must be one of ${DETECTOR_RUNTIMES.join(', ')}, got '${String(o.detectorRuntime)}'`);
   }

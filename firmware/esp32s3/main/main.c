@@ -17,7 +17,6 @@
 #include "esp_wifi.h"
 #include "freertos/FreeRTOS.h"
 #include "freertos/task.h"
-#include "sodium.h"
 
 #include "esp_glue.h"
 #include "tfa/util.h"
@@ -126,7 +125,6 @@ void app_main(void) {
   char hex[80];
   ESP_ERROR_CHECK(settings_init());
   console_start();
-  if (sodium_init() < 0) ESP_LOGE(TAG, "libsodium init failed");
   if (!settings_provisioned()) {
     ESP_LOGW(TAG, "not provisioned: `set wifi_ssid ...`, `set wifi_pass ...`, `set broker mqtt://host:1883`, then `reboot`");
     return; /* the console task keeps running */

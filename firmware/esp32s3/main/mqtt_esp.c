@@ -9,8 +9,7 @@
 #include "esp_heap_caps.h"
 #include "esp_log.h"
 #include "esp_glue.h"
-#include "mqtt5_client.h"
-#include "mqtt_client.h"
+#include "mqtt_client.h" /* includes the MQTT 5 API (mqtt5_client.h) itself when CONFIG_MQTT_PROTOCOL_5 */
 
 static const char *TAG = "mqtt";
 static esp_mqtt_client_handle_t s_client;

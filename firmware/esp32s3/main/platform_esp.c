@@ -1,7 +1,7 @@
 /*
  * tfa_platform for the XIAO ESP32S3 Sense: OV2640 camera (grayscale QVGA; JPEG only for published
- * frames), centre-square face "detector" (documented fallback: no esp-dl), NVS settings, model
- * slots in the model_a/model_b partitions plus the compiled-in model, libsodium crypto, esp-mqtt.
+ * frames), the app's face detector (firmware/app/src/detect.c), NVS settings, model
+ * slots in the model_a/model_b partitions plus the compiled-in model, SHA-256 from mbedtls, the app's Ed25519 verifier, esp-mqtt.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +21,11 @@
 #include "img_converters.h"
 #include "mbedtls/sha256.h"
 #include "model_default.h"
-#include "sodium.h"
+#include "mbedtls/sha256.h"
+#include "tfa/ed25519.h"
 
 #include "esp_glue.h"
+#include "tfa/detect.h"
 
 static const char *TAG = "platform";
 
@@ -96,13 +98,15 @@ static void p_release(void *ctx, tfa_frame *f) {
   memset(&s_frame, 0, sizeof s_frame);
 }
 
-/* No face detector on the device yet: the face is the centred square of the frame (hold the
- * camera at the face, like a FER dataset crop). See firmware/README.md for the esp-dl option. */
+/* The app's face detector (tfa/detect.h), the same code the host build runs. Its ~38 KiB of
+ * working memory is taken once, from internal RAM when there is room (else PSRAM). */
 static int p_detect(void *ctx, const tfa_frame *f, tfa_box *boxes, int max) {
+  static tfa_detector *det;
   (void)ctx;
-  if (max < 1) return 0;
-  boxes[0] = tfa_centre_square(f->width, f->height);
-  return 1;
+  if (!det) det = heap_caps_malloc(sizeof *det, MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT);
+  if (!det) det = heap_caps_malloc(sizeof *det, MALLOC_CAP_SPIRAM | MALLOC_CAP_8BIT);
+  if (!det) return 0;
+  return tfa_detect_frame(det, f->gray, f->width, f->height, f->stride, boxes, max);
 }
 
 /* ------------------------------------------------------------------ clock */
@@ -203,12 +207,12 @@ static int p_slot_map(void *ctx, int slot, size_t size, const uint8_t **data) {
 
 static int p_sha256(void *ctx, const void *data, size_t len, uint8_t out[32]) {
   (void)ctx;
-  return crypto_hash_sha256(out, data, (unsigned long long)len);
+  return mbedtls_sha256((const unsigned char *)data, len, out, 0) == 0 ? 0 : -1; /* 0: SHA-256, not -224 */
 }
 
 static int p_verify(void *ctx, const uint8_t sig[64], const uint8_t *msg, size_t len, const uint8_t pk[32]) {
   (void)ctx;
-  return crypto_sign_verify_detached(sig, msg, (unsigned long long)len, pk) == 0 ? 0 : -1;
+  return tfa_ed25519_verify(sig, msg, len, pk); /* the app's verifier: no crypto library for one check */
 }
 
 /* ------------------------------------------------------------------ system */

@@ -1,7 +1,7 @@
 /*
  * tinyfer-device: the TinyFER app (firmware/app) on Linux, a virtual XIAO ESP32S3 Sense.
- * Camera = image files, face detector = the centred square of the frame (FER frames are face
- * crops), settings/slots = files, crypto = libsodium, MQTT 5 (or 3.1.1) = libmosquitto.
+ * Camera = image files, face detector = the app's (firmware/app/src/detect.c; frames of at most
+ * 64 px, FER crops, are one face), settings/slots = files, crypto = libsodium, MQTT 5 (or 3.1.1) = libmosquitto.
  * Single-threaded: mosquitto_loop() delivers messages in this thread between app steps.
  */
 #define _GNU_SOURCE
@@ -22,6 +22,7 @@
 
 #include "host.h"
 #include "tfa/app.h"
+#include "tfa/detect.h"
 
 /* The firmware version this binary reports (a test build of an update sets another one). */
 #ifndef TFA_HOST_FIRMWARE
@@ -110,12 +111,12 @@ static int p_capture(void *ctx, tfa_frame *f, bool want_jpeg, int quality) {
   return 0;
 }
 
-/* FER-style frames are already face crops: the face is the centred square of the frame. */
+/* The app's face detector (tfa/detect.h), the same code the device runs; frames of at most
+ * 64 px (FER2013 crops) are one face. */
 static int p_detect(void *ctx, const tfa_frame *f, tfa_box *boxes, int max) {
+  static tfa_detector det;
   (void)ctx;
-  if (max < 1 || f->width == 0 || f->height == 0) return 0;
-  boxes[0] = tfa_centre_square(f->width, f->height);
-  return 1;
+  return tfa_detect_frame(&det, f->gray, f->width, f->height, f->stride, boxes, max);
 }
 
 static int p_publish(void *ctx, const char *topic, const void *payload, size_t len, int qos, bool retain, const uint8_t *corr,

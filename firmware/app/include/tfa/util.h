@@ -53,7 +53,8 @@ typedef struct {
   uint16_t x, y, w, h;
 } tfa_box;
 
-/* The largest centred square of a w x h frame: the host "detector" (a FER frame is a face). */
+/* The largest centred square of a w x h frame: the one face of a small frame (tfa_detect_frame:
+ * a FER2013 frame is a face crop). */
 tfa_box tfa_centre_square(uint16_t w, uint16_t h);
 /* Crops box out of a grayscale frame (row stride `stride` bytes) and resizes it to 48x48.
  * A 48x48 box is copied byte for byte (FER2013 frames go through unchanged); a larger box is

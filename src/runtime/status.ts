@@ -1,0 +1,53 @@
+/**
+ * Node status texts: at most STATUS_MAX characters (what the editor shows under a node without
+ * cutting), never cut inside a word. Errors show a short reason (a setting's name, a vision error
+ * code's meaning, a fleet failure); the full message goes to node.error / done(err).
+ */
+import { VisionError, type VisionErrorCode } from '../vision/errors';
+
+export const STATUS_MAX = 32;
+
+/** `text` on one line, shortened at a word boundary with an ellipsis when longer than `max`. */
+export function fitStatus(text: string, max = STATUS_MAX): string {
+  const t = String(text).replace(/\s+/g, ' ').trim();
+  if (t.length <= max) return t;
+  const room = t.slice(0, max - 1);
+  const cut = room.lastIndexOf(' ');
+  return (cut > 0 ? room.slice(0, cut) : room).replace(/[\s,:;(\-"']+$/, '') + '\u2026';
+}
+
+const VISION_STATUS: Record<VisionErrorCode, string> = {
+  E_INPUT_TYPE: 'not an image input',
+  E_EMPTY: 'empty image',
+  E_TOO_LARGE: 'image over the size limit',
+  E_FORMAT: 'not a JPEG/PNG/WebP/TIFF',
+  E_DECODE: 'corrupt image data',
+  E_FILE: 'cannot read the image file',
+  E_FILE_PATH: 'file paths are off',
+  E_FACES: 'bad msg.faces',
+  E_DETECTOR: 'face detector failed',
+};
+
+/** An error that carries its own status text (<= STATUS_MAX). */
+export interface StatusError extends Error {
+  status?: string;
+}
+
+/** Attach a short status text to an error (checked to fit) and return it. */
+export function withStatus<E extends Error>(err: E, status: string): E & { status: string } {
+  if (status.length > STATUS_MAX) throw new RangeError(`status text over ${STATUS_MAX} characters: ${status}`);
+  return Object.assign(err, { status });
+}
+
+/** The status text of a failure: its own, a vision error's, "bad setting: <name>", or the message fitted. */
+export function errorStatus(err: unknown): string {
+  const e = err as StatusError;
+  if (e && typeof e.status === 'string' && e.status) return fitStatus(e.status);
+  if (err instanceof VisionError) return VISION_STATUS[err.code] ?? fitStatus(err.message);
+  const msg = err instanceof Error ? err.message : String(err);
+  if (err instanceof RangeError) {
+    const m = /^(?:detector |smoothing )?([A-Za-z]\w*) (?:must|is required)/.exec(msg);
+    if (m) return fitStatus(`bad setting: ${m[1]}`);
+  }
+  return fitStatus(msg);
+}
