@@ -19,7 +19,6 @@
 #include "esp_wifi.h"
 #include "freertos/task.h"
 #include "img_converters.h"
-#include "mbedtls/sha256.h"
 #include "model_default.h"
 #include "mbedtls/sha256.h"
 #include "tfa/ed25519.h"
