@@ -7,6 +7,13 @@
 /* The block's binary conv, + shortcut already in out, PReLU fused; with tables (*lut not
  * NULL) through the look-up path, *lut then moves on to the next block's table. */
 static void binary_conv(const tfr_block_t *b, const uint8_t **lut, const uint32_t *packed, int size, float *out) {
+#if defined(TFR_USE_INT8_DOT)
+  if (tfr_i8_layer(b->cin)) {
+    tfr_op_binary_conv_i8((const int8_t *)(const void *)packed, size, size, b->cin, b->cout, b->stride,
+                          b->weight_bits, b->scale, b->bias, 1, b->prelu, out);
+    return;
+  }
+#endif
 #if defined(TFR_USE_CONV_LUT)
   if (*lut) {
     tfr_op_binary_conv_lut(packed, size, size, b->cin, b->cout, b->stride, *lut, b->scale, b->bias, 1,
@@ -21,6 +28,21 @@ static void binary_conv(const tfr_block_t *b, const uint8_t **lut, const uint32_
 }
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
+/* Binarize cur into the scratch at `at` (4-byte aligned): bits, or on the byte path a byte plane
+ * at the next 16-byte boundary (tfr_packed_bytes counts the 12 bytes this may skip). Returns
+ * the plane for binary_conv. */
+static uint32_t *binarize(const tfr_block_t *b, const float *cur, int size, uint8_t *at) {
+#if defined(TFR_USE_INT8_DOT)
+  if (tfr_i8_layer(b->cin)) {
+    int8_t *plane = (int8_t *)(void *)(at + ((16u - ((uintptr_t)at & 15u)) & 15u));
+    tfr_op_binarize_i8(cur, size, size, b->cin, b->threshold, plane);
+    return (uint32_t *)(void *)plane;
+  }
+#endif
+  tfr_op_binarize_pack(cur, size, size, b->cin, b->threshold, (uint32_t *)(void *)at);
+  return (uint32_t *)(void *)at;
+}
 
 size_t tfr_plan_arena(const tfr_model_t *m) {
   size_t need, cur;
@@ -138,14 +160,14 @@ static int run(const tfr_model_t *m, const uint8_t *lut, void *arena, size_t are
           cur_low = 1;
         }
         pooled = (float *)(void *)((uint8_t *)packed + tfr_packed_bytes(size, b->cin));
-        tfr_op_binarize_pack(cur, size, size, b->cin, b->threshold, packed);
+        packed = binarize(b, cur, size, (uint8_t *)packed);
         tfr_op_shortcut_proj(cur, size, size, b->cin, b->cout, b->sc_weight, b->sc_bias, pooled, out);
         binary_conv(b, &lut, packed, size, out);
         cur = out;
         cur_bytes = out_bytes;
         size = so;
       } else {
-        tfr_op_binarize_pack(cur, size, size, b->cin, b->threshold, packed);
+        packed = binarize(b, cur, size, (uint8_t *)packed);
         binary_conv(b, &lut, packed, size, cur);
       }
     } else {

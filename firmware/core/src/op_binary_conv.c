@@ -1,3 +1,5 @@
+#include <string.h>
+
 #include "tfr_ops.h"
 #include "tfr_simd.h"
 
@@ -365,6 +367,126 @@ void tfr_op_binary_conv_lut(const uint32_t *packed, int h, int w, int cin, int c
       TFR_CONV_LUT_NV(words, 4)
     }
     t += (size_t)9 * (size_t)words * (size_t)(32 / k) * ((size_t)1 << k) * (size_t)lut_row_bytes(cout, c0);
+  }
+}
+#endif
+
+#if defined(TFR_USE_INT8_DOT)
+/* The byte path (see tfr_ops.h): conv = the +-1 dot product of the window's three kernel rows
+ * (three pixels each, contiguous in the plane: 3 * TFR_I8C(cin) bytes) with the weights of one
+ * output expanded to bytes. One output at a time over every pixel, so its weights are expanded
+ * once per layer. */
+/* One kernel row: ACC += a . w over nv >= 1 vectors of 16 signed bytes, software-pipelined as the
+ * PIE code is: the first pair loaded, then nv - 1 steps that multiply-accumulate the loaded pair
+ * while loading the next one, then the last multiply-accumulate. The loop is the same source line
+ * on the device and on the host, so the host's trip counts are the device's. */
+#if defined(TFR_USE_PIE)
+/* ESP32-S3 PIE (both pointers 16-byte aligned): ACCX is the accumulator; a step is two
+ * instructions per 16 MACs, the MAC of q0 . q1 fused with the next load of a into q0 (the MAC
+ * uses q0 as it was before the load), then the next load of w. No LOOP instruction in the asm:
+ * the compiler may put the loop around it in a zero-overhead loop of its own. */
+#define TFR_DOT_BEGIN(acc)                                 \
+  do {                                                     \
+    (acc) = 0; /* the accumulator is ACCX */               \
+    __asm__ volatile("ee.zero.accx" : : : "memory");       \
+  } while (0)
+#define TFR_DOT_FIRST(acc, a, w) \
+  __asm__ volatile("ee.vld.128.ip q0, %0, 16\n\tee.vld.128.ip q1, %1, 16" : "+r"(a), "+r"(w) : : "memory")
+#define TFR_DOT_STEP(acc, a, w)                                                                          \
+  __asm__ volatile("ee.vmulas.s8.accx.ld.ip q0, %0, 16, q0, q1\n\tee.vld.128.ip q1, %1, 16" : "+r"(a), "+r"(w) \
+                   :                                                                                     \
+                   : "memory")
+#define TFR_DOT_LAST(acc) __asm__ volatile("ee.vmulas.s8.accx q0, q1" : : : "memory")
+#define TFR_DOT_END(acc, s)                                \
+  do {                                                     \
+    (void)(acc);                                           \
+    __asm__ volatile("rur.accx_0 %0" : "=r"(s) : : "memory"); \
+  } while (0)
+typedef int tfr_dot_acc;
+#else
+/* portable: the "registers" are pointers to the loaded vectors */
+typedef struct {
+  int32_t s;
+  const int8_t *qa, *qw;
+} tfr_dot_acc;
+TFR_KERNEL void tfr_dot16(tfr_dot_acc *acc) {
+  int i;
+  for (i = 0; i < 16; i++) acc->s += acc->qa[i] * acc->qw[i];
+}
+#define TFR_DOT_BEGIN(acc) ((acc).s = 0)
+#define TFR_DOT_FIRST(acc, a, w) ((acc).qa = (a), (acc).qw = (w), (a) += 16, (w) += 16)
+#define TFR_DOT_STEP(acc, a, w) (tfr_dot16(&(acc)), (acc).qa = (a), (acc).qw = (w), (a) += 16, (w) += 16)
+#define TFR_DOT_LAST(acc) tfr_dot16(&(acc))
+#define TFR_DOT_END(acc, out) ((out) = (acc).s)
+#endif
+
+/* One kernel row of nv vectors (a, w advanced past it): unrolled for the widths of up to 32 and
+ * up to 64 input channels (6 and 12 vectors), a loop otherwise. */
+#define TFR_DOT_STEP5(acc, a, w) \
+  TFR_DOT_STEP(acc, a, w); TFR_DOT_STEP(acc, a, w); TFR_DOT_STEP(acc, a, w); TFR_DOT_STEP(acc, a, w); TFR_DOT_STEP(acc, a, w)
+#define TFR_DOT_ROW6(acc, a, w) \
+  do { TFR_DOT_FIRST(acc, a, w); TFR_DOT_STEP5(acc, a, w); TFR_DOT_LAST(acc); } while (0)
+#define TFR_DOT_ROW12(acc, a, w) \
+  do { TFR_DOT_FIRST(acc, a, w); TFR_DOT_STEP5(acc, a, w); TFR_DOT_STEP5(acc, a, w); TFR_DOT_STEP(acc, a, w); TFR_DOT_LAST(acc); } while (0)
+#define TFR_DOT_ROWN(acc, a, w, nv) \
+  do { int i_; TFR_DOT_FIRST(acc, a, w); for (i_ = 1; i_ < (nv); i_++) TFR_DOT_STEP(acc, a, w); TFR_DOT_LAST(acc); } while (0)
+
+/* The window at a (three kernel rows, `stride_row` bytes apart) . w (nv vectors per row) */
+TFR_KERNEL int32_t dot3_i8(const int8_t *a, int stride_row, const int8_t *w, const int nv) {
+  const int8_t *a1 = a + stride_row, *a2 = a1 + stride_row;
+  tfr_dot_acc acc;
+  int32_t s;
+  TFR_DOT_BEGIN(acc);
+  if (nv == 6) {
+    TFR_DOT_ROW6(acc, a, w);
+    TFR_DOT_ROW6(acc, a1, w);
+    TFR_DOT_ROW6(acc, a2, w);
+  } else if (nv == 12) {
+    TFR_DOT_ROW12(acc, a, w);
+    TFR_DOT_ROW12(acc, a1, w);
+    TFR_DOT_ROW12(acc, a2, w);
+  } else {
+    TFR_DOT_ROWN(acc, a, w, nv);
+    TFR_DOT_ROWN(acc, a1, w, nv);
+    TFR_DOT_ROWN(acc, a2, w, nv);
+  }
+  TFR_DOT_END(acc, s);
+  return s;
+}
+
+/* Every output pixel of output o (its weights expanded at wexp) */
+TFR_KERNEL void conv_i8_output(const int8_t *plane, int ho, int wo, int wp, int cp, const int nv, int stride, const int8_t *wexp,
+                               float scale, float bias, int accumulate, const float *prelu, int o, int cout, float *out) {
+  int oy, ox;
+  for (oy = 0; oy < ho; oy++) {
+    const int8_t *r = plane + (oy * stride) * wp * cp;
+    float *dst = out + (oy * wo) * cout + o;
+    for (ox = 0; ox < wo; ox++, dst += cout) {
+      const int32_t conv = dot3_i8(r + ox * stride * cp, wp * cp, wexp, nv);
+      *dst = epilogue((int)conv, scale, bias, accumulate, *dst, prelu, o);
+    }
+  }
+}
+
+void tfr_op_binary_conv_i8(const int8_t *plane, int h, int w, int cin, int cout, int stride,
+                           const uint32_t *weight_bits, const float *scale, const float *bias,
+                           int accumulate, const float *prelu, float *out) {
+  const int cp = TFR_I8C(cin), words = TFR_WORDS(cin), wp = w + 2, nv = 3 * cp / 16;
+  const int ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1;
+  uint32_t wbuf[9 * TFR_I8_MAX_CIN / 4 + 4]; /* the expanded weights, from a 16-byte boundary */
+  int8_t *wexp = (int8_t *)(void *)((uint8_t *)wbuf + ((16u - ((uintptr_t)wbuf & 15u)) & 15u));
+  int o, t, g;
+  for (o = 0; o < cout; o++) {
+    const uint32_t *wt = weight_bits + o * 9 * words;
+    /* eight channels per look-up; channels past cin meet activation bytes of 0 */
+    for (t = 0; t < 9; t++)
+      for (g = 0; g < cp / 8; g++) memcpy(wexp + t * cp + 8 * g, tfr_pm1[(wt[t * words + g / 4] >> (8 * (g % 4))) & 0xFFu], 8);
+    if (nv == 6)
+      conv_i8_output(plane, ho, wo, wp, cp, 6, stride, wexp, scale[o], bias[o], accumulate, prelu, o, cout, out);
+    else if (nv == 12)
+      conv_i8_output(plane, ho, wo, wp, cp, 12, stride, wexp, scale[o], bias[o], accumulate, prelu, o, cout, out);
+    else
+      conv_i8_output(plane, ho, wo, wp, cp, nv, stride, wexp, scale[o], bias[o], accumulate, prelu, o, cout, out);
   }
 }
 #endif

@@ -118,7 +118,23 @@ void tfr_op_shortcut_proj(const float *in, int h, int w, int cin, int cout, cons
         tfr_v4f_store(dst + o, acc + tfr_v4f_load(sb + o));
       }
 #endif
-      for (o = o_simd; o < cout; o++) {
+      o = o_simd;
+      /* two outputs side by side (the scalar path: the ESP32-S3's): each pooled value loaded
+       * once for two independent sums, each over c in order as below, so a dependent FPU add
+       * need not wait alone for its latency. (Four side by side make GCC 12.2 for Xtensa fail in
+       * reload: "insn does not satisfy its constraints", rematerialising 0.0f into an FPU register.) */
+      for (; o + 2 <= cout; o += 2) {
+        const float *w0 = sw + o * cin, *w1 = w0 + cin;
+        float a0 = 0.0f, a1 = 0.0f;
+        for (c = 0; c < cin; c++) {
+          const float p = pooled[c];
+          a0 = a0 + w0[c] * p;
+          a1 = a1 + w1[c] * p;
+        }
+        dst[o] = a0 + sb[o];
+        dst[o + 1] = a1 + sb[o + 1];
+      }
+      for (; o < cout; o++) {
         const float *wo_ = sw + o * cin;
         float acc = 0.0f;
         for (c = 0; c < cin; c++) acc = acc + wo_[c] * pooled[c];

@@ -26,7 +26,17 @@ float tfr_sigmoidf(float x);
 
 /* Fast-path macros (the reference path, none of them, is always built and tested too):
  *   TFR_USE_BUILTIN_POPCOUNT  compiler popcount (x86 -mpopcnt, wasm i32.popcnt)
- *   TFR_USE_64BIT_WORDS       binary conv XORs two 32-bit words at a time (64-bit hosts; GCC/clang) */
+ *   TFR_USE_64BIT_WORDS       binary conv XORs two 32-bit words at a time (64-bit hosts; GCC/clang)
+ *   TFR_USE_INT8_DOT          binary convs of up to TFR_I8_MAX_CIN input channels as +-1 byte dot
+ *                             products over a byte plane instead of XOR + popcount over bits (the
+ *                             ESP32-S3 path: with TFR_USE_PIE the dot products are the S3's 128-bit
+ *                             PIE multiply-accumulates; without it portable C, what the host tests) */
+#if defined(TFR_USE_PIE) && !defined(TFR_USE_INT8_DOT)
+#error "TFR_USE_PIE needs TFR_USE_INT8_DOT"
+#endif
+#if defined(TFR_USE_PIE) && !(defined(__XTENSA__) && defined(__GNUC__))
+#error "TFR_USE_PIE is the ESP32-S3's PIE (Xtensa, GCC): the host builds TFR_USE_INT8_DOT alone"
+#endif
 #if defined(TFR_USE_64BIT_WORDS) && !(defined(__GNUC__) || defined(__clang__))
 #error "TFR_USE_64BIT_WORDS needs __builtin_popcountll (GCC or clang)"
 #endif
@@ -78,6 +88,25 @@ void tfr_op_binarize_pack(const float *in, int h, int w, int c, const float *thr
 void tfr_op_binary_conv(const uint32_t *packed, int h, int w, int cin, int cout, int stride,
                         const uint32_t *weight_bits, const float *scale, const float *bias,
                         int accumulate, const float *prelu, float *out);
+
+#if defined(TFR_USE_INT8_DOT)
+/* ---- op_binarize.c / op_binary_conv.c, byte path (TFR_USE_INT8_DOT) ----
+ * The plane holds one signed byte per channel instead of one bit: [(h+2)][(w+2)][TFR_I8C(c)],
+ * +1 where in >= thr, -1 below (and for NaN), the border +1, the padding channels c..TFR_I8C(c)-1
+ * 0 everywhere; its base must be 16-byte aligned (PIE loads). The conv is then the +-1 dot product
+ * of the window with the weights expanded to bytes, the same exact integer as 9*cin - 2*popcount,
+ * so the floats that follow are those of tfr_op_binary_conv bit for bit. Layers with more input
+ * channels than TFR_I8_MAX_CIN keep the bit path. */
+#define TFR_I8_MAX_CIN 256
+#define TFR_I8C(c) (((c) + 15) & ~15)
+static inline int tfr_i8_layer(int cin) { return cin <= TFR_I8_MAX_CIN; }
+/* tfr_pm1[v][j]: bit j of the byte v as +1 / -1 (8 channels per look-up) */
+extern const int8_t tfr_pm1[256][8];
+void tfr_op_binarize_i8(const float *in, int h, int w, int c, const float *thr, int8_t *plane);
+void tfr_op_binary_conv_i8(const int8_t *plane, int h, int w, int cin, int cout, int stride,
+                           const uint32_t *weight_bits, const float *scale, const float *bias,
+                           int accumulate, const float *prelu, float *out);
+#endif
 
 #if defined(TFR_USE_CONV_LUT)
 /* ---- op_binary_conv.c, table look-up path (TFR_USE_CONV_LUT; needs TFR_USE_SIMD) ----

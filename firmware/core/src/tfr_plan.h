@@ -19,6 +19,10 @@ int tfr_model_is_parsed(const tfr_model_t *m);
 #define TFR_F32(n) ((size_t)(n) * 4u)
 static inline size_t tfr_stem_scratch(const tfr_model_t *m) { (void)m; return TFR_F32(TFR_STEM_XS); }
 static inline size_t tfr_packed_bytes(int size, int c) {
+#if defined(TFR_USE_INT8_DOT)
+  /* the byte plane, and 12 bytes to move its base to a 16-byte boundary */
+  if (tfr_i8_layer(c)) return (size_t)(size + 2) * (size_t)(size + 2) * (size_t)TFR_I8C(c) + 12u;
+#endif
   return (size_t)(size + 2) * (size_t)(size + 2) * TFR_WORDS(c) * 4u;
 }
 /* A projected block may write its output over its input (from the same base) when the

@@ -77,6 +77,30 @@ static void Check(int h, int cin, int cout, int stride, uint32_t seed) {
     ASSERT_EQ(0, std::memcmp(o3.data(), fused.data(), fused.size() * sizeof(float)));
   }
 #endif
+#if defined(TFR_USE_INT8_DOT)
+  // the byte path (the ESP32-S3's): +-1 byte plane and dot products, the same floats bit for bit
+  if (tfr_i8_layer(cin)) {
+    const int cp = TFR_I8C(cin);
+    std::vector<int8_t> buf((h + 2) * (w + 2) * cp + 16);
+    int8_t *plane = buf.data() + ((16 - (reinterpret_cast<uintptr_t>(buf.data()) & 15)) & 15);
+    tfr_op_binarize_i8(x.data(), h, w, cin, thr.data(), plane);
+    for (int y = 0; y < h + 2; y++)
+      for (int xx = 0; xx < w + 2; xx++)
+        for (int c = 0; c < cp; c++) {
+          const bool border = y == 0 || xx == 0 || y == h + 1 || xx == w + 1;
+          const int want = c >= cin ? 0 : border ? 1 : a[((y - 1) * w + (xx - 1)) * cin + c];
+          ASSERT_EQ(plane[(y * (w + 2) + xx) * cp + c], want) << y << "," << xx << "," << c;
+        }
+    std::vector<float> o1(out.size(), 100.0f), o2(out.size(), 100.0f), o3(out.size(), 100.0f);
+    tfr_op_binary_conv_i8(plane, h, w, cin, cout, stride, bits.data(), scale.data(), bias.data(), 0, nullptr, o1.data());
+    tfr_op_binary_conv_i8(plane, h, w, cin, cout, stride, bits.data(), scale.data(), bias.data(), 1, nullptr, o2.data());
+    tfr_op_binary_conv_i8(plane, h, w, cin, cout, stride, bits.data(), scale.data(), bias.data(), 1, slope.data(),
+                          o3.data());
+    ASSERT_EQ(0, std::memcmp(o1.data(), out.data(), out.size() * sizeof(float)));
+    ASSERT_EQ(0, std::memcmp(o2.data(), acc.data(), acc.size() * sizeof(float)));
+    ASSERT_EQ(0, std::memcmp(o3.data(), fused.data(), fused.size() * sizeof(float)));
+  }
+#endif
   for (int oy = 0; oy < ho; oy++)
     for (int ox = 0; ox < ho; ox++)
       for (int o = 0; o < cout; o++) {

@@ -1,0 +1,71 @@
+'use strict';
+// The ESP32-S3 cost table (firmware/core/tools/xtensa-cost.json, scripts/xtensa-cost.js): made by
+// the Xtensa cross compiler, which CI does not have, so CI checks that the table belongs to the
+// current core (a hash of its sources and the firmware component's flags) and that the loop trip
+// counts it holds are what a host run of the core measures now (gcc --coverage + gcov).
+const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
+
+const xc = require('../scripts/xtensa-cost');
+
+function have(cmd) {
+  try {
+    execFileSync(cmd, ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('ESP32-S3 cost table (scripts/xtensa-cost.js)', function () {
+  this.timeout(120000);
+  let table;
+  before(() => {
+    // the table is data in the repository: missing means it was never generated (see firmware/core/README.md)
+    table = xc.loadTable();
+  });
+
+  it('was generated from the current core sources and component flags', () => {
+    assert.equal(table.sources.sha256, xc.sourcesHash().sha256,
+      'firmware/core changed since the table was made: node scripts/xtensa-cost.js generate --cc <dir>/xtensa-esp32s3-elf-gcc');
+  });
+
+  it('adds up: every model total is the sum of its loops and straight-line code, ms at the table clock', () => {
+    assert.deepEqual(table.paths.map((p) => p.name), ['reference', 'int8-pie']);
+    for (const p of table.paths) {
+      for (const [name, m] of Object.entries(p.models)) {
+        let cycles = 0;
+        for (const l of p.loops) cycles += l.cyclesPerIteration * l.iterations[name];
+        for (const s of p.straight) cycles += s.cyclesPerCall * s.calls[name];
+        assert.ok(Math.abs(cycles - m.cyclesPerFace) <= 1e-4 * m.cyclesPerFace, `${p.name} ${name}: ${cycles} vs ${m.cyclesPerFace}`);
+        assert.ok(Math.abs(m.msPerFace - m.cyclesPerFace / (table.mhz * 1e3)) < 0.01);
+        const byFn = Object.values(m.byFunction).reduce((a, b) => a + b, 0);
+        assert.ok(Math.abs(byFn - m.cyclesPerFace) <= 1e-3 * m.cyclesPerFace + 50);
+      }
+      for (const l of p.loops) {
+        const n = Object.values(l.byClass).reduce((a, b) => a + b, 0);
+        assert.equal(n, l.instructions, `${l.id}: classes add up to the instruction count`);
+        assert.ok(l.cyclesPerIteration >= l.instructions, `${l.id}: at least one cycle per instruction`);
+      }
+    }
+  });
+
+  it('holds the loop trip counts a host run of the core measures now', function () {
+    if (!have(process.env.CC || 'gcc') || !have(process.env.GCOV || 'gcov')) this.skip();
+    assert.deepEqual(xc.check({ trips: true }), []);
+  });
+
+  it('holds the face detector\'s per-frame trip counts a host run measures now (needs the datasets)', async function () {
+    if (!table.frame) this.skip();
+    if (!have(process.env.CC || 'gcc') || !have(process.env.GCOV || 'gcov')) this.skip();
+    const { problems, note } = await xc.checkFrame();
+    if (/not checked/.test(note)) this.skip();
+    assert.deepEqual(problems, []);
+  });
+
+  it('says so when the table does not match the sources', () => {
+    const stale = { ...table, sources: { ...table.sources, sha256: '0'.repeat(64) } };
+    assert.match(xc.summarize(stale).join('\n'), /The table is stale/);
+    assert.doesNotMatch(xc.summarize(table).join('\n'), /stale/);
+  });
+});
