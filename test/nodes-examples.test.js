@@ -25,6 +25,7 @@ helper.init(require.resolve("node-red"));
 
 const ROOT = path.resolve(__dirname, "..");
 const EXAMPLES = path.join(ROOT, "examples");
+const ROOT_DIR_SAMPLE = path.join(ROOT, "resources", "sample"); // not under examples/: Node-RED 4.1 drops a module's examples when examples/ has a folder without flows
 const PKG = require("../package.json");
 
 /** This package's nodes (package.json node-red.nodes) and every core node module. */
@@ -138,7 +139,7 @@ describe("examples run as shipped", function () {
     function catchHttpNode(RED) { httpNode = RED.httpNode; }
     const callsOf = (node, method) => node[method].getCalls().filter((c) => c.thisValue === node);
     const { waitFor } = require("./helpers/fleet");
-    const SAMPLE = fs.readFileSync(path.join(EXAMPLES, "assets", "eileen-collins.jpg"));
+    const SAMPLE = fs.readFileSync(path.join(ROOT_DIR_SAMPLE, "eileen-collins.jpg"));
     const { LABELS } = require("../dist/model/labels");
 
     before(async function () {
@@ -159,8 +160,8 @@ describe("examples run as shipped", function () {
         const inject = flow.find((n) => n.id === "tf-file-inject");
         const m = /^data:image\/jpeg;base64,(.+)$/.exec(inject.payload);
         assert.ok(m, "the payload is a JPEG data URL");
-        assert.ok(Buffer.from(m[1], "base64").equals(SAMPLE), "embedded bytes == examples/assets/eileen-collins.jpg");
-        assert.match(fs.readFileSync(path.join(EXAMPLES, "assets", "README.md"), "utf8"), /eileen-collins\.jpg[\s\S]*public domain/i);
+        assert.ok(Buffer.from(m[1], "base64").equals(SAMPLE), "embedded bytes == resources/sample/eileen-collins.jpg");
+        assert.match(fs.readFileSync(path.join(ROOT_DIR_SAMPLE, "README.md"), "utf8"), /eileen-collins\.jpg[\s\S]*public domain/i);
         await helper.load(modules, flow);
         const out = [];
         helper.getNode("tf-file-debug").on("input", (msg) => out.push(msg));
