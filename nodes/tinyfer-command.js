@@ -2,12 +2,13 @@
  * tinyfer-command: sends a command to one device, a list, or all known devices of a fleet and
  * outputs each device's acknowledgement; a timeout or a device error goes to done(err) so a Catch
  * node sees it. model_update sends a model blob (msg.payload Buffer or a file path), inline or in
- * chunks, signed with Ed25519. Logic: src/fleet/commands.ts.
+ * chunks, signed with Ed25519; firmware_update does the same with an application image (signed
+ * with the firmware key). Logic: src/fleet/commands.ts.
  */
 module.exports = function (RED) {
     'use strict';
     const fs = require('node:fs');
-    const { COMMANDS, checkDeviceId, MAX_MODEL_BYTES } = require('../dist/fleet/protocol');
+    const { COMMANDS, checkDeviceId, MAX_MODEL_BYTES, MAX_FIRMWARE_BYTES } = require('../dist/fleet/protocol');
     const { bundledModel, resolveModel } = require('../dist/engine/open');
     const { connectionStatus } = require('../dist/fleet/status');
     const { errorStatus, withStatus } = require('../dist/runtime/status');
@@ -67,13 +68,18 @@ module.exports = function (RED) {
             return list;
         }
 
-        async function modelBlob(msg) {
+        async function updateBlob(cmd, msg) {
             if (Buffer.isBuffer(msg.payload)) return msg.payload;
             let file = typeof msg.payload === 'string' ? msg.payload : msg.filename;
-            if (typeof file !== 'string' || !file) throw withStatus(new Error('model_update: msg.payload must be a Buffer with the model blob, a file path or a bundled model\'s name'), 'no model blob given');
-            if (bundledModel(file)) file = resolveModel(file, 'binary'); // e.g. "tinyfer-b1": the package's models/tinyfer-b1.tfer
+            if (cmd === 'firmware_update') {
+                if (typeof file !== 'string' || !file) throw withStatus(new Error('firmware_update: msg.payload must be a Buffer with the firmware image or its file path'), 'no firmware image given');
+            } else {
+                if (typeof file !== 'string' || !file) throw withStatus(new Error('model_update: msg.payload must be a Buffer with the model blob, a file path or a bundled model\'s name'), 'no model blob given');
+                if (bundledModel(file)) file = resolveModel(file, 'binary'); // e.g. "tinyfer-b1": the package's models/tinyfer-b1.tfer
+            }
+            const max = cmd === 'firmware_update' ? MAX_FIRMWARE_BYTES : MAX_MODEL_BYTES;
             const st = await fs.promises.stat(file);
-            if (st.size > MAX_MODEL_BYTES) throw new Error(`model_update: ${file} is ${st.size} bytes (> ${MAX_MODEL_BYTES})`);
+            if (st.size > max) throw new Error(`${cmd}: ${file} is ${st.size} bytes (> ${max})`);
             return fs.promises.readFile(file);
         }
 
@@ -83,16 +89,16 @@ module.exports = function (RED) {
             const ids = targets(msg);
             const opts = { timeoutMs: Number(msg.timeout) > 0 ? Number(msg.timeout) * 1000 : node.timeout * 1000 };
             let send;
-            if (cmd === 'model_update') {
-                const blob = await modelBlob(msg);
+            if (cmd === 'model_update' || cmd === 'firmware_update') {
+                const blob = await updateBlob(cmd, msg);
                 const version = msg.version || (msg.payload && typeof msg.payload === 'string' ? require('node:path').basename(msg.payload) : '');
-                if (!version) throw withStatus(new Error('model_update: msg.version is required'), 'msg.version missing');
+                if (!version) throw withStatus(new Error(`${cmd}: msg.version is required`), 'msg.version missing');
                 const mo = { ...opts, version: String(version), signature: msg.signature, chunked: msg.chunked === true };
                 if (!mo.signature) {
-                    if (!node.keyFile) throw withStatus(new Error('model_update: msg.signature or a signing key file is required'), 'no signature or key file');
+                    if (!node.keyFile) throw withStatus(new Error(`${cmd}: msg.signature or a signing key file is required`), 'no signature or key file');
                     mo.key = await fs.promises.readFile(node.keyFile);
                 }
-                send = (id) => manager.commands.modelUpdate(id, blob, mo);
+                send = cmd === 'firmware_update' ? (id) => manager.commands.firmwareUpdate(id, blob, mo) : (id) => manager.commands.modelUpdate(id, blob, mo);
             } else {
                 let params = msg.payload;
                 if (params === undefined || params === null || params === '' || typeof params !== 'object' || Buffer.isBuffer(params)) params = undefined;

@@ -43,7 +43,7 @@ module.exports = function (RED) {
             if (!manager) return node.status(connectionStatus(node.fleet.view ? node.fleet.view() : { state: 'error' }));
             const c = manager.registry.counts();
             const s = connectionStatus(node.fleet.view(), countsText(c));
-            if (s.fill === 'green' && c.invalid) s.fill = 'yellow';
+            if (s.fill === 'green' && (c.invalid || c.framesDropped)) s.fill = 'yellow';
             node.status(s);
         }
 
@@ -73,6 +73,19 @@ module.exports = function (RED) {
             showStatus();
         }
 
+        let droppedShown = 0;
+        let droppedTimer = null;
+        function onDropped() {
+            // Under a frame flood the status is refreshed at most every 500 ms, and once after the last drop.
+            if (droppedTimer) return;
+            const wait = Math.max(0, 500 - (Date.now() - droppedShown));
+            droppedTimer = setTimeout(() => {
+                droppedTimer = null;
+                droppedShown = Date.now();
+                showStatus();
+            }, wait);
+        }
+
         node.onFleetState = function (s) {
             state = s;
             showStatus();
@@ -86,6 +99,7 @@ module.exports = function (RED) {
             }
             manager.on('event', onEvent);
             manager.on('invalid', onInvalid);
+            manager.registry.on('dropped', onDropped);
             if (node.events.telemetry) releases.push(manager.useStream('telemetry'));
             if (node.events.emotion) releases.push(manager.useStream('emotion'));
             if (node.events.frame) releases.push(manager.useStream('frame'));
@@ -110,6 +124,8 @@ module.exports = function (RED) {
         });
 
         node.on('close', function (removed, done) {
+            clearTimeout(droppedTimer);
+            droppedTimer = null;
             clearTimeout(saveTimer);
             saveTimer = null;
             if (manager) {
@@ -117,6 +133,7 @@ module.exports = function (RED) {
                 if (removed) node.context().set(CONTEXT_KEY, undefined);
                 manager.off('event', onEvent);
                 manager.off('invalid', onInvalid);
+                manager.registry.off('dropped', onDropped);
             }
             for (const r of releases.splice(0)) r();
             manager = null;

@@ -8,6 +8,7 @@ module.exports = function (RED) {
     "use strict";
     const { EmotionHandler } = require("../dist/runtime/emotion-node");
     const { RateMeter } = require("../dist/runtime/rate");
+    const { filePathsLegacy, FILE_PATHS_LEGACY_NOTE } = require("../dist/runtime/frame-node");
     const { SerialInput } = require("../dist/runtime/serial-input");
     const { errorStatus } = require("../dist/runtime/status");
     const { checkNodeSettings } = require("../dist/settings/nodes");
@@ -25,6 +26,7 @@ module.exports = function (RED) {
         try {
             checkNodeSettings("tinyfer-emotion", config);
             handler = new EmotionHandler(config);
+            if (filePathsLegacy(config)) { node.log(FILE_PATHS_LEGACY_NOTE); }
             node.status({ fill: "yellow", shape: "ring", text: "loading model" });
             handler.ready().then(function (c) {
                 node.status({ fill: "grey", shape: "dot", text: "ready (" + c.backend + "/" + c.runtime + ")" });

@@ -43,6 +43,9 @@ module.exports = function (RED) {
             commandTimeoutMs: node.commandTimeout * 1000,
             reconnectPeriodMs: RED.settings.mqttReconnectTime || 2000
         };
+        // Frame limits: '' keeps the defaults (10 frames/s per device, 32 MB of partial frames in all).
+        if (n.maxFrameRate !== undefined && n.maxFrameRate !== '') options.maxFrameRate = Number(n.maxFrameRate);
+        if (n.maxPendingFrameMb !== undefined && n.maxPendingFrameMb !== '') options.maxPendingFrameBytes = Math.round(Number(n.maxPendingFrameMb) * 1024 * 1024);
         if (node.credentials) {
             options.username = node.credentials.user || undefined;
             options.password = node.credentials.password || undefined;

@@ -5,7 +5,7 @@
 
 module.exports = function (RED) {
     "use strict";
-    const { FrameHandler } = require("../dist/runtime/frame-node");
+    const { FrameHandler, filePathsLegacy, FILE_PATHS_LEGACY_NOTE } = require("../dist/runtime/frame-node");
     const { RateMeter } = require("../dist/runtime/rate");
     const { SerialInput } = require("../dist/runtime/serial-input");
     const { errorStatus } = require("../dist/runtime/status");
@@ -23,6 +23,7 @@ module.exports = function (RED) {
         try {
             checkNodeSettings("tinyfer-frame", config);
             handler = new FrameHandler(config);
+            if (filePathsLegacy(config)) { node.log(FILE_PATHS_LEGACY_NOTE); }
             node.status({});
         } catch (err) {
             configError = err;
@@ -34,7 +35,9 @@ module.exports = function (RED) {
             rate.tick();
             const n = Array.isArray(msg.faces) ? msg.faces.length : 0;
             const what = n === 0 ? "no face" : (n === 1 ? "1 face" : n + " faces");
-            input.status({ fill: n ? "green" : "grey", shape: "dot", text: what + " | " + rate.rate().toFixed(1) + " msg/s" });
+            const d = handler.framesDropped;
+            const dropped = d.overRate ? " | " + d.overRate + " frames over rate" : "";
+            input.status({ fill: n ? "green" : "grey", shape: "dot", text: what + " | " + rate.rate().toFixed(1) + " msg/s" + dropped });
         }
 
         node.on("input", function (msg, send, done) {

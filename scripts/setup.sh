@@ -11,7 +11,7 @@ cd "$ROOT"
 log() { echo "[setup] $*"; }
 
 APT_PKGS=(build-essential cmake pkg-config libgtest-dev clang libclang-rt-14-dev lld valgrind
-  mosquitto libmosquitto-dev libjpeg62-turbo-dev libpng-dev libsodium-dev fonts-dejavu-core chromium)
+  mosquitto libmosquitto-dev libjpeg62-turbo-dev libpng-dev libsodium-dev fonts-dejavu-core chromium openssl)
 # --list-apt: print APT_PKGS and stop (.ci/apt-extra.sh reads them from here).
 if [ "${1:-}" = "--list-apt" ]; then printf '%s\n' "${APT_PKGS[@]}"; exit 0; fi
 if [ "${1:-}" != "--no-apt" ]; then

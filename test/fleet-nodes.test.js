@@ -118,7 +118,7 @@ describe('fleet nodes in Node-RED with a real broker', function () {
     await waitFor(() => got.some((m) => m.topic === 'devices'), 2000, 'registry list');
     const list = got.find((m) => m.topic === 'devices');
     assert.deepEqual(list.payload.map((x) => [x.id, x.state]), [['nd-1', 'offline']]);
-    assert.deepEqual(list.counts, { online: 0, offline: 1, invalid: 0 });
+    assert.deepEqual(list.counts, { online: 0, offline: 1, invalid: 0, spoofed: 0, framesDropped: 0 });
   });
 
   it('bad device messages are counted in the status and warned about, once per kind', async function () {
@@ -135,6 +135,34 @@ describe('fleet nodes in Node-RED with a real broker', function () {
     const warns = callsOf(dev, 'warn').map((c) => c.args[0]);
     assert.equal(warns.filter((w) => /bad emotion message from bad-1/.test(w)).length, 1);
     assert.equal(warns.filter((w) => /bad status message from bad-1/.test(w)).length, 1);
+  });
+
+  it('the status counts messages naming another device and frames over the fleet node\'s per-device rate', async function () {
+    const flow = [fleetCfg({ maxFrameRate: '2' }), { id: 'dev', type: 'tinyfer-devices', fleet: 'fleet', telemetry: false, emotion: true, frames: true, wires: [['out']] }, { id: 'out', type: 'helper' }];
+    await helper.load(NODES, onTab(flow));
+    const dev = helper.getNode('dev');
+    const frames = [];
+    helper.getNode('out').on('input', (msg) => { if (msg.topic === 'frame') frames.push(msg); });
+    await waitFor(() => helper.getNode('fleet').manager.conn.connected, 5000, 'connected');
+    const evil = mqtt.connect(broker.url);
+    await new Promise((r) => evil.once('connect', r));
+    const birth = { state: 'online', protocol: 1, firmware: 'x', model: 'x', capabilities: [] };
+    await new Promise((r) => evil.publish(`${prefix}/cam-1/status`, JSON.stringify({ ...birth, device: 'cam-1' }), { qos: 1 }, r));
+    await new Promise((r) => evil.publish(`${prefix}/cam-1/status`, JSON.stringify({ ...birth, device: 'cam-2' }), { qos: 1 }, r));
+    const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), crypto.randomBytes(200)]);
+    for (let i = 0; i < 8; i++) await new Promise((r) => evil.publish(`${prefix}/cam-1/frame`, jpeg, { qos: 1 }, r));
+    evil.end(true);
+    const reg = helper.getNode('fleet').manager.registry;
+    await waitFor(() => frames.length + reg.counts().framesDropped === 8, 5000, 'all 8 frames seen');
+    const c = reg.counts();
+    assert.equal(c.spoofed, 1);
+    assert.ok(frames.length >= 2 && frames.length <= 3, `${frames.length} frames through at 2/s`);
+    // the status catches up within its 500 ms throttle
+    const want = require('../dist/fleet/status').countsText(c);
+    assert.ok(want.length <= 32 && want.includes(`${c.framesDropped} drop`), want);
+    await waitFor(() => statusText(dev) === want, 3000, `status: ${statusText(dev)}, want ${want}`);
+    // without drops there is room to name the spoofed message
+    assert.equal(require('../dist/fleet/status').countsText({ ...c, framesDropped: 0 }), '1 on / 0 off / 1 bad (1 spoof)');
   });
 
   for (const pv of ['5', '4']) {

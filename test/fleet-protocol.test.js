@@ -177,6 +177,42 @@ describe('fleet protocol: binary chunks and FrameAssembler', function () {
     const other = P.splitChunks(9, jpeg.subarray(0, 2000), 1000)[1];
     assert.match(a.push('b', other).error, /changed its count\/total/);
   });
+
+  it('caps partial objects across ALL sources, dropping the oldest first, and still completes a fresh one', function () {
+    const a = new P.FrameAssembler({ maxBytes: 10000, maxPendingBytes: 30000, maxPending: 100 });
+    const big = crypto.randomBytes(10000);
+    // 50 sources each start a 10000-byte object: only the newest 3 fit in 30000 bytes.
+    for (let i = 0; i < 50; i++) assert.equal(a.push(`fake-${i}`, P.splitChunks(1, big, 1000)[0]).status, 'partial');
+    assert.equal(a.pending, 3);
+    assert.equal(a.pendingBytes, 30000);
+    assert.equal(a.sources, 3);
+    assert.equal(a.evicted, 47);
+    // A real source sends a whole object: it gets through, pushing out the oldest partials as it goes.
+    let r;
+    for (const c of P.splitChunks(5, big, 1000)) r = a.push('real', c);
+    assert.equal(r.status, 'complete');
+    assert.ok(r.data.equals(big));
+    assert.ok(a.pendingBytes <= 30000);
+    // The count cap works the same way.
+    const b = new P.FrameAssembler({ maxPending: 4 });
+    for (let i = 0; i < 10; i++) b.push(`s${i}`, P.splitChunks(1, jpeg, 1000)[0]);
+    assert.equal(b.pending, 4);
+    assert.equal(b.evicted, 6);
+    assert.throws(() => new P.FrameAssembler({ maxBytes: 1000, maxPendingBytes: 10 }), /maxPendingBytes/);
+  });
+
+  it('FrameRateLimiter: bursts up to the limit, then the average rate per source; drops are counted', function () {
+    let now = 0;
+    const l = new P.FrameRateLimiter(2, 2, () => now);
+    assert.deepEqual([1, 2, 3, 4].map(() => l.take('a')), [true, true, false, false]);
+    assert.equal(l.take('b'), true); // another source has its own bucket
+    now = 500;
+    assert.deepEqual([l.take('a'), l.take('a')], [true, false]);
+    assert.equal(l.dropped, 3);
+    assert.equal(l.droppedBy.get('a'), 3);
+    assert.equal(new P.FrameRateLimiter(0).take('x'), true); // 0: no limit
+    assert.throws(() => new P.FrameRateLimiter(-1), /frame rate limit/);
+  });
 });
 
 describe('fleet protocol: model signatures', function () {
@@ -238,7 +274,7 @@ describe('fleet registry (no broker)', function () {
     assert.equal(d.firmware, '1.0.0');
     assert.equal(d.telemetry.rssi, -60);
     assert.equal(d.emotion.label, 'happy');
-    assert.deepEqual(r.counts(), { online: 0, offline: 1, invalid: 0 });
+    assert.deepEqual(r.counts(), { online: 0, offline: 1, invalid: 0, spoofed: 0, framesDropped: 0 });
   });
 
   it('counts bad messages per device and topic, never throws', function () {
@@ -264,6 +300,40 @@ describe('fleet registry (no broker)', function () {
     assert.equal(r.get('a').invalid, 7);
     assert.equal(r.counts().invalid, inputs.length);
     assert.equal(r.get('a').state, 'online');
+  });
+
+  it('refuses and counts a message whose payload names another device than its topic', function () {
+    const r = new DeviceRegistry();
+    const bad = [];
+    r.on('invalid', (i) => bad.push(i));
+    assert.ok(r.handle('tinyfer/a/status', j({ ...birth, device: 'a' })));
+    assert.equal(r.handle('tinyfer/a/status', j({ ...birth, device: 'b' })), null);
+    assert.equal(r.handle('tinyfer/a/emotion', j({ ...emotion, device: 'b' })), null);
+    assert.equal(r.handle('tinyfer/a/telemetry', j({ ...telemetry, device: 'b' })), null);
+    assert.ok(r.handle('tinyfer/a/emotion', j({ ...emotion, device: 'a' })));
+    assert.equal(r.spoofed, 3);
+    assert.deepEqual(bad.map((i) => i.kind), ['status', 'emotion', 'telemetry']);
+    assert.match(bad[0].error, /names device "b", the topic "a"/);
+    assert.equal(r.counts().spoofed, 3);
+    assert.equal(r.counts().invalid, 3);
+    assert.equal(r.get('b'), undefined, 'no record for the named device');
+  });
+
+  it('drops and counts frames beyond the per-device rate limit; partial chunks of unknown ids leave no record', function () {
+    let now = 0;
+    const r = new DeviceRegistry({ maxFrameRate: 2, now: () => now });
+    const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xdb]), crypto.randomBytes(100)]);
+    const frames = [];
+    r.on('event', (e) => { if (e.type === 'frame') frames.push(e); });
+    for (let i = 0; i < 5; i++) r.handle('tinyfer/cam/frame', jpeg);
+    assert.equal(frames.length, 2);
+    assert.equal(r.counts().framesDropped, 3);
+    now = 1000;
+    for (let i = 0; i < 5; i++) r.handle('tinyfer/cam/frame', jpeg);
+    assert.equal(frames.length, 4);
+    assert.equal(r.frameLimiter.droppedBy.get('cam'), 6);
+    for (let i = 0; i < 100; i++) r.handle(`tinyfer/fake-${i}/frame/chunk`, P.splitChunks(i, jpeg, 50)[0]);
+    assert.equal(r.size, 1, 'only the real device has a record');
   });
 
   it('reassembles chunked frames into frame events', function () {

@@ -195,6 +195,19 @@ describe("frame handler", function () {
         h.close();
     });
 
+    it("drops chunked frames beyond 10 a second per topic and counts them; other topics are not affected", async function () {
+        const jpeg = await sharp({ create: { width: 40, height: 40, channels: 3, background: "#808080" } }).jpeg().toBuffer();
+        const h = new FrameHandler({ output: "faces" });
+        let out = 0;
+        for (let i = 0; i < 15; i++) {
+            for (const c of splitChunks(100 + i, jpeg, 256)) if (await h.handle({ topic: "tinyfer/cam1/frame/chunk", payload: c })) out++;
+        }
+        assert.ok(out >= 10 && out < 15, `${out} frames through`); // 10 at once, maybe one more as the bucket refills
+        assert.equal(h.framesDropped.overRate, 15 - out);
+        assert.ok(await h.handle({ topic: "tinyfer/cam2/frame/chunk", payload: splitChunks(1, jpeg, 16384)[0] }));
+        h.close();
+    });
+
     it("rejects a corrupt chunk with a clear error", async function () {
         const h = new FrameHandler({});
         const bad = Buffer.from([0x54, 0x46, 9, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0, 0, 1, 2, 3, 4]);

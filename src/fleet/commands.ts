@@ -8,7 +8,7 @@ import type { IPublishPacket } from 'mqtt';
 import type { FleetConnection } from './connection';
 import {
   deviceTopics, fleetFilters, replyTopic, parseJson, validateResponse, validateConfig, checkDeviceId, checkCommandName,
-  splitChunks, sha256Hex, signModel, MAX_INLINE_MODEL_BYTES, MAX_MODEL_BYTES, DEFAULT_CHUNK_BYTES, TOPIC_RULES,
+  splitChunks, sha256Hex, signModel, MAX_INLINE_MODEL_BYTES, MAX_MODEL_BYTES, MAX_FIRMWARE_BYTES, DEFAULT_CHUNK_BYTES, TOPIC_RULES,
   type CommandResponse, type ModelUpdateParams,
 } from './protocol';
 import type { KeyObject } from 'node:crypto';
@@ -107,22 +107,37 @@ export class CommandClient {
   }
 
   /** Push a model blob: inline (base64) when small, otherwise the request then chunks on ota/chunk. */
-  async modelUpdate(deviceId: string, blob: Buffer, opts: ModelUpdateOptions): Promise<CommandResponse> {
-    if (!Buffer.isBuffer(blob) || blob.length === 0) throw new TypeError('model_update: the blob must be a non-empty Buffer');
-    if (blob.length > MAX_MODEL_BYTES) throw new CommandError(`model_update: ${blob.length} bytes > ${MAX_MODEL_BYTES}`, 'too_large', deviceId);
-    if (!opts || typeof opts.version !== 'string' || !opts.version) throw new TypeError('model_update: a version string is required');
+  modelUpdate(deviceId: string, blob: Buffer, opts: ModelUpdateOptions): Promise<CommandResponse> {
+    return this.update('model_update', deviceId, blob, opts);
+  }
+
+  /**
+   * Push an application firmware image, signed with the firmware key (same scheme as models). The
+   * device answers once the image is written and checked, then reboots into it on trial: it comes
+   * back with the new `firmware` in its birth message, or, when the new image does not reach the
+   * broker, with the previous one (rolled back).
+   */
+  firmwareUpdate(deviceId: string, image: Buffer, opts: ModelUpdateOptions): Promise<CommandResponse> {
+    return this.update('firmware_update', deviceId, image, opts);
+  }
+
+  private async update(cmd: 'model_update' | 'firmware_update', deviceId: string, blob: Buffer, opts: ModelUpdateOptions): Promise<CommandResponse> {
+    const max = cmd === 'firmware_update' ? MAX_FIRMWARE_BYTES : MAX_MODEL_BYTES;
+    if (!Buffer.isBuffer(blob) || blob.length === 0) throw new TypeError(`${cmd}: the blob must be a non-empty Buffer`);
+    if (blob.length > max) throw new CommandError(`${cmd}: ${blob.length} bytes > ${max}`, 'too_large', deviceId);
+    if (!opts || typeof opts.version !== 'string' || !opts.version) throw new TypeError(`${cmd}: a version string is required`);
     const sha256 = sha256Hex(blob);
     let signature = opts.signature;
     if (!signature) {
-      if (!opts.key) throw new CommandError('model_update: a signature (or a signing key) is required', 'bad_request', deviceId);
+      if (!opts.key) throw new CommandError(`${cmd}: a signature (or a signing key) is required`, 'bad_request', deviceId);
       signature = signModel(blob, opts.key);
     }
     const params: ModelUpdateParams = { version: opts.version, size: blob.length, sha256, signature };
     const chunked = opts.chunked || blob.length > MAX_INLINE_MODEL_BYTES;
-    if (!chunked) return this.request(deviceId, 'model_update', { ...params, blob: blob.toString('base64') }, opts);
+    if (!chunked) return this.request(deviceId, cmd, { ...params, blob: blob.toString('base64') }, opts);
     const transfer = (this.nextTransfer = (this.nextTransfer + 1) >>> 0);
     const chunks = splitChunks(transfer, blob, opts.chunkBytes ?? DEFAULT_CHUNK_BYTES);
-    const done = this.request(deviceId, 'model_update', { ...params, transfer, chunks: chunks.length }, opts);
+    const done = this.request(deviceId, cmd, { ...params, transfer, chunks: chunks.length }, opts);
     const topic = deviceTopics(this.conn.prefix, deviceId).otaChunk;
     // QoS 1 publishes on one topic keep their order; the device answers once all chunks are in and verified.
     const sent = Promise.all(chunks.map((c) => this.conn.publish(topic, c, { qos: 1 })));

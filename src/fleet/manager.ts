@@ -13,6 +13,10 @@ export interface FleetManagerOptions extends FleetConnectionOptions {
   homeAssistant?: boolean;
   discoveryPrefix?: string;
   commandTimeoutMs?: number;
+  /** Frames/s accepted per device (registry frame rate limit; 0: none). Default DEFAULT_MAX_FRAME_RATE. */
+  maxFrameRate?: number;
+  /** Most bytes of partial chunked frames held across all devices. Default 32 MiB. */
+  maxPendingFrameBytes?: number;
 }
 
 export type Stream = 'telemetry' | 'emotion' | 'frame';
@@ -29,7 +33,7 @@ export class FleetManager extends EventEmitter {
   constructor(readonly opts: FleetManagerOptions) {
     super();
     this.conn = new FleetConnection(opts);
-    this.registry = new DeviceRegistry({ prefix: this.conn.prefix });
+    this.registry = new DeviceRegistry({ prefix: this.conn.prefix, maxFrameRate: opts.maxFrameRate, maxPendingFrameBytes: opts.maxPendingFrameBytes });
     this.commands = new CommandClient(this.conn, opts.commandTimeoutMs ?? 10000);
     const onMsg = (topic: string, payload: Buffer, packet: { retain?: boolean }) => { this.registry.handle(topic, payload, !!packet.retain); };
     // Status is never shared: every instance keeps the whole registry (retained, small).

@@ -39,6 +39,8 @@ export const TOPIC_RULES: Readonly<Record<TopicKind, { qos: 0 | 1; retain: boole
 /** Largest reassembled frame (JPEG) and model blob accepted. */
 export const MAX_FRAME_BYTES = 1024 * 1024;
 export const MAX_MODEL_BYTES = 4 * 1024 * 1024;
+/** Largest application firmware image accepted by firmware_update. */
+export const MAX_FIRMWARE_BYTES = 8 * 1024 * 1024;
 /** Largest model blob sent inline (base64) in the model_update request; bigger ones go chunked. */
 export const MAX_INLINE_MODEL_BYTES = 48 * 1024;
 /** Payload bytes per chunk (frames and models) that senders use by default, and the most allowed. */
@@ -154,12 +156,14 @@ export function topicMatches(filter: string, topic: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // Payloads
 
-export const CAPABILITIES = ['emotion', 'telemetry', 'frame', 'snapshot', 'model_update', 'reboot', 'config'] as const;
+export const CAPABILITIES = ['emotion', 'telemetry', 'frame', 'snapshot', 'model_update', 'firmware_update', 'reboot', 'config'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
 /** `<prefix>/<id>/status`, retained, QoS 1. Birth is `online`; the last will and a clean shutdown are `offline`. */
 export interface StatusPayload {
   state: 'online' | 'offline';
+  /** The device's own id (optional): a receiver refuses the message when it is not the topic's. */
+  device?: string;
   /** Present in the birth message: the protocol version the device speaks. */
   protocol?: number;
   firmware?: string;
@@ -174,6 +178,8 @@ export interface StatusPayload {
 
 /** `<prefix>/<id>/telemetry`, QoS 0, every telemetry interval. */
 export interface TelemetryPayload {
+  /** The device's own id (optional, as in StatusPayload). */
+  device?: string;
   uptime_s: number;
   heap_free: number;
   psram_free: number;
@@ -189,6 +195,8 @@ export type EmotionScores = Record<Label, number>;
 
 /** `<prefix>/<id>/emotion`, QoS 1, one per classified face. */
 export interface EmotionPayload {
+  /** The device's own id (optional, as in StatusPayload). */
+  device?: string;
   ts: number;
   seq: number;
   box: Box;
@@ -215,7 +223,7 @@ export const DEFAULT_CONFIG: Readonly<DeviceConfig> = Object.freeze({
   confidence_threshold: 0.5,
 });
 
-export const COMMANDS = ['get_config', 'set_config', 'snapshot', 'reboot', 'model_update'] as const;
+export const COMMANDS = ['get_config', 'set_config', 'snapshot', 'reboot', 'model_update', 'firmware_update'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** `<prefix>/<id>/cmd/<name>`, QoS 1. */
@@ -235,7 +243,11 @@ export interface CommandResponse {
   ts?: number;
 }
 
-/** model_update params. Inline: `blob` set. Chunked: `transfer` set, chunks follow on `ota/chunk`. */
+/**
+ * model_update and firmware_update params (the same scheme: the blob is a model, or an
+ * application image for the device's other app slot). Inline: `blob` set. Chunked: `transfer`
+ * set, chunks follow on `ota/chunk`.
+ */
 export interface ModelUpdateParams {
   version: string;
   size: number;
@@ -256,6 +268,7 @@ const isInt = (v: unknown, lo: number, hi: number): v is number => typeof v === 
 const isNum = (v: unknown, lo: number, hi: number): v is number => typeof v === 'number' && Number.isFinite(v) && v >= lo && v <= hi;
 const isStr = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max;
 const U32 = 0xffffffff;
+const isDeviceId = (v: unknown) => typeof v === 'string' && DEVICE_ID_RE.test(v);
 
 class Checker {
   errors: string[] = [];
@@ -295,7 +308,8 @@ export function validateStatus(v: unknown): Validation<StatusPayload> {
   c.need('capabilities', (x) => Array.isArray(x) && x.length <= 32 && x.every((s) => isStr(s, 32)), 'an array of strings', !online);
   c.need('reason', (x) => isStr(x, 64), 'a string', true);
   c.need('ts', (x) => isInt(x, 0, Number.MAX_SAFE_INTEGER), 'integer milliseconds', true);
-  c.only(['state', 'protocol', 'firmware', 'model', 'ip', 'capabilities', 'reason', 'ts']);
+  c.need('device', isDeviceId, 'a device id', true);
+  c.only(['state', 'device', 'protocol', 'firmware', 'model', 'ip', 'capabilities', 'reason', 'ts']);
   return c.result();
 }
 
@@ -310,7 +324,8 @@ export function validateTelemetry(v: unknown): Validation<TelemetryPayload> {
   c.need('inference_ms', (x) => isNum(x, 0, 600000), 'a number >= 0');
   c.need('temp_c', (x) => isNum(x, -60, 200), 'a number -60..200');
   c.need('ts', (x) => isInt(x, 0, Number.MAX_SAFE_INTEGER), 'integer milliseconds', true);
-  c.only(['uptime_s', 'heap_free', 'psram_free', 'rssi', 'fps', 'inference_ms', 'temp_c', 'ts']);
+  c.need('device', isDeviceId, 'a device id', true);
+  c.only(['device', 'uptime_s', 'heap_free', 'psram_free', 'rssi', 'fps', 'inference_ms', 'temp_c', 'ts']);
   return c.result();
 }
 
@@ -328,7 +343,8 @@ export function validateEmotion(v: unknown): Validation<EmotionPayload> {
   c.need('scores', isScores, `{${LABELS.join(',')}} numbers 0..1`);
   c.need('inference_ms', (x) => isNum(x, 0, 600000), 'a number >= 0');
   c.need('frame_id', (x) => isInt(x, 0, U32), 'an integer 0..2^32-1', true);
-  c.only(['ts', 'seq', 'box', 'label', 'confidence', 'scores', 'inference_ms', 'frame_id']);
+  c.need('device', isDeviceId, 'a device id', true);
+  c.only(['device', 'ts', 'seq', 'box', 'label', 'confidence', 'scores', 'inference_ms', 'frame_id']);
   return c.result();
 }
 
@@ -366,11 +382,12 @@ export function validateResponse(v: unknown): Validation<CommandResponse> {
   return c.result();
 }
 
-export function validateModelUpdate(v: unknown): Validation<ModelUpdateParams> {
-  if (!isObj(v)) return { ok: false, error: 'model_update params: must be an object' };
+export function validateModelUpdate(v: unknown, cmd: 'model_update' | 'firmware_update' = 'model_update'): Validation<ModelUpdateParams> {
+  if (!isObj(v)) return { ok: false, error: `${cmd} params: must be an object` };
   const c = new Checker(v);
+  const max = cmd === 'firmware_update' ? MAX_FIRMWARE_BYTES : MAX_MODEL_BYTES;
   c.need('version', (x) => isStr(x, 64) && (x as string).length > 0, 'a string of 1..64 chars');
-  c.need('size', (x) => isInt(x, 1, MAX_MODEL_BYTES), `an integer 1..${MAX_MODEL_BYTES}`);
+  c.need('size', (x) => isInt(x, 1, max), `an integer 1..${max}`);
   c.need('sha256', (x) => typeof x === 'string' && /^[0-9a-f]{64}$/.test(x), '64 lowercase hex chars');
   c.need('signature', (x) => typeof x === 'string' && /^[A-Za-z0-9+/]{86}==$/.test(x), 'a base64 Ed25519 signature (64 bytes)');
   c.need('blob', (x) => typeof x === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(x), 'base64', true);
@@ -482,34 +499,61 @@ export interface AssemblerOptions {
   timeoutMs?: number;
   /** Most objects in flight per source; the oldest is dropped beyond it. */
   maxInFlight?: number;
+  /**
+   * Most bytes held in partial objects across ALL sources (each partial holds its announced
+   * total). A new partial that would go over it first drops the oldest partials, whoever sent
+   * them (counted as `evicted`), so made-up sources cannot grow memory past this.
+   */
+  maxPendingBytes?: number;
+  /** Most partial objects across all sources (the same oldest-first dropping). */
+  maxPending?: number;
   now?: () => number;
 }
+
+/** Defaults of the global cap: 32 MiB and 256 partial objects across all sources. */
+export const DEFAULT_MAX_PENDING_BYTES = 32 * 1024 * 1024;
+export const DEFAULT_MAX_PENDING = 256;
 
 export type AssemblerResult =
   | { status: 'partial' }
   | { status: 'complete'; id: number; data: Buffer }
   | { status: 'error'; error: string };
 
-interface Partial { buf: Buffer; seen: Uint8Array; got: number; count: number; total: number; started: number }
+/** A partial object: its chunks as received (copied), put together only once all are in. */
+interface Partial { source: string; id: number; chunks: Array<{ offset: number; data: Buffer } | undefined>; got: number; count: number; total: number; started: number }
 
 /**
  * Reassembles chunked objects (frames, model blobs) from many sources at once. Chunks may arrive
  * in any order and more than once; inconsistent chunks are rejected with an error result, never
- * a throw. Keyed by (source, transfer id), so several devices may use the same ids.
+ * a throw. Keyed by (source, transfer id), so several devices may use the same ids. Memory is
+ * bounded per source (maxInFlight) and across all sources (maxPendingBytes, maxPending): the
+ * oldest partial objects go first.
  */
 export class FrameAssembler {
   readonly maxBytes: number;
   readonly timeoutMs: number;
   readonly maxInFlight: number;
+  readonly maxPendingBytes: number;
+  readonly maxPending: number;
   private readonly now: () => number;
-  private readonly parts = new Map<string, Map<number, Partial>>();
-  /** Objects dropped incomplete (timed out or pushed out by newer ones). */
+  /** Every partial object, oldest first (Map keeps insertion order). Key: `<source>\0<id>`. */
+  private readonly parts = new Map<string, Partial>();
+  /** Partial objects per source. */
+  private readonly perSource = new Map<string, number>();
+  private bytes = 0;
+  /** Objects dropped incomplete: timed out or pushed out by newer ones of the same source. */
   expired = 0;
+  /** Objects dropped incomplete to keep within the global cap (maxPendingBytes / maxPending). */
+  evicted = 0;
 
   constructor(opts: AssemblerOptions = {}) {
     this.maxBytes = opts.maxBytes ?? MAX_FRAME_BYTES;
     this.timeoutMs = opts.timeoutMs ?? 10000;
     this.maxInFlight = opts.maxInFlight ?? 4;
+    this.maxPendingBytes = opts.maxPendingBytes ?? Math.max(DEFAULT_MAX_PENDING_BYTES, this.maxBytes);
+    this.maxPending = opts.maxPending ?? DEFAULT_MAX_PENDING;
+    if (!(this.maxPendingBytes >= this.maxBytes)) throw new RangeError(`maxPendingBytes (${this.maxPendingBytes}) must be >= maxBytes (${this.maxBytes})`);
+    if (!(Number.isInteger(this.maxPending) && this.maxPending >= 1)) throw new RangeError(`maxPending must be an integer >= 1, got ${this.maxPending}`);
     this.now = opts.now ?? Date.now;
   }
 
@@ -523,56 +567,135 @@ export class FrameAssembler {
   pushChunk(source: string, c: Chunk): AssemblerResult {
     if (c.total > this.maxBytes) return { status: 'error', error: `chunk: object of ${c.total} bytes > limit ${this.maxBytes}` };
     this.sweep();
-    let bySource = this.parts.get(source);
-    if (!bySource) this.parts.set(source, (bySource = new Map()));
-    let p = bySource.get(c.id);
+    const key = `${source}\u0000${c.id}`;
+    let p = this.parts.get(key);
     if (!p) {
       if (c.count === 1 && c.offset === 0 && c.data.length === c.total) return { status: 'complete', id: c.id, data: Buffer.from(c.data) };
-      while (bySource.size >= this.maxInFlight) {
-        const oldest = bySource.keys().next().value as number;
-        bySource.delete(oldest);
-        this.expired++;
+      // Per source: the source's own oldest goes.
+      if ((this.perSource.get(source) ?? 0) >= this.maxInFlight) {
+        for (const q of this.parts.values()) if (q.source === source) { this.remove(q); this.expired++; break; }
       }
-      p = { buf: Buffer.alloc(c.total), seen: new Uint8Array(c.count), got: 0, count: c.count, total: c.total, started: this.now() };
-      bySource.set(c.id, p);
+      // Across sources: the oldest of anyone goes, until the new one fits.
+      while (this.parts.size > 0 && (this.parts.size >= this.maxPending || this.bytes + c.total > this.maxPendingBytes)) {
+        this.remove(this.parts.values().next().value as Partial);
+        this.evicted++;
+      }
+      // The announced total counts against the cap (the worst case), but nothing that size is
+      // allocated until the object is complete: a flood of first chunks costs what it sends.
+      p = { source, id: c.id, chunks: new Array(c.count), got: 0, count: c.count, total: c.total, started: this.now() };
+      this.parts.set(key, p);
+      this.perSource.set(source, (this.perSource.get(source) ?? 0) + 1);
+      this.bytes += c.total;
     } else if (p.count !== c.count || p.total !== c.total) {
-      bySource.delete(c.id);
+      this.remove(p);
       return { status: 'error', error: `chunk: transfer ${c.id} changed its count/total mid-way` };
     }
-    if (!p.seen[c.index]) {
-      c.data.copy(p.buf, c.offset);
-      p.seen[c.index] = 1;
+    if (!p.chunks[c.index]) {
+      p.chunks[c.index] = { offset: c.offset, data: Buffer.from(c.data) };
       p.got++;
     }
     if (p.got < p.count) return { status: 'partial' };
-    bySource.delete(c.id);
-    if (bySource.size === 0) this.parts.delete(source);
-    return { status: 'complete', id: c.id, data: p.buf };
+    this.remove(p);
+    const buf = Buffer.alloc(p.total);
+    for (const part of p.chunks) if (part) part.data.copy(buf, part.offset);
+    return { status: 'complete', id: c.id, data: buf };
   }
 
   /** Objects still being assembled. */
   get pending(): number {
-    let n = 0;
-    for (const m of this.parts.values()) n += m.size;
-    return n;
+    return this.parts.size;
+  }
+
+  /** Bytes announced by objects still being assembled (what counts against maxPendingBytes; at least what is held). */
+  get pendingBytes(): number {
+    return this.bytes;
+  }
+
+  /** Sources with objects being assembled. */
+  get sources(): number {
+    return this.perSource.size;
   }
 
   /** Drop everything from one source (e.g. the device went offline). */
   drop(source: string): void {
-    const m = this.parts.get(source);
-    if (m) { this.expired += m.size; this.parts.delete(source); }
+    for (const p of [...this.parts.values()]) if (p.source === source) { this.remove(p); this.expired++; }
   }
 
   clear(): void {
     this.parts.clear();
+    this.perSource.clear();
+    this.bytes = 0;
   }
 
+  private remove(p: Partial): void {
+    if (!this.parts.delete(`${p.source}\u0000${p.id}`)) return;
+    this.bytes -= p.total;
+    const n = (this.perSource.get(p.source) ?? 1) - 1;
+    if (n > 0) this.perSource.set(p.source, n);
+    else this.perSource.delete(p.source);
+  }
+
+  /** Partial objects are in start order, so the sweep stops at the first one still in time. */
   private sweep(): void {
     const t = this.now();
-    for (const [src, m] of this.parts) {
-      for (const [id, p] of m) if (t - p.started > this.timeoutMs) { m.delete(id); this.expired++; }
-      if (m.size === 0) this.parts.delete(src);
+    for (const p of this.parts.values()) {
+      if (t - p.started <= this.timeoutMs) break;
+      this.remove(p);
+      this.expired++;
     }
+  }
+}
+
+/** Default per-device frame rate limit, frames/s (a device sends 2 at its default 500 ms interval). */
+export const DEFAULT_MAX_FRAME_RATE = 10;
+
+/**
+ * Frames per second per source (device), a token bucket: `ratePerS` frames a second on average,
+ * bursts of up to `burst`. take() says whether one more frame may go on; the ones that may not
+ * are counted per source and in total. Sources idle long enough to have a full bucket are
+ * forgotten, so made-up sources cost nothing once they stop.
+ */
+export class FrameRateLimiter {
+  readonly ratePerS: number;
+  readonly burst: number;
+  private readonly now: () => number;
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  /** Frames refused, per source. */
+  readonly droppedBy = new Map<string, number>();
+  /** Frames refused, all sources. */
+  dropped = 0;
+
+  /** ratePerS 0: no limit. */
+  constructor(ratePerS: number, burst?: number, now: () => number = Date.now) {
+    if (!(typeof ratePerS === 'number' && Number.isFinite(ratePerS) && ratePerS >= 0)) throw new RangeError(`frame rate limit must be a number >= 0 (frames/s, 0: none), got ${ratePerS}`);
+    this.ratePerS = ratePerS;
+    this.burst = burst ?? Math.max(1, Math.ceil(ratePerS));
+    if (!(this.burst >= 1)) throw new RangeError(`frame burst must be >= 1, got ${this.burst}`);
+    this.now = now;
+  }
+
+  take(source: string): boolean {
+    if (this.ratePerS === 0) return true;
+    const t = this.now();
+    let b = this.buckets.get(source);
+    if (!b) {
+      if (this.buckets.size >= 4096) this.forgetIdle(t);
+      this.buckets.set(source, (b = { tokens: this.burst, at: t }));
+    }
+    b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.ratePerS);
+    b.at = t;
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return true;
+    }
+    this.dropped++;
+    if (this.droppedBy.has(source) || this.droppedBy.size < 4096) this.droppedBy.set(source, (this.droppedBy.get(source) ?? 0) + 1);
+    return false;
+  }
+
+  private forgetIdle(t: number): void {
+    const full = (this.burst / this.ratePerS) * 1000;
+    for (const [k, b] of this.buckets) if (t - b.at >= full) this.buckets.delete(k);
   }
 }
 

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import {
   parseTopic, parseJson, validateStatus, validateTelemetry, validateEmotion, validateConfig, isJpeg,
-  FrameAssembler, TOPIC_RULES, MAX_FRAME_BYTES, checkPrefix, type StatusPayload, type TelemetryPayload,
+  FrameAssembler, FrameRateLimiter, DEFAULT_MAX_FRAME_RATE, TOPIC_RULES, MAX_FRAME_BYTES, checkPrefix, type StatusPayload, type TelemetryPayload,
   type EmotionPayload, type DeviceConfig, type TopicKind,
 } from './protocol';
 
@@ -67,8 +67,14 @@ export interface RegistryOptions {
   prefix?: string;
   /** Largest reassembled frame. */
   maxFrameBytes?: number;
+  /** Most bytes held in partial chunked frames across all devices (FrameAssembler.maxPendingBytes). */
+  maxPendingFrameBytes?: number;
+  /** Frames per second accepted per device (average; bursts of as many); more are dropped and counted. 0: no limit. */
+  maxFrameRate?: number;
   now?: () => number;
 }
+
+
 
 export class DeviceRegistry extends EventEmitter {
   readonly prefix: string;
@@ -76,13 +82,18 @@ export class DeviceRegistry extends EventEmitter {
   readonly frames: FrameAssembler;
   /** Bad messages per `<deviceId>/<kind>` (or `?/<topic>` when no device can be named). */
   readonly invalidCounts = new Map<string, number>();
+  /** Per-device frame rate limit; `frameLimiter.dropped` counts the frames it dropped. */
+  readonly frameLimiter: FrameRateLimiter;
+  /** Messages refused because their payload named another device than their topic. */
+  spoofed = 0;
   private readonly now: () => number;
 
   constructor(opts: RegistryOptions = {}) {
     super();
     this.prefix = checkPrefix(opts.prefix ?? 'tinyfer');
     this.now = opts.now ?? Date.now;
-    this.frames = new FrameAssembler({ maxBytes: opts.maxFrameBytes ?? MAX_FRAME_BYTES, now: this.now });
+    this.frames = new FrameAssembler({ maxBytes: opts.maxFrameBytes ?? MAX_FRAME_BYTES, maxPendingBytes: opts.maxPendingFrameBytes, now: this.now });
+    this.frameLimiter = new FrameRateLimiter(opts.maxFrameRate ?? DEFAULT_MAX_FRAME_RATE, undefined, this.now);
   }
 
   get size(): number {
@@ -102,13 +113,14 @@ export class DeviceRegistry extends EventEmitter {
     return this.list().filter((d) => !state || d.state === state).map((d) => d.id);
   }
 
-  counts(): { online: number; offline: number; invalid: number } {
+  /** Devices online/offline; bad messages (of which `spoofed` named another device); frames dropped by the rate limit. */
+  counts(): { online: number; offline: number; invalid: number; spoofed: number; framesDropped: number } {
     let online = 0, offline = 0, invalid = 0;
     for (const d of this.devices.values()) {
       if (d.state === 'online') online++; else offline++;
     }
     for (const n of this.invalidCounts.values()) invalid += n;
-    return { online, offline, invalid };
+    return { online, offline, invalid, spoofed: this.spoofed, framesDropped: this.frameLimiter.dropped };
   }
 
   /**
@@ -126,11 +138,13 @@ export class DeviceRegistry extends EventEmitter {
         if (payload.length === 0) return this.forget(deviceId); // retained status cleared: the device was removed
         const v = this.json(kind, payload, validateStatus);
         if (!v.ok) return this.reject(deviceId, topic, kind, v.error);
+        if (this.spoof(v.value.device, deviceId)) return this.rejectSpoof(deviceId, topic, kind, v.value.device as string);
         return this.onStatus(deviceId, v.value, retained);
       }
       case 'telemetry': {
         const v = this.json(kind, payload, validateTelemetry);
         if (!v.ok) return this.reject(deviceId, topic, kind, v.error);
+        if (this.spoof(v.value.device, deviceId)) return this.rejectSpoof(deviceId, topic, kind, v.value.device as string);
         const d = this.touch(deviceId);
         d.telemetry = v.value;
         return this.fire('telemetry', d, v.value, { retained });
@@ -138,6 +152,7 @@ export class DeviceRegistry extends EventEmitter {
       case 'emotion': {
         const v = this.json(kind, payload, validateEmotion);
         if (!v.ok) return this.reject(deviceId, topic, kind, v.error);
+        if (this.spoof(v.value.device, deviceId)) return this.rejectSpoof(deviceId, topic, kind, v.value.device as string);
         const d = this.touch(deviceId);
         d.emotion = v.value;
         return this.fire('emotion', d, v.value, { retained, frameId: v.value.frame_id });
@@ -153,14 +168,21 @@ export class DeviceRegistry extends EventEmitter {
       }
       case 'frame': {
         if (!isJpeg(payload)) return this.reject(deviceId, topic, kind, 'frame: not a JPEG (no SOI marker)');
+        if (!this.frameLimiter.take(deviceId)) return this.dropFrame(deviceId);
         return this.fire('frame', this.touch(deviceId), payload, { retained });
       }
       case 'frame/chunk': {
         const r = this.frames.push(deviceId, payload);
         if (r.status === 'error') return this.reject(deviceId, topic, kind, r.error);
-        this.touch(deviceId);
-        if (r.status === 'partial') return null;
+        // A partial chunk creates no device record: made-up ids flooding partial frames leave
+        // nothing behind but what the assembler's global cap allows.
+        if (r.status === 'partial') {
+          const known = this.devices.get(deviceId);
+          if (known) known.lastSeen = this.now();
+          return null;
+        }
         if (!isJpeg(r.data)) return this.reject(deviceId, topic, kind, `frame ${r.id}: not a JPEG (no SOI marker)`);
+        if (!this.frameLimiter.take(deviceId)) return this.dropFrame(deviceId);
         return this.fire('frame', this.touch(deviceId), r.data, { frameId: r.id, retained });
       }
       default:
@@ -256,8 +278,28 @@ export class DeviceRegistry extends EventEmitter {
     return p.ok ? validate(p.value) : p;
   }
 
+  /** Does a payload's `device` field name another device than the topic? */
+  private spoof(named: string | undefined, topicId: string): boolean {
+    return named !== undefined && named !== topicId;
+  }
+
+  private rejectSpoof(deviceId: string, topic: string, kind: TopicKind, named: string): null {
+    this.spoofed++;
+    return this.reject(deviceId, topic, kind, `payload names device ${JSON.stringify(named)}, the topic ${JSON.stringify(deviceId)}: refused`);
+  }
+
+  /** A frame over the device's rate limit: dropped, counted (frameLimiter.dropped, per device in droppedBy). */
+  private dropFrame(deviceId: string): null {
+    const d = this.devices.get(deviceId);
+    if (d) d.lastSeen = this.now();
+    this.emit('dropped', { deviceId, dropped: this.frameLimiter.dropped });
+    return null;
+  }
+
   private reject(deviceId: string | undefined, topic: string, kind: TopicKind | 'unknown', error: string): null {
-    const key = `${deviceId ?? '?'}/${deviceId ? kind : topic}`;
+    let key = `${deviceId ?? '?'}/${deviceId ? kind : topic}`;
+    // Bounded: made-up ids or topics beyond 4096 distinct pairs are counted together.
+    if (!this.invalidCounts.has(key) && this.invalidCounts.size >= 4096) key = '*/other';
     const count = (this.invalidCounts.get(key) ?? 0) + 1;
     this.invalidCounts.set(key, count);
     if (deviceId) {

@@ -32,9 +32,22 @@ export function connectionStatus(v: ConnectionView, connectedText = 'connected')
   return { fill: v.state === 'closed' ? 'grey' : 'yellow', shape: 'ring', text: v.state };
 }
 
-/** The device counts of tinyfer-devices, within 32 characters. */
-export function countsText(c: { online: number; offline: number; invalid?: number }): string {
+/**
+ * The device counts of tinyfer-devices, within 32 characters: online/offline, bad messages (of
+ * which `spoofed` named another device than their topic) and frames dropped over the per-device
+ * rate, in the longest form that fits.
+ */
+export function countsText(c: { online: number; offline: number; invalid?: number; spoofed?: number; framesDropped?: number }): string {
   const bad = c.invalid ? ` / ${c.invalid} bad msgs` : '';
-  const texts = [`${c.online} online / ${c.offline} offline${bad}`, `${c.online} on / ${c.offline} off${bad}`];
-  return texts.find((t) => t.length <= 32) ?? fitStatus(`${c.online} on / ${c.offline} off / ${c.invalid} bad`);
+  const spoof = c.spoofed ? ` (${c.spoofed} spoofed)` : '';
+  const drop = c.framesDropped ? ` / ${c.framesDropped} over rate` : '';
+  const short = `${c.online} on / ${c.offline} off${c.invalid ? ` / ${c.invalid} bad` : ''}`;
+  const texts = [
+    `${c.online} online / ${c.offline} offline${bad}${spoof}${drop}`,
+    `${c.online} on / ${c.offline} off${bad}${spoof}${drop}`,
+    `${short}${c.spoofed ? ` (${c.spoofed} spoof)` : ''}${drop}`,
+    `${short}${drop}`,
+    `${c.online} on/${c.offline} off${c.invalid ? `/${c.invalid} bad` : ''}${c.framesDropped ? `/${c.framesDropped} drop` : ''}`,
+  ];
+  return texts.find((t) => t.length <= 32) ?? fitStatus(c.framesDropped ? texts[4] : short);
 }

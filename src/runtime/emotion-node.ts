@@ -97,7 +97,7 @@ export class EmotionHandler {
       msgFaces = r.faces as unknown as Array<Record<string, unknown>>;
       faces = r.faces;
     } else {
-      throw new VisionError('E_INPUT_TYPE', 'expected msg.faces (from tinyfer-frame) or an image in msg.payload (Buffer, file path or data URL)');
+      throw new VisionError('E_INPUT_TYPE', 'expected msg.faces (from tinyfer-frame) or an image in msg.payload (Buffer or data URL; a file path where the node accepts paths)');
     }
     const classifier = await this.model.classifier;
     const t0 = process.hrtime.bigint();

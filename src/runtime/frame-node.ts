@@ -2,12 +2,13 @@
  * The message logic of the tinyfer-frame node, free of Node-RED so it is tested on its own:
  * nodes/tinyfer-frame.js only creates it, calls handle() per message and reports.
  *
- * msg.payload: an image (Buffer, path, data URL) or one fleet frame chunk (reassembled first).
+ * msg.payload: an image (Buffer, data URL, or a file path when the node accepts paths) or one
+ * fleet frame chunk (reassembled first).
  * Out: msg.faces, msg.image (the encoded frame), msg.frame (size, mode) and msg.payload as
  * configured: the faces, the original image, or an annotated JPEG. A message that carries no
  * image but msg.image + msg.faces (e.g. after tinyfer-emotion) is annotated as it is.
  */
-import { CHUNK_MAGIC, FrameAssembler } from '../fleet/protocol';
+import { CHUNK_MAGIC, DEFAULT_MAX_FRAME_RATE, FrameAssembler, FrameRateLimiter } from '../fleet/protocol';
 import { DEFAULT_ANNOTATE, annotate, drawOn, type AnnotatedFace } from '../vision/annotate';
 import { VisionError } from '../vision/errors';
 import { findFaces, frameOptions, type Face, type FrameOptions } from '../vision/pipeline';
@@ -37,7 +38,27 @@ export interface FrameNodeConfig {
   quality?: string | number;
   /** Where the detector runs: 'worker-wasm' (default) or 'main'. */
   detectorRuntime?: string;
+  /**
+   * Read a string payload that is not a data URL as a file path on the Node-RED host. New nodes
+   * save false (images as bytes or data URLs only); flows saved before this setting existed have
+   * no value and keep reading paths (see filePathsLegacy).
+   */
+  filePaths?: boolean | string;
 }
+
+/** The 'Accept file paths' setting: true/false as saved, true for a node saved before the setting existed. */
+export function filePathsFromConfig(c: Pick<FrameNodeConfig, 'filePaths'>): boolean {
+  return filePathsLegacy(c) || c.filePaths === true || c.filePaths === 'true';
+}
+
+/** Was the node saved before the 'Accept file paths' setting existed (so it reads paths as it always did)? */
+export function filePathsLegacy(c: Pick<FrameNodeConfig, 'filePaths'>): boolean {
+  return c.filePaths === undefined || c.filePaths === null || c.filePaths === '';
+}
+
+/** The line a legacy node logs once at start. */
+export const FILE_PATHS_LEGACY_NOTE =
+  "this node was saved before the 'Accept file paths' setting: it still reads a string payload as a file path on this server. Open it and save it to choose (new nodes take images as bytes or data URLs only).";
 
 /** Parse a number field of the editor: '', blanks or undefined give undefined (the default). */
 export function numField(name: string, v: unknown): number | undefined {
@@ -65,6 +86,7 @@ export function frameOptionsFromConfig(c: FrameNodeConfig): FrameOptions {
     maxBytes: mb === undefined ? undefined : Math.round(mb * 1024 * 1024),
     maxPixels: mp === undefined ? undefined : Math.round(mp * 1e6),
     detectorRuntime: (c.detectorRuntime || undefined) as FrameOptions['detectorRuntime'] | undefined,
+    filePaths: filePathsFromConfig(c),
   });
 }
 
@@ -94,6 +116,8 @@ export class FrameHandler {
   readonly output: FrameOutput;
   readonly quality: number;
   private readonly assembler: FrameAssembler;
+  /** Reassembled (chunked) frames per second per msg.topic: beyond DEFAULT_MAX_FRAME_RATE they are dropped and counted. */
+  private readonly chunkedRate = new FrameRateLimiter(DEFAULT_MAX_FRAME_RATE);
   /** Keeps the shared detector thread loaded while the node lives. */
   private readonly detectorHold: { release(): void };
 
@@ -117,6 +141,7 @@ export class FrameHandler {
       const r = this.assembler.push(typeof msg.topic === 'string' ? msg.topic : '', input);
       if (r.status === 'partial') return null;
       if (r.status === 'error') throw new VisionError('E_DECODE', `frame chunk rejected: ${r.error}`);
+      if (!this.chunkedRate.take(typeof msg.topic === 'string' ? msg.topic : '')) return null;
       input = r.data;
     }
     if (!isImageInput(input) && this.output === 'annotated' && Buffer.isBuffer(msg.image) && Array.isArray(msg.faces)) {
@@ -145,6 +170,11 @@ export class FrameHandler {
   /** Partial frames held for reassembly. */
   get pendingChunks(): number {
     return this.assembler.pending;
+  }
+
+  /** Chunked frames dropped: over a source's rate limit, or partial ones pushed out by the memory caps. */
+  get framesDropped(): { overRate: number; evicted: number } {
+    return { overRate: this.chunkedRate.dropped, evicted: this.assembler.evicted + this.assembler.expired };
   }
 
   /** Drop partial frames; release the detector thread (stopped when no node holds it). */

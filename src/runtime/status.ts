@@ -23,6 +23,7 @@ const VISION_STATUS: Record<VisionErrorCode, string> = {
   E_FORMAT: 'not a JPEG/PNG/WebP/TIFF',
   E_DECODE: 'corrupt image data',
   E_FILE: 'cannot read the image file',
+  E_FILE_PATH: 'file paths are off',
   E_FACES: 'bad msg.faces',
   E_DETECTOR: 'face detector failed',
 };

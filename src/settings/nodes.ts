@@ -53,6 +53,8 @@ export const NODE_SETTINGS: Readonly<Record<NodeType, Readonly<Record<string, Se
   'tinyfer-fleet': {
     protocolVersion: { kind: 'enum', values: PROTOCOL_VERSIONS },
     commandTimeout: optional(RANGES.commandTimeout),
+    maxFrameRate: optional(RANGES.maxFrameRate),
+    maxPendingFrameMb: optional(RANGES.maxPendingFrameMb),
   },
   'tinyfer-devices': {},
   'tinyfer-command': {

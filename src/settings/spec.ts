@@ -151,4 +151,8 @@ export const RANGES = {
   minConfidence: { kind: 'number', min: 0, max: 1 },
   /** Seconds a device has to answer a command (fleet default and per command node). */
   commandTimeout: { kind: 'number', min: 0, minExclusive: true, max: 3600 },
+  /** Frames a second accepted per device (fleet defence; 0: no limit). */
+  maxFrameRate: { kind: 'number', min: 0, max: 10000 },
+  /** MB of partial chunked frames held across all devices (fleet defence; at least one whole frame, 1 MB). */
+  maxPendingFrameMb: { kind: 'number', min: 1, max: 4096 },
 } as const satisfies Record<string, NumberSpec>;

@@ -15,6 +15,11 @@ export interface DecodeLimits {
   maxBytes: number;
   /** Largest image accepted, in pixels (width * height), checked from the header. */
   maxPixels: number;
+  /**
+   * Whether a string that is not a data URL is read as a file path on this machine. Off, such a
+   * string is refused before the file system is touched (the nodes' "Accept file paths" setting).
+   */
+  filePaths: boolean;
 }
 
 export interface DecodeOptions extends DecodeLimits {
@@ -25,6 +30,7 @@ export interface DecodeOptions extends DecodeLimits {
 export const DEFAULT_DECODE: Readonly<DecodeOptions> = {
   maxBytes: 20 * 1024 * 1024,
   maxPixels: 40_000_000,
+  filePaths: true,
   workMaxSide: 1280,
 };
 
@@ -49,15 +55,21 @@ export function isImageInput(v: unknown): boolean {
   return Buffer.isBuffer(v) || v instanceof Uint8Array || (typeof v === 'string' && v.length > 0);
 }
 
-/** Turn a Buffer, Uint8Array, file path or data URL into the encoded image bytes, within maxBytes. */
-export async function readImageInput(input: unknown, limits: Pick<DecodeLimits, 'maxBytes'> = DEFAULT_DECODE): Promise<Buffer> {
+/**
+ * Turn a Buffer, Uint8Array, file path or data URL into the encoded image bytes, within maxBytes.
+ * A file path is read only when `limits.filePaths` is not false; otherwise it is refused (E_FILE_PATH)
+ * without any file system call.
+ */
+export async function readImageInput(input: unknown, limits: Pick<DecodeLimits, 'maxBytes'> & Partial<Pick<DecodeLimits, 'filePaths'>> = DEFAULT_DECODE): Promise<Buffer> {
   let bytes: Buffer;
   if (Buffer.isBuffer(input)) {
     bytes = input;
   } else if (input instanceof Uint8Array) {
     bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   } else if (typeof input === 'string') {
-    bytes = input.startsWith('data:') ? fromDataUrl(input, limits.maxBytes) : await fromFile(input, limits.maxBytes);
+    if (input.startsWith('data:')) bytes = fromDataUrl(input, limits.maxBytes);
+    else if (limits.filePaths === false) throw filePathRefused();
+    else bytes = await fromFile(input, limits.maxBytes);
   } else {
     const what = input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input;
     throw new VisionError('E_INPUT_TYPE', `expected an image Buffer, a file path or a data URL, got ${what}`);
@@ -65,6 +77,13 @@ export async function readImageInput(input: unknown, limits: Pick<DecodeLimits, 
   if (bytes.length === 0) throw new VisionError('E_EMPTY', 'the image is empty (0 bytes)');
   if (bytes.length > limits.maxBytes) throw tooManyBytes(bytes.length, limits.maxBytes);
   return bytes;
+}
+
+function filePathRefused(): VisionError {
+  return new VisionError(
+    'E_FILE_PATH',
+    "got a string that is not a data URL, and file paths are off for this node (setting 'Accept file paths'): send the image as a Buffer or a data URL",
+  );
 }
 
 function tooManyBytes(n: number, max: number): VisionError {

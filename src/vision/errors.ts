@@ -9,6 +9,7 @@ export type VisionErrorCode =
   | 'E_FORMAT' // not a JPEG/PNG/WebP/TIFF
   | 'E_DECODE' // truncated or corrupt image data
   | 'E_FILE' // a path that cannot be read
+  | 'E_FILE_PATH' // a path where the node's setting does not accept file paths
   | 'E_FACES' // a msg.faces entry that is not a valid face
   | 'E_DETECTOR'; // the face detector's worker thread failed to load, crashed or was closed
 

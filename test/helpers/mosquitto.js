@@ -48,6 +48,19 @@ function waitForPort(port, timeoutMs) {
     });
 }
 
+/**
+ * A throwaway CA (ca.crt, ca.key) and a server certificate for 127.0.0.1 signed by it
+ * (server.crt, server.key) in `dir`, made with the openssl command line.
+ */
+function makeTestCerts(dir) {
+    const f = (n) => path.join(dir, n);
+    const ssl = (...args) => execFileSync('openssl', args, { stdio: 'pipe' });
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=tinyfer test CA', '-keyout', f('ca.key'), '-out', f('ca.crt'));
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', f('server.key'), '-out', f('server.csr'));
+    fs.writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+    ssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('san.ext'), '-out', f('server.crt'));
+}
+
 async function startMosquitto(opts = {}) {
     if (!mosquittoAvailable()) throw new Error(`mosquitto not found at ${BIN} (apt-get install mosquitto, or set MOSQUITTO)`);
     const port = opts.port || await freePort();
@@ -64,11 +77,7 @@ async function startMosquitto(opts = {}) {
         tlsPort = await freePort();
         authPort = await freePort();
         const f = (n) => path.join(dir, n);
-        const ssl = (...args) => execFileSync('openssl', args, { stdio: 'pipe' });
-        ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=tinyfer test CA', '-keyout', f('ca.key'), '-out', f('ca.crt'));
-        ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', f('server.key'), '-out', f('server.csr'));
-        fs.writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-        ssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('san.ext'), '-out', f('server.crt'));
+        makeTestCerts(dir);
         const users = Object.entries(opts.users || {});
         if (users.length) {
             fs.writeFileSync(f('passwd'), users.map(([u, p]) => `${u}:${p}`).join('\n') + '\n');
@@ -143,4 +152,4 @@ async function startMosquitto(opts = {}) {
     return broker;
 }
 
-module.exports = { startMosquitto, mosquittoAvailable, freePort };
+module.exports = { startMosquitto, mosquittoAvailable, freePort, waitForPort, makeTestCerts, BIN };

@@ -88,6 +88,7 @@ static int publish_birth(tfa_app *app) {
   tfa_jw_arr_begin(&w);
   for (i = 0; i < sizeof kCapabilities / sizeof kCapabilities[0]; i++) tfa_jw_str(&w, kCapabilities[i]);
   if (app->o.has_model_key) tfa_jw_str(&w, "model_update");
+  if (app->o.has_firmware_key && app->p->app_begin && app->p->app_write && app->p->app_finish) tfa_jw_str(&w, "firmware_update");
   tfa_jw_arr_end(&w);
   if (app->p->epoch_ms && app->p->epoch_ms(app->p->ctx)) {
     tfa_jw_key(&w, "ts");
@@ -211,6 +212,7 @@ int tfa_app_init(tfa_app *app, const tfa_platform *p, const tfa_options *o) {
   if (!app->o.firmware) app->o.firmware = TFA_FIRMWARE_VERSION;
   if (!app->o.chunk_bytes) app->o.chunk_bytes = 8192;
   if (!app->o.telemetry_interval_ms) app->o.telemetry_interval_ms = 5000;
+  if (!app->o.ota_timeout_ms) app->o.ota_timeout_ms = TFA_OTA_TIMEOUT_MS;
   if (!valid_device_id(app->o.device_id) || !valid_prefix(app->o.prefix)) return -1;
   if (!app->o.arena || app->o.arena_size < 1024 || ((uintptr_t)app->o.arena & 3u)) return -1;
   if (!app->o.scratch || app->o.scratch_size < 4096) return -1;
@@ -237,6 +239,11 @@ void tfa_app_on_connected(tfa_app *app) {
   if (tfa_topic(app, "ota/chunk", t, sizeof t) == 0) app->p->subscribe(app->p->ctx, t, 1);
   app->state = TFA_ONLINE;
   publish_birth(app);
+  if (!app->app_confirmed && app->p->app_confirm) {
+    /* Booted, configured, on the network and accepted by the broker: this image works. */
+    app->app_confirmed = true;
+    app->p->app_confirm(app->p->ctx);
+  }
   app->next_capture_ms = now + app->cfg.capture_interval_ms;
   app->next_telemetry_ms = now + app->o.telemetry_interval_ms;
   app->win_start_ms = now;
@@ -454,6 +461,6 @@ uint32_t tfa_app_step(tfa_app *app) {
     app->next_telemetry_ms = now + app->o.telemetry_interval_ms;
   }
   next = app->next_capture_ms < app->next_telemetry_ms ? app->next_capture_ms : app->next_telemetry_ms;
-  if (app->ota.active && app->ota.started_ms + TFA_OTA_TIMEOUT_MS < next) next = app->ota.started_ms + TFA_OTA_TIMEOUT_MS;
+  if (app->ota.active && app->ota.started_ms + app->o.ota_timeout_ms < next) next = app->ota.started_ms + app->o.ota_timeout_ms;
   return next <= now ? 0 : (next - now > 1000 ? 1000 : (uint32_t)(next - now));
 }

@@ -189,7 +189,8 @@ static void on_command(tfa_app *app, const char *name, const uint8_t *payload, s
   else if (strcmp(name, "set_config") == 0) cmd_set_config(app, &r, &doc, params);
   else if (strcmp(name, "snapshot") == 0) cmd_snapshot(app, &r);
   else if (strcmp(name, "reboot") == 0) cmd_reboot(app, &r, &doc, params);
-  else if (strcmp(name, "model_update") == 0) tfa_ota_command(app, &r, &doc, params);
+  else if (strcmp(name, "model_update") == 0) tfa_ota_command(app, &r, &doc, params, false);
+  else if (strcmp(name, "firmware_update") == 0) tfa_ota_command(app, &r, &doc, params, true);
   else {
     snprintf(err, sizeof err, "unknown command %s", name);
     tfa_respond(app, &r, NULL, "unknown_command", err);

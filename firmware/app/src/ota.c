@@ -1,12 +1,17 @@
 /*
- * Model over the air (docs/protocol.md, model_update): the blob arrives inline (base64 in the
- * request) or in chunks on <base>/ota/chunk, is written to the spare slot, and becomes the active
- * model only after every check passed:
+ * Model and application firmware over the air (docs/protocol.md, model_update and
+ * firmware_update): the blob arrives inline (base64 in the request) or in chunks on
+ * <base>/ota/chunk. A model is written to the spare model slot and becomes the active model only
+ * after every check passed:
  *   1. the Ed25519 signature over the 32-byte SHA-256 digest named in the request (checked first:
  *      a forged request is refused before a byte is written),
  *   2. size and SHA-256 of the bytes actually received,
  *   3. tfr_model_parse (format, CRC, shapes), the arena it needs, and a self-test inference.
  * Any failure leaves the active model untouched; the response names the active version.
+ * A firmware image is checked the same way (1 and 2, with the firmware key), written to the app
+ * slot that is not running through the platform's app_* functions, set to boot next on trial,
+ * and the device reboots into it; the new image confirms itself once it reaches the broker
+ * (tfa_app_on_connected), otherwise the platform boots the previous image again (rollback).
  */
 #include <math.h>
 #include <stdio.h>
@@ -78,8 +83,41 @@ static void fail(tfa_app *app, const tfa_reply *r, const char *code, const char 
   char msg[256];
   snprintf(msg, sizeof msg, fmt, detail ? detail : "");
   app->n.ota_failed++;
-  tfa_log(app, 1, "model_update refused (%s): %s; keeping model %s", code, msg, tfa_app_model_version(app));
+  if (strcmp(r->cmd, "firmware_update") == 0)
+    tfa_log(app, 1, "firmware_update refused (%s): %s; keeping firmware %s", code, msg, app->o.firmware);
+  else
+    tfa_log(app, 1, "model_update refused (%s): %s; keeping model %s", code, msg, tfa_app_model_version(app));
   tfa_respond(app, r, NULL, code, msg);
+}
+
+/* The firmware image is in the app slot: the platform checks it and sets it to boot next on trial. */
+static void finish_firmware(tfa_app *app, const tfa_reply *r, size_t size, const uint8_t sha[32], const char *version) {
+  char hex[65], buf[256];
+  tfa_jw w;
+  if (app->p->app_finish(app->p->ctx, size, sha, version) != 0) {
+    fail(app, r, "verify_failed", "%s", "the image does not match its sha256 or is not bootable");
+    return;
+  }
+  app->n.firmware_ok++;
+  tfa_hex(sha, 32, hex);
+  tfa_log(app, 2, "firmware %s installed (%u bytes): rebooting into it on trial", version, (unsigned)size);
+  tfa_jw_init(&w, buf, sizeof buf);
+  tfa_jw_obj_begin(&w);
+  tfa_jw_key(&w, "firmware");
+  tfa_jw_str(&w, version);
+  tfa_jw_key(&w, "sha256");
+  tfa_jw_str(&w, hex);
+  tfa_jw_key(&w, "reboot");
+  tfa_jw_bool(&w, true);
+  tfa_jw_obj_end(&w);
+  tfa_jw_finish(&w);
+  tfa_respond(app, r, buf, NULL, NULL);
+  app->reboot_pending = true; /* step() says goodbye and hands over to the platform */
+  app->reboot_delay_ms = 200;
+}
+
+static int ota_write(tfa_app *app, bool firmware, int slot, size_t off, const void *d, size_t n) {
+  return firmware ? app->p->app_write(app->p->ctx, off, d, n) : app->p->slot_write(app->p->ctx, slot, off, d, n);
 }
 
 /* The bytes are in `slot`: check them and switch. */
@@ -141,23 +179,30 @@ static void finish(tfa_app *app, const tfa_reply *r, int slot, size_t size, cons
 
 static int spare_slot(const tfa_app *app) { return app->has_model && app->cur.slot == 1 ? 2 : 1; }
 
-void tfa_ota_command(tfa_app *app, const tfa_reply *r, const tfa_json *doc, int params) {
+void tfa_ota_command(tfa_app *app, const tfa_reply *r, const tfa_json *doc, int params, bool firmware) {
   char version[65], err[256] = "";
   uint8_t sha[32], sig[64];
   int64_t size = 0, transfer = -1, chunks = -1;
   int tv, ts, th, tg, tb, tt, tc, k, v, slot;
   uint32_t it = 0;
   size_t cap;
-  if (!app->o.has_model_key) {
-    fail(app, r, "unsupported", "%s", "no model verification key provisioned");
+  const char *cmd = firmware ? "firmware_update" : "model_update";
+  const uint32_t max_size = firmware ? TFA_MAX_APP_BYTES : TFA_MAX_MODEL_BYTES;
+  if (firmware && !(app->p->app_begin && app->p->app_write && app->p->app_finish)) {
+    fail(app, r, "unsupported", "%s", "this device cannot update its firmware over the air");
+    return;
+  }
+  if (firmware ? !app->o.has_firmware_key : !app->o.has_model_key) {
+    fail(app, r, "unsupported", "%s", firmware ? "no firmware verification key provisioned" : "no model verification key provisioned");
     return;
   }
   if (params < 0) {
-    fail(app, r, "bad_request", "%s", "model_update params: must be an object");
+    snprintf(err, sizeof err, "%s params: must be an object", cmd);
+    fail(app, r, "bad_request", "%s", err);
     return;
   }
   while (tfa_json_member(doc, params, &it, &k, &v))
-    if (!known_key(doc, k)) snprintf(err, sizeof err, "unknown field in model_update params");
+    if (!known_key(doc, k)) snprintf(err, sizeof err, "unknown field in %s params", cmd);
   tv = tfa_json_get(doc, params, "version");
   ts = tfa_json_get(doc, params, "size");
   th = tfa_json_get(doc, params, "sha256");
@@ -166,7 +211,7 @@ void tfa_ota_command(tfa_app *app, const tfa_reply *r, const tfa_json *doc, int 
   tt = tfa_json_get(doc, params, "transfer");
   tc = tfa_json_get(doc, params, "chunks");
   if (!err[0] && tfa_json_str(doc, tv, version, sizeof version) <= 0) snprintf(err, sizeof err, "version: must be a string of 1..64 chars");
-  if (!err[0] && !tfa_json_int(doc, ts, 1, TFA_MAX_MODEL_BYTES, &size)) snprintf(err, sizeof err, "size: must be an integer 1..%u", (unsigned)TFA_MAX_MODEL_BYTES);
+  if (!err[0] && !tfa_json_int(doc, ts, 1, max_size, &size)) snprintf(err, sizeof err, "size: must be an integer 1..%u", (unsigned)max_size);
   if (!err[0] && (!lower_hex64(doc, th) || !tfa_unhex(doc->text + doc->tok[th].start, 64, sha, 32))) snprintf(err, sizeof err, "sha256: must be 64 lowercase hex chars");
   if (!err[0] && (tg < 0 || doc->tok[tg].type != TFA_JSON_STRING || doc->tok[tg].end - doc->tok[tg].start != 88 ||
                   tfa_b64_decode(doc->text + doc->tok[tg].start, 88, sig, sizeof sig) != 64))
@@ -180,13 +225,13 @@ void tfa_ota_command(tfa_app *app, const tfa_reply *r, const tfa_json *doc, int 
     fail(app, r, "bad_request", "%s", err);
     return;
   }
-  if (tfa_ed25519_verify(sig, sha, 32, app->o.model_key) != 0) {
+  if (tfa_ed25519_verify(sig, sha, 32, firmware ? app->o.firmware_key : app->o.model_key) != 0) {
     fail(app, r, "verify_failed", "%s", "bad signature");
     return;
   }
-  slot = spare_slot(app);
-  cap = app->p->slot_capacity ? app->p->slot_capacity(app->p->ctx, slot) : 0;
-  if ((size_t)size > cap) {
+  slot = firmware ? -1 : spare_slot(app);
+  cap = firmware ? max_size : app->p->slot_capacity ? app->p->slot_capacity(app->p->ctx, slot) : 0;
+  if (!firmware && (size_t)size > cap) {
     snprintf(err, sizeof err, "%lu bytes do not fit the %lu-byte model slot", (unsigned long)size, (unsigned long)cap);
     fail(app, r, "too_large", "%s", err);
     return;
@@ -197,11 +242,11 @@ void tfa_ota_command(tfa_app *app, const tfa_reply *r, const tfa_json *doc, int 
     return;
   }
   if (app->ota.active) {
-    fail(app, r, "busy", "%s", "a model transfer is already in progress");
+    fail(app, r, "busy", "%s", "a transfer is already in progress");
     return;
   }
-  if (app->p->slot_begin(app->p->ctx, slot, (size_t)size) != 0) {
-    fail(app, r, "internal", "%s", "the spare slot could not be erased");
+  if (firmware ? app->p->app_begin(app->p->ctx, (size_t)size) != 0 : app->p->slot_begin(app->p->ctx, slot, (size_t)size) != 0) {
+    fail(app, r, "internal", "%s", firmware ? "the app slot could not be prepared (too small?)" : "the spare slot could not be erased");
     return;
   }
   if (tb >= 0) {
@@ -224,8 +269,8 @@ void tfa_ota_command(tfa_app *app, const tfa_reply *r, const tfa_json *doc, int 
         fail(app, r, "verify_failed", "%s", "the blob is longer than size");
         return;
       }
-      if (app->p->slot_write(app->p->ctx, slot, off, piece, (size_t)d) != 0) {
-        fail(app, r, "internal", "%s", "writing the spare slot failed");
+      if (ota_write(app, firmware, slot, off, piece, (size_t)d) != 0) {
+        fail(app, r, "internal", "%s", "writing the slot failed");
         return;
       }
       off += (size_t)d;
@@ -235,12 +280,14 @@ void tfa_ota_command(tfa_app *app, const tfa_reply *r, const tfa_json *doc, int 
       fail(app, r, "verify_failed", "%s", err);
       return;
     }
-    finish(app, r, slot, (size_t)size, sha, version);
+    if (firmware) finish_firmware(app, r, (size_t)size, sha, version);
+    else finish(app, r, slot, (size_t)size, sha, version);
     return;
   }
   /* chunked: remember the request, answer when the last chunk is in */
   memset(&app->ota, 0, sizeof app->ota);
   app->ota.active = true;
+  app->ota.firmware = firmware;
   app->ota.transfer = (uint32_t)transfer;
   app->ota.chunks = (uint16_t)chunks;
   app->ota.size = (size_t)size;
@@ -253,13 +300,13 @@ void tfa_ota_command(tfa_app *app, const tfa_reply *r, const tfa_json *doc, int 
   strcpy(app->ota.resp_topic, r->topic);
   memcpy(app->ota.corr, r->corr, r->corr_len);
   app->ota.corr_len = r->corr_len;
-  tfa_log(app, 2, "model_update %s: waiting for %u chunks of transfer %lu", version, (unsigned)chunks, (unsigned long)transfer);
+  tfa_log(app, 2, "%s %s: waiting for %u chunks of transfer %lu", cmd, version, (unsigned)chunks, (unsigned long)transfer);
 }
 
 static void ota_reply(const tfa_app *app, tfa_reply *r) {
   memset(r, 0, sizeof *r);
   strcpy(r->id, app->ota.req_id);
-  strcpy(r->cmd, "model_update");
+  strcpy(r->cmd, app->ota.firmware ? "firmware_update" : "model_update");
   strcpy(r->topic, app->ota.resp_topic);
   memcpy(r->corr, app->ota.corr, app->ota.corr_len);
   r->corr_len = app->ota.corr_len;
@@ -288,23 +335,24 @@ void tfa_ota_chunk(tfa_app *app, const uint8_t *payload, size_t len) {
     return;
   }
   if (app->ota.seen[h.index / 8] & (1u << (h.index % 8))) return; /* duplicate */
-  if (app->p->slot_write(app->p->ctx, app->ota.slot, h.offset, data, n) != 0) {
+  if (ota_write(app, app->ota.firmware, app->ota.slot, h.offset, data, n) != 0) {
     ota_reply(app, &r);
     app->ota.active = false;
-    fail(app, &r, "internal", "%s", "writing the spare slot failed");
+    fail(app, &r, "internal", "%s", "writing the slot failed");
     return;
   }
   app->ota.seen[h.index / 8] = (uint8_t)(app->ota.seen[h.index / 8] | (1u << (h.index % 8)));
   if (++app->ota.got < app->ota.chunks) return;
   ota_reply(app, &r);
   app->ota.active = false;
-  finish(app, &r, app->ota.slot, app->ota.size, app->ota.sha256, app->ota.version);
+  if (app->ota.firmware) finish_firmware(app, &r, app->ota.size, app->ota.sha256, app->ota.version);
+  else finish(app, &r, app->ota.slot, app->ota.size, app->ota.sha256, app->ota.version);
 }
 
 void tfa_ota_poll(tfa_app *app, uint64_t now_ms) {
   tfa_reply r;
-  if (!app->ota.active || now_ms < app->ota.started_ms + TFA_OTA_TIMEOUT_MS) return;
+  if (!app->ota.active || now_ms < app->ota.started_ms + app->o.ota_timeout_ms) return;
   ota_reply(app, &r);
   app->ota.active = false;
-  fail(app, &r, "timeout", "%s", "model chunks did not all arrive");
+  fail(app, &r, "timeout", "%s", "the chunks did not all arrive");
 }

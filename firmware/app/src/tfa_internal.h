@@ -34,8 +34,8 @@ int tfa_classify_face(tfa_app *app, const uint8_t face[TFR_FACE_PIXELS], float c
 /* A response: ok with `result_json` (a JSON object text, NULL = {}), or an error. */
 int tfa_respond(tfa_app *app, const tfa_reply *r, const char *result_json, const char *err_code, const char *err_msg);
 
-/* model_update (ota.c): params is the JSON object of the request. */
-void tfa_ota_command(tfa_app *app, const tfa_reply *r, const tfa_json *doc, int params);
+/* model_update and firmware_update (ota.c): params is the JSON object of the request. */
+void tfa_ota_command(tfa_app *app, const tfa_reply *r, const tfa_json *doc, int params, bool firmware);
 void tfa_ota_chunk(tfa_app *app, const uint8_t *payload, size_t len);
 void tfa_ota_poll(tfa_app *app, uint64_t now_ms);
 

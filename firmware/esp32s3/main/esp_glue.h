@@ -35,6 +35,7 @@
 esp_err_t settings_init(void);
 int settings_get(const char *key, char *out, size_t cap);
 int settings_set(const char *key, const char *value);
+int settings_len(const char *key); /* stored length of a string setting, -1 when unset */
 bool settings_provisioned(void); /* Wi-Fi SSID and broker set */
 void console_start(void);        /* `set`, `show`, `erase`, `reboot` on the USB console */
 
@@ -49,7 +50,10 @@ typedef struct {
   uint8_t *corr;       /* heap or NULL */
   size_t corr_len;
 } app_event;
-esp_err_t mqtt_start(const char *uri, const char *client_id, const char *will_topic, const char *will_payload, QueueHandle_t q);
+/* username/password: NULL for none; ca_pem: the CA (PEM, NUL-terminated) the broker's certificate
+ * must chain to, required for mqtts:// (NULL otherwise). */
+esp_err_t mqtt_start(const char *uri, const char *client_id, const char *username, const char *password, const char *ca_pem,
+                     const char *will_topic, const char *will_payload, QueueHandle_t q);
 int mqtt_publish(const char *topic, const void *data, size_t len, int qos, bool retain, const uint8_t *corr, size_t corr_len);
 int mqtt_subscribe(const char *filter, int qos);
 void mqtt_disconnect(void);
@@ -60,5 +64,7 @@ esp_err_t camera_start(void);
 void platform_fill(tfa_platform *p);
 void net_set_ip(const char *ip);
 size_t platform_builtin_size(void); /* bytes of the compiled-in model, 0 without one */
+bool platform_can_update_app(void); /* two OTA app partitions: firmware_update is possible */
+void platform_app_trial_start(uint32_t ms); /* a new image on trial: roll back unless confirmed within ms */
 
 #endif

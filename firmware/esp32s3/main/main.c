@@ -3,6 +3,7 @@
  * the app task (firmware/app), which owns everything protocol- and model-related.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "esp_camera.h"
@@ -29,7 +30,8 @@ static const char *TAG = "tinyfer";
 static tfa_app s_app;
 static tfa_platform s_platform;
 static QueueHandle_t s_queue;
-static char s_device_id[65], s_prefix[64], s_broker[128], s_client_id[96];
+static char s_device_id[65], s_prefix[64], s_broker[128], s_client_id[96], s_mqtt_user[65], s_mqtt_pass[129];
+static char *s_ca_pem; /* the fleet CA as PEM, from NVS (ca_cert: its base64 body) */
 static bool s_mqtt_started;
 
 static void on_wifi(void *arg, esp_event_base_t base, int32_t id, void *data) {
@@ -48,7 +50,7 @@ static void on_wifi(void *arg, esp_event_base_t base, int32_t id, void *data) {
     if (!s_mqtt_started) {
       const char *wt, *wp;
       tfa_app_will(&s_app, &wt, &wp);
-      s_mqtt_started = mqtt_start(s_broker, s_client_id, wt, wp, s_queue) == ESP_OK;
+      s_mqtt_started = mqtt_start(s_broker, s_client_id, s_mqtt_user, s_mqtt_pass[0] ? s_mqtt_pass : NULL, s_ca_pem, wt, wp, s_queue) == ESP_OK;
     }
   }
 }
@@ -76,6 +78,27 @@ static void wifi_start(void) {
     strcpy(ntp_server, ntp);
     esp_netif_sntp_init(&sc); /* emotion ts is the uptime until the time is set */
   }
+}
+
+/* The CA from NVS: `ca_cert` holds the base64 body of the PEM (no header, no line breaks, so that
+ * it fits one console line); rebuilt here as PEM with 64-char lines. NULL when unset. */
+static char *load_ca_pem(void) {
+  static const char kBegin[] = "-----BEGIN CERTIFICATE-----\n", kEnd[] = "-----END CERTIFICATE-----\n";
+  int n = settings_len("ca_cert"), i, o = 0;
+  char *b64, *pem;
+  if (n <= 0) return NULL;
+  b64 = malloc((size_t)n + 1);
+  pem = malloc(sizeof kBegin + (size_t)n + (size_t)n / 64 + 2 + sizeof kEnd);
+  if (!b64 || !pem || settings_get("ca_cert", b64, (size_t)n + 1) != n) {
+    free(b64);
+    free(pem);
+    return NULL;
+  }
+  o += sprintf(pem, "%s", kBegin);
+  for (i = 0; i < n; i += 64) o += sprintf(pem + o, "%.*s\n", n - i < 64 ? n - i : 64, b64 + i);
+  sprintf(pem + o, "%s", kEnd);
+  free(b64);
+  return pem;
 }
 
 static void app_task(void *arg) {
@@ -118,6 +141,12 @@ void app_main(void) {
   if (settings_get("prefix", s_prefix, sizeof s_prefix) <= 0) strcpy(s_prefix, "tinyfer");
   settings_get("broker", s_broker, sizeof s_broker);
   snprintf(s_client_id, sizeof s_client_id, "tinyfer-dev-%s", s_device_id);
+  /* Per-device broker identity (docs/security.md): username = the device id unless mqtt_user says
+   * otherwise, the password and the CA from NVS. None of them is logged. */
+  if (settings_get("mqtt_user", s_mqtt_user, sizeof s_mqtt_user) <= 0) snprintf(s_mqtt_user, sizeof s_mqtt_user, "%s", s_device_id);
+  if (settings_get("mqtt_pass", s_mqtt_pass, sizeof s_mqtt_pass) <= 0) s_mqtt_pass[0] = '\0';
+  s_ca_pem = load_ca_pem();
+  if (strncmp(s_broker, "mqtts://", 8) != 0) ESP_LOGW(TAG, "broker is not mqtts://: use TLS and credentials (docs/security.md)");
   o.device_id = s_device_id;
   o.prefix = s_prefix;
   o.builtin_size = platform_builtin_size();
@@ -130,11 +159,16 @@ void app_main(void) {
   o.telemetry_interval_ms = 10000;
   if (settings_get("model_pk", hex, sizeof hex) == 64 && tfa_unhex(hex, 64, o.model_key, 32)) o.has_model_key = true;
   else ESP_LOGW(TAG, "no model_pk provisioned: model_update is refused");
+  if (settings_get("fw_pk", hex, sizeof hex) == 64 && tfa_unhex(hex, 64, o.firmware_key, 32) && platform_can_update_app()) o.has_firmware_key = true;
+  else ESP_LOGW(TAG, "no fw_pk provisioned (or no second OTA app partition): firmware_update is refused");
   platform_fill(&s_platform);
   if (tfa_app_init(&s_app, &s_platform, &o) != 0) {
     ESP_LOGE(TAG, "bad device_id/prefix or out of memory: fix with the console and reboot");
     return;
   }
+  /* A new image on trial: it confirms itself once it reached the broker (tfa_app_on_connected ->
+   * app_confirm); if it has not within 2 minutes, roll back (a crash or reboot rolls back anyway). */
+  platform_app_trial_start(120000);
   if (camera_start() != ESP_OK) ESP_LOGE(TAG, "camera init failed: the device runs without frames");
   s_queue = xQueueCreate(16, sizeof(app_event));
   xTaskCreatePinnedToCore(app_task, "tinyfer", 16384, NULL, 5, NULL, 1);

@@ -104,10 +104,15 @@ static void on_event(void *arg, esp_event_base_t base, int32_t id, void *data) {
   }
 }
 
-esp_err_t mqtt_start(const char *uri, const char *client_id, const char *will_topic, const char *will_payload, QueueHandle_t q) {
+esp_err_t mqtt_start(const char *uri, const char *client_id, const char *username, const char *password, const char *ca_pem,
+                     const char *will_topic, const char *will_payload, QueueHandle_t q) {
   esp_mqtt_client_config_t cfg = {
       .broker.address.uri = uri,
+      /* mqtts://: the broker's certificate is checked against this CA, host name included */
+      .broker.verification.certificate = ca_pem,
       .credentials.client_id = client_id,
+      .credentials.username = username,
+      .credentials.authentication.password = password,
       .session =
           {
               .protocol_ver = MQTT_PROTOCOL_V_5,
@@ -118,6 +123,15 @@ esp_err_t mqtt_start(const char *uri, const char *client_id, const char *will_to
       .buffer = {.size = 16 * 1024 + 64, .out_size = 16 * 1024 + 512},
       .network = {.reconnect_timeout_ms = 2000},
   };
+  bool tls = strncmp(uri, "mqtts://", 8) == 0;
+  if (tls && !ca_pem) {
+    ESP_LOGE(TAG, "mqtts:// needs the broker's CA: `set ca_cert ...` on the console");
+    return ESP_ERR_INVALID_ARG;
+  }
+  if (!tls && password) {
+    ESP_LOGE(TAG, "a password is set but the broker is not mqtts://: credentials are never sent in clear");
+    return ESP_ERR_INVALID_ARG;
+  }
   s_queue = q;
   s_client = esp_mqtt_client_init(&cfg);
   if (!s_client) return ESP_FAIL;

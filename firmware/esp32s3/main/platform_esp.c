@@ -13,6 +13,7 @@
 #include "esp_camera.h"
 #include "esp_heap_caps.h"
 #include "esp_log.h"
+#include "esp_ota_ops.h"
 #include "esp_partition.h"
 #include "esp_system.h"
 #include "esp_timer.h"
@@ -288,6 +289,88 @@ static void p_log(void *ctx, int level, const char *msg) {
 
 size_t platform_builtin_size(void) { return tinyfer_model_len; }
 
+/* ------------------------------------------------------------------ application firmware (OTA app slots) */
+
+static esp_ota_handle_t s_ota;
+static const esp_partition_t *s_ota_part;
+static size_t s_ota_size;
+static esp_timer_handle_t s_trial_timer;
+
+bool platform_can_update_app(void) { return esp_ota_get_next_update_partition(NULL) != NULL; }
+
+static int p_app_begin(void *ctx, size_t size) {
+  (void)ctx;
+  if (s_ota) esp_ota_abort(s_ota);
+  s_ota = 0;
+  s_ota_part = esp_ota_get_next_update_partition(NULL);
+  if (!s_ota_part || size == 0 || size > s_ota_part->size) return -1;
+  if (esp_ota_begin(s_ota_part, size, &s_ota) != ESP_OK) { /* erases `size` bytes of the slot */
+    s_ota = 0;
+    return -1;
+  }
+  s_ota_size = size;
+  return 0;
+}
+
+static int p_app_write(void *ctx, size_t off, const void *data, size_t len) {
+  (void)ctx;
+  if (!s_ota || off > s_ota_size || len > s_ota_size - off) return -1;
+  return esp_ota_write_with_offset(s_ota, data, len, (uint32_t)off) == ESP_OK ? 0 : -1;
+}
+
+static int p_app_finish(void *ctx, size_t size, const uint8_t sha256[32], const char *version) {
+  static uint8_t buf[4096];
+  uint8_t got[32];
+  mbedtls_sha256_context c;
+  size_t off;
+  int ok = 1;
+  (void)ctx;
+  if (!s_ota || size != s_ota_size) return -1;
+  if (esp_ota_end(s_ota) != ESP_OK) { /* esp_image_verify: a valid app image for this chip */
+    s_ota = 0;
+    return -1;
+  }
+  s_ota = 0;
+  /* The bytes in the slot are the ones the signature covers. */
+  mbedtls_sha256_init(&c);
+  mbedtls_sha256_starts(&c, 0);
+  for (off = 0; ok && off < size; off += sizeof buf) {
+    size_t n = size - off < sizeof buf ? size - off : sizeof buf;
+    ok = esp_partition_read(s_ota_part, off, buf, n) == ESP_OK;
+    if (ok) mbedtls_sha256_update(&c, buf, n);
+  }
+  mbedtls_sha256_finish(&c, got);
+  mbedtls_sha256_free(&c);
+  if (!ok || memcmp(got, sha256, 32) != 0) return -1;
+  if (esp_ota_set_boot_partition(s_ota_part) != ESP_OK) return -1;
+  ESP_LOGI(TAG, "firmware %s in %s: boots next, on trial", version, s_ota_part->label);
+  return 0;
+}
+
+static void p_app_confirm(void *ctx) {
+  esp_ota_img_states_t st;
+  (void)ctx;
+  if (esp_ota_get_state_partition(esp_ota_get_running_partition(), &st) == ESP_OK && st == ESP_OTA_IMG_PENDING_VERIFY) {
+    esp_ota_mark_app_valid_cancel_rollback();
+    if (s_trial_timer) esp_timer_stop(s_trial_timer);
+    ESP_LOGI(TAG, "this firmware reached the broker: confirmed, no rollback");
+  }
+}
+
+static void trial_expired(void *arg) {
+  (void)arg;
+  ESP_LOGE(TAG, "the new firmware did not reach the broker in time: rolling back");
+  esp_ota_mark_app_invalid_rollback_and_reboot();
+}
+
+void platform_app_trial_start(uint32_t ms) {
+  esp_ota_img_states_t st;
+  const esp_timer_create_args_t a = {.callback = trial_expired, .name = "app_trial"};
+  if (esp_ota_get_state_partition(esp_ota_get_running_partition(), &st) != ESP_OK || st != ESP_OTA_IMG_PENDING_VERIFY) return;
+  if (esp_timer_create(&a, &s_trial_timer) == ESP_OK) esp_timer_start_once(s_trial_timer, (uint64_t)ms * 1000u);
+  ESP_LOGW(TAG, "new firmware on trial: it must reach the broker within %u s", (unsigned)(ms / 1000));
+}
+
 void platform_fill(tfa_platform *p) {
   memset(p, 0, sizeof *p);
   p->now_us = p_now_us;
@@ -308,5 +391,11 @@ void platform_fill(tfa_platform *p) {
   p->ip = p_ip;
   p->reboot = p_reboot;
   p->log = p_log;
+  if (platform_can_update_app()) {
+    p->app_begin = p_app_begin;
+    p->app_write = p_app_write;
+    p->app_finish = p_app_finish;
+  }
+  p->app_confirm = p_app_confirm;
   ESP_LOGI(TAG, "built-in model: %u bytes", (unsigned)tinyfer_model_len);
 }

@@ -3,11 +3,16 @@
  * No credentials live in the repository: flash the firmware, open `idf.py monitor`, then
  *   set wifi_ssid MyNetwork
  *   set wifi_pass secret
- *   set broker mqtt://192.168.1.10:1883
+ *   set broker mqtts://broker.lan:8883
+ *   set ca_cert <base64 body of the fleet CA certificate, one line>   (required for mqtts://)
+ *   set mqtt_pass <this device's broker password>             (username: mqtt_user, default the device id)
  *   set model_pk <64 hex digits of the Ed25519 public key>   (optional: enables model_update)
+ *   set fw_pk <64 hex digits>                                (optional: enables firmware_update)
  *   set device_id xiao-kitchen                               (optional: default xiao-<MAC>)
  *   reboot
- * `show` prints the settings (the password masked), `erase` forgets them all.
+ * `show` prints the settings (passwords masked, the CA only as its length), `erase` forgets them
+ * all. Secrets live only in NVS (enable NVS/flash encryption to protect them against a flash
+ * read-out), never in the firmware image, and are never logged.
  */
 #include <stdio.h>
 #include <string.h>
@@ -22,7 +27,9 @@
 static const char *TAG = "provision";
 
 /* Keys the console may set (the app's own keys, "config" and "model", are not listed). */
-static const char *const kKeys[] = {"wifi_ssid", "wifi_pass", "broker", "device_id", "prefix", "model_pk", "ntp"};
+static const char *const kKeys[] = {"wifi_ssid", "wifi_pass", "broker", "device_id", "prefix", "model_pk", "ntp",
+                                    "mqtt_user", "mqtt_pass", "ca_cert", "fw_pk"};
+static bool secret(const char *k) { return strcmp(k, "wifi_pass") == 0 || strcmp(k, "mqtt_pass") == 0; }
 
 esp_err_t settings_init(void) {
   esp_err_t err = nvs_flash_init();
@@ -52,6 +59,15 @@ int settings_set(const char *key, const char *value) {
   return err == ESP_OK ? 0 : -1;
 }
 
+int settings_len(const char *key) {
+  nvs_handle_t h;
+  size_t n = 0;
+  if (nvs_open(NVS_NAMESPACE, NVS_READONLY, &h) != ESP_OK) return -1;
+  esp_err_t err = nvs_get_str(h, key, NULL, &n);
+  nvs_close(h);
+  return err == ESP_OK && n > 0 ? (int)(n - 1) : -1;
+}
+
 bool settings_provisioned(void) {
   char b[128];
   return settings_get("wifi_ssid", b, sizeof b) > 0 && settings_get("broker", b, sizeof b) > 0;
@@ -69,11 +85,11 @@ static int cmd_set(int argc, char **argv) {
         printf("could not store %s\n", argv[1]);
         return 1;
       }
-      printf("%s stored; `reboot` to apply\n", argv[1]);
+      printf("%s stored (%u chars); `reboot` to apply\n", argv[1], (unsigned)strlen(argv[2]));
       return 0;
     }
   }
-  printf("unknown key %s (wifi_ssid, wifi_pass, broker, device_id, prefix, model_pk, ntp)\n", argv[1]);
+  printf("unknown key %s (wifi_ssid, wifi_pass, broker, device_id, prefix, model_pk, ntp, mqtt_user, mqtt_pass, ca_cert, fw_pk)\n", argv[1]);
   return 1;
 }
 
@@ -83,8 +99,11 @@ static int cmd_show(int argc, char **argv) {
   (void)argc;
   (void)argv;
   for (i = 0; i < sizeof kKeys / sizeof kKeys[0]; i++) {
-    if (settings_get(kKeys[i], v, sizeof v) < 0) strcpy(v, "(unset)");
-    else if (strcmp(kKeys[i], "wifi_pass") == 0) strcpy(v, "********");
+    int n = settings_len(kKeys[i]);
+    if (n < 0) strcpy(v, "(unset)");
+    else if (secret(kKeys[i])) strcpy(v, "********");
+    else if (strcmp(kKeys[i], "ca_cert") == 0) snprintf(v, sizeof v, "(set, %d base64 chars)", n);
+    else if (settings_get(kKeys[i], v, sizeof v) < 0) strcpy(v, "(too long to show)");
     printf("%-10s %s\n", kKeys[i], v);
   }
   if (settings_get("config", v, sizeof v) > 0) printf("%-10s %s\n", "config", v);
@@ -124,6 +143,7 @@ void console_start(void) {
   };
   size_t i;
   rc.prompt = "tinyfer>";
+  rc.max_cmdline_length = 4096; /* `set ca_cert` takes a whole certificate */
   for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++) ESP_ERROR_CHECK(esp_console_cmd_register(&cmds[i]));
   ESP_ERROR_CHECK(esp_console_register_help_command());
   if (esp_console_new_repl_usb_serial_jtag(&hw, &rc, &repl) != ESP_OK || esp_console_start_repl(repl) != ESP_OK)

@@ -53,6 +53,26 @@ int host_slot_begin(host_storage *s, int slot, size_t size);
 int host_slot_write(host_storage *s, int slot, size_t offset, const void *data, size_t len);
 int host_slot_map(host_storage *s, int slot, size_t size, const uint8_t **data);
 
+/* ---- application firmware slots and the boot with rollback (app_update_host.c) ---- */
+typedef struct {
+  bool enabled;
+  char path_new[4096], path_next[4096], path_cur[4096], path_failed[4096];
+  int fd;         /* .app-new being written */
+  size_t size;
+  int trial_fd;   /* pipe to the supervising previous image, while on trial */
+  const char *id; /* for log lines */
+} host_apps;
+
+/* Slots beside the settings file; reads (and clears) the trial pipe of this process. 0 or -1. */
+int host_app_init(host_apps *a, const char *settings_path, const char *id);
+/* The bootloader's part, first thing in main(): may exec the installed image, or fork a trial of a
+ * new one and supervise it (and roll back by re-executing this binary); returns to boot this image. */
+void host_app_boot(host_apps *a, char **argv, uint32_t confirm_ms);
+int host_app_begin(host_apps *a, size_t size);
+int host_app_write(host_apps *a, size_t offset, const void *data, size_t len);
+int host_app_finish(host_apps *a, size_t size, const uint8_t sha256[32]);
+void host_app_confirm(host_apps *a);
+
 /* ---- crypto: SHA-256 (libsodium) and the key file ---- */
 int host_crypto_init(void);
 int host_sha256(const void *data, size_t len, uint8_t out[32]);

@@ -25,18 +25,32 @@
 #include "tfa/app.h"
 #include "tfa/detect.h"
 
+/* The firmware version this binary reports (a test build of an update sets another one). */
+#ifndef TFA_HOST_FIRMWARE
+#define TFA_HOST_FIRMWARE TFA_FIRMWARE_VERSION "-linux"
+#endif
+
 #define ARENA_BYTES (512u * 1024u)
 #define SCRATCH_BYTES (64u * 1024u)
 
 static const char kUsage[] =
     "usage: tinyfer-device --id <device-id> --frames <image|dir> [options]\n"
-    "  --broker URL        mqtt://host:port (default mqtt://127.0.0.1:1883)\n"
+    "  --broker URL        mqtt://host:port (default mqtt://127.0.0.1:1883) or mqtts://host:port (TLS, default port 8883)\n"
+    "  --ca FILE           CA certificate (PEM) the broker's certificate must chain to; required with mqtts://\n"
+    "  --cert FILE --key FILE  client certificate and key (PEM), for brokers that authenticate by certificate\n"
+    "  --username U        MQTT username (default: the device id, as the shipped broker ACL expects)\n"
+    "  --password-file F   file whose first line is the MQTT password (never given on the command line)\n"
     "  --id ID             device id ([A-Za-z0-9][A-Za-z0-9_-]{0,63})\n"
     "  --frames PATH       a JPEG/PNG file or a folder of them, cycled in name order\n"
     "  --model FILE        the built-in model blob (.tfer), slot 0\n"
     "  --model-key FILE    Ed25519 public key model updates must be signed with\n"
     "                      (SPKI PEM, 64 hex digits or 32 raw bytes); without it model_update is refused\n"
-    "  --settings FILE     persistent settings (config, active OTA model); slots go beside it\n"
+    "  --settings FILE     persistent settings (config, active OTA model); model and app slots go beside it\n"
+    "  --firmware-key FILE Ed25519 public key firmware updates must be signed with (as --model-key);\n"
+    "                      needs --settings; without it firmware_update is refused\n"
+    "  --confirm-ms N      a new firmware must reach the broker within N ms of its trial boot, or the\n"
+    "                      previous one is booted again (default 30000)\n"
+    "  --ota-timeout-ms N  a chunked update not complete after N ms fails (default 60000)\n"
     "  --prefix P          topic prefix (default tinyfer)\n"
     "  --interval-ms N     capture interval until a config says otherwise (default 500)\n"
     "  --telemetry-ms N    telemetry interval (default 5000)\n"
@@ -62,6 +76,7 @@ typedef struct {
   bool reboot;
   uint32_t reboot_delay;
   char ip[64];
+  host_apps apps;
 } host;
 
 static host g;
@@ -186,6 +201,14 @@ static void p_reboot(void *ctx, uint32_t delay_ms) {
   h->reboot_delay = delay_ms;
 }
 
+static int p_app_begin(void *ctx, size_t size) { return host_app_begin(&((host *)ctx)->apps, size); }
+static int p_app_write(void *ctx, size_t off, const void *d, size_t n) { return host_app_write(&((host *)ctx)->apps, off, d, n); }
+static int p_app_finish(void *ctx, size_t size, const uint8_t sha256[32], const char *version) {
+  (void)version;
+  return host_app_finish(&((host *)ctx)->apps, size, sha256);
+}
+static void p_app_confirm(void *ctx) { host_app_confirm(&((host *)ctx)->apps); }
+
 static void p_log(void *ctx, int level, const char *msg) {
   host *h = ctx;
   static const char *const names[] = {"error", "warn", "info", "debug"};
@@ -195,7 +218,8 @@ static void p_log(void *ctx, int level, const char *msg) {
 static const tfa_platform kPlatform = {
     &g,           p_now_us,       p_epoch_ms,      p_capture,    NULL,         p_detect,   p_publish,
     p_subscribe,  p_settings_get, p_settings_set,  p_slot_capacity, p_slot_begin, p_slot_write, p_slot_map,
-    p_sha256,     p_sysinfo,       p_ip,         p_reboot,     p_log};
+    p_sha256,     p_sysinfo,       p_ip,         p_reboot,     p_log,
+    p_app_begin,  p_app_write,    p_app_finish,    p_app_confirm};
 
 /* ---------------------------------------------------------------- MQTT */
 
@@ -249,18 +273,21 @@ static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
   free(corr);
 }
 
-static int parse_broker(const char *url, char *host_out, size_t cap, int *port) {
+static int parse_broker(const char *url, char *host_out, size_t cap, int *port, bool *tls) {
   const char *p = url, *colon;
   size_t n;
+  *tls = false;
   if (strncmp(p, "mqtt://", 7) == 0) p += 7;
   else if (strncmp(p, "tcp://", 6) == 0) p += 6;
+  else if (strncmp(p, "mqtts://", 8) == 0) p += 8, *tls = true;
+  else if (strncmp(p, "ssl://", 6) == 0) p += 6, *tls = true;
   else if (strstr(p, "://")) return -1;
   colon = strrchr(p, ':');
   n = colon ? (size_t)(colon - p) : strlen(p);
   if (n == 0 || n >= cap) return -1;
   memcpy(host_out, p, n);
   host_out[n] = '\0';
-  *port = colon ? atoi(colon + 1) : 1883;
+  *port = colon ? atoi(colon + 1) : *tls ? 8883 : 1883;
   return *port > 0 && *port < 65536 ? 0 : -1;
 }
 
@@ -268,6 +295,21 @@ static int parse_broker(const char *url, char *host_out, size_t cap, int *port) 
 static void flush(host *h, int ms) {
   uint64_t until = p_now_us(h) + (uint64_t)ms * 1000u;
   while (h->connected && h->acked_mid != h->last_mid && p_now_us(h) < until) mosquitto_loop(h->mosq, 20, 1);
+}
+
+/* The first line of a password file (no trailing newline); 0 or -1. The password is never logged. */
+static int read_password(const char *path, char *out, size_t cap) {
+  FILE *f = fopen(path, "r");
+  size_t n;
+  if (!f) return -1;
+  if (!fgets(out, (int)cap, f)) {
+    fclose(f);
+    return -1;
+  }
+  fclose(f);
+  n = strlen(out);
+  while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r')) out[--n] = '\0';
+  return n > 0 ? 0 : -1;
 }
 
 static void sleep_ms(uint32_t ms) {
@@ -284,7 +326,15 @@ int main(int argc, char **argv) {
       {"model-key", 1, 0, 'k'},   {"settings", 1, 0, 's'},    {"prefix", 1, 0, 'p'},     {"interval-ms", 1, 0, 'n'},
       {"telemetry-ms", 1, 0, 't'}, {"frames-enabled", 0, 0, 'F'}, {"threshold", 1, 0, 'T'}, {"chunk-bytes", 1, 0, 'c'},
       {"mqtt", 1, 0, 'M'},        {"keepalive", 1, 0, 'K'},   {"dry-run", 1, 0, 'D'},    {"help", 0, 0, 'h'},
+      {"ca", 1, 0, 'A'},          {"cert", 1, 0, 'C'},        {"key", 1, 0, 'Y'},        {"username", 1, 0, 'u'},
+      {"password-file", 1, 0, 'P'}, {"firmware-key", 1, 0, 'W'}, {"confirm-ms", 1, 0, 'O'}, {"ota-timeout-ms", 1, 0, 'L'},
       {0, 0, 0, 0}};
+  const char *firmware_key = NULL;
+  uint32_t confirm_ms = 30000;
+  const char *ca = NULL, *cert = NULL, *cert_key = NULL, *username = NULL, *password_file = NULL;
+  static char password[256];
+  bool tls = false;
+  int last_fail = MOSQ_ERR_SUCCESS;
   const char *broker = "mqtt://127.0.0.1:1883", *frames = NULL, *model = NULL, *key = NULL, *settings = NULL;
   tfa_options o;
   char hostname[256], err[512], client_id[96];
@@ -292,7 +342,7 @@ int main(int argc, char **argv) {
   static uint8_t *arena, *scratch;
   memset(&o, 0, sizeof o);
   o.prefix = "tinyfer";
-  o.firmware = TFA_FIRMWARE_VERSION "-linux";
+  o.firmware = TFA_HOST_FIRMWARE;
   o.has_defaults = true;
   o.defaults = TFA_DEFAULT_CONFIG;
   g.verbosity = 2;
@@ -313,6 +363,14 @@ int main(int argc, char **argv) {
       case 'M': mqtt_version = atoi(optarg); break;
       case 'K': keepalive = atoi(optarg); break;
       case 'D': dry = atoi(optarg); break;
+      case 'A': ca = optarg; break;
+      case 'C': cert = optarg; break;
+      case 'Y': cert_key = optarg; break;
+      case 'u': username = optarg; break;
+      case 'P': password_file = optarg; break;
+      case 'W': firmware_key = optarg; break;
+      case 'O': confirm_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
+      case 'L': o.ota_timeout_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
       case 'v': g.verbosity++; break;
       case 'q': g.verbosity--; break;
       case 'h': fputs(kUsage, stdout); return 0;
@@ -329,10 +387,36 @@ int main(int argc, char **argv) {
     fprintf(stderr, "tinyfer-device: bad option value: --interval-ms 50..3600000, --threshold 0..1, --mqtt 5|3, --keepalive >= 5, --chunk-bytes 256..16384\n");
     return 2;
   }
-  if (parse_broker(broker, hostname, sizeof hostname, &port) != 0) {
-    fprintf(stderr, "tinyfer-device: bad --broker %s (mqtt://host:port)\n", broker);
+  if (parse_broker(broker, hostname, sizeof hostname, &port, &tls) != 0) {
+    fprintf(stderr, "tinyfer-device: bad --broker %s (mqtt://host:port or mqtts://host:port)\n", broker);
     return 2;
   }
+  if (tls && !ca) {
+    fprintf(stderr, "tinyfer-device: mqtts:// needs --ca (the CA the broker's certificate is checked against)\n");
+    return 2;
+  }
+  if (!tls && (ca || cert || cert_key)) {
+    fprintf(stderr, "tinyfer-device: --ca/--cert/--key need an mqtts:// broker\n");
+    return 2;
+  }
+  if (!cert != !cert_key) {
+    fprintf(stderr, "tinyfer-device: --cert and --key go together\n");
+    return 2;
+  }
+  if (password_file && read_password(password_file, password, sizeof password) != 0) {
+    fprintf(stderr, "tinyfer-device: --password-file %s: cannot read a password from its first line\n", password_file);
+    return 1;
+  }
+  if (firmware_key && !settings) {
+    fprintf(stderr, "tinyfer-device: --firmware-key needs --settings (the app slots go beside it)\n");
+    return 2;
+  }
+  if (confirm_ms < 1000 || (o.ota_timeout_ms && o.ota_timeout_ms < 1000)) {
+    fprintf(stderr, "tinyfer-device: --confirm-ms and --ota-timeout-ms are at least 1000\n");
+    return 2;
+  }
+  /* The bootloader's part: boot the installed firmware, or a new one on trial (with rollback). */
+  if (settings && !dry && host_app_init(&g.apps, settings, g.id) == 0) host_app_boot(&g.apps, argv, confirm_ms);
   if (host_crypto_init() != 0) {
     fprintf(stderr, "tinyfer-device: libsodium init failed\n");
     return 1;
@@ -358,6 +442,13 @@ int main(int argc, char **argv) {
       return 1;
     }
     o.has_model_key = true;
+  }
+  if (firmware_key) {
+    if (host_read_public_key(firmware_key, o.firmware_key, err, sizeof err) != 0) {
+      fprintf(stderr, "tinyfer-device: --firmware-key: %s\n", err);
+      return 1;
+    }
+    o.has_firmware_key = g.apps.enabled;
   }
   arena = aligned_alloc(16, ARENA_BYTES);
   scratch = malloc(SCRATCH_BYTES);
@@ -387,6 +478,24 @@ int main(int argc, char **argv) {
   g.mosq = mosquitto_new(client_id, true, &g);
   if (!g.mosq) return 1;
   mosquitto_int_option(g.mosq, MOSQ_OPT_PROTOCOL_VERSION, g.v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+  if (tls) {
+    /* The broker's certificate must chain to --ca and name the host we dial (libmosquitto checks
+     * the host name unless told otherwise; we never tell it otherwise). */
+    rc = mosquitto_tls_set(g.mosq, ca, NULL, cert, cert_key, NULL);
+    if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_tls_opts_set(g.mosq, 1 /* SSL_VERIFY_PEER */, "tlsv1.2", NULL);
+    if (rc != MOSQ_ERR_SUCCESS) {
+      fprintf(stderr, "tinyfer-device: TLS setup (--ca %s%s%s): %s\n", ca, cert ? ", --cert " : "", cert ? cert : "", mosquitto_strerror(rc));
+      return 1;
+    }
+  }
+  if (password_file || username) {
+    rc = mosquitto_username_pw_set(g.mosq, username ? username : o.device_id, password_file ? password : NULL);
+    memset(password, 0, sizeof password); /* libmosquitto keeps its own copy */
+    if (rc != MOSQ_ERR_SUCCESS) {
+      fprintf(stderr, "tinyfer-device: username/password: %s\n", mosquitto_strerror(rc));
+      return 1;
+    }
+  }
   {
     const char *wt, *wp;
     tfa_app_will(&g.app, &wt, &wp);
@@ -400,7 +509,11 @@ int main(int argc, char **argv) {
   while (!g_stop) {
     uint32_t wait;
     if (rc != MOSQ_ERR_SUCCESS) {
-      if (g.verbosity >= 3) fprintf(stderr, "[%s] broker %s:%d: %s; retrying in %d ms\n", g.id, hostname, port, mosquitto_strerror(rc), backoff);
+      /* Each new kind of failure once at the default verbosity (a TLS failure: a broker certificate
+       * that does not chain to --ca, or a plain-MQTT port), every retry with -v. */
+      if (g.verbosity >= 3 || (g.verbosity >= 2 && rc != last_fail))
+        fprintf(stderr, "[%s] broker %s:%d: %s; retrying in %d ms\n", g.id, hostname, port, mosquitto_strerror(rc), backoff);
+      last_fail = rc;
       sleep_ms((uint32_t)backoff);
       backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
       rc = mosquitto_reconnect(g.mosq);

@@ -43,7 +43,8 @@ extern "C" {
 #define TFA_MAX_CMD_BYTES (96u * 1024u)          /* a 48 KiB inline model is 64 KiB of base64 */
 #define TFA_MAX_CONFIG_BYTES 2048u               /* TOPIC_RULES.config.maxBytes */
 #define TFA_RESP_BYTES 2048u
-#define TFA_OTA_TIMEOUT_MS 60000u
+#define TFA_OTA_TIMEOUT_MS 60000u              /* default tfa_options.ota_timeout_ms */
+#define TFA_MAX_APP_BYTES (8u * 1024u * 1024u)  /* MAX_FIRMWARE_BYTES: an application image */
 
 /* Slot 0 is the built-in model (compiled in, or --model on the host); 1 and 2 are the OTA slots. */
 #define TFA_SLOT_BUILTIN 0
@@ -122,6 +123,18 @@ typedef struct {
   /* Restart after delay_ms (the app has already said goodbye); the host reconnects instead. */
   void (*reboot)(void *ctx, uint32_t delay_ms);
   void (*log)(void *ctx, int level, const char *msg); /* 0 error, 1 warn, 2 info, 3 debug */
+  /* Application firmware update (all NULL: firmware_update is not offered). The image goes to the
+   * app slot that is not running: app_begin prepares it for `size` bytes (0, or -1), app_write
+   * writes at an offset; app_finish checks that the `size` bytes written have this SHA-256 and
+   * form a bootable image, and makes it the one to boot next ON TRIAL (0, or -1: nothing
+   * changes). app_confirm is called once per boot, after the first connection to the broker:
+   * the running image works, so the trial ends (without it, a reboot or a failed boot goes back to
+   * the previous image: ESP-IDF app rollback on the device, a re-exec of the previous binary on
+   * the host). */
+  int (*app_begin)(void *ctx, size_t size);
+  int (*app_write)(void *ctx, size_t offset, const void *data, size_t len);
+  int (*app_finish)(void *ctx, size_t size, const uint8_t sha256[32], const char *version);
+  void (*app_confirm)(void *ctx);
 } tfa_platform;
 
 typedef struct {
@@ -140,6 +153,9 @@ typedef struct {
   tfa_config defaults;
   bool has_model_key;    /* model_key below is provisioned */
   uint8_t model_key[32]; /* raw Ed25519 public key that model blobs must be signed with */
+  bool has_firmware_key;    /* firmware_key below is provisioned (firmware_update needs it) */
+  uint8_t firmware_key[32]; /* raw Ed25519 public key that application images must be signed with */
+  uint32_t ota_timeout_ms;  /* a chunked transfer that has not completed after this fails (default TFA_OTA_TIMEOUT_MS) */
 } tfa_options;
 
 typedef enum { TFA_BOOT = 0, TFA_CONNECTING, TFA_ONLINE, TFA_REBOOTING } tfa_state;
@@ -153,6 +169,7 @@ typedef struct {
 
 typedef struct {
   bool active;
+  bool firmware; /* firmware_update (to the app slot) rather than model_update */
   uint32_t transfer;
   uint16_t chunks, got;
   size_t size;
@@ -168,7 +185,7 @@ typedef struct {
 } tfa_ota;
 
 typedef struct {
-  uint32_t emotions, frames, telemetry, responses, commands, rejected, publish_errors, ota_ok, ota_failed, captures;
+  uint32_t emotions, frames, telemetry, responses, commands, rejected, publish_errors, ota_ok, ota_failed, captures, firmware_ok;
 } tfa_counters;
 
 typedef struct tfa_app {
@@ -184,6 +201,7 @@ typedef struct tfa_app {
   uint64_t boot_ms, next_capture_ms, next_telemetry_ms, reboot_at_ms;
   bool reboot_pending;
   uint32_t reboot_delay_ms;
+  bool app_confirmed; /* platform app_confirm called this boot */
   /* telemetry window */
   uint32_t win_captures, win_faces;
   uint64_t win_start_ms;
