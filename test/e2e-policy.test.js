@@ -93,7 +93,7 @@ describe('e2e under the broker policy: the C firmware over TLS with its own cred
     assert.equal(of('frame')[0].payload[0], 0xff);
 
     // a signed model update in chunks on ota/chunk (readable by this device only)
-    const blob = fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'models', 'tinyfer-b1r.tfer') // the test blob: a model other than the built-in one);
+    const blob = fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'models', 'tinyfer-b1r.tfer')); // the test blob: a model other than the built-in one
     const up = await manager().commands.modelUpdate(id, blob, { version: 'policy-2', key: keys.privateKey, chunked: true, chunkBytes: 4096 });
     assert.equal(up.ok, true);
     await waitFor(() => manager().registry.get(id).model === 'policy-2', 5000, 'new model announced');
