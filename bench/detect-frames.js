@@ -35,17 +35,8 @@ const SIZES = {
   vga: { width: 640, height: 480, faces: [96, 128, 192, 288] },
 };
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the project's one seeded PRNG (src/util/random.ts; needs `npm run build`). */
+const rng = require('../dist/util/random').seededRandom;
 
 const clamp8 = (v) => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
 
