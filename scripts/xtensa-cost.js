@@ -556,6 +556,16 @@ function loopIterations(host, file, line) {
   return out;
 }
 
+/** A table loop's iterations in a host run, by the match the table recorded for it (`l.host`:
+ * its line, which inlined copy or the total, and how many machine loops share the count). */
+function tableLoopIterations(host, h) {
+  const [file, line] = h.line.split(':');
+  const inst = loopIterations(host, file, Number(line));
+  if (!inst) return host.lines[file] && host.lines[file][line] ? host.lines[file][line].count / h.share : 0;
+  if (h.copy !== null) return inst[h.copy] / h.share;
+  return inst.reduce((a, b) => a + b, 0) / h.share;
+}
+
 const baseName = (name) => name.replace(/\.(constprop|isra|part|cold)\.\d+$/, '').replace(/\.(constprop|isra|part)\.\d+/g, '');
 
 /** A source file of the core or of the detector, by base name. */
@@ -909,12 +919,7 @@ function check({ trips = true } = {}) {
         if (!p.models[m.name]) { problems.push(`${p.name}: model ${m.name} is not in the table`); continue; }
         const host = hostCounts(build, m.file);
         for (const l of p.loops) {
-          const [file, line] = l.host.line.split(':');
-          const inst = loopIterations(host, file, Number(line));
-          let want;
-          if (!inst) want = host.lines[file] && host.lines[file][line] ? host.lines[file][line].count / l.host.share : 0;
-          else if (l.host.copy !== null) want = inst[l.host.copy] / l.host.share;
-          else want = inst.reduce((a, b) => a + b, 0) / l.host.share;
+          const want = tableLoopIterations(host, l.host);
           if (Math.abs(want - l.iterations[m.name]) > 1e-6 * Math.max(1, want) + 0.01) {
             problems.push(`${p.name}, ${m.name}: loop ${l.id} (${l.source}) runs ${round(want, 2)} times per face on the host, the table says ${l.iterations[m.name]}`);
           }
@@ -938,15 +943,10 @@ async function checkFrame() {
     if (!fr) { problems.push(`detector: the ${def.name} build is not in the table`); continue; }
     const host = detectCounts(buildDetectCounting(def.host), frames);
     for (const l of fr.loops) {
-    const [file, line] = l.host.line.split(':');
-    const inst = loopIterations(host, file, Number(line));
-    let want;
-    if (!inst) want = host.lines[file] && host.lines[file][line] ? host.lines[file][line].count / l.host.share : 0;
-    else if (l.host.copy !== null) want = inst[l.host.copy] / l.host.share;
-    else want = inst.reduce((a, b) => a + b, 0) / l.host.share;
-    if (Math.abs(want - l.iterations.frame) > 1e-6 * Math.max(1, want) + 0.01) {
-      problems.push(`detector ${def.name}: loop ${l.id} (${l.source}) runs ${round(want, 2)} times per frame on the host, the table says ${l.iterations.frame}`);
-    }
+      const want = tableLoopIterations(host, l.host);
+      if (Math.abs(want - l.iterations.frame) > 1e-6 * Math.max(1, want) + 0.01) {
+        problems.push(`detector ${def.name}: loop ${l.id} (${l.source}) runs ${round(want, 2)} times per frame on the host, the table says ${l.iterations.frame}`);
+      }
     }
   }
   return { problems, note: `detector trip counts (both builds) checked on ${frames.n} frames` };
