@@ -57,6 +57,12 @@ export function facesFromMessage(v: unknown): FaceInput[] {
     if (typeof f !== 'object' || f === null) throw new VisionError('E_FACES', `msg.faces[${i}] is not an object`);
     const o = f as Record<string, unknown>;
     let px = o.pixels;
+    if (px === undefined && o.obscured === true) {
+      throw new VisionError(
+        'E_FACES',
+        `msg.faces[${i}] was hidden by a tinyfer-frame node's privacy output and has no pixels: classify before hiding (tinyfer-frame without privacy -> tinyfer-emotion -> tinyfer-frame with privacy)`,
+      );
+    }
     if (isJsonBytes(px)) {
       // A Buffer or Uint8Array that went through JSON: {type:'Buffer',data:[...]}, a plain array, or {"0":..,"1":..}.
       const arr = Array.isArray(px) ? px : (px as { type?: unknown }).type === 'Buffer' ? (px as { data?: unknown }).data : Object.values(px as object);

@@ -7,13 +7,15 @@
  * Out: msg.faces, msg.image (the encoded frame), msg.frame (size, mode) and msg.payload as
  * configured: the faces, the original image, or an annotated JPEG. A message that carries no
  * image but msg.image + msg.faces (e.g. after tinyfer-emotion) is annotated as it is.
+ * Privacy output (config.privacy 'blur' or 'pixelate'): see hide().
  */
 import { CHUNK_MAGIC, DEFAULT_MAX_FRAME_RATE, FrameAssembler, FrameRateLimiter } from '../fleet/protocol';
 import { DEFAULT_ANNOTATE, annotate, drawOn, type AnnotatedFace } from '../vision/annotate';
 import { VisionError } from '../vision/errors';
 import { findFaces, frameOptions, type Face, type FrameOptions } from '../vision/pipeline';
-import { decodeFrame, isImageInput, readImageInput } from '../vision/decode';
+import { decodeFrame, isImageInput, readImageInput, type DecodedFrame } from '../vision/decode';
 import { WorkerDetector } from '../vision/worker-detector';
+import { decodeUpright, encodeJpeg, keptFaces, obscureFaces, privacyOptions, type PrivacyMode, type PrivacyOptions } from '../vision/privacy';
 import { RANGES, checkSetting, optional, settingValue } from '../settings/spec';
 
 export type FrameOutput = 'faces' | 'original' | 'annotated';
@@ -44,6 +46,10 @@ export interface FrameNodeConfig {
    * no value and keep reading paths (see filePathsLegacy).
    */
   filePaths?: boolean | string;
+  /** Privacy output: 'none' (default), 'blur' or 'pixelate' every face a message does not keep. */
+  privacy?: string;
+  privacyBlocks?: string | number;
+  privacyMargin?: string | number;
 }
 
 /** The 'Accept file paths' setting: true/false as saved, true for a node saved before the setting existed. */
@@ -115,6 +121,7 @@ export class FrameHandler {
   readonly options: FrameOptions;
   readonly output: FrameOutput;
   readonly quality: number;
+  readonly privacy: PrivacyOptions;
   private readonly assembler: FrameAssembler;
   /** Reassembled (chunked) frames per second per msg.topic: beyond DEFAULT_MAX_FRAME_RATE they are dropped and counted. */
   private readonly chunkedRate = new FrameRateLimiter(DEFAULT_MAX_FRAME_RATE);
@@ -127,15 +134,32 @@ export class FrameHandler {
     checkSetting('output', { kind: 'enum', values: FRAME_OUTPUTS }, out);
     this.output = out;
     this.quality = settingValue('quality', optional(RANGES.quality), config.quality) ?? DEFAULT_ANNOTATE.quality;
+    this.privacy = privacyOptions({
+      mode: (config.privacy || undefined) as PrivacyMode | undefined,
+      blocks: numField('privacyBlocks', config.privacyBlocks),
+      margin: numField('privacyMargin', config.privacyMargin),
+    });
     this.assembler = new FrameAssembler({ maxBytes: this.options.maxBytes });
     this.detectorHold = WorkerDetector.shared().hold();
   }
 
   /**
    * Process one message in place. Returns the message to send, or null when nothing is to be
-   * sent yet (a chunk of a frame still being reassembled). Throws VisionError on bad input.
+   * sent yet (a chunk of a frame still being reassembled). Throws VisionError on bad input;
+   * with privacy on, the failed message is first stripped of its image and face crops (a Catch
+   * node gets it without them).
    */
   async handle(msg: FrameMessage): Promise<FrameMessage | null> {
+    if (this.privacy.mode === 'none') return this.process(msg);
+    try {
+      return await this.process(msg);
+    } catch (e) {
+      scrubImages(msg);
+      throw e;
+    }
+  }
+
+  private async process(msg: FrameMessage): Promise<FrameMessage | null> {
     let input = msg.payload;
     if (isChunk(input)) {
       const r = this.assembler.push(typeof msg.topic === 'string' ? msg.topic : '', input);
@@ -143,6 +167,9 @@ export class FrameHandler {
       if (r.status === 'error') throw new VisionError('E_DECODE', `frame chunk rejected: ${r.error}`);
       if (!this.chunkedRate.take(typeof msg.topic === 'string' ? msg.topic : '')) return null;
       input = r.data;
+    }
+    if (!isImageInput(input) && this.privacy.mode !== 'none' && Buffer.isBuffer(msg.image) && Array.isArray(msg.faces)) {
+      return this.hideAsIs(msg, msg.image, msg.faces);
     }
     if (!isImageInput(input) && this.output === 'annotated' && Buffer.isBuffer(msg.image) && Array.isArray(msg.faces)) {
       msg.payload = await annotate(msg.image, annotatedFaces(msg.faces), { ...DEFAULT_ANNOTATE, ...this.annotateLimits() });
@@ -161,6 +188,7 @@ export class FrameHandler {
       mode: result.mode,
       ...(result.detector ? { detector: result.detector } : {}),
     };
+    if (this.privacy.mode !== 'none') return this.hide(msg, frame, faces);
     if (this.output === 'faces') msg.payload = faces;
     else if (this.output === 'original') msg.payload = frame.source;
     else msg.payload = await drawOn(frame.rgb, frame.workWidth, frame.workHeight, frame.scale, faces, this.quality);
@@ -183,8 +211,80 @@ export class FrameHandler {
     this.detectorHold.release();
   }
 
+  /**
+   * Privacy output for a frame just processed: every face not kept (msg.keepFaces indices,
+   * msg.keepTracks track ids) is hidden in msg.image, a JPEG of the whole upright frame at its
+   * full size (the original encoded bytes are dropped), and in the annotated output; the hidden
+   * faces lose their 48x48 crop (`pixels`) and get `obscured: true`. The crops were cut from
+   * the clear frame before, in memory, and go no further. msg.frame.privacy says what was done.
+   */
+  private async hide(msg: FrameMessage, frame: DecodedFrame, faces: MsgFace[]): Promise<FrameMessage> {
+    const kept = keptFaces(faces, msg.keepFaces, msg.keepTracks);
+    const boxes = faces.filter((_, i) => !kept.has(i)).map((f) => f.box);
+    const work = obscureFaces(frame.rgb, frame.workWidth, frame.workHeight, frame.scale, boxes, this.privacy);
+    let image: Buffer;
+    if (frame.scale === 1) {
+      image = await encodeJpeg(work, frame.workWidth, frame.workHeight, this.quality);
+    } else {
+      // the working raster was downscaled: hide the faces in the full-size frame, so msg.image keeps the boxes' pixel scale
+      const full = await decodeUpright(frame.source, this.options.maxPixels);
+      image = await encodeJpeg(obscureFaces(full.rgb, full.width, full.height, full.width / frame.width, boxes, this.privacy), full.width, full.height, this.quality);
+    }
+    this.markHidden(msg, faces, kept);
+    msg.image = image;
+    if (this.output === 'faces') msg.payload = faces;
+    else if (this.output === 'original') msg.payload = image;
+    else msg.payload = await drawOn(work, frame.workWidth, frame.workHeight, frame.scale, faces, this.quality);
+    return msg;
+  }
+
+  /** Privacy output for a message that carries msg.image + msg.faces and no image payload (e.g. after tinyfer-emotion). */
+  private async hideAsIs(msg: FrameMessage, source: Buffer, faces: unknown[]): Promise<FrameMessage> {
+    const boxes = faces.map((f, i) => {
+      const b = typeof f === 'object' && f !== null ? ((f as Record<string, unknown>).box as Record<string, unknown> | undefined) : undefined;
+      if (!b || !['x', 'y', 'w', 'h'].every((k) => typeof b[k] === 'number' && Number.isFinite(b[k]))) {
+        throw new VisionError('E_FACES', `msg.faces[${i}] has no box {x, y, w, h}: a face cannot be hidden without one`);
+      }
+      return { x: b.x as number, y: b.y as number, w: b.w as number, h: b.h as number };
+    });
+    const kept = keptFaces(faces, msg.keepFaces, msg.keepTracks);
+    const full = await decodeUpright(source, this.options.maxPixels);
+    const hidden = boxes.filter((_, i) => !kept.has(i));
+    const image = await encodeJpeg(obscureFaces(full.rgb, full.width, full.height, 1, hidden, this.privacy), full.width, full.height, this.quality);
+    this.markHidden(msg, faces as Array<Record<string, unknown>>, kept);
+    msg.image = image;
+    if (this.output === 'faces') msg.payload = faces;
+    else if (this.output === 'original') msg.payload = image;
+    else msg.payload = await annotate(image, annotatedFaces(faces), { ...DEFAULT_ANNOTATE, ...this.annotateLimits() });
+    return msg;
+  }
+
+  /** Drop the crops of the hidden faces, mark them, and say in msg.frame what was hidden. */
+  private markHidden(msg: FrameMessage, faces: Array<Record<string, unknown>> | MsgFace[], kept: Set<number>): void {
+    faces.forEach((f, i) => {
+      if (kept.has(i)) return;
+      const o = f as Record<string, unknown>;
+      delete o.pixels;
+      o.obscured = true;
+    });
+    const privacy = { mode: this.privacy.mode, hidden: faces.length - kept.size, kept: [...kept].sort((a, b) => a - b) };
+    if (typeof msg.frame === 'object' && msg.frame !== null) (msg.frame as Record<string, unknown>).privacy = privacy;
+    else msg.frame = { privacy };
+  }
+
   private annotateLimits() {
     return { quality: this.quality, maxPixels: this.options.maxPixels, maxSide: this.options.workMaxSide };
+  }
+}
+
+/**
+ * What a failed message keeps when privacy is on: no image (payload, msg.image) and no face crop.
+ */
+function scrubImages(msg: FrameMessage): void {
+  if (isImageInput(msg.payload) || isChunk(msg.payload)) delete msg.payload;
+  if (msg.image !== undefined) delete msg.image;
+  if (Array.isArray(msg.faces)) {
+    for (const f of msg.faces) if (typeof f === 'object' && f !== null) delete (f as Record<string, unknown>).pixels;
   }
 }
 

@@ -25,6 +25,7 @@ const VISION_STATUS: Record<VisionErrorCode, string> = {
   E_FILE: 'cannot read the image file',
   E_FILE_PATH: 'file paths are off',
   E_FACES: 'bad msg.faces',
+  E_KEEP_FACES: 'bad msg.keepFaces/keepTracks',
   E_DETECTOR: 'face detector failed',
 };
 

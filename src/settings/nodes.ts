@@ -12,6 +12,7 @@ import { FRAME_MODES, FRAME_OUTPUTS } from '../runtime/frame-node';
 import { BACKENDS } from '../runtime/models';
 import { SMOOTHING_METHODS } from '../runtime/smoothing';
 import { DETECTOR_RUNTIMES } from '../vision/detector';
+import { PRIVACY_MODES } from '../vision/privacy';
 import { RANGES, optional, settingProblem, type EnumSpec, type SettingSpec } from './spec';
 
 export const NODE_TYPES = ['tinyfer-frame', 'tinyfer-emotion', 'tinyfer-fleet', 'tinyfer-devices', 'tinyfer-command'] as const;
@@ -38,6 +39,9 @@ export const NODE_SETTINGS: Readonly<Record<NodeType, Readonly<Record<string, Se
     maxBytesMb: optional(RANGES.maxBytesMb),
     maxMegapixels: optional(RANGES.maxMegapixels),
     quality: optional(RANGES.quality),
+    privacy: oneOf(PRIVACY_MODES),
+    privacyBlocks: optional(RANGES.privacyBlocks),
+    privacyMargin: optional(RANGES.privacyMargin),
   },
   'tinyfer-emotion': {
     ...FRAME_SHARED,

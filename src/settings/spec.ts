@@ -142,6 +142,10 @@ export const RANGES = {
   maxMegapixels: POSITIVE,
   /** Any positive size limit of the library (bytes, pixels, px). */
   positive: POSITIVE,
+  /** Privacy output: cells across a hidden face box (fewer: coarser). */
+  privacyBlocks: { kind: 'number', integer: true, min: 2, max: 8 },
+  /** Privacy output: fraction of the face box added around it before hiding (1.5x above). */
+  privacyMargin: { kind: 'number', min: 0, max: 1 },
   /** JPEG quality of annotated frames. */
   quality: { kind: 'number', integer: true, min: 1, max: 100 },
   /** EMA weight of the newest frame. */

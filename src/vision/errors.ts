@@ -11,6 +11,7 @@ export type VisionErrorCode =
   | 'E_FILE' // a path that cannot be read
   | 'E_FILE_PATH' // a path where the node's setting does not accept file paths
   | 'E_FACES' // a msg.faces entry that is not a valid face
+  | 'E_KEEP_FACES' // msg.keepFaces / msg.keepTracks (faces left in the clear) of the wrong type
   | 'E_DETECTOR'; // the face detector's worker thread failed to load, crashed or was closed
 
 export class VisionError extends Error {
