@@ -119,7 +119,8 @@ describe('editor in a real browser (chromium + puppeteer-core)', function () {
   }
 
   const CASES = {
-    'tinyfer-frame': [['maxFaces', '-3', '3'], ['quality', '500', '75'], ['margin', '7', '0.2'], ['scoreThreshold', '1.5', '0.6'], ['maxBytesMb', '0', '5'], ['wholeFaceMaxSide', '-1', '48']],
+    'tinyfer-frame': [['maxFaces', '-3', '3'], ['quality', '500', '75'], ['margin', '7', '0.2'], ['scoreThreshold', '1.5', '0.6'], ['maxBytesMb', '0', '5'], ['wholeFaceMaxSide', '-1', '48'],
+      ['privacyBlocks', '20', '4'], ['privacyMargin', '1.5', '0.5']],
     'tinyfer-emotion': [['alpha', '5', '0.3'], ['minConfidence', '2', '0.4'], ['window', '2.5', '4'], ['maxFaces', '0', '2'], ['model', 'no-such-model', '/data/models/mine.tfer']],
     'tinyfer-command': [['timeout', '-5', '30']],
     'tinyfer-fleet': [['commandTimeout', '-5', '20']],
@@ -158,6 +159,13 @@ describe('editor in a real browser (chromium + puppeteer-core)', function () {
         assert.equal(await page.$eval('.tinyfer-emotion-model-path', (e) => getComputedStyle(e).display), 'none', 'no path field for the bundled default');
         await page.select('#tinyfer-emotion-model-choice', 'custom');
         assert.notEqual(await page.$eval('.tinyfer-emotion-model-path', (e) => getComputedStyle(e).display), 'none', 'the path field for a custom model');
+      }
+      if (type === 'tinyfer-frame') {
+        const shown = () => page.$eval('.tinyfer-frame-privacy', (e) => getComputedStyle(e).display !== 'none');
+        assert.equal(await page.$eval('#node-input-privacy', (e) => e.value), 'none', 'privacy is off for a new node');
+        assert.equal(await shown(), false, 'no privacy strength fields while privacy is off');
+        await page.select('#node-input-privacy', 'pixelate');
+        assert.equal(await shown(), true, 'the strength fields with privacy on');
       }
       for (const [name, bad, good] of cases) {
         const sel = `#${prefix}-${name}`;

@@ -48,6 +48,9 @@ describe('settings: one definition for the editor and the runtime', function () 
       ['tinyfer-frame', 'maxFaces', '-3', /^maxFaces must be an integer >= 1, got "-3"$/],
       ['tinyfer-frame', 'quality', '500', /^quality must be an integer 1\.\.100, got "500"$/],
       ['tinyfer-frame', 'margin', '7', /^margin must be in 0\.\.2, got "7"$/],
+      ['tinyfer-frame', 'privacy', 'smudge', /^privacy must be one of none, blur, pixelate, got "smudge"$/],
+      ['tinyfer-frame', 'privacyBlocks', '20', /^privacyBlocks must be an integer 2\.\.8, got "20"$/],
+      ['tinyfer-frame', 'privacyMargin', '1.5', /^privacyMargin must be in 0\.\.1, got "1\.5"$/],
       ['tinyfer-emotion', 'alpha', '5', /^alpha must be in \(0, 1\], got "5"$/],
       ['tinyfer-emotion', 'minConfidence', '2', /^minConfidence must be in 0\.\.1, got "2"$/],
       ['tinyfer-command', 'timeout', '-5', /^timeout must be in \(0, 3600\], got "-5"$/],
@@ -173,7 +176,7 @@ describe('status texts: at most 32 characters, never cut inside a word', functio
     assert.equal(errorStatus(new VisionError('E_FORMAT', 'unsupported image format \'gif\' (use JPEG, PNG, WebP or TIFF)')), 'not a JPEG/PNG/WebP/TIFF');
     assert.equal(errorStatus(new RangeError('detector inputSize must be a multiple of 32 between 64 and 1024, got 100')), 'bad setting: inputSize');
     assert.equal(errorStatus(Object.assign(new Error('long'), { status: 'no online devices' })), 'no online devices');
-    for (const code of ['E_INPUT_TYPE', 'E_EMPTY', 'E_TOO_LARGE', 'E_FORMAT', 'E_DECODE', 'E_FILE', 'E_FACES', 'E_DETECTOR']) {
+    for (const code of ['E_INPUT_TYPE', 'E_EMPTY', 'E_TOO_LARGE', 'E_FORMAT', 'E_DECODE', 'E_FILE', 'E_FACES', 'E_KEEP_FACES', 'E_DETECTOR']) {
       assert.ok(errorStatus(new VisionError(code, 'x'.repeat(80))).length <= STATUS_MAX, code);
     }
   });
