@@ -452,6 +452,42 @@ describe("privacy output in Node-RED", function () {
         assert.ok(c > 0.8, `kept face detail correlation ${c.toFixed(3)}`);
     });
 
+    it("a frame over the 1280 px working size keeps its full size in msg.image with the faces hidden where the boxes say; a whole-image face is hidden whole", async function () {
+        await helper.load(NODES, onTab([{ id: "frame", type: "tinyfer-frame", output: "original", privacy: "blur", wires: [["out"]] }, { id: "out", type: "helper" }]));
+        const spy = spySends("frame");
+        const big = await sharp(frame3).resize(2000, 1500).jpeg({ quality: 90 }).toBuffer();
+        const h = new FrameHandler({ filePaths: false });
+        const clearBig = (await h.handle({ payload: big })).faces;
+        h.close();
+        assert.equal(clearBig.length, 3);
+        helper.getNode("frame").receive({ payload: big });
+        const [m] = await spy.next(1);
+        const meta = await sharp(m.image).metadata();
+        assert.deepEqual([meta.width, meta.height], [2000, 1500]);
+        assert.deepEqual(m.faces.map((f) => f.box), clearBig.map((f) => f.box));
+        await assertNothingClear([m], big, clearBig, [0, 1, 2]);
+        const orig = await decodeUpright(big, 1e8);
+        const out = await decodeUpright(m.image, 1e8);
+        const b = clearBig[0].box;
+        const outside = { x0: 0, y0: 0, x1: 200, y1: 200 }; // background, away from the faces
+        const go = grayRegion(orig.rgb, orig.width, outside);
+        const gd = grayRegion(out.rgb, out.width, outside);
+        const diff = mean(go.map((v, i) => Math.abs(v - gd[i])));
+        assert.ok(diff < 3, `the background away from the faces is unchanged (mean difference ${diff.toFixed(2)})`);
+        assert.ok(b.w > 250, `the face box is in full-size pixels (${b.w})`);
+        // a whole-image face (FER2013 48x48): the whole image is hidden
+        const [ferFile] = fx.listLabel("fer2013", "happy", "PublicTest");
+        const fer = fs.readFileSync(ferFile);
+        spy.sent.length = 0;
+        helper.getNode("frame").receive({ payload: fer });
+        const [w] = await spy.next(1);
+        assert.equal(w.frame.mode, "whole");
+        const hw = new FrameHandler({ filePaths: false });
+        const clearWhole = (await hw.handle({ payload: fer })).faces;
+        hw.close();
+        await assertNothingClear([w], fer, clearWhole, [0]);
+    });
+
     it("frame -> emotion -> frame(privacy): the emotion comes from the clear crop, the frame that goes on is hidden; keepTracks on msg.faces[i].track", async function () {
         {
             const model = DEFAULT_MODEL_BLOB;

@@ -188,6 +188,7 @@ export class FrameHandler {
       mode: result.mode,
       ...(result.detector ? { detector: result.detector } : {}),
     };
+    // last step before the output: whatever marks faces (e.g. track ids for msg.keepTracks) comes before it
     if (this.privacy.mode !== 'none') return this.hide(msg, frame, faces);
     if (this.output === 'faces') msg.payload = faces;
     else if (this.output === 'original') msg.payload = frame.source;
