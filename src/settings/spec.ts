@@ -149,6 +149,8 @@ export const RANGES = {
   /** Majority window, frames. */
   window: { kind: 'number', integer: true, min: 1 },
   minConfidence: { kind: 'number', min: 0, max: 1 },
+  /** Frames a face's track survives without the face being found (occlusion, a missed detection). */
+  trackMaxMissed: { kind: 'number', integer: true, min: 0, max: 1000 },
   /** Seconds a device has to answer a command (fleet default and per command node). */
   commandTimeout: { kind: 'number', min: 0, minExclusive: true, max: 3600 },
   /** Frames a second accepted per device (fleet defence; 0: no limit). */
