@@ -9,8 +9,8 @@
  * where a track's predicted box and keypoints are its last ones moved on by its velocity (a
  * running average of its centre's motion per frame) times the frames since it was last seen;
  * without keypoints on either side the distance of the box centres stands in. A pair is only
- * considered when the boxes overlap (IoU >= minIou) or the distance is within
- * maxLandmarkDistance face sizes, and the two sizes differ by less than maxSizeRatio. Ties go
+ * considered when the boxes overlap (IoU >= minIou), the distance is within maxLandmarkDistance
+ * face sizes and the two sizes differ by less than maxSizeRatio. Ties go
  * to the older track (lower id), then the earlier face: the same frames give the same ids.
  *
  * A face that matches no track starts a new one with the key's next id (1, 2, 3, ... per key,
@@ -30,9 +30,9 @@ export interface TrackerOptions {
   maxTracks: number;
   /** Most keys remembered; the least recently seen is forgotten beyond it. */
   maxKeys: number;
-  /** Boxes overlapping at least this much (IoU, 0..1) may match. */
+  /** Only boxes overlapping at least this much (IoU, 0..1) may match. */
   minIou: number;
-  /** Faces whose keypoints (or centres) are within this many face sizes of the prediction may match. */
+  /** Only faces whose keypoints (or centres) are within this many face sizes of the prediction may match. */
   maxLandmarkDistance: number;
   /** The larger of the two face sizes over the smaller must be below this to match (> 1). */
   maxSizeRatio: number;
@@ -43,7 +43,7 @@ export const DEFAULT_TRACKER: Readonly<TrackerOptions> = {
   maxTracks: 32,
   maxKeys: 1000,
   minIou: 0.1,
-  maxLandmarkDistance: 0.6,
+  maxLandmarkDistance: 0.5,
   maxSizeRatio: 1.6,
 };
 
@@ -162,7 +162,7 @@ export class FaceTracker {
           dist = Math.hypot(pred.x + pred.w / 2 - (f.box.x + f.box.w / 2), pred.y + pred.h / 2 - (f.box.y + f.box.h / 2));
         }
         const d = dist / ((ps + fs) / 2);
-        if (o < minIou && d > maxLandmarkDistance) return;
+        if (o < minIou || d > maxLandmarkDistance) return;
         pairs.push({ t: ti, f: fi, cost: 1 - o + d });
       });
     });
