@@ -12,7 +12,7 @@
  *   E <device> <seq> <label>        an emotion message received
  *   F <device> <frameId> <emotion>  a frame classified
  * It answers the parent over IPC: 'ready' once the fleet connection is up and the stream
- * subscriptions are made; {cmd:'count'} -> {type:'count', emotions, frames}; {cmd:'exit'}.
+ * subscriptions are made; {cmd:'count'} -> {type:'count', emotions, frames, cpuS (CPU seconds used so far)}; {cmd:'exit'}.
  *   node test/helpers/consumer-nodered.js <broker url> <group> <client id> <record file> [prefix]
  * Under scripts/mocha-node22.sh (TINYFER_NODE_RED_MODULES set) it loads Node-RED 5 like mocha does.
  */
@@ -76,6 +76,6 @@ helper.startServer(async () => {
 });
 
 process.on('message', (m) => {
-  if (m.cmd === 'count') process.send({ type: 'count', ...counts });
+  if (m.cmd === 'count') { const u = process.cpuUsage(); process.send({ type: 'count', ...counts, cpuS: (u.user + u.system) / 1e6 }); }
   else if (m.cmd === 'exit') helper.unload().then(() => helper.stopServer(() => { fs.closeSync(fd); process.exit(0); }));
 });
