@@ -11,8 +11,9 @@
  * the consumer had already recorded:
  *   E <device> <seq> <label>        an emotion message received
  *   F <device> <frameId> <emotion>  a frame classified
- * It answers the parent over IPC: 'ready' once the fleet connection is up and the stream
- * subscriptions are made; {cmd:'count'} -> {type:'count', emotions, frames, cpuS (CPU seconds used so far)}; {cmd:'exit'}.
+ * It answers the parent over IPC: 'ready' once the fleet connection is up and the broker has the
+ * stream subscriptions; {cmd:'count'} -> {type:'count', emotions, frames, cpuS (CPU seconds used
+ * so far)}; {cmd:'exit'} unloads the flow and exits.
  *   node test/helpers/consumer-nodered.js <broker url> <group> <client id> <record file> [prefix]
  * Under scripts/mocha-node22.sh (TINYFER_NODE_RED_MODULES set) it loads Node-RED 5 like mocha does.
  */
