@@ -5,7 +5,8 @@
  * each, so a frame is one message and reaches one consumer whole; docs/protocol.md §7).
  *  1. Both running: every emotion and every frame is received / classified exactly once across the
  *     two, and each consumer takes a share.
- *  2. One consumer is killed (SIGKILL) mid-run and the other takes over: every emotion and frame
+ *  2. A frame of several chunks is split between them and lost: why frames go as one chunk.
+ *  3. One consumer is killed (SIGKILL) mid-run and the other takes over: every emotion and frame
  *     sent after the broker has dropped the dead consumer is handled at least once (duplicates
  *     counted); what was in flight to the dead one when it died is counted and reported as lost
  *     (Mosquitto 2.0 does not re-dispatch a dead member's messages to the rest of the group).
@@ -19,7 +20,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { startMosquitto } = require('./helpers/mosquitto');
 const { faces, requireMosquitto, waitFor } = require('./helpers/fleet');
-const { Simulator } = require('../dist/fleet/simulator');
+const { Simulator, VirtualDevice } = require('../dist/fleet/simulator');
 
 const GROUP = 'tinyfer-scale';
 const DEVICES = 4;
@@ -145,6 +146,30 @@ describe('fleet scale-out: two Node-RED consumers in one MQTT 5 shared group (re
       assert.ok(e.byConsumer[i] > 0, `consumer ${i + 1} received no emotion: the group did not split them`);
       assert.ok(f.byConsumer[i] > 0, `consumer ${i + 1} classified no frame: the group did not split them`);
     }
+  });
+
+  it('a frame cut into several chunks is split between the two and lost (why devices send frames of up to 16 KiB as one chunk)', async function () {
+    const big = new VirtualDevice({ url: broker.url, deviceId: 'cam-chunked', faces: faces(1), chunkBytes: 512, config: { frames_enabled: true, capture_interval_ms: 3600000 } });
+    await big.start();
+    const frames = [], emotions = [];
+    try {
+      for (let i = 0; i < 10; i++) {
+        const s = await big.capture();
+        frames.push(`${s.deviceId}/${s.frameId}`);
+        emotions.push(`${s.deviceId}/${s.seq}`);
+        await sleep(25);
+      }
+      // The emotions (one message each) all arrive; after them, any frame that was going to complete has.
+      await waitHandled({ emotions, frames: [] }, 'the chunked device\'s emotions handled');
+      await sleep(2000);
+    } finally {
+      await big.stop();
+    }
+    const chunks = Math.ceil(faces(1)[0].jpeg.length / 512);
+    const f = tally(frames, consumers.map((c) => readRecords(c.file)), 'F');
+    console.log(`      frames of ${chunks}+ chunks of 512 bytes: ${fmt(f)}`);
+    assert.ok(chunks > 1);
+    assert.ok(f.lost > 0, `every chunked frame reached one consumer whole: ${fmt(f)}`);
   });
 
   it('keeps going when one consumer is killed mid-run: at least once after the takeover, losses and duplicates counted', async function () {
