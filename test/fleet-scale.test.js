@@ -80,7 +80,7 @@ describe('fleet scale-out: two Node-RED consumers in one MQTT 5 shared group (re
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-scale-'));
     broker = await startMosquitto({ logNotice: true });
     await Promise.all([startConsumer('scale-c1'), startConsumer('scale-c2')]);
-    // One chunk per frame (the faces are ~2 KB, the chunk size 8192): a frame is one message.
+    // One chunk per frame (the faces are ~2 KB, the chunk size 16384): a frame is one message.
     sim = new Simulator({
       url: broker.url, count: DEVICES, idPrefix: 'cam-', faces: faces(4), telemetryIntervalMs: 3600000,
       config: { frames_enabled: true, capture_interval_ms: 3600000 }, // captures are driven by the test
