@@ -70,6 +70,14 @@ interface Hooks {
   fail: (e: Error) => void;
 }
 
+/** Throw a clear error for a bad option (before any connection is made). */
+export function checkHomeAssistantOptions(opts: HomeAssistantBridgeOptions): void {
+  checkDiscoveryPrefix(opts.discoveryPrefix ?? DEFAULT_DISCOVERY_PREFIX);
+  checkSetting('haImageInterval', RANGES.haImageInterval, opts.imageIntervalS ?? DEFAULT_HA_IMAGE_INTERVAL_S);
+  // A key that cannot sign is a configuration error now, not a failed install later.
+  if (opts.modelKey) signModel(Buffer.from('tinyfer'), opts.modelKey);
+}
+
 export class HomeAssistantBridge {
   readonly discoveryPrefix: string;
   readonly imageIntervalMs: number;
@@ -89,12 +97,9 @@ export class HomeAssistantBridge {
   private releaseFrames?: () => void;
 
   constructor(private readonly h: Hooks, readonly opts: HomeAssistantBridgeOptions = {}) {
-    this.discoveryPrefix = checkDiscoveryPrefix(opts.discoveryPrefix ?? DEFAULT_DISCOVERY_PREFIX);
-    const interval = opts.imageIntervalS ?? DEFAULT_HA_IMAGE_INTERVAL_S;
-    checkSetting('haImageInterval', RANGES.haImageInterval, interval);
-    this.imageIntervalMs = interval * 1000;
-    // A key that cannot sign is a configuration error now, not a failed install later.
-    if (opts.modelKey) signModel(Buffer.from('tinyfer'), opts.modelKey);
+    checkHomeAssistantOptions(opts);
+    this.discoveryPrefix = opts.discoveryPrefix ?? DEFAULT_DISCOVERY_PREFIX;
+    this.imageIntervalMs = (opts.imageIntervalS ?? DEFAULT_HA_IMAGE_INTERVAL_S) * 1000;
     this.release = opts.release ?? bundledModelRelease();
     this.now = opts.now ?? Date.now;
     this.origin = opts.origin ?? packageOrigin();

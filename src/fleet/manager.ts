@@ -7,7 +7,7 @@ import { FleetConnection, type FleetConnectionOptions } from './connection';
 import { DeviceRegistry, type FleetEvent, type InvalidMessage } from './registry';
 import { CommandClient } from './commands';
 import { fleetFilters } from './protocol';
-import { HomeAssistantBridge, type HomeAssistantBridgeOptions } from './homeassistant';
+import { HomeAssistantBridge, checkHomeAssistantOptions, type HomeAssistantBridgeOptions } from './homeassistant';
 
 export interface FleetManagerOptions extends FleetConnectionOptions {
   /** Home Assistant: discovery, availability, image and update entities (src/fleet/homeassistant.ts). */
@@ -42,6 +42,11 @@ export class FleetManager extends EventEmitter {
 
   constructor(readonly opts: FleetManagerOptions) {
     super();
+    const haOpts: HomeAssistantBridgeOptions = {
+      ...opts.haOptions, discoveryPrefix: opts.discoveryPrefix, imageIntervalS: opts.haImageInterval, modelKey: opts.modelKey, modelKeyProblem: opts.modelKeyProblem,
+      updateTimeoutMs: opts.haOptions?.updateTimeoutMs ?? Math.max(60000, opts.commandTimeoutMs ?? 0),
+    };
+    if (opts.homeAssistant) checkHomeAssistantOptions(haOpts);
     this.conn = new FleetConnection(opts);
     this.registry = new DeviceRegistry({ prefix: this.conn.prefix, maxFrameRate: opts.maxFrameRate, maxPendingFrameBytes: opts.maxPendingFrameBytes });
     this.commands = new CommandClient(this.conn, opts.commandTimeoutMs ?? 10000);
@@ -53,7 +58,7 @@ export class FleetManager extends EventEmitter {
     if (opts.homeAssistant) {
       this.homeAssistant = new HomeAssistantBridge(
         { conn: this.conn, registry: this.registry, commands: this.commands, useStream: (st) => this.useStream(st), fail: (e) => this.fail(e) },
-        { ...opts.haOptions, discoveryPrefix: opts.discoveryPrefix, imageIntervalS: opts.haImageInterval, modelKey: opts.modelKey, modelKeyProblem: opts.modelKeyProblem, updateTimeoutMs: opts.haOptions?.updateTimeoutMs ?? Math.max(60000, opts.commandTimeoutMs ?? 0) },
+        haOpts,
       );
     }
     this.registry.on('event', (ev: FleetEvent) => {
