@@ -117,6 +117,8 @@ module.exports = function (RED) {
                 reported = m.conn.failure;
                 node.error(`mqtt ${node.url}: ${err.message}`);
             });
+            // Home Assistant: a refused or failed model install (also shown on the update entity).
+            m.on('warning', (err) => node.warn(err.message));
             m.on('fallback', (err) => {
                 node.warn(`the broker at ${node.url} refused MQTT 5 (${err.message}): connecting with MQTT 3.1.1 instead; choose 3.1.1 in this fleet configuration to skip the MQTT 5 attempt`);
             });

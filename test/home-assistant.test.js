@@ -158,6 +158,7 @@ describe('Home Assistant over a real Mosquitto broker', function () {
     const m = new FleetManager({ url: broker.url, prefix, reconnectPeriodMs: 200, commandTimeoutMs: 5000, homeAssistant: true, discoveryPrefix: dp, ...opts });
     m.errors = [];
     m.on('error', (e) => m.errors.push(e.message));
+    m.on('warning', (e) => m.errors.push(e.message));
     open.push(m);
     return m;
   }
@@ -322,6 +323,29 @@ describe('Home Assistant over a real Mosquitto broker', function () {
     // A payload that is not payload_install does nothing.
     await new Promise((r) => ha.c.publish(cfg.command_topic, 'INSTALL-NOW', { qos: 1 }, r));
     await waitFor(() => m.homeAssistant.counts.ignoredCommands === 1, 5000, 'ignored');
+  });
+
+  it('an install the device refuses (wrong key) leaves installed != latest and shows the failure on the update entity', async function () {
+    const m = manager({ modelKey: keys.privateKey, haImageInterval: 0 });
+    await waitFor(() => m.conn.connected, 5000, 'manager connected');
+    const other = crypto.generateKeyPairSync('ed25519');
+    const d = device('cam-w', { modelKey: other.publicKey });
+    await d.start();
+    await online(m, 'cam-w');
+    const ha = await homeAssistant();
+    const t = homeAssistantTopics(prefix, 'cam-w');
+    await waitFor(() => ha.configs.get('update/cam-w_model') && ha.last(t.model), 5000, 'update entity and state');
+    const cfg = ha.configs.get('update/cam-w_model');
+    await new Promise((r) => ha.c.publish(cfg.command_topic, cfg.payload_install, { qos: 1 }, r));
+    await waitFor(() => /last install failed/.test(JSON.parse(ha.last(t.model).payload).release_summary || ''), 10000, 'the failure in the state');
+    const st = JSON.parse(ha.last(t.model).payload);
+    assert.deepEqual(problems(st, UPDATE_STATE), []);
+    assert.match(st.release_summary, /verify_failed/);
+    assert.equal(st.in_progress, false);
+    assert.notEqual(st.installed_version, st.latest_version);
+    assert.equal(d.model, 'tinyfer-sim');
+    assert.ok(m.errors.some((e) => /cam-w: .*verify_failed/.test(e)), m.errors.join('\n'));
+    assert.equal(m.homeAssistant.counts.installsFailed, 1);
   });
 
   it('without a signing key the update entity offers no install and says why; an install request anyway changes nothing and is reported', async function () {

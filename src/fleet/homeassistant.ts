@@ -67,7 +67,10 @@ interface Hooks {
   registry: DeviceRegistry;
   commands: CommandClient;
   useStream: (s: 'frame') => () => void;
+  /** Connection problems (publish failed). */
   fail: (e: Error) => void;
+  /** Home Assistant problems worth a warning: a refused or failed install. */
+  warn: (e: Error) => void;
 }
 
 /** Throw a clear error for a bad option (before any connection is made). */
@@ -86,8 +89,8 @@ export class HomeAssistantBridge {
   readonly counts = { announced: 0, images: 0, imagesSkipped: 0, installs: 0, installsFailed: 0, births: 0, ignoredCommands: 0 };
   private readonly now: () => number;
   private readonly origin: { name: string; sw_version?: string; support_url?: string };
-  /** Devices whose configs went out on this connection. */
-  private readonly announced = new Set<string>();
+  /** What each device's configs were made from, as sent on this connection (since the last birth of Home Assistant). */
+  private readonly announced = new Map<string, string>();
   /** frames_enabled per device, from its retained config topic. */
   private readonly frames = new Map<string, boolean>();
   private readonly lastImage = new Map<string, number>();
@@ -107,10 +110,8 @@ export class HomeAssistantBridge {
     this.unsubs.push(h.conn.subscribe(f.birth, (_t, payload) => this.onBirth(payload), 1));
     // Install requests go to one instance of a shared group, as device streams do.
     this.unsubs.push(h.conn.subscribe(h.conn.streamFilter(f.modelInstall), (t, payload) => this.onInstall(t, payload), 1));
-    if (this.imageIntervalMs > 0) {
-      this.unsubs.push(h.conn.subscribe(`${h.conn.prefix}/+/config`, (t, payload) => this.onConfig(t, payload), 1));
-      this.releaseFrames = h.useStream('frame');
-    }
+    // Frames are received only while images are on and some device has frames on.
+    if (this.imageIntervalMs > 0) this.unsubs.push(h.conn.subscribe(`${h.conn.prefix}/+/config`, (t, payload) => this.onConfig(t, payload), 1));
   }
 
   get installOffered(): boolean {
@@ -122,8 +123,9 @@ export class HomeAssistantBridge {
     if (ev.type === 'online' || (ev.type === 'status' && (ev.payload as StatusPayload).state === 'online')) {
       const d = this.h.registry.get(ev.deviceId);
       if (!d) return;
-      // Every birth: its firmware, model (installed_version) or capabilities may have changed.
-      this.announce(d);
+      // Back online: availability again. A birth while online (e.g. after a model update), or the
+      // retained status again after a reconnect: only when what the configs are made of changed.
+      if (ev.type === 'online' || this.announced.get(d.id) !== this.signature(d)) this.announce(d);
     } else if (ev.type === 'offline') {
       this.publish(homeAssistantTopics(this.h.conn.prefix, ev.deviceId).availability, 'offline', true);
     } else if (ev.type === 'frame') {
@@ -150,9 +152,13 @@ export class HomeAssistantBridge {
     return null;
   }
 
+  private signature(d: DeviceRecord): string {
+    return JSON.stringify([d.firmware, d.model, d.capabilities, this.frames.get(d.id) === true]);
+  }
+
   /** Discovery configs, then availability (retained), then the update entity's state. */
   private announce(d: DeviceRecord): void {
-    this.announced.add(d.id);
+    this.announced.set(d.id, this.signature(d));
     this.counts.announced++;
     const problem = this.installProblem(d);
     const status: StatusPayload = { state: 'online', firmware: d.firmware, model: d.model };
@@ -203,6 +209,9 @@ export class HomeAssistantBridge {
     const on = v.ok && v.value.frames_enabled === true;
     if ((this.frames.get(p.deviceId) ?? false) === on) { this.frames.set(p.deviceId, on); return; }
     this.frames.set(p.deviceId, on);
+    const any = [...this.frames.values()].some(Boolean);
+    if (any && !this.releaseFrames) this.releaseFrames = this.h.useStream('frame');
+    else if (!any && this.releaseFrames) { this.releaseFrames(); this.releaseFrames = undefined; }
     // Frames turned on or off: announce again (adds or removes the image entity).
     const d = this.h.registry.get(p.deviceId);
     if (d && d.state === 'online' && this.announced.has(d.id)) this.announce(d);
@@ -227,7 +236,7 @@ export class HomeAssistantBridge {
     if (problem || d.state !== 'online' || this.installing.has(d.id)) {
       this.counts.ignoredCommands++;
       const why = problem ?? (d.state !== 'online' ? 'the device is offline' : 'an install is already running');
-      this.h.fail(new Error(`Home Assistant install on ${d.id}: ${why}`));
+      this.h.warn(new Error(`Home Assistant install on ${d.id}: ${why}`));
       return;
     }
     this.installing.add(d.id);
@@ -238,7 +247,7 @@ export class HomeAssistantBridge {
       (e: Error) => {
         this.counts.installsFailed++;
         this.lastError.set(d.id, e.message);
-        this.h.fail(new Error(`Home Assistant install on ${d.id}: ${e.message}`));
+        this.h.warn(new Error(`Home Assistant install on ${d.id}: ${e.message}`));
       },
     ).finally(() => {
       this.installing.delete(d.id);

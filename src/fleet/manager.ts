@@ -57,7 +57,7 @@ export class FleetManager extends EventEmitter {
     this.setMaxListeners(0); // one listener per devices node
     if (opts.homeAssistant) {
       this.homeAssistant = new HomeAssistantBridge(
-        { conn: this.conn, registry: this.registry, commands: this.commands, useStream: (st) => this.useStream(st), fail: (e) => this.fail(e) },
+        { conn: this.conn, registry: this.registry, commands: this.commands, useStream: (st) => this.useStream(st), fail: (e) => this.fail(e), warn: (e) => this.emit('warning', e) },
         haOpts,
       );
     }
