@@ -256,8 +256,10 @@ describe('Home Assistant over a real Mosquitto broker', function () {
     assert.ok(m.homeAssistant.counts.imagesSkipped > 0, 'frames beyond the interval were skipped');
 
     // Frames off again: the image entity goes (empty retained config), and no more images.
+    assert.equal(m.streamUsers.frame, 1, 'frames subscribed while a device has frames on');
     await m.commands.request('cam-1', 'set_config', { frames_enabled: false });
     await waitFor(() => ha.configs.get('image/cam-1_frame') === null, 5000, 'image entity removed');
+    await waitFor(() => m.streamUsers.frame === 0, 5000, 'the frame subscription released once no device has frames on');
   });
 
   it("announces everything again when Home Assistant publishes its birth (not on its last will), and after the broker lost it all", async function () {

@@ -85,14 +85,14 @@ export class HomeAssistantBridge {
   readonly discoveryPrefix: string;
   readonly imageIntervalMs: number;
   readonly release: ModelRelease;
-  /** Images published, and frames not published because of the interval. */
+  /** Configs announced, images published / skipped (interval), installs done / failed, Home Assistant births, install requests ignored. */
   readonly counts = { announced: 0, images: 0, imagesSkipped: 0, installs: 0, installsFailed: 0, births: 0, ignoredCommands: 0 };
   private readonly now: () => number;
   private readonly origin: { name: string; sw_version?: string; support_url?: string };
   /** What each device's configs were made from, as sent on this connection (since the last birth of Home Assistant). */
   private readonly announced = new Map<string, string>();
-  /** frames_enabled per device, from its retained config topic. */
-  private readonly frames = new Map<string, boolean>();
+  /** Devices whose retained config has frames_enabled: true. */
+  private readonly frames = new Map<string, true>();
   private readonly lastImage = new Map<string, number>();
   private readonly installing = new Set<string>();
   private readonly lastError = new Map<string, string>();
@@ -207,9 +207,11 @@ export class HomeAssistantBridge {
     const j = parseJson('config', payload);
     const v = j.ok ? validateConfig(j.value) : j;
     const on = v.ok && v.value.frames_enabled === true;
-    if ((this.frames.get(p.deviceId) ?? false) === on) { this.frames.set(p.deviceId, on); return; }
-    this.frames.set(p.deviceId, on);
-    const any = [...this.frames.values()].some(Boolean);
+    if (this.frames.has(p.deviceId) === on) return;
+    // Only devices with frames on are held (made-up ids with frames off cost nothing).
+    if (on) this.frames.set(p.deviceId, true);
+    else { this.frames.delete(p.deviceId); this.lastImage.delete(p.deviceId); }
+    const any = this.frames.size > 0;
     if (any && !this.releaseFrames) this.releaseFrames = this.h.useStream('frame');
     else if (!any && this.releaseFrames) { this.releaseFrames(); this.releaseFrames = undefined; }
     // Frames turned on or off: announce again (adds or removes the image entity).
