@@ -58,6 +58,7 @@ export const NODE_SETTINGS: Readonly<Record<NodeType, Readonly<Record<string, Se
     commandTimeout: optional(RANGES.commandTimeout),
     maxFrameRate: optional(RANGES.maxFrameRate),
     maxPendingFrameMb: optional(RANGES.maxPendingFrameMb),
+    haImageInterval: optional(RANGES.haImageInterval),
   },
   'tinyfer-devices': {},
   'tinyfer-command': {

@@ -157,4 +157,6 @@ export const RANGES = {
   maxFrameRate: { kind: 'number', min: 0, max: 10000 },
   /** MB of partial chunked frames held across all devices (fleet defence; at least one whole frame, 1 MB). */
   maxPendingFrameMb: { kind: 'number', min: 1, max: 4096 },
+  /** Seconds between two images of one device on its Home Assistant image entity (0: no image entities). */
+  haImageInterval: { kind: 'number', min: 1, max: 86400, orZero: true },
 } as const satisfies Record<string, NumberSpec>;
