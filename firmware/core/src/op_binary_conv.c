@@ -482,10 +482,22 @@ TFR_KERNEL void epilogue_run(const int32_t *conv, int n, float scale, float bias
       m3 = m3 + dst[3 * cout];
     }
     if (has_slope) {
+#if defined(TFR_USE_PIE)
+      /* Xtensa: slope * m for all four, then four compares into four boolean registers and four
+       * conditional moves: ult.s is "m < 0 or unordered", i.e. !(m >= 0) as below (GCC would
+       * branch per element, each branch waiting on its compare) */
+      const float zero = 0.0f, t0 = slope * m0, t1 = slope * m1, t2 = slope * m2, t3 = slope * m3;
+      __asm__("ult.s b0, %0, %8\n\tult.s b1, %1, %8\n\tult.s b2, %2, %8\n\tult.s b3, %3, %8\n\t"
+              "movt.s %0, %4, b0\n\tmovt.s %1, %5, b1\n\tmovt.s %2, %6, b2\n\tmovt.s %3, %7, b3"
+              : "+f"(m0), "+f"(m1), "+f"(m2), "+f"(m3)
+              : "f"(t0), "f"(t1), "f"(t2), "f"(t3), "f"(zero)
+              : "b0"); /* GCC allocates b0 only: b1-b3 hold nothing of its own */
+#else
       if (!(m0 >= 0.0f)) m0 = slope * m0;
       if (!(m1 >= 0.0f)) m1 = slope * m1;
       if (!(m2 >= 0.0f)) m2 = slope * m2;
       if (!(m3 >= 0.0f)) m3 = slope * m3;
+#endif
     }
     dst[0] = m0;
     dst[cout] = m1;
