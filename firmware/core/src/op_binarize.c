@@ -77,13 +77,6 @@ void tfr_op_binarize_pack(const float *in, int h, int w, int c, const float *thr
 }
 
 #if defined(TFR_USE_INT8_DOT)
-#include <string.h>
-#define TFR_PM1(v) {((v) & 1) ? 1 : -1, ((v) & 2) ? 1 : -1, ((v) & 4) ? 1 : -1, ((v) & 8) ? 1 : -1, \
-                    ((v) & 16) ? 1 : -1, ((v) & 32) ? 1 : -1, ((v) & 64) ? 1 : -1, ((v) & 128) ? 1 : -1}
-#define TFR_PM1_4(v) TFR_PM1(v), TFR_PM1((v) + 1), TFR_PM1((v) + 2), TFR_PM1((v) + 3)
-#define TFR_PM1_16(v) TFR_PM1_4(v), TFR_PM1_4((v) + 4), TFR_PM1_4((v) + 8), TFR_PM1_4((v) + 12)
-#define TFR_PM1_64(v) TFR_PM1_16(v), TFR_PM1_16((v) + 16), TFR_PM1_16((v) + 32), TFR_PM1_16((v) + 48)
-const int8_t tfr_pm1[256][8] = {TFR_PM1_64(0), TFR_PM1_64(64), TFR_PM1_64(128), TFR_PM1_64(192)};
 
 /* The compares of pack_pixel (v >= thr, false for NaN), each written straight as a +1 / -1
  * byte, four channels per loop step. */

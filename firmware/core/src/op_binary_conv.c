@@ -1,5 +1,3 @@
-#include <string.h>
-
 #include "tfr_ops.h"
 #include "tfr_simd.h"
 
@@ -544,6 +542,48 @@ static void conv_i8_block(const int8_t *a, int nr, int n, int rstep, int step, i
     epilogue_run(conv, nr * n, scale, bias, 0, 0, slope, dst, cout);
 }
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the byte path's weight expansion assumes little-endian words"
+#endif
+/* pm1x4[v]: bits 0..3 of v as four bytes +1 (0x01) / -1 (0xFF), bit j in byte j */
+#define TFR_PM1B(v, j) ((((v) >> (j)) & 1) ? 0x01u : 0xFFu)
+#define TFR_PM1X4(v) (TFR_PM1B(v, 0) | TFR_PM1B(v, 1) << 8 | TFR_PM1B(v, 2) << 16 | TFR_PM1B(v, 3) << 24)
+static const uint32_t pm1x4[16] = {TFR_PM1X4(0),  TFR_PM1X4(1),  TFR_PM1X4(2),  TFR_PM1X4(3),
+                                   TFR_PM1X4(4),  TFR_PM1X4(5),  TFR_PM1X4(6),  TFR_PM1X4(7),
+                                   TFR_PM1X4(8),  TFR_PM1X4(9),  TFR_PM1X4(10), TFR_PM1X4(11),
+                                   TFR_PM1X4(12), TFR_PM1X4(13), TFR_PM1X4(14), TFR_PM1X4(15)};
+
+/* The weights of one output as +-1 bytes, [tap][cp]: four channels per look-up and 32-bit store
+ * (wexp and cp are multiples of 16 bytes); channels past cin meet activation bytes of 0. Not
+ * inlined (a small stack frame, as conv_i8_block). */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static void expand_weights(const uint32_t *wt, int words, int cp, int8_t *wexp) {
+  int t, w;
+  for (t = 0; t < 9; t++, wt += words) {
+    uint32_t *d = (uint32_t *)(void *)(wexp + t * cp);
+    for (w = 0; w < cp / 32; w++, d += 8) { /* 32 channels */
+      const uint32_t b = wt[w];
+      d[0] = pm1x4[b & 15u];
+      d[1] = pm1x4[(b >> 4) & 15u];
+      d[2] = pm1x4[(b >> 8) & 15u];
+      d[3] = pm1x4[(b >> 12) & 15u];
+      d[4] = pm1x4[(b >> 16) & 15u];
+      d[5] = pm1x4[(b >> 20) & 15u];
+      d[6] = pm1x4[(b >> 24) & 15u];
+      d[7] = pm1x4[b >> 28];
+    }
+    if (cp % 32) { /* the last 16 channels */
+      const uint32_t b = wt[w];
+      d[0] = pm1x4[b & 15u];
+      d[1] = pm1x4[(b >> 4) & 15u];
+      d[2] = pm1x4[(b >> 8) & 15u];
+      d[3] = pm1x4[(b >> 12) & 15u];
+    }
+  }
+}
+
 void tfr_op_binary_conv_i8(const int8_t *plane, int h, int w, int cin, int cout, int stride,
                            const uint32_t *weight_bits, const float *scale, const float *bias,
                            int accumulate, const float *prelu, float *out) {
@@ -552,12 +592,10 @@ void tfr_op_binary_conv_i8(const int8_t *plane, int h, int w, int cin, int cout,
   uint32_t wbuf[9 * TFR_I8_MAX_CIN / 4 + 4]; /* the expanded weights, from a 16-byte boundary */
   int8_t *wexp = (int8_t *)(void *)((uint8_t *)wbuf + ((16u - ((uintptr_t)wbuf & 15u)) & 15u));
   int32_t conv[TFR_I8_RUN];
-  int o, t, g, oy, ox, nr = 1, n = 1;
+  int o, oy, ox, nr = 1, n = 1;
   for (o = 0; o < cout; o++) {
     const uint32_t *wt = weight_bits + o * 9 * words;
-    /* eight channels per look-up; channels past cin meet activation bytes of 0 */
-    for (t = 0; t < 9; t++)
-      for (g = 0; g < cp / 8; g++) memcpy(wexp + t * cp + 8 * g, tfr_pm1[(wt[t * words + g / 4] >> (8 * (g % 4))) & 0xFFu], 8);
+    expand_weights(wt, words, cp, wexp);
     /* blocks of whole output rows (of up to TFR_I8_RUN pixels), or of one part of a wider row */
     for (oy = 0; oy < ho; oy += nr)
       for (ox = 0; ox < wo; ox += n) {
