@@ -106,9 +106,11 @@ void tfr_op_stem_conv_pool(const uint8_t *face, float input_scale, const float *
 #endif
   if (o_lo >= cout) return;
   {
-    /* One output channel at a time over every pooled pixel (the ESP32-S3's path): its nine
-     * weights stay in registers; the four convs of a pixel are independent chains, interleaved
-     * tap by tap so that the FPU's latency overlaps; each is still summed as TFR_CONV9. */
+    /* One output channel at a time over every pooled pixel (the ESP32-S3's path): the four
+     * convs of a pixel are independent chains, interleaved tap by tap so that the FPU's latency
+     * overlaps; each is still summed as TFR_CONV9. The weights are re-read from memory rather
+     * than held: sixteen FPU registers cannot hold nine weights and four sums without spills
+     * (nor two channels' eight sums: 2.5x the cycles in the listing). */
     const float zero = 0.0f;
     for (o = o_lo; o < cout; o++) {
       const float *wo = weight + o * 9;
