@@ -452,9 +452,10 @@ TFR_KERNEL int32_t dot3_i8(const int8_t *a, int stride_row, const int8_t *w, con
   return s;
 }
 
-/* Output pixels per block: the convs of a block of output rows (whole rows while a row fits,
- * all of a 24 x 24 layer at once) are gathered as integers before their float epilogues run. */
-#define TFR_I8_RUN 576
+/* Output pixels per block: the convs of a block of output rows (whole rows while a row fits:
+ * 8 rows of a 24 x 24 layer) are gathered as integers before their float epilogues run
+ * (768 bytes of stack). */
+#define TFR_I8_RUN 192
 
 /* The float epilogue of n pixels of one output (conv[i] -> dst[i * cout]), four at a time:
  * the four are independent chains, so the FPU's latency overlaps instead of stalling each step.
