@@ -33,7 +33,7 @@ function parse(argv) {
             case '--user-dir': o.userDir = v; i++; break;
             case '--model': o.model = v; i++; break;
             case '--flow': o.flowFile = v; i++; break;
-            case '--frames': o.framesEnabled = true; break;
+            case '--frames': o.deviceConfig = { frames_enabled: true }; break;
             case '--no-dashboard': o.dashboard = false; break;
             case '-h': case '--help':
                 console.log('usage: npm run demo -- [--devices N] [--interval MS] [--port HTTP] [--mqtt-port PORT] [--user-dir DIR] [--model BLOB.tfer] [--flow FLOW.json] [--frames] [--no-dashboard]');

@@ -44,6 +44,7 @@ describe('fleet dashboard in a real browser (Dashboard 2.0, chromium + puppeteer
     demo.stdout.on('data', (d) => { out += d; });
     demo.stderr.on('data', (d) => { out += d; });
     info = JSON.parse(await waitFor(() => /^DEMO (\{.*\})$/m.exec(out)?.[1] || (demo.exitCode !== null && Promise.reject(new Error(out))), 60000, `the demo started:\n${out}`));
+    if (process.env.TINYFER_NODE_RED_MODULES) assert.match(out, /\[node-red-runtime\] Node v\d+\.\d+\.\d+, Node-RED \d/, 'the demo runs on the runtime asked for');
     assert.ok(info.dashboardUrl, `the demo deploys the dashboard:\n${out}`);
     assert.match(info.dashboardUrl, /^http:\/\/127\.0\.0\.1:\d+\/api\/dashboard\/fleet$/);
 

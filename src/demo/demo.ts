@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
 import { Simulator, loadFaces, type SentEmotion, type SentFrame } from '../fleet/simulator';
 import type { FaceClassifier } from '../engine/types';
+import type { DeviceConfig } from '../fleet/protocol';
 import { getClassifier } from '../runtime/models';
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -42,8 +43,11 @@ export interface DemoOptions {
    * when @flowfuse/node-red-dashboard is installed; true without it is an error).
    */
   dashboard?: boolean;
-  /** The virtual cameras start with frames on (default false: frames are off until a set_config turns them on). */
-  framesEnabled?: boolean;
+  /**
+   * The virtual cameras' initial config over the defaults (capture_interval_ms: intervalMs;
+   * frames_enabled false: frames are off until a set_config turns them on).
+   */
+  deviceConfig?: Partial<DeviceConfig>;
 }
 
 /** One emotion seen at a debug node of the deployed flow. */
@@ -165,7 +169,7 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
     const keys = generateKeyPairSync('ed25519');
     const sim = new Simulator({
       url: mqttUrl, count: opts.devices ?? 4, idPrefix: 'cam-', faces, protocolVersion: 4, classifier,
-      config: { capture_interval_ms: opts.intervalMs ?? 1000, frames_enabled: opts.framesEnabled === true }, telemetryIntervalMs: 5000, chunkBytes: 1024, firmware: '0.1.0-demo',
+      config: { capture_interval_ms: opts.intervalMs ?? 1000, ...opts.deviceConfig }, telemetryIntervalMs: 5000, chunkBytes: 1024, firmware: '0.1.0-demo',
       modelKey: keys.publicKey,
     });
     // The dataset label of every frame sent, to print next to what the flow says about it.
