@@ -10,7 +10,8 @@
 //      per second (a MutationObserver), animation frames per second (requestAnimationFrame: the
 //      page stays responsive when this stays near the display rate) and long tasks (> 50 ms).
 // CPU is (utime + stime) from /proc/<pid>/stat over wall time: 100 % = one core busy.
-//   node bench/dashboard-load.js [--devices 50] [--rate 2] [--seconds 60] [--warmup 20]
+//   node bench/dashboard-load.js [--devices 50] [--rate 2] [--seconds 60] [--warmup 20] [--flow FLOW.json]
+// (--flow: a variant of the dashboard flow to compare, default examples/fleet-dashboard.json)
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -18,10 +19,11 @@ const { spawn } = require('node:child_process');
 const { launchChromium } = require('../test/helpers/browser');
 
 function args(argv) {
-    const o = { devices: 50, rate: 2, seconds: 60, warmup: 20 };
+    const o = { devices: 50, rate: 2, seconds: 60, warmup: 20, flow: path.join(__dirname, '..', 'examples', 'fleet-dashboard.json') };
     for (let i = 0; i < argv.length; i += 2) {
         const k = argv[i].replace(/^--/, '');
-        if (!(k in o)) throw new Error(`unknown option ${argv[i]} (--devices --rate --seconds --warmup)`);
+        if (!(k in o)) throw new Error(`unknown option ${argv[i]} (--devices --rate --seconds --warmup --flow)`);
+        if (k === 'flow') { o.flow = path.resolve(argv[i + 1]); continue; }
         o[k] = Number(argv[i + 1]);
         if (!(o[k] > 0)) throw new Error(`--${k} must be a positive number, got ${JSON.stringify(argv[i + 1])}`);
     }
@@ -59,7 +61,7 @@ const cpuOfTree = (pids) => pids.reduce((s, p) => { try { return s + cpuOf(p); }
 async function main() {
     const o = args(process.argv.slice(2));
     const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-dashboard-bench-'));
-    const opts = { httpPort: 0, mqttPort: 0, devices: o.devices, intervalMs: Math.round(1000 / o.rate), deviceConfig: { frames_enabled: true, confidence_threshold: 0 }, userDir, flowFile: path.join(__dirname, '..', 'examples', 'fleet-dashboard.json') };
+    const opts = { httpPort: 0, mqttPort: 0, devices: o.devices, intervalMs: Math.round(1000 / o.rate), deviceConfig: { frames_enabled: true, confidence_threshold: 0 }, userDir, flowFile: o.flow };
     const demo = spawn(process.execPath, [path.join(__dirname, '..', 'test', 'helpers', 'demo-process.js'), JSON.stringify(opts)], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     demo.stdout.on('data', (d) => { out += d; });
