@@ -111,9 +111,9 @@ describe('editor in a real browser (chromium + puppeteer-core)', function () {
 
   const CASES = {
     'tinyfer-frame': [['maxFaces', '-3', '3'], ['quality', '500', '75'], ['margin', '7', '0.2'], ['scoreThreshold', '1.5', '0.6'], ['maxBytesMb', '0', '5'], ['wholeFaceMaxSide', '-1', '48']],
-    'tinyfer-emotion': [['alpha', '5', '0.3'], ['minConfidence', '2', '0.4'], ['window', '2.5', '4'], ['maxFaces', '0', '2'], ['model', 'no-such-model', '/data/models/mine.tfer']],
+    'tinyfer-emotion': [['alpha', '5', '0.3'], ['minConfidence', '2', '0.4'], ['window', '2.5', '4'], ['maxFaces', '0', '2'], ['trackMaxMissed', '-1', '10'], ['model', 'no-such-model', '/data/models/mine.tfer']],
     'tinyfer-command': [['timeout', '-5', '30']],
-    'tinyfer-fleet': [['commandTimeout', '-5', '20']],
+    'tinyfer-fleet': [['commandTimeout', '-5', '20'], ['haImageInterval', '0.5', '30']],
     'tinyfer-devices': [],
   };
 
@@ -149,6 +149,13 @@ describe('editor in a real browser (chromium + puppeteer-core)', function () {
         assert.equal(await page.$eval('.tinyfer-emotion-model-path', (e) => getComputedStyle(e).display), 'none', 'no path field for the bundled default');
         await page.select('#tinyfer-emotion-model-choice', 'custom');
         assert.notEqual(await page.$eval('.tinyfer-emotion-model-path', (e) => getComputedStyle(e).display), 'none', 'the path field for a custom model');
+      }
+      if (type === 'tinyfer-fleet') {
+        // The Home Assistant rows (discovery prefix, image interval, model key file) show only with Home Assistant on.
+        const shown = () => page.$$eval('.tinyfer-ha-row', (els) => els.map((e) => getComputedStyle(e).display !== 'none'));
+        assert.deepEqual(await shown(), [false, false, false]);
+        await page.click('#node-config-input-homeAssistant');
+        assert.deepEqual(await shown(), [true, true, true]);
       }
       for (const [name, bad, good] of cases) {
         const sel = `#${prefix}-${name}`;
