@@ -27,6 +27,8 @@ module.exports = function (RED) {
         node.sharedGroup = (n.sharedGroup || '').trim();
         node.homeAssistant = n.homeAssistant === true || n.homeAssistant === 'true';
         node.discoveryPrefix = (n.discoveryPrefix || 'homeassistant').trim();
+        node.haImageInterval = n.haImageInterval === undefined || n.haImageInterval === '' ? undefined : Number(n.haImageInterval);
+        node.modelKeyFile = (n.modelKeyFile || '').trim();
         node.commandTimeout = n.commandTimeout === '' || n.commandTimeout === undefined || n.commandTimeout === null ? 10 : Number(n.commandTimeout);
         node.users = {};
         node.manager = null;
@@ -40,6 +42,7 @@ module.exports = function (RED) {
             sharedGroup: node.sharedGroup || undefined,
             homeAssistant: node.homeAssistant,
             discoveryPrefix: node.discoveryPrefix,
+            haImageInterval: node.haImageInterval,
             commandTimeoutMs: node.commandTimeout * 1000,
             reconnectPeriodMs: RED.settings.mqttReconnectTime || 2000
         };
@@ -85,6 +88,16 @@ module.exports = function (RED) {
             if (node.manager || node.closing) return node.manager;
             try {
                 if (settingsError) throw settingsError;
+                // The key that signs the model Home Assistant's update entity installs: without it (or
+                // when it cannot be read) the entity does not offer install and says why.
+                if (node.homeAssistant && node.modelKeyFile) {
+                    try {
+                        options.modelKey = require('node:fs').readFileSync(node.modelKeyFile);
+                    } catch (err) {
+                        options.modelKeyProblem = `the model signing key file cannot be read (${err.code || err.message})`;
+                        node.error(`Home Assistant model install is off: cannot read the model signing key ${node.modelKeyFile}: ${err.message}`);
+                    }
+                }
                 node.manager = new FleetManager(options);
             } catch (err) {
                 node.error_ = err;
@@ -104,6 +117,8 @@ module.exports = function (RED) {
                 reported = m.conn.failure;
                 node.error(`mqtt ${node.url}: ${err.message}`);
             });
+            // Home Assistant: a refused or failed model install (also shown on the update entity).
+            m.on('warning', (err) => node.warn(err.message));
             m.on('fallback', (err) => {
                 node.warn(`the broker at ${node.url} refused MQTT 5 (${err.message}): connecting with MQTT 3.1.1 instead; choose 3.1.1 in this fleet configuration to skip the MQTT 5 attempt`);
             });

@@ -2,7 +2,9 @@
 'use strict';
 // `npm run demo`: an embedded MQTT broker, virtual TinyFER cameras sending real faces, and
 // Node-RED with the fleet demo flow. Options: --devices N --interval MS --port HTTP --mqtt-port PORT
-// --user-dir DIR --model BLOB.tfer (0 for a port means any free one). Ctrl-C stops everything.
+// --user-dir DIR --model BLOB.tfer --flow FLOW.json --frames --no-dashboard (0 for a port means any
+// free one). The fleet dashboard (examples/fleet-dashboard.json) is deployed too when FlowFuse
+// Dashboard 2.0 is installed, unless --no-dashboard. Ctrl-C stops everything.
 const path = require('node:path');
 const fs = require('node:fs');
 
@@ -30,8 +32,11 @@ function parse(argv) {
             case '--mqtt-port': o.mqttPort = num('mqtt-port', v); i++; break;
             case '--user-dir': o.userDir = v; i++; break;
             case '--model': o.model = v; i++; break;
+            case '--flow': o.flowFile = v; i++; break;
+            case '--frames': o.deviceConfig = { frames_enabled: true }; break;
+            case '--no-dashboard': o.dashboard = false; break;
             case '-h': case '--help':
-                console.log('usage: npm run demo -- [--devices N] [--interval MS] [--port HTTP] [--mqtt-port PORT] [--user-dir DIR] [--model BLOB.tfer]');
+                console.log('usage: npm run demo -- [--devices N] [--interval MS] [--port HTTP] [--mqtt-port PORT] [--user-dir DIR] [--model BLOB.tfer] [--flow FLOW.json] [--frames] [--no-dashboard]');
                 process.exit(0);
                 break;
             default: throw new Error(`unknown option ${a} (see --help)`);

@@ -13,7 +13,7 @@ const { startPolicyBroker } = require('./helpers/policy-broker');
 const { requireMosquitto, waitFor } = require('./helpers/fleet');
 const { splitChunks } = require('../dist/fleet/protocol');
 
-const PW = { nodered: crypto.randomBytes(9).toString('hex'), 'cam-a': crypto.randomBytes(9).toString('hex'), 'cam-b': crypto.randomBytes(9).toString('hex') };
+const PW = { nodered: crypto.randomBytes(9).toString('hex'), homeassistant: crypto.randomBytes(9).toString('hex'), 'cam-a': crypto.randomBytes(9).toString('hex'), 'cam-b': crypto.randomBytes(9).toString('hex') };
 
 describe('broker policy (broker/mosquitto.conf + broker/acl) on a real Mosquitto', function () {
   this.timeout(30000);
@@ -112,6 +112,40 @@ describe('broker policy (broker/mosquitto.conf + broker/acl) on a real Mosquitto
     await waitFor(() => got.some((m) => m.topic === 'tinyfer/cam-a/cmd/snapshot'), 5000, "a's own command");
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual([...new Set(got.map((m) => m.topic))], ['tinyfer/cam-a/cmd/snapshot']);
+  });
+
+  it('Home Assistant reads what its entities show (never raw frames) and may only ask for an install; devices cannot publish its topics', async function () {
+    const ha = await connect('homeassistant', PW.homeassistant);
+    const got = collect(ha);
+    for (const f of ['homeassistant/#', 'tinyfer/+/status', 'tinyfer/+/emotion', 'tinyfer/+/telemetry', 'tinyfer/_ha/#', 'tinyfer/+/frame', 'tinyfer/+/frame/chunk', 'tinyfer/+/cmd/+', 'tinyfer/+/config']) await sub(ha, f);
+    const nr = await connect('nodered', PW.nodered);
+    const nrGot = collect(nr);
+    await sub(nr, 'homeassistant/status');
+    await sub(nr, 'tinyfer/_ha/+/model/install');
+    await sub(nr, 'tinyfer/+/cmd/+');
+    const a = await connect('cam-a', PW['cam-a']);
+    // Refused: a device writing the manager's Home Assistant topics, raw frames to HA, HA commanding or configuring a device.
+    await pub(a, 'tinyfer/_ha/cam-a/availability', 'online', { retain: true });
+    await pub(a, 'tinyfer/_ha/cam-a/image', Buffer.from([0xff, 0xd8, 0xff, 0xe0]));
+    await pub(a, 'tinyfer/_ha/cam-a/model/install', 'install');
+    await pub(a, 'homeassistant/sensor/cam-a_x/config', '{}', { retain: true });
+    await pub(a, 'tinyfer/cam-a/frame', Buffer.from([0xff, 0xd8, 0xff, 0xe0]));
+    await pub(ha, 'tinyfer/cam-a/cmd/reboot', JSON.stringify({ id: 'ha' }));
+    await pub(ha, 'tinyfer/cam-a/config', JSON.stringify({ frames_enabled: true }));
+    await pub(ha, 'tinyfer/_ha/cam-a/availability', 'offline');
+    await pub(ha, 'homeassistant/sensor/cam-a_x/config', '{}');
+    // Allowed, in this order: the device's emotion, the manager's availability, image and discovery, HA's install and birth.
+    await pub(a, 'tinyfer/cam-a/emotion', 'e');
+    await pub(nr, 'tinyfer/_ha/cam-a/availability', 'online');
+    await pub(nr, 'tinyfer/_ha/cam-a/image', Buffer.from([0xff, 0xd8, 0xff, 0xe1]));
+    await pub(nr, 'homeassistant/image/cam-a_frame/config', '{}');
+    await pub(ha, 'tinyfer/_ha/cam-a/model/install', 'install');
+    await pub(ha, 'homeassistant/status', 'online');
+    await waitFor(() => got.some((m) => m.topic === 'homeassistant/status') && nrGot.some((m) => m.topic === 'homeassistant/status'), 5000, 'the birth');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(got.map((m) => m.topic), ['tinyfer/cam-a/emotion', 'tinyfer/_ha/cam-a/availability', 'tinyfer/_ha/cam-a/image', 'homeassistant/image/cam-a_frame/config', 'tinyfer/_ha/cam-a/model/install', 'homeassistant/status']);
+    assert.equal(got[1].payload.toString(), 'online');
+    assert.deepEqual(nrGot.map((m) => `${m.topic} ${m.payload}`), ['tinyfer/_ha/cam-a/model/install install', 'homeassistant/status online']);
   });
 
   it("a device that reuses another's client id does not disconnect it (the client id is the username)", async function () {

@@ -17,7 +17,7 @@ const path = require('node:path');
 const { waitFor } = require('./helpers/fleet');
 const { BUNDLED_MODELS } = require('../dist/engine/open');
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const { launchChromium } = require('./helpers/browser');
 
 describe('editor in a real browser (chromium + puppeteer-core)', function () {
   this.timeout(120000);
@@ -29,21 +29,12 @@ describe('editor in a real browser (chromium + puppeteer-core)', function () {
   const problems = []; // console errors and page errors
 
   before(async function () {
-    if (!fs.existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM)`);
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-editor-'));
     server = spawn(process.execPath, [path.join(__dirname, 'helpers', 'node-red-server.js'), userDir], { stdio: ['ignore', 'pipe', 'pipe'] });
     server.stdout.on('data', (d) => { out += d; });
     server.stderr.on('data', (d) => { out += d; });
     const url = await waitFor(() => /EDITOR (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)?.[1] || (server.exitCode !== null && Promise.reject(new Error(out))), 30000, `Node-RED started:\n${out}`);
-    const puppeteer = require('puppeteer-core');
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--window-size=1400,1000'],
-      protocolTimeout: 60000,
-    });
-    page = await browser.newPage();
-    await page.setViewport({ width: 1400, height: 1000 });
+    ({ browser, page } = await launchChromium({ width: 1400, height: 1000 }));
     page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
     page.on('pageerror', (e) => problems.push(`page: ${e.message}`));
     await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 30000 });
@@ -121,9 +112,9 @@ describe('editor in a real browser (chromium + puppeteer-core)', function () {
   const CASES = {
     'tinyfer-frame': [['maxFaces', '-3', '3'], ['quality', '500', '75'], ['margin', '7', '0.2'], ['scoreThreshold', '1.5', '0.6'], ['maxBytesMb', '0', '5'], ['wholeFaceMaxSide', '-1', '48'],
       ['privacyBlocks', '20', '4'], ['privacyMargin', '1.5', '0.5']],
-    'tinyfer-emotion': [['alpha', '5', '0.3'], ['minConfidence', '2', '0.4'], ['window', '2.5', '4'], ['maxFaces', '0', '2'], ['model', 'no-such-model', '/data/models/mine.tfer']],
+    'tinyfer-emotion': [['alpha', '5', '0.3'], ['minConfidence', '2', '0.4'], ['window', '2.5', '4'], ['maxFaces', '0', '2'], ['trackMaxMissed', '-1', '10'], ['model', 'no-such-model', '/data/models/mine.tfer']],
     'tinyfer-command': [['timeout', '-5', '30']],
-    'tinyfer-fleet': [['commandTimeout', '-5', '20']],
+    'tinyfer-fleet': [['commandTimeout', '-5', '20'], ['haImageInterval', '0.5', '30']],
     'tinyfer-devices': [],
   };
 
@@ -166,6 +157,13 @@ describe('editor in a real browser (chromium + puppeteer-core)', function () {
         assert.equal(await shown(), false, 'no privacy strength fields while privacy is off');
         await page.select('#node-input-privacy', 'pixelate');
         assert.equal(await shown(), true, 'the strength fields with privacy on');
+      }
+      if (type === 'tinyfer-fleet') {
+        // The Home Assistant rows (discovery prefix, image interval, model key file) show only with Home Assistant on.
+        const shown = () => page.$$eval('.tinyfer-ha-row', (els) => els.map((e) => getComputedStyle(e).display !== 'none'));
+        assert.deepEqual(await shown(), [false, false, false]);
+        await page.click('#node-config-input-homeAssistant');
+        assert.deepEqual(await shown(), [true, true, true]);
       }
       for (const [name, bad, good] of cases) {
         const sel = `#${prefix}-${name}`;

@@ -338,6 +338,37 @@ describe('fleet nodes in Node-RED with a real broker', function () {
     assert.equal(acks[0].payload.capture_interval_ms, 100);
   });
 
+  it('tinyfer-fleet with Home Assistant: the model key file turns install on; an unreadable one turns it off, says why and logs it', async function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-ha-key-'));
+    const keyFile = path.join(dir, 'model-key.pem');
+    fs.writeFileSync(keyFile, keys.privateKey.export({ format: 'pem', type: 'pkcs8' }));
+    const dp = `${prefix}-ha`;
+    const ha = mqtt.connect(broker.url);
+    const configs = new Map();
+    ha.on('message', (topic, payload) => { if (payload.length) configs.set(topic, JSON.parse(payload)); });
+    await new Promise((r) => ha.once('connect', r));
+    await new Promise((r) => ha.subscribe(`${dp}/update/+/config`, { qos: 1 }, r));
+    try {
+      const flow = (extra) => onTab([fleetCfg({ homeAssistant: true, discoveryPrefix: dp, haImageInterval: '0', ...extra }), { id: 'dev', type: 'tinyfer-devices', fleet: 'fleet', wires: [[]] }]);
+      await helper.load(NODES, flow({ modelKeyFile: keyFile }));
+      await device('ha-n1');
+      const topic = `${dp}/update/ha-n1_model/config`;
+      await waitFor(() => configs.get(topic), 5000, 'update entity config');
+      assert.equal(configs.get(topic).command_topic, `${prefix}/_ha/ha-n1/model/install`);
+      assert.equal(helper.getNode('fleet').manager.homeAssistant.imageIntervalMs, 0);
+      await helper.unload();
+      configs.clear();
+      await helper.load(NODES, flow({ modelKeyFile: path.join(dir, 'missing.pem') }));
+      await waitFor(() => configs.get(topic), 5000, 'update entity config again');
+      assert.equal(configs.get(topic).command_topic, undefined);
+      assert.match(configs.get(topic).release_summary, /model signing key file cannot be read \(ENOENT\)/);
+      assert.ok(callsOf(helper.getNode('fleet'), 'error').some((c) => /Home Assistant model install is off: cannot read the model signing key/.test(c.args[0])));
+    } finally {
+      ha.end(true);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('tinyfer-fleet logs in with its Node-RED credentials (and is refused with wrong ones)', async function () {
     const flow = [fleetCfg({ url: broker.authUrl }), { id: 'dev', type: 'tinyfer-devices', fleet: 'fleet', wires: [[]] }];
     await helper.load(NODES, onTab(flow), { fleet: { user: 'fleet', password: 's3cret' } });

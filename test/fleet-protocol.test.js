@@ -239,20 +239,32 @@ describe('fleet protocol: model signatures', function () {
 });
 
 describe('fleet protocol: Home Assistant discovery', function () {
-  it('makes retained sensor configs with availability from the status topic', function () {
-    const msgs = P.homeAssistantDiscovery('tinyfer', 'cam-01', birth);
+  it('makes retained configs: four sensors, the model update entity and the image entity (or its removal), each available by the manager and the device', function () {
+    const msgs = P.homeAssistantDiscovery('tinyfer', 'cam-01', birth, { image: true, install: true });
     assert.deepEqual(msgs.map((m) => m.topic), [
       'homeassistant/sensor/cam-01_emotion/config', 'homeassistant/sensor/cam-01_confidence/config',
       'homeassistant/sensor/cam-01_rssi/config', 'homeassistant/sensor/cam-01_fps/config',
+      'homeassistant/update/cam-01_model/config', 'homeassistant/image/cam-01_frame/config',
     ]);
     const e = msgs[0];
     assert.equal(e.retain, true);
     assert.equal(e.payload.state_topic, 'tinyfer/cam-01/emotion');
-    assert.equal(e.payload.availability_topic, 'tinyfer/cam-01/status');
+    assert.deepEqual(e.payload.availability.map((a) => a.topic), ['tinyfer/_ha/cam-01/availability', 'tinyfer/cam-01/status']);
+    assert.equal(e.payload.availability[1].value_template, '{{ value_json.state }}');
+    assert.equal(e.payload.availability_mode, 'all');
     assert.equal(e.payload.value_template, '{{ value_json.label }}');
     assert.equal(e.payload.device.sw_version, '1.0.0');
-    assert.equal(new Set(msgs.map((m) => m.payload.unique_id)).size, 4);
+    assert.equal(msgs[4].payload.command_topic, 'tinyfer/_ha/cam-01/model/install');
+    assert.equal(msgs[4].payload.state_topic, 'tinyfer/_ha/cam-01/model');
+    assert.equal(msgs[5].payload.image_topic, 'tinyfer/_ha/cam-01/image');
+    assert.equal(new Set(msgs.map((m) => m.payload.unique_id)).size, 6);
     assert.deepEqual(P.homeAssistantRemoval('cam-01'), msgs.map((m) => m.topic));
+    // Images off: an empty payload removes the image entity; no key: no install offered, and why.
+    const off = P.homeAssistantDiscovery('tinyfer', 'cam-01', birth, { installOff: 'install is off: no key' });
+    assert.equal(off[5].payload, null);
+    assert.equal(off[4].payload.command_topic, undefined);
+    assert.equal(off[4].payload.release_summary, 'install is off: no key');
+    assert.throws(() => P.homeAssistantDiscovery('tinyfer', 'cam-01', birth, { discoveryPrefix: 'ha/+' }), /invalid discovery prefix/);
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * Every flow in examples/ (the vision ones and the fleet ones) loads into a real Node-RED
- * runtime with this package's nodes and the core nodes: all node types are known, every wire
+ * runtime with this package's nodes, the core nodes and FlowFuse Dashboard 2.0's (the fleet
+ * dashboard's widgets): all node types are known, every wire
  * points at a node, every node starts, and no node reports an error while starting, except a
  * bundled default model that is not there yet (named by the error). The MQTT examples are
  * pointed at the demo's broker (aedes, MQTT 3.1.1, on a free loopback port): their broker
@@ -40,7 +41,14 @@ function allNodeModules() {
             if (/^\d+-.*\.js$/.test(f)) { core.push(require(path.join(d, f))); }
         }
     }
-    return [...ours, ...core];
+    return [...ours, ...core, ...dashboardNodeModules()];
+}
+
+/** FlowFuse Dashboard 2.0's nodes (a devDependency, as users install it from the palette): examples/fleet-dashboard.json uses them. */
+function dashboardNodeModules() {
+    const dir = path.dirname(require.resolve("@flowfuse/node-red-dashboard/package.json"));
+    const pkg = require(path.join(dir, "package.json"));
+    return Object.values(pkg["node-red"].nodes).map((p) => require(path.join(dir, p)));
 }
 
 /** The demo's broker: aedes (MQTT 3.1.1 only), as scripts/demo.js starts it, on a free loopback port. */

@@ -488,7 +488,7 @@ describe("privacy output in Node-RED", function () {
         await assertNothingClear([w], fer, clearWhole, [0]);
     });
 
-    it("frame -> emotion -> frame(privacy): the emotion comes from the clear crop, the frame that goes on is hidden; keepTracks on msg.faces[i].track", async function () {
+    it("frame -> emotion -> frame(privacy): the emotion comes from the clear crop, the frame that goes on is hidden; msg.keepTracks keeps the face of a tinyfer-emotion track", async function () {
         {
             const model = DEFAULT_MODEL_BLOB;
             await helper.load(NODES, onTab([
@@ -509,6 +509,15 @@ describe("privacy output in Node-RED", function () {
             assert.ok(m.faces.every((f) => f.pixels === undefined && f.obscured === true));
             assert.equal(typeof emo.sent[0].payload.emotion, "string");
             await assertNothingClear([{ payload: m.payload, image: m.image, faces: m.faces }], frame3, clear3, [0, 1, 2]);
+            // tinyfer-emotion's track ids: a later frame of the same stream keeps the face whose track the flow names
+            const ids = m.faces.map((f) => f.track);
+            assert.ok(ids.every((t) => Number.isInteger(t)) && new Set(ids).size === 3, `track ids ${JSON.stringify(ids)}`);
+            helper.getNode("frame").receive({ payload: frame3, keepTracks: [ids[1]] });
+            const [m2] = await spy.next(2).then((x) => x.slice(1));
+            assert.deepEqual(m2.faces.map((f) => f.track), ids, "the same tracks on the next frame");
+            assert.deepEqual(m2.frame.privacy, { mode: "blur", hidden: 2, kept: [1] });
+            assert.ok(m2.faces[1].pixels instanceof Uint8Array && m2.faces[0].pixels === undefined && m2.faces[2].pixels === undefined);
+            await assertNothingClear([{ payload: m2.payload, image: m2.image, faces: m2.faces }], frame3, clear3, [0, 2]);
 
             // faces that carry a track id (another node's, or a tracker's) are kept by msg.keepTracks
             await helper.unload();

@@ -55,6 +55,7 @@ describe('settings: one definition for the editor and the runtime', function () 
       ['tinyfer-emotion', 'minConfidence', '2', /^minConfidence must be in 0\.\.1, got "2"$/],
       ['tinyfer-command', 'timeout', '-5', /^timeout must be in \(0, 3600\], got "-5"$/],
       ['tinyfer-fleet', 'commandTimeout', '-5', /^commandTimeout must be in \(0, 3600\], got "-5"$/],
+      ['tinyfer-fleet', 'haImageInterval', '0.5', /^haImageInterval must be 0 or in 1\.\.86400, got "0\.5"$/],
       ['tinyfer-emotion', 'model', 'no-such-model', /^model must be a bundled model \(tinyfer-b1\) or a path/],
     ];
     for (const [type, name, v, re] of cases) {

@@ -1,16 +1,20 @@
 /**
  * The TinyFER fleet demo: an embedded MQTT broker (aedes), a handful of virtual ESP32-S3 cameras
  * sending real FER2013 faces, and Node-RED (embedded, userDir inside the project) running
- * examples/fleet-demo.json with this package's nodes. It prints the editor URL and the emotions as
- * they pass through the deployed flow. `stop()` (Ctrl-C in scripts/demo.js) ends it all.
+ * examples/fleet-demo.json with this package's nodes and, when FlowFuse Dashboard 2.0
+ * (@flowfuse/node-red-dashboard) is installed, the fleet dashboard of examples/fleet-dashboard.json
+ * next to it. It prints the editor and dashboard URLs and the emotions as they pass through the
+ * deployed flow. `stop()` (Ctrl-C in scripts/demo.js) ends it all.
  */
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
 import { Simulator, loadFaces, type SentEmotion, type SentFrame } from '../fleet/simulator';
 import type { FaceClassifier } from '../engine/types';
+import type { DeviceConfig } from '../fleet/protocol';
 import { getClassifier } from '../runtime/models';
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -34,6 +38,16 @@ export interface DemoOptions {
   model?: string;
   /** Where lines go (default console.log). */
   print?: (line: string) => void;
+  /**
+   * Deploy the fleet dashboard (examples/fleet-dashboard.json) next to the flow (default: true
+   * when @flowfuse/node-red-dashboard is installed; true without it is an error).
+   */
+  dashboard?: boolean;
+  /**
+   * The virtual cameras' initial config over the defaults (capture_interval_ms: intervalMs;
+   * frames_enabled false: frames are off until a set_config turns them on).
+   */
+  deviceConfig?: Partial<DeviceConfig>;
 }
 
 /** One emotion seen at a debug node of the deployed flow. */
@@ -50,6 +64,8 @@ export interface DemoEmotion {
 
 export interface Demo extends EventEmitter {
   editorUrl: string;
+  /** The fleet dashboard's page, when the dashboard is deployed. */
+  dashboardUrl?: string;
   mqttUrl: string;
   simulator: Simulator;
   stop(): Promise<void>;
@@ -86,6 +102,26 @@ export function demoFlow(flowFile: string, mqttUrl: string, model?: string): Arr
     flow = flow.filter((n) => !gone.has(n.id)).map((n) => (Array.isArray(n.wires) ? { ...n, wires: (n.wires as string[][]).map((w) => w.filter((id) => !gone.has(id))) } : n));
   }
   return flow.map((n) => (n.type === 'tinyfer-fleet' ? { ...n, url: mqttUrl } : n.type === 'tinyfer-emotion' && model ? { ...n, model } : n));
+}
+
+export const DASHBOARD_FLOW = path.join(REPO, 'examples', 'fleet-dashboard.json');
+
+/** Is FlowFuse Dashboard 2.0 installed where this package's Node-RED finds it? */
+export function dashboardInstalled(): boolean {
+  try {
+    require.resolve('@flowfuse/node-red-dashboard/package.json', { paths: [REPO] });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The page of a deployed dashboard flow: httpNodeRoot + the ui-base path + the first ui-page path. */
+export function dashboardPath(flow: Array<Record<string, unknown>>, httpNodeRoot: string): string {
+  const base = flow.find((n) => n.type === 'ui-base');
+  const page = flow.find((n) => n.type === 'ui-page' && n.ui === base?.id);
+  if (!base || !page) throw new Error('dashboard flow: no ui-base with a ui-page');
+  return `/${[httpNodeRoot, base.path, page.path].map((p) => String(p ?? '').replace(/^\/+|\/+$/g, '')).filter(Boolean).join('/')}`;
 }
 
 export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
@@ -128,9 +164,13 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
     } catch (e) {
       print(`virtual cameras replay the dataset labels (no on-device model: ${(e as Error).message})`);
     }
+    // The demo's model signing key: the virtual cameras accept models signed with it (the
+    // dashboard's "update model" button), the flow's tinyfer-command nodes sign with it.
+    const keys = generateKeyPairSync('ed25519');
     const sim = new Simulator({
       url: mqttUrl, count: opts.devices ?? 4, idPrefix: 'cam-', faces, protocolVersion: 4, classifier,
-      config: { capture_interval_ms: opts.intervalMs ?? 1000 }, telemetryIntervalMs: 5000, chunkBytes: 1024, firmware: '0.1.0-demo',
+      config: { capture_interval_ms: opts.intervalMs ?? 1000, ...opts.deviceConfig }, telemetryIntervalMs: 5000, chunkBytes: 1024, firmware: '0.1.0-demo',
+      modelKey: keys.publicKey,
     });
     // The dataset label of every frame sent, to print next to what the flow says about it.
     const truth = new Map<string, SentFrame>();
@@ -154,7 +194,14 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
     // hold them as already online, and the flow would never see the 'online' event that turns
     // their frames on.
     fs.rmSync(path.join(userDir, 'context'), { recursive: true, force: true });
-    const flow = demoFlow(opts.flowFile ?? path.join(REPO, 'examples', 'fleet-demo.json'), mqttUrl, modelPath);
+    const keyFile = path.join(userDir, 'demo-model-signing-key.pem');
+    fs.writeFileSync(keyFile, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    const flowFile = path.resolve(opts.flowFile ?? path.join(REPO, 'examples', 'fleet-demo.json'));
+    let flow = demoFlow(flowFile, mqttUrl, modelPath);
+    const withDashboard = opts.dashboard ?? dashboardInstalled();
+    if (withDashboard && !dashboardInstalled()) throw new Error('the fleet dashboard needs FlowFuse Dashboard 2.0: npm install @flowfuse/node-red-dashboard (bash scripts/setup.sh installs it)');
+    if (withDashboard && flowFile !== DASHBOARD_FLOW) flow = flow.concat(demoFlow(DASHBOARD_FLOW, mqttUrl, modelPath));
+    flow = flow.map((n) => (n.type === 'tinyfer-command' && !n.keyFile ? { ...n, keyFile } : n));
     fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flow, null, 2));
     const express = require('express') as () => http.RequestListener & { use: (p: string, h: unknown) => void };
     const RED = require('node-red');
@@ -181,6 +228,8 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
     const httpPort = await listen(server, opts.httpPort ?? 1880, opts.httpPort === undefined);
     cleanups.push(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
     events.editorUrl = `http://127.0.0.1:${httpPort}/`;
+    const hasDashboard = flow.some((n) => n.type === 'ui-base');
+    if (hasDashboard) events.dashboardUrl = `http://127.0.0.1:${httpPort}${dashboardPath(flow, settings.httpNodeRoot)}`;
 
     const seenErrors = new Set<string>();
     RED.hooks.add('onReceive.tinyferDemo', (ev: { msg: Record<string, any>; destination: { id: string } }) => {
@@ -216,6 +265,8 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
     await RED.start();
     print(`TinyFER fleet demo: ${sim.devices.length} virtual cameras on ${mqttUrl}`);
     print(`Node-RED editor: ${events.editorUrl}   (user dir ${path.relative(process.cwd(), userDir) || userDir})`);
+    if (events.dashboardUrl) print(`Fleet dashboard: ${events.dashboardUrl}`);
+    else if (opts.dashboard === undefined) print('Fleet dashboard: not deployed (FlowFuse Dashboard 2.0, @flowfuse/node-red-dashboard, is not installed)');
     print('Emotions as they pass through the deployed flow (Ctrl-C stops):');
     events.stop = stop;
     return events;

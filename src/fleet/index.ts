@@ -5,3 +5,4 @@ export * from './registry';
 export * from './commands';
 export * from './manager';
 export * from './simulator';
+export * from './homeassistant';

@@ -6,12 +6,21 @@ import { EventEmitter } from 'node:events';
 import { FleetConnection, type FleetConnectionOptions } from './connection';
 import { DeviceRegistry, type FleetEvent, type InvalidMessage } from './registry';
 import { CommandClient } from './commands';
-import { fleetFilters, homeAssistantDiscovery, DEFAULT_DISCOVERY_PREFIX, type StatusPayload } from './protocol';
+import { fleetFilters } from './protocol';
+import { HomeAssistantBridge, checkHomeAssistantOptions, type HomeAssistantBridgeOptions } from './homeassistant';
 
 export interface FleetManagerOptions extends FleetConnectionOptions {
-  /** Publish Home Assistant discovery configs when a device comes online. */
+  /** Home Assistant: discovery, availability, image and update entities (src/fleet/homeassistant.ts). */
   homeAssistant?: boolean;
   discoveryPrefix?: string;
+  /** Seconds between two images of one device on its image entity (0: none). Default 10. */
+  haImageInterval?: number;
+  /** Ed25519 private key (PKCS#8 PEM or KeyObject) that signs the model the update entity installs. */
+  modelKey?: HomeAssistantBridgeOptions['modelKey'];
+  /** Why no key is there (e.g. its file could not be read): shown on the update entity. */
+  modelKeyProblem?: string;
+  /** Further Home Assistant options (the offered model release, origin, clock). */
+  haOptions?: Omit<HomeAssistantBridgeOptions, 'discoveryPrefix' | 'imageIntervalS' | 'modelKey' | 'modelKeyProblem'>;
   commandTimeoutMs?: number;
   /** Frames/s accepted per device (registry frame rate limit; 0: none). Default DEFAULT_MAX_FRAME_RATE. */
   maxFrameRate?: number;
@@ -27,11 +36,17 @@ export class FleetManager extends EventEmitter {
   readonly commands: CommandClient;
   private readonly streamUsers: Record<Stream, number> = { telemetry: 0, emotion: 0, frame: 0 };
   private readonly streamUnsubs: Partial<Record<Stream, Array<() => void>>> = {};
-  private readonly announced = new Set<string>();
   private readonly unsubStatus: () => void;
+  /** Home Assistant, when enabled. */
+  readonly homeAssistant?: HomeAssistantBridge;
 
   constructor(readonly opts: FleetManagerOptions) {
     super();
+    const haOpts: HomeAssistantBridgeOptions = {
+      ...opts.haOptions, discoveryPrefix: opts.discoveryPrefix, imageIntervalS: opts.haImageInterval, modelKey: opts.modelKey, modelKeyProblem: opts.modelKeyProblem,
+      updateTimeoutMs: opts.haOptions?.updateTimeoutMs ?? Math.max(60000, opts.commandTimeoutMs ?? 0),
+    };
+    if (opts.homeAssistant) checkHomeAssistantOptions(haOpts);
     this.conn = new FleetConnection(opts);
     this.registry = new DeviceRegistry({ prefix: this.conn.prefix, maxFrameRate: opts.maxFrameRate, maxPendingFrameBytes: opts.maxPendingFrameBytes });
     this.commands = new CommandClient(this.conn, opts.commandTimeoutMs ?? 10000);
@@ -40,19 +55,22 @@ export class FleetManager extends EventEmitter {
     this.unsubStatus = this.conn.subscribe(fleetFilters(this.conn.prefix).status, onMsg, 1);
     this.onMsg = onMsg;
     this.setMaxListeners(0); // one listener per devices node
+    if (opts.homeAssistant) {
+      this.homeAssistant = new HomeAssistantBridge(
+        { conn: this.conn, registry: this.registry, commands: this.commands, useStream: (st) => this.useStream(st), fail: (e) => this.fail(e), warn: (e) => this.emit('warning', e) },
+        haOpts,
+      );
+    }
     this.registry.on('event', (ev: FleetEvent) => {
-      // Announce each online device once per connection: after a broker restart that lost the
-      // retained discovery configs, the devices' births bring them back.
-      if (opts.homeAssistant && (ev.type === 'online' || (ev.type === 'status' && (ev.payload as StatusPayload).state === 'online'))) {
-        this.announce(ev.deviceId, ev.payload as StatusPayload);
-      }
+      this.homeAssistant?.onEvent(ev);
       this.emit('event', ev);
     });
     this.registry.on('invalid', (inv: InvalidMessage) => this.emit('invalid', inv));
     this.conn.on('state', (s) => this.emit('state', s));
     this.conn.on('fallback', (e) => this.emit('fallback', e));
     this.conn.on('error', (e) => this.fail(e));
-    this.conn.on('connect', (re: boolean) => { this.announced.clear(); this.emit('connect', re); });
+    // After every (re)connect: discovery, availability and update state again for every known device.
+    this.conn.on('connect', (re: boolean) => { this.homeAssistant?.onConnect(); this.emit('connect', re); });
   }
 
   private readonly onMsg: (topic: string, payload: Buffer, packet: { retain?: boolean }) => void;
@@ -72,20 +90,13 @@ export class FleetManager extends EventEmitter {
     };
   }
 
-  private announce(deviceId: string, status: StatusPayload) {
-    if (this.announced.has(deviceId)) return;
-    this.announced.add(deviceId);
-    for (const m of homeAssistantDiscovery(this.conn.prefix, deviceId, status, this.opts.discoveryPrefix ?? DEFAULT_DISCOVERY_PREFIX)) {
-      this.conn.publish(m.topic, JSON.stringify(m.payload), { qos: m.qos, retain: m.retain }).catch((e) => this.fail(e));
-    }
-  }
-
   /** Connection problems are reported as 'error' events when someone listens; the connection retries anyway. */
   private fail(e: Error) {
     if (this.listenerCount('error')) this.emit('error', e);
   }
 
   async close(): Promise<void> {
+    this.homeAssistant?.close();
     this.commands.close();
     this.unsubStatus();
     await this.conn.close();

@@ -745,17 +745,79 @@ export function rawPublicKey(key: KeyObject | string | Buffer): Buffer {
 
 // ---------------------------------------------------------------------------------------------
 // Home Assistant MQTT discovery
+//
+// The configs follow the Home Assistant MQTT docs (https://www.home-assistant.io/integrations/mqtt/,
+// sensor.mqtt, image.mqtt, update.mqtt): full key names, no abbreviations, one retained config per
+// entity (single component discovery). test/home-assistant.test.js checks each against those docs.
 
 export interface DiscoveryMessage {
   topic: string;
-  payload: Record<string, unknown>;
+  /** The config; null: an empty retained payload, which removes the entity. */
+  payload: Record<string, unknown> | null;
   qos: 1;
   retain: true;
 }
 
-/** Discovery configs (retained) that make a device's emotion, confidence, RSSI and FPS HA sensors. */
-export function homeAssistantDiscovery(prefix: string, deviceId: string, status: StatusPayload, discoveryPrefix = DEFAULT_DISCOVERY_PREFIX): DiscoveryMessage[] {
+/** What Home Assistant publishes on the update entity's command topic to install (payload_install). */
+export const HA_PAYLOAD_INSTALL = 'install';
+/** Home Assistant's birth / last will payloads on `<discovery prefix>/status`. */
+export const HA_BIRTH = 'online';
+
+/**
+ * The topics the manager publishes (and the update entity's command topic) for one device, under
+ * `<prefix>/_ha/<id>/`: `_ha` is no device id (ids start with a letter or digit), so no device's
+ * own topics and no device ACL pattern cover them.
+ */
+export function homeAssistantTopics(prefix: string, deviceId: string) {
+  const base = `${checkPrefix(prefix)}/_ha/${checkDeviceId(deviceId)}`;
+  return {
+    /** `online` / `offline`, retained: the device's state as the manager sees it. */
+    availability: `${base}/availability`,
+    /** The latest frame, raw JPEG bytes, not retained (image entity `image_topic`). */
+    image: `${base}/image`,
+    /** The update entity's state: JSON installed_version / latest_version / in_progress, retained. */
+    model: `${base}/model`,
+    /** The update entity's command topic: HA_PAYLOAD_INSTALL starts the signed model update. */
+    modelInstall: `${base}/model/install`,
+  };
+}
+
+/** Filters the manager subscribes to for Home Assistant: its birth and the install commands. */
+export function homeAssistantFilters(prefix: string, discoveryPrefix = DEFAULT_DISCOVERY_PREFIX) {
+  return { birth: `${checkDiscoveryPrefix(discoveryPrefix)}/status`, modelInstall: `${checkPrefix(prefix)}/_ha/+/model/install` };
+}
+
+export function checkDiscoveryPrefix(p: string): string {
+  if (typeof p !== 'string' || !PREFIX_RE.test(p) || p.startsWith('$')) throw new ProtocolError(`invalid discovery prefix ${JSON.stringify(p)}: levels without '+', '#' or a leading '$'`);
+  return p;
+}
+
+export interface HomeAssistantOptions {
+  discoveryPrefix?: string;
+  /** Announce the image entity (the device has frames on and images are enabled). */
+  image?: boolean;
+  /** Offer install on the update entity (a signing key is configured and the device takes model_update). */
+  install?: boolean;
+  /** Why install is not offered, shown as the update entity's release summary. */
+  installOff?: string;
+  /** The `origin` block: the software that publishes the configs. */
+  origin?: { name: string; sw_version?: string; support_url?: string };
+}
+
+const HA_KEYS = ['emotion', 'confidence', 'rssi', 'fps'] as const;
+
+/**
+ * Retained discovery configs for one device: sensors (emotion with its confidence as an
+ * attribute, confidence, RSSI, FPS), the model as an `update` entity and, with `image`, the
+ * latest frame as an `image` entity (without it, an empty payload that removes one announced
+ * before). Every entity is available when both the manager's availability topic and the
+ * device's own status say online.
+ */
+export function homeAssistantDiscovery(prefix: string, deviceId: string, status: StatusPayload, opts: HomeAssistantOptions | string = {}): DiscoveryMessage[] {
+  const o: HomeAssistantOptions = typeof opts === 'string' ? { discoveryPrefix: opts } : opts;
+  const dp = checkDiscoveryPrefix(o.discoveryPrefix ?? DEFAULT_DISCOVERY_PREFIX);
   const t = deviceTopics(prefix, deviceId);
+  const ha = homeAssistantTopics(prefix, deviceId);
   const device = {
     identifiers: [`tinyfer_${deviceId}`],
     name: `TinyFER ${deviceId}`,
@@ -763,28 +825,57 @@ export function homeAssistantDiscovery(prefix: string, deviceId: string, status:
     model: 'ESP32-S3 FER camera',
     sw_version: status.firmware ?? 'unknown',
   };
-  const common = {
-    availability_topic: t.status,
-    availability_template: '{{ value_json.state }}',
-    payload_available: 'online',
-    payload_not_available: 'offline',
+  const common: Record<string, unknown> = {
+    availability: [
+      { topic: ha.availability, payload_available: 'online', payload_not_available: 'offline' },
+      { topic: t.status, value_template: '{{ value_json.state }}', payload_available: 'online', payload_not_available: 'offline' },
+    ],
+    availability_mode: 'all',
     device,
+    ...(o.origin ? { origin: o.origin } : {}),
   };
-  const sensor = (key: string, name: string, stateTopic: string, valueTemplate: string, extra: Record<string, unknown> = {}): DiscoveryMessage => ({
-    topic: `${discoveryPrefix}/sensor/${deviceId}_${key}/config`,
-    payload: { name, unique_id: `tinyfer_${deviceId}_${key}`, object_id: `tinyfer_${deviceId}_${key}`, state_topic: stateTopic, value_template: valueTemplate, ...common, ...extra },
+  const msg = (component: string, key: string, payload: Record<string, unknown> | null): DiscoveryMessage => ({
+    topic: `${dp}/${component}/${deviceId}_${key}/config`,
+    payload: payload && { unique_id: `tinyfer_${deviceId}_${key}`, object_id: `tinyfer_${deviceId}_${key}`, ...payload, ...common },
     qos: 1,
     retain: true,
   });
+  const sensor = (key: string, name: string, stateTopic: string, valueTemplate: string, extra: Record<string, unknown> = {}) =>
+    msg('sensor', key, { name, state_topic: stateTopic, value_template: valueTemplate, ...extra });
+  const update: Record<string, unknown> = {
+    name: 'Model',
+    device_class: 'firmware',
+    title: 'TinyFER model',
+    state_topic: ha.model,
+    entity_category: 'config',
+  };
+  if (o.install) Object.assign(update, { command_topic: ha.modelInstall, payload_install: HA_PAYLOAD_INSTALL, qos: 1 });
+  else update.release_summary = (o.installOff ?? 'install is off').slice(0, 255);
   return [
-    sensor('emotion', 'Emotion', t.emotion, '{{ value_json.label }}', { json_attributes_topic: t.emotion, icon: 'mdi:emoticon-outline' }),
+    sensor('emotion', 'Emotion', t.emotion, '{{ value_json.label }}', {
+      device_class: 'enum', options: [...LABELS], icon: 'mdi:emoticon-outline',
+      json_attributes_topic: t.emotion, json_attributes_template: '{{ {"confidence": value_json.confidence} | tojson }}',
+    }),
     sensor('confidence', 'Emotion confidence', t.emotion, '{{ (value_json.confidence * 100) | round(1) }}', { unit_of_measurement: '%', state_class: 'measurement' }),
     sensor('rssi', 'Wi-Fi signal', t.telemetry, '{{ value_json.rssi }}', { unit_of_measurement: 'dBm', device_class: 'signal_strength', state_class: 'measurement', entity_category: 'diagnostic' }),
     sensor('fps', 'Camera FPS', t.telemetry, '{{ value_json.fps }}', { unit_of_measurement: 'fps', state_class: 'measurement', entity_category: 'diagnostic' }),
+    msg('update', 'model', update),
+    msg('image', 'frame', o.image ? { name: 'Latest frame', image_topic: ha.image, content_type: 'image/jpeg' } : null),
   ];
+}
+
+/** The update entity's state (JSON on homeAssistantTopics().model), as the update.mqtt docs define it. */
+export interface HomeAssistantUpdateState {
+  installed_version: string;
+  latest_version: string;
+  title?: string;
+  release_summary?: string;
+  in_progress?: boolean;
 }
 
 /** Publishing an empty retained payload on each discovery topic removes the entities. */
 export function homeAssistantRemoval(deviceId: string, discoveryPrefix = DEFAULT_DISCOVERY_PREFIX): string[] {
-  return ['emotion', 'confidence', 'rssi', 'fps'].map((k) => `${discoveryPrefix}/sensor/${checkDeviceId(deviceId)}_${k}/config`);
+  const id = checkDeviceId(deviceId);
+  const dp = checkDiscoveryPrefix(discoveryPrefix);
+  return [...HA_KEYS.map((k) => `${dp}/sensor/${id}_${k}/config`), `${dp}/update/${id}_model/config`, `${dp}/image/${id}_frame/config`];
 }

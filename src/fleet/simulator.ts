@@ -17,7 +17,7 @@ import type { FaceClassifier } from '../engine/types';
 import { defaultDataRoot, decodeFace } from '../train/data';
 import {
   deviceTopics, parseTopic, parseJson, validateRequest, validateConfig, validateModelUpdate, splitChunks, topLabel,
-  verifyModel, FrameAssembler, PROTOCOL_VERSION, DEFAULT_CONFIG, DEFAULT_PREFIX, DEFAULT_CHUNK_BYTES, MAX_MODEL_BYTES,
+  verifyModel, FrameAssembler, PROTOCOL_VERSION, DEFAULT_CONFIG, DEFAULT_PREFIX, MAX_CHUNK_BYTES, MAX_MODEL_BYTES,
   TOPIC_RULES, type DeviceConfig, type EmotionPayload, type StatusPayload, type TelemetryPayload, type CommandResponse,
   type ModelUpdateParams,
 } from './protocol';
@@ -71,6 +71,10 @@ export interface VirtualDeviceOptions {
   firmware?: string;
   model?: string;
   ip?: string;
+  /**
+   * Frame bytes per chunk; default MAX_CHUNK_BYTES (16384), as the firmware: a frame of up to that
+   * size is one message, which an MQTT 5 shared group delivers whole to one instance (protocol §7).
+   */
   chunkBytes?: number;
   /** 'chunk' (default): frames on frame/chunk with a frame id; 'raw': whole JPEG on frame. */
   frameMode?: 'chunk' | 'raw';
@@ -285,7 +289,7 @@ export class VirtualDevice extends EventEmitter {
     if ((this.opts.frameMode ?? 'chunk') === 'raw') {
       await this.publish(this.topics.frame, jpeg, 'frame');
     } else {
-      for (const c of splitChunks(frameId, jpeg, this.opts.chunkBytes ?? DEFAULT_CHUNK_BYTES)) await this.publish(this.topics.frameChunk, c, 'frame/chunk');
+      for (const c of splitChunks(frameId, jpeg, this.opts.chunkBytes ?? MAX_CHUNK_BYTES)) await this.publish(this.topics.frameChunk, c, 'frame/chunk');
     }
     this.sent.frames++;
     const sent: SentFrame = { deviceId: this.id, frameId, truth: face.label, file: face.file, bytes: jpeg.length };

@@ -3,8 +3,13 @@
  * creates it, calls handle() per message (in order) and reports.
  *
  * In: msg.faces from tinyfer-frame, or an image in msg.payload (the frame pipeline runs here).
- * Out: msg.payload = EmotionPayload; each msg.faces entry also gets emotion/confidence/scores
+ * Out: msg.payload = EmotionPayload; each msg.faces entry also gets track/emotion/confidence/scores
  * (so a tinyfer-frame node in 'annotated' mode can draw them).
+ *
+ * Every face gets a track id per stream key (tracker.ts). When the smoother is in use, it runs
+ * twice over: once on the key's stream of largest faces (the top-level fields, as before tracks
+ * existed) and once per track (faces[i].smoothed). Emit-on-change follows the largest-face
+ * stream (changeScope 'largest', the default) or any track ('track').
  */
 import type { FaceClassifier } from '../engine/types';
 import { classifyViews, parseViews, type ViewCount } from '../engine/views';
@@ -12,11 +17,23 @@ import { VisionError } from '../vision/errors';
 import { isImageInput } from '../vision/decode';
 import { processFrame, type FrameOptions } from '../vision/pipeline';
 import { WorkerDetector } from '../vision/worker-detector';
-import { emotionPayload, faceEmotion, facesFromMessage, largestFace, type EmotionPayload, type FaceInput } from './emotion';
+import { emotionPayload, faceEmotion, facesFromMessage, largestFace, trackEmotion, type EmotionPayload, type FaceInput } from './emotion';
 import { frameOptionsFromConfig, numField, type FrameMessage, type FrameNodeConfig } from './frame-node';
 import { BACKENDS, getClassifier, type Backend, type ClassifierHandle } from './models';
 import { checkSetting } from '../settings/spec';
 import { EmotionSmoother, type SmoothingMethod } from './smoothing';
+import { FaceTracker } from './tracker';
+
+/**
+ * What emit-on-change watches: 'largest', the stable emotion of the key's largest-face stream
+ * (the top-level fields); 'track', the stable emotion of each face's track (a message whenever
+ * any track's changes; payload.smoothing.changedTracks names them).
+ */
+export const CHANGE_SCOPES = ['largest', 'track'] as const;
+export type ChangeScope = (typeof CHANGE_SCOPES)[number];
+
+/** Smoother key of one track of a stream key (a separator no topic string is likely to hold). */
+const trackKey = (key: string, track: number): string => `${key}\u0000${track}`;
 
 export interface EmotionNodeConfig extends FrameNodeConfig {
   backend?: string;
@@ -34,18 +51,27 @@ export interface EmotionNodeConfig extends FrameNodeConfig {
   window?: string | number;
   minConfidence?: string | number;
   emitOnChange?: boolean;
+  /** What emit-on-change watches (CHANGE_SCOPES; default 'largest'). */
+  changeScope?: string;
+  /** Frames a track survives without its face (RANGES.trackMaxMissed; default 5). */
+  trackMaxMissed?: string | number;
 }
 
 export class EmotionHandler {
   readonly frameOptions: FrameOptions;
   readonly smoothing: SmoothingMethod;
   readonly emitOnChange: boolean;
+  readonly changeScope: ChangeScope;
   readonly views: ViewCount;
+  /** Track ids per stream key. */
+  readonly tracker: FaceTracker;
   private readonly model: ClassifierHandle;
   /** Keeps the shared detector thread loaded while the node lives (it detects faces in image payloads). */
   private readonly detectorHold: { release(): void };
   /** Present when smoothing, minConfidence or emit-on-change is in use. */
   private readonly smoother?: EmotionSmoother;
+  /** The same smoothing, one stream per track (keys trackKey(key, id)); present with `smoother`. */
+  private readonly trackSmoother?: EmotionSmoother;
   /** The last payload sent (for the status line). */
   last?: EmotionPayload;
 
@@ -64,7 +90,15 @@ export class EmotionHandler {
       minConfidence,
     });
     this.smoothing = method;
-    if (method !== 'none' || this.emitOnChange || minConfidence > 0) this.smoother = smoother;
+    const scope = config.changeScope || 'largest';
+    checkSetting('changeScope', { kind: 'enum', values: CHANGE_SCOPES }, scope);
+    this.changeScope = scope as ChangeScope;
+    this.tracker = new FaceTracker({ maxMissed: numField('trackMaxMissed', config.trackMaxMissed) });
+    if (method !== 'none' || this.emitOnChange || minConfidence > 0) {
+      this.smoother = smoother;
+      // every live track of every remembered key fits: the tracker's bounds are this one's too
+      this.trackSmoother = new EmotionSmoother({ ...smoother.options, maxKeys: this.tracker.options.maxKeys * this.tracker.options.maxTracks });
+    }
     const backend = (config.backend || 'binary') as Backend;
     checkSetting('backend', { kind: 'enum', values: BACKENDS }, backend);
     this.model = getClassifier({ backend, modelPath: config.model });
@@ -104,11 +138,23 @@ export class EmotionHandler {
     const pixels = faces.map((f) => f.pixels);
     const scores = await classifyViews(classifier, pixels, this.views);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    const results = faces.map((f, i) => faceEmotion(f.box, scores[i]));
+    const { tracks, ended } = this.tracker.update(key, faces);
+    const results = faces.map((f, i) => faceEmotion(f.box, scores[i], tracks[i]));
+    const changedTracks: number[] = [];
+    if (this.trackSmoother) {
+      for (const id of ended) this.trackSmoother.reset(trackKey(key, id));
+      results.forEach((r, i) => {
+        if (r.track === null) return;
+        r.smoothed = trackEmotion((this.trackSmoother as EmotionSmoother).update(trackKey(key, r.track), scores[i]));
+        if (r.smoothed.changed) changedTracks.push(r.track);
+      });
+    }
     results.forEach((r, i) => {
+      msgFaces[i].track = r.track;
       msgFaces[i].emotion = r.emotion;
       msgFaces[i].confidence = r.confidence;
       msgFaces[i].scores = r.scores;
+      if (r.smoothed) msgFaces[i].smoothed = r.smoothed;
     });
     let smoothed;
     if (this.smoother && results.length > 0) {
@@ -116,8 +162,12 @@ export class EmotionHandler {
       smoothed = { result, method: this.smoothing, key };
     }
     const payload = emotionPayload(results, classifier.backend, classifier.runtime, ms, smoothed);
+    if (payload.smoothing) payload.smoothing.changedTracks = changedTracks;
     this.last = payload;
-    if (this.emitOnChange && !(smoothed && smoothed.result.changed)) return null;
+    if (this.emitOnChange) {
+      const changed = this.changeScope === 'track' ? changedTracks.length > 0 : !!(smoothed && smoothed.result.changed);
+      if (!changed) return null;
+    }
     msg.payload = payload;
     return msg;
   }
@@ -127,5 +177,7 @@ export class EmotionHandler {
     this.model.release();
     this.detectorHold.release();
     this.smoother?.reset();
+    this.trackSmoother?.reset();
+    this.tracker.reset();
   }
 }

@@ -6,38 +6,64 @@ import type { Scores } from '../engine/types';
 import { topLabel } from '../fleet/protocol';
 import { FACE_PIXELS, LABELS, type Label } from '../model/labels';
 import { VisionError } from '../vision/errors';
-import type { Box } from '../vision/detector';
+import type { Box, FaceLandmarks } from '../vision/detector';
 import type { SmoothedEmotion } from './smoothing';
 
 export type EmotionScores = Record<Label, number>;
 
-/** One face of the output: where it is and what it shows. */
+/** The smoothed emotion of one face's track (present when smoothing, minConfidence or emit-on-change is in use). */
+export interface TrackEmotion {
+  /** The track's stable emotion, or null until one reached minConfidence. */
+  emotion: Label | null;
+  confidence: number;
+  /** The track's stable emotion differs from its previous one (true on its first stable emotion). */
+  changed: boolean;
+  /** Frames this track has been seen in. */
+  frames: number;
+}
+
+/** One face of the output: where it is, which track it belongs to and what it shows (this frame, unsmoothed). */
 export interface FaceEmotion {
   box: Box | null;
+  /** The face's track id within its stream key (see tracker.ts); null for a face without a box. */
+  track: number | null;
   emotion: Label;
   confidence: number;
   scores: EmotionScores;
+  /** The track's smoothed emotion, when the smoother is in use. */
+  smoothed?: TrackEmotion;
 }
 
-/** msg.payload of tinyfer-emotion. Top-level fields describe the largest face (smoothed when smoothing is on). */
+/**
+ * msg.payload of tinyfer-emotion. Top-level fields describe the largest face of this frame
+ * (smoothed when smoothing is on, over the key's stream of largest faces, whichever track each
+ * was); faces[i] describe every face, with its track and the track's own smoothed emotion.
+ */
 export interface EmotionPayload {
   emotion: Label | null;
   confidence: number;
   scores: EmotionScores | null;
   faces: FaceEmotion[];
+  /** The track of the largest face (null with no face). */
+  track: number | null;
   /** 'binary' or 'tfjs'. */
   backend: string;
   /** What actually ran it (e.g. 'wasm', 'tensorflow'). */
   runtime: string;
   /** Wall time of the classifier call for all faces of the message, ms. */
   inferenceMs: number;
-  /** Present when smoothing is on: the smoothing key and whether the stable emotion just changed. */
-  smoothing?: { method: string; key: string; changed: boolean; frames: number };
+  /**
+   * Present when smoothing is on: the smoothing key, whether the largest-face stream's stable
+   * emotion just changed, and (changedTracks) the tracks whose own stable emotion just changed.
+   */
+  smoothing?: { method: string; key: string; changed: boolean; frames: number; changedTracks?: number[] };
 }
 
 /** A face as the classifier takes it, with its box when known. */
 export interface FaceInput {
   box: Box | null;
+  /** BlazeFace keypoints when the face came from the detector (they sharpen tracking). */
+  landmarks?: FaceLandmarks;
   pixels: Uint8Array;
 }
 
@@ -75,8 +101,26 @@ export function facesFromMessage(v: unknown): FaceInput[] {
     if (px.length !== FACE_PIXELS) {
       throw new VisionError('E_FACES', `msg.faces[${i}].pixels has ${px.length} values, expected ${FACE_PIXELS} (48x48 grayscale)`);
     }
-    return { box: isBox(o.box) ? { x: o.box.x, y: o.box.y, w: o.box.w, h: o.box.h } : null, pixels: px };
+    const face: FaceInput = { box: isBox(o.box) ? { x: o.box.x, y: o.box.y, w: o.box.w, h: o.box.h } : null, pixels: px };
+    const lm = landmarksOf(o.landmarks);
+    if (lm) face.landmarks = lm;
+    return face;
   });
+}
+
+/** The keypoints of a msg.faces entry when every one is a finite {x, y}; anything else is taken as none (like a bad box). */
+function landmarksOf(v: unknown): FaceLandmarks | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const entries = Object.entries(v as Record<string, unknown>);
+  if (entries.length === 0) return undefined;
+  const out: Record<string, { x: number; y: number }> = {};
+  for (const [k, p] of entries) {
+    if (typeof p !== 'object' || p === null) return undefined;
+    const q = p as Record<string, unknown>;
+    if (typeof q.x !== 'number' || typeof q.y !== 'number' || !Number.isFinite(q.x) || !Number.isFinite(q.y)) return undefined;
+    out[k] = { x: q.x, y: q.y };
+  }
+  return out as FaceLandmarks;
 }
 
 /** A byte array after a JSON round trip (not a typed array itself). */
@@ -104,10 +148,15 @@ export function largestFace(faces: readonly { box: Box | null }[]): number {
   return best;
 }
 
-/** Label, confidence and named scores of one face. */
-export function faceEmotion(box: Box | null, scores: Scores): FaceEmotion {
+/** Label, confidence and named scores of one face (and its track id, when tracked). */
+export function faceEmotion(box: Box | null, scores: Scores, track: number | null = null): FaceEmotion {
   const t = topLabel(scores);
-  return { box, emotion: t.label, confidence: t.confidence, scores: t.scores };
+  return { box, track, emotion: t.label, confidence: t.confidence, scores: t.scores };
+}
+
+/** A track's smoothing result as faces[i].smoothed shows it. */
+export function trackEmotion(r: SmoothedEmotion): TrackEmotion {
+  return { emotion: r.emotion, confidence: Math.round(r.confidence * 1e4) / 1e4, changed: r.changed, frames: r.frames };
 }
 
 /** Named scores from a LABELS-ordered vector (rounded to 4 decimals, as the fleet protocol does). */
@@ -130,6 +179,7 @@ export function emotionPayload(
     confidence: top ? top.confidence : 0,
     scores: top ? top.scores : null,
     faces,
+    track: top ? top.track : null,
     backend,
     runtime,
     inferenceMs: Math.round(inferenceMs * 1000) / 1000,

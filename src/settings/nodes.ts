@@ -10,6 +10,7 @@ import { BUNDLED_MODELS } from '../engine/open';
 import { VIEW_COUNTS } from '../engine/views';
 import { FRAME_MODES, FRAME_OUTPUTS } from '../runtime/frame-node';
 import { BACKENDS } from '../runtime/models';
+import { CHANGE_SCOPES } from '../runtime/emotion-node';
 import { SMOOTHING_METHODS } from '../runtime/smoothing';
 import { DETECTOR_RUNTIMES } from '../vision/detector';
 import { PRIVACY_MODES } from '../vision/privacy';
@@ -53,12 +54,15 @@ export const NODE_SETTINGS: Readonly<Record<NodeType, Readonly<Record<string, Se
     alpha: optional(RANGES.alpha),
     window: optional(RANGES.window),
     minConfidence: optional(RANGES.minConfidence),
+    changeScope: oneOf(CHANGE_SCOPES),
+    trackMaxMissed: optional(RANGES.trackMaxMissed),
   },
   'tinyfer-fleet': {
     protocolVersion: { kind: 'enum', values: PROTOCOL_VERSIONS },
     commandTimeout: optional(RANGES.commandTimeout),
     maxFrameRate: optional(RANGES.maxFrameRate),
     maxPendingFrameMb: optional(RANGES.maxPendingFrameMb),
+    haImageInterval: optional(RANGES.haImageInterval),
   },
   'tinyfer-devices': {},
   'tinyfer-command': {

@@ -153,10 +153,14 @@ export const RANGES = {
   /** Majority window, frames. */
   window: { kind: 'number', integer: true, min: 1 },
   minConfidence: { kind: 'number', min: 0, max: 1 },
+  /** Frames a face's track survives without the face being found (occlusion, a missed detection). */
+  trackMaxMissed: { kind: 'number', integer: true, min: 0, max: 1000 },
   /** Seconds a device has to answer a command (fleet default and per command node). */
   commandTimeout: { kind: 'number', min: 0, minExclusive: true, max: 3600 },
   /** Frames a second accepted per device (fleet defence; 0: no limit). */
   maxFrameRate: { kind: 'number', min: 0, max: 10000 },
   /** MB of partial chunked frames held across all devices (fleet defence; at least one whole frame, 1 MB). */
   maxPendingFrameMb: { kind: 'number', min: 1, max: 4096 },
+  /** Seconds between two images of one device on its Home Assistant image entity (0: no image entities). */
+  haImageInterval: { kind: 'number', min: 1, max: 86400, orZero: true },
 } as const satisfies Record<string, NumberSpec>;

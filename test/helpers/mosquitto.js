@@ -6,6 +6,7 @@
  * With { tls: true, users: { name: 'password' } } a second listener speaks TLS (a throwaway CA
  * and a server certificate for 127.0.0.1 made with openssl) and requires those users, as does a
  * third, plain listener: broker.tlsUrl, broker.authUrl, broker.ca (PEM), broker.caFile.
+ * With { logNotice: true } broker.log also holds the notices (clients connecting and leaving).
  * The binary is /usr/sbin/mosquitto (Debian package `mosquitto`), or $MOSQUITTO.
  */
 const { spawn, execFileSync } = require('node:child_process');
@@ -100,6 +101,7 @@ async function startMosquitto(opts = {}) {
         'log_dest stderr',
         'log_type error',
         'log_type warning',
+        ...(opts.logNotice ? ['log_type notice'] : []),
         `max_inflight_messages ${opts.maxInflight || 100}`,
         'max_queued_messages 100000',
         'set_tcp_nodelay true',

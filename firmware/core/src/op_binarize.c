@@ -77,31 +77,29 @@ void tfr_op_binarize_pack(const float *in, int h, int w, int c, const float *thr
 }
 
 #if defined(TFR_USE_INT8_DOT)
-#include <string.h>
-#define TFR_PM1(v) {((v) & 1) ? 1 : -1, ((v) & 2) ? 1 : -1, ((v) & 4) ? 1 : -1, ((v) & 8) ? 1 : -1, \
-                    ((v) & 16) ? 1 : -1, ((v) & 32) ? 1 : -1, ((v) & 64) ? 1 : -1, ((v) & 128) ? 1 : -1}
-#define TFR_PM1_4(v) TFR_PM1(v), TFR_PM1((v) + 1), TFR_PM1((v) + 2), TFR_PM1((v) + 3)
-#define TFR_PM1_16(v) TFR_PM1_4(v), TFR_PM1_4((v) + 4), TFR_PM1_4((v) + 8), TFR_PM1_4((v) + 12)
-#define TFR_PM1_64(v) TFR_PM1_16(v), TFR_PM1_16((v) + 16), TFR_PM1_16((v) + 32), TFR_PM1_16((v) + 48)
-const int8_t tfr_pm1[256][8] = {TFR_PM1_64(0), TFR_PM1_64(64), TFR_PM1_64(128), TFR_PM1_64(192)};
 
-/* The bits of pack_pixel (the same compares), then eight channels per table look-up. */
+/* The compares of pack_pixel (v >= thr, false for NaN), each written straight as a +1 / -1
+ * byte, four channels per loop step. */
 void tfr_op_binarize_i8(const float *in, int h, int w, int c, const float *thr, int8_t *plane) {
-  const int cp = TFR_I8C(c), wp = w + 2, hp = h + 2, words = TFR_WORDS(c);
-  uint32_t bits[TFR_WORDS(TFR_I8_MAX_CIN)];
-  int y, x, k, g;
+  const int cp = TFR_I8C(c), wp = w + 2, hp = h + 2;
+  int y, x, k;
   for (y = 0; y < hp; y++) {
     for (x = 0; x < wp; x++) {
       int8_t *p = plane + (y * wp + x) * cp;
       if (y == 0 || x == 0 || y == hp - 1 || x == wp - 1) {
         for (k = 0; k < c; k++) p[k] = 1; /* +1 padding */
       } else {
-        pack_pixel(in + ((y - 1) * w + (x - 1)) * c, c, thr, bits);
-        for (g = 0; g < cp / 8; g++) memcpy(p + 8 * g, tfr_pm1[(bits[g / 4] >> (8 * (g % 4))) & 0xFFu], 8);
+        const float *v = in + ((y - 1) * w + (x - 1)) * c;
+        for (k = 0; k + 4 <= c; k += 4) {
+          p[k] = v[k] >= thr[k] ? 1 : -1;
+          p[k + 1] = v[k + 1] >= thr[k + 1] ? 1 : -1;
+          p[k + 2] = v[k + 2] >= thr[k + 2] ? 1 : -1;
+          p[k + 3] = v[k + 3] >= thr[k + 3] ? 1 : -1;
+        }
+        for (; k < c; k++) p[k] = v[k] >= thr[k] ? 1 : -1;
       }
       for (k = c; k < cp; k++) p[k] = 0;
     }
   }
-  (void)words;
 }
 #endif

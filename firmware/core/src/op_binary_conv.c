@@ -1,5 +1,3 @@
-#include <string.h>
-
 #include "tfr_ops.h"
 #include "tfr_simd.h"
 
@@ -454,16 +452,135 @@ TFR_KERNEL int32_t dot3_i8(const int8_t *a, int stride_row, const int8_t *w, con
   return s;
 }
 
-/* Every output pixel of output o (its weights expanded at wexp) */
-TFR_KERNEL void conv_i8_output(const int8_t *plane, int ho, int wo, int wp, int cp, const int nv, int stride, const int8_t *wexp,
-                               float scale, float bias, int accumulate, const float *prelu, int o, int cout, float *out) {
-  int oy, ox;
-  for (oy = 0; oy < ho; oy++) {
-    const int8_t *r = plane + (oy * stride) * wp * cp;
-    float *dst = out + (oy * wo) * cout + o;
-    for (ox = 0; ox < wo; ox++, dst += cout) {
-      const int32_t conv = dot3_i8(r + ox * stride * cp, wp * cp, wexp, nv);
-      *dst = epilogue((int)conv, scale, bias, accumulate, *dst, prelu, o);
+/* Output pixels per block: the convs of a block of output rows (whole rows while a row fits:
+ * 8 rows of a 24 x 24 layer) are gathered as integers before their float epilogues run
+ * (768 bytes of stack). */
+#define TFR_I8_RUN 192
+
+/* The float epilogue of n pixels of one output (conv[i] -> dst[i * cout]), four at a time:
+ * the four are independent chains, so the FPU's latency overlaps instead of stalling each step.
+ * Per element the operations and their order are those of epilogue(). `accumulate` and
+ * `has_slope` are constants at each call site. */
+TFR_KERNEL void epilogue_run(const int32_t *conv, int n, float scale, float bias, const int accumulate,
+                             const int has_slope, float slope, float *dst, int cout) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4, dst += 4 * cout) {
+    float m0 = (float)conv[i], m1 = (float)conv[i + 1], m2 = (float)conv[i + 2], m3 = (float)conv[i + 3];
+    m0 = scale * m0;
+    m1 = scale * m1;
+    m2 = scale * m2;
+    m3 = scale * m3;
+    m0 = m0 + bias;
+    m1 = m1 + bias;
+    m2 = m2 + bias;
+    m3 = m3 + bias;
+    if (accumulate) {
+      m0 = m0 + dst[0];
+      m1 = m1 + dst[cout];
+      m2 = m2 + dst[2 * cout];
+      m3 = m3 + dst[3 * cout];
+    }
+    if (has_slope) {
+#if defined(TFR_USE_PIE)
+      /* Xtensa: slope * m for all four, then four compares into four boolean registers and four
+       * conditional moves: ult.s is "m < 0 or unordered", i.e. !(m >= 0) as below (GCC would
+       * branch per element, each branch waiting on its compare) */
+      const float zero = 0.0f, t0 = slope * m0, t1 = slope * m1, t2 = slope * m2, t3 = slope * m3;
+      __asm__("ult.s b0, %0, %8\n\tult.s b1, %1, %8\n\tult.s b2, %2, %8\n\tult.s b3, %3, %8\n\t"
+              "movt.s %0, %4, b0\n\tmovt.s %1, %5, b1\n\tmovt.s %2, %6, b2\n\tmovt.s %3, %7, b3"
+              : "+f"(m0), "+f"(m1), "+f"(m2), "+f"(m3)
+              : "f"(t0), "f"(t1), "f"(t2), "f"(t3), "f"(zero)
+              : "b0"); /* GCC allocates b0 only: b1-b3 hold nothing of its own */
+#else
+      if (!(m0 >= 0.0f)) m0 = slope * m0;
+      if (!(m1 >= 0.0f)) m1 = slope * m1;
+      if (!(m2 >= 0.0f)) m2 = slope * m2;
+      if (!(m3 >= 0.0f)) m3 = slope * m3;
+#endif
+    }
+    dst[0] = m0;
+    dst[cout] = m1;
+    dst[2 * cout] = m2;
+    dst[3 * cout] = m3;
+  }
+  for (; i < n; i++, dst += cout) {
+    float m = scale * (float)conv[i] + bias;
+    if (accumulate) m = m + dst[0];
+    if (has_slope && !(m >= 0.0f)) m = slope * m;
+    dst[0] = m;
+  }
+}
+
+/* One output over a block of nr x n output pixels (n = the layer's width, or nr = 1): the window
+ * of pixel (r, c) at a + r * rstep + c * step; convs into conv[r * n + c], then their epilogues
+ * into dst[(r * n + c) * cout] (contiguous pixels). Not inlined: its small stack frame keeps every
+ * local within reach of a short load (the caller's holds the expanded weights and conv). */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static void conv_i8_block(const int8_t *a, int nr, int n, int rstep, int step, int stride_row, const int8_t *w,
+                          int nv, int32_t *conv, float scale, float bias, int accumulate, const float *prelu,
+                          int o, float *dst, int cout) {
+  const float slope = prelu ? prelu[o] : 0.0f;
+  int r, c;
+  int32_t *cv = conv;
+  for (r = 0; r < nr; r++, a += rstep) {
+    const int8_t *p = a;
+    if (nv == 6)
+      for (c = 0; c < n; c++, p += step) *cv++ = dot3_i8(p, stride_row, w, 6);
+    else if (nv == 12)
+      for (c = 0; c < n; c++, p += step) *cv++ = dot3_i8(p, stride_row, w, 12);
+    else
+      for (c = 0; c < n; c++, p += step) *cv++ = dot3_i8(p, stride_row, w, nv);
+  }
+  if (accumulate && prelu)
+    epilogue_run(conv, nr * n, scale, bias, 1, 1, slope, dst, cout);
+  else if (accumulate)
+    epilogue_run(conv, nr * n, scale, bias, 1, 0, slope, dst, cout);
+  else if (prelu)
+    epilogue_run(conv, nr * n, scale, bias, 0, 1, slope, dst, cout);
+  else
+    epilogue_run(conv, nr * n, scale, bias, 0, 0, slope, dst, cout);
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the byte path's weight expansion assumes little-endian words"
+#endif
+/* pm1x4[v]: bits 0..3 of v as four bytes +1 (0x01) / -1 (0xFF), bit j in byte j */
+#define TFR_PM1B(v, j) ((((v) >> (j)) & 1) ? 0x01u : 0xFFu)
+#define TFR_PM1X4(v) (TFR_PM1B(v, 0) | TFR_PM1B(v, 1) << 8 | TFR_PM1B(v, 2) << 16 | TFR_PM1B(v, 3) << 24)
+static const uint32_t pm1x4[16] = {TFR_PM1X4(0),  TFR_PM1X4(1),  TFR_PM1X4(2),  TFR_PM1X4(3),
+                                   TFR_PM1X4(4),  TFR_PM1X4(5),  TFR_PM1X4(6),  TFR_PM1X4(7),
+                                   TFR_PM1X4(8),  TFR_PM1X4(9),  TFR_PM1X4(10), TFR_PM1X4(11),
+                                   TFR_PM1X4(12), TFR_PM1X4(13), TFR_PM1X4(14), TFR_PM1X4(15)};
+
+/* The weights of one output as +-1 bytes, [tap][cp]: four channels per look-up and 32-bit store
+ * (wexp and cp are multiples of 16 bytes); channels past cin meet activation bytes of 0. Not
+ * inlined (a small stack frame, as conv_i8_block). */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static void expand_weights(const uint32_t *wt, int words, int cp, int8_t *wexp) {
+  int t, w;
+  for (t = 0; t < 9; t++, wt += words) {
+    uint32_t *d = (uint32_t *)(void *)(wexp + t * cp);
+    for (w = 0; w < cp / 32; w++, d += 8) { /* 32 channels */
+      const uint32_t b = wt[w];
+      d[0] = pm1x4[b & 15u];
+      d[1] = pm1x4[(b >> 4) & 15u];
+      d[2] = pm1x4[(b >> 8) & 15u];
+      d[3] = pm1x4[(b >> 12) & 15u];
+      d[4] = pm1x4[(b >> 16) & 15u];
+      d[5] = pm1x4[(b >> 20) & 15u];
+      d[6] = pm1x4[(b >> 24) & 15u];
+      d[7] = pm1x4[b >> 28];
+    }
+    if (cp % 32) { /* the last 16 channels */
+      const uint32_t b = wt[w];
+      d[0] = pm1x4[b & 15u];
+      d[1] = pm1x4[(b >> 4) & 15u];
+      d[2] = pm1x4[(b >> 8) & 15u];
+      d[3] = pm1x4[(b >> 12) & 15u];
     }
   }
 }
@@ -475,18 +592,19 @@ void tfr_op_binary_conv_i8(const int8_t *plane, int h, int w, int cin, int cout,
   const int ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1;
   uint32_t wbuf[9 * TFR_I8_MAX_CIN / 4 + 4]; /* the expanded weights, from a 16-byte boundary */
   int8_t *wexp = (int8_t *)(void *)((uint8_t *)wbuf + ((16u - ((uintptr_t)wbuf & 15u)) & 15u));
-  int o, t, g;
+  int32_t conv[TFR_I8_RUN];
+  int o, oy, ox, nr = 1, n = 1;
   for (o = 0; o < cout; o++) {
     const uint32_t *wt = weight_bits + o * 9 * words;
-    /* eight channels per look-up; channels past cin meet activation bytes of 0 */
-    for (t = 0; t < 9; t++)
-      for (g = 0; g < cp / 8; g++) memcpy(wexp + t * cp + 8 * g, tfr_pm1[(wt[t * words + g / 4] >> (8 * (g % 4))) & 0xFFu], 8);
-    if (nv == 6)
-      conv_i8_output(plane, ho, wo, wp, cp, 6, stride, wexp, scale[o], bias[o], accumulate, prelu, o, cout, out);
-    else if (nv == 12)
-      conv_i8_output(plane, ho, wo, wp, cp, 12, stride, wexp, scale[o], bias[o], accumulate, prelu, o, cout, out);
-    else
-      conv_i8_output(plane, ho, wo, wp, cp, nv, stride, wexp, scale[o], bias[o], accumulate, prelu, o, cout, out);
+    expand_weights(wt, words, cp, wexp);
+    /* blocks of whole output rows (of up to TFR_I8_RUN pixels), or of one part of a wider row */
+    for (oy = 0; oy < ho; oy += nr)
+      for (ox = 0; ox < wo; ox += n) {
+        nr = wo <= TFR_I8_RUN ? (ho - oy < TFR_I8_RUN / wo ? ho - oy : TFR_I8_RUN / wo) : 1;
+        n = wo - ox < TFR_I8_RUN ? wo - ox : TFR_I8_RUN;
+        conv_i8_block(plane + ((oy * wp + ox) * stride) * cp, nr, n, stride * wp * cp, stride * cp, wp * cp, wexp,
+                      nv, conv, scale[o], bias[o], accumulate, prelu, o, out + (oy * wo + ox) * cout + o, cout);
+      }
   }
 }
 #endif

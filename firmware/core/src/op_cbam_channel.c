@@ -71,6 +71,13 @@ void tfr_op_cbam_channel(float *x, int hw, int c, int hidden, const float *w1, c
 #if defined(TFR_USE_SIMD)
     for (; k < k4; k += 4) tfr_v4f_store(p + k, tfr_v4f_load(p + k) * tfr_v4f_load(ma + k));
 #endif
+    for (; k + 4 <= c; k += 4) { /* four independent products per step */
+      const float v0 = p[k] * ma[k], v1 = p[k + 1] * ma[k + 1], v2 = p[k + 2] * ma[k + 2], v3 = p[k + 3] * ma[k + 3];
+      p[k] = v0;
+      p[k + 1] = v1;
+      p[k + 2] = v2;
+      p[k + 3] = v3;
+    }
     for (; k < c; k++) p[k] = p[k] * ma[k];
   }
 }

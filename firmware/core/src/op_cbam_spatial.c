@@ -76,6 +76,32 @@ void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *sw, float s
     for (; xx + 8 <= w; xx += 8) channel_stats(x + (y * w + xx) * c, c, 2, mean + (y + 3) * pw + xx + 3, mx + (y + 3) * pw + xx + 3);
     for (; xx + 4 <= w; xx += 4) channel_stats(x + (y * w + xx) * c, c, 1, mean + (y + 3) * pw + xx + 3, mx + (y + 3) * pw + xx + 3);
 #endif
+    /* scalar: four pixels side by side (independent sums, so the FPU's latency overlaps), each
+     * over its channels in order as below */
+    for (; xx + 4 <= w; xx += 4) {
+      const float *p0 = x + (y * w + xx) * c, *p1 = p0 + c, *p2 = p1 + c, *p3 = p2 + c;
+      float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, m0 = p0[0], m1 = p1[0], m2 = p2[0], m3 = p3[0];
+      float *mo = mean + (y + 3) * pw + xx + 3, *xo = mx + (y + 3) * pw + xx + 3;
+      for (k = 0; k < c; k++) {
+        const float v0 = p0[k], v1 = p1[k], v2 = p2[k], v3 = p3[k];
+        s0 = s0 + v0;
+        s1 = s1 + v1;
+        s2 = s2 + v2;
+        s3 = s3 + v3;
+        if (v0 > m0) m0 = v0;
+        if (v1 > m1) m1 = v1;
+        if (v2 > m2) m2 = v2;
+        if (v3 > m3) m3 = v3;
+      }
+      mo[0] = s0 / (float)c;
+      mo[1] = s1 / (float)c;
+      mo[2] = s2 / (float)c;
+      mo[3] = s3 / (float)c;
+      xo[0] = m0;
+      xo[1] = m1;
+      xo[2] = m2;
+      xo[3] = m3;
+    }
     for (; xx < w; xx++) {
       const float *p = x + (y * w + xx) * c;
       float sum = 0.0f, m = p[0];
@@ -95,6 +121,29 @@ void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *sw, float s
     for (; xx + 8 <= w; xx += 8) spatial_conv(mean, mx, pw, y, xx, 2, sw, sb, s + y * w + xx);
     for (; xx + 4 <= w; xx += 4) spatial_conv(mean, mx, pw, y, xx, 1, sw, sb, s + y * w + xx);
 #endif
+    /* scalar: four pixels side by side, each summed in the order below */
+    for (; xx + 4 <= w; xx += 4) {
+      float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+      for (ky = 0; ky < 7; ky++) {
+        const float *a = mean + (y + ky) * pw + xx, *b = mx + (y + ky) * pw + xx;
+        for (kx = 0; kx < 7; kx++) {
+          const float *wt = sw + (ky * 7 + kx) * 2;
+          const float w0 = wt[0], w1 = wt[1];
+          a0 = a0 + w0 * a[kx];
+          a1 = a1 + w0 * a[kx + 1];
+          a2 = a2 + w0 * a[kx + 2];
+          a3 = a3 + w0 * a[kx + 3];
+          a0 = a0 + w1 * b[kx];
+          a1 = a1 + w1 * b[kx + 1];
+          a2 = a2 + w1 * b[kx + 2];
+          a3 = a3 + w1 * b[kx + 3];
+        }
+      }
+      s[y * w + xx] = tfr_sigmoidf(a0 + sb);
+      s[y * w + xx + 1] = tfr_sigmoidf(a1 + sb);
+      s[y * w + xx + 2] = tfr_sigmoidf(a2 + sb);
+      s[y * w + xx + 3] = tfr_sigmoidf(a3 + sb);
+    }
     for (; xx < w; xx++) {
       float acc = 0.0f;
       for (ky = 0; ky < 7; ky++) {
@@ -115,6 +164,13 @@ void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *sw, float s
 #if defined(TFR_USE_SIMD)
     for (; k + 4 <= c; k += 4) tfr_v4f_store(p + k, tfr_v4f_load(p + k) * tfr_v4f_splat(a));
 #endif
+    for (; k + 4 <= c; k += 4) { /* four independent products per step */
+      const float v0 = p[k] * a, v1 = p[k + 1] * a, v2 = p[k + 2] * a, v3 = p[k + 3] * a;
+      p[k] = v0;
+      p[k + 1] = v1;
+      p[k + 2] = v2;
+      p[k + 3] = v3;
+    }
     for (; k < c; k++) p[k] = p[k] * a;
   }
 }

@@ -70,7 +70,7 @@ void tfr_op_stem_conv_rows(const uint8_t *face, float input_scale, const float *
 
 void tfr_op_stem_conv_pool(const uint8_t *face, float input_scale, const float *weight,
                            const float *bias, int cout, float *xs, float *out) {
-  int y, x, o, o_lo = 0, i, j;
+  int y, x, o, o_lo = 0;
   for (y = 0; y < XS; y++)
     for (x = 0; x < XS; x++)
       xs[y * XS + x] = (y == 0 || x == 0 || y == XS - 1 || x == XS - 1)
@@ -79,6 +79,7 @@ void tfr_op_stem_conv_pool(const uint8_t *face, float input_scale, const float *
 #if defined(TFR_USE_SIMD)
   {
     const tfr_v4f zero = tfr_v4f_splat(0.0f);
+    int i, j;
     for (o = 0; o + 4 <= cout; o += 4) {
       tfr_v4f wv[9];
       const tfr_v4f b = tfr_v4f_load(bias + o);
@@ -105,25 +106,40 @@ void tfr_op_stem_conv_pool(const uint8_t *face, float input_scale, const float *
 #endif
   if (o_lo >= cout) return;
   {
+    /* One output channel at a time over every pooled pixel (the ESP32-S3's path): the four
+     * convs of a pixel are independent chains, interleaved tap by tap so that the FPU's latency
+     * overlaps; each is still summed as TFR_CONV9. The weights are re-read from memory rather
+     * than held: sixteen FPU registers cannot hold nine weights and four sums without spills
+     * (nor two channels' eight sums: 2.5x the cycles in the listing). */
     const float zero = 0.0f;
-    for (y = 0; y < 24; y++) {
-      for (x = 0; x < 24; x++) {
-        const float *r = xs + (2 * y) * XS + 2 * x;
-        float p[4][4];
-        for (i = 0; i < 4; i++)
-          for (j = 0; j < 4; j++) p[i][j] = r[i * XS + j];
-        for (o = o_lo; o < cout; o++) {
-          const float *wo = weight + o * 9;
-          float c00, c01, c10, c11, m;
-          TFR_CONV9(c00, wo, p, 0, 0);
-          TFR_CONV9(c01, wo, p, 0, 1);
-          TFR_CONV9(c10, wo, p, 1, 0);
-          TFR_CONV9(c11, wo, p, 1, 1);
+    for (o = o_lo; o < cout; o++) {
+      const float *wo = weight + o * 9;
+      float *dst = out + o;
+      for (y = 0; y < 24; y++) {
+        const float *r = xs + (2 * y) * XS;
+        for (x = 0; x < 24; x++, r += 2, dst += cout) {
+          const float *r1 = r + XS, *r2 = r1 + XS, *r3 = r2 + XS;
+          float c00 = zero, c01 = zero, c10 = zero, c11 = zero, m;
+#define TFR_STEM_TAP(W, ra, rb, k)  \
+  c00 = c00 + W * ra[(k)];         \
+  c01 = c01 + W * ra[(k) + 1];     \
+  c10 = c10 + W * rb[(k)];         \
+  c11 = c11 + W * rb[(k) + 1];
+          TFR_STEM_TAP(wo[0], r, r1, 0)
+          TFR_STEM_TAP(wo[1], r, r1, 1)
+          TFR_STEM_TAP(wo[2], r, r1, 2)
+          TFR_STEM_TAP(wo[3], r1, r2, 0)
+          TFR_STEM_TAP(wo[4], r1, r2, 1)
+          TFR_STEM_TAP(wo[5], r1, r2, 2)
+          TFR_STEM_TAP(wo[6], r2, r3, 0)
+          TFR_STEM_TAP(wo[7], r2, r3, 1)
+          TFR_STEM_TAP(wo[8], r2, r3, 2)
+#undef TFR_STEM_TAP
           m = c00;
           if (c01 > m) m = c01;
           if (c10 > m) m = c10;
           if (c11 > m) m = c11;
-          out[(y * 24 + x) * cout + o] = m + bias[o];
+          *dst = m + bias[o];
         }
       }
     }

@@ -100,8 +100,6 @@ void tfr_op_binary_conv(const uint32_t *packed, int h, int w, int cin, int cout,
 #define TFR_I8_MAX_CIN 256
 #define TFR_I8C(c) (((c) + 15) & ~15)
 static inline int tfr_i8_layer(int cin) { return cin <= TFR_I8_MAX_CIN; }
-/* tfr_pm1[v][j]: bit j of the byte v as +1 / -1 (8 channels per look-up) */
-extern const int8_t tfr_pm1[256][8];
 void tfr_op_binarize_i8(const float *in, int h, int w, int c, const float *thr, int8_t *plane);
 void tfr_op_binary_conv_i8(const int8_t *plane, int h, int w, int cin, int cout, int stride,
                            const uint32_t *weight_bits, const float *scale, const float *bias,

@@ -124,5 +124,9 @@ TEST(BinaryConv, WideLayersReadTheWindowInPlace) { Check(3, 300, 2, 1, 5); }
 TEST(BinaryConv, WideLayersStride2) { Check(4, 257, 3, 2, 6); }
 // more than 64 outputs (two table chunks), partial words and groups, both table kinds
 TEST(BinaryConv, SeventyOutputs) { Check(5, 40, 70, 1, 12); }
+// the byte path's blocks of output pixels: several rows and a partial last block (31 x 31), and
+// rows wider than one block (200 x 200: parts of a row)
+TEST(BinaryConv, ManyRowBlocks) { Check(31, 16, 3, 1, 21); }
+TEST(BinaryConv, RowsWiderThanOneBlock) { Check(200, 16, 2, 1, 22); }
 TEST(BinaryConv, ByteTablesStride2) { Check(7, 24, 18, 2, 13); }
 TEST(BinaryConv, NibbleTablesPartialWord) { Check(6, 100, 40, 1, 14); }

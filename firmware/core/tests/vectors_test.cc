@@ -81,6 +81,8 @@ TEST(Vectors, CoreMatchesTheTypeScriptReference) {
               n, arena.size() * 4, max_diff, exact, n, top1, n);
   EXPECT_LE(max_diff, 1e-4);
   EXPECT_EQ(top1, n);
+  // every build's kernels keep the reference's float operations in order: the same scores bit for bit
+  EXPECT_EQ(exact, n);
 #if defined(TFR_USE_CONV_LUT)
   std::printf("[vectors] table look-up path: %zu-byte tables, same scores as tfr_classify %zu/%zu\n", lut.size(),
               lut_exact, n);

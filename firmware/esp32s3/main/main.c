@@ -155,7 +155,7 @@ void app_main(void) {
   o.arena_size = ARENA_BYTES;
   o.scratch = heap_caps_malloc(SCRATCH_BYTES, MALLOC_CAP_SPIRAM | MALLOC_CAP_8BIT);
   o.scratch_size = SCRATCH_BYTES;
-  o.chunk_bytes = 8192;
+  o.chunk_bytes = 16384; /* the protocol's largest: a frame up to 16 KiB is one message (protocol §7); the esp-mqtt out buffer holds it */
   o.telemetry_interval_ms = 10000;
   if (settings_get("model_pk", hex, sizeof hex) == 64 && tfa_unhex(hex, 64, o.model_key, 32)) o.has_model_key = true;
   else ESP_LOGW(TAG, "no model_pk provisioned: model_update is refused");
