@@ -15,6 +15,7 @@ import { findFaces, frameOptions, type Face, type FrameOptions } from '../vision
 import { decodeFrame, isImageInput, readImageInput } from '../vision/decode';
 import { WorkerDetector } from '../vision/worker-detector';
 import { RANGES, checkSetting, optional, settingValue } from '../settings/spec';
+import { queueLimitsFromConfig, type QueueLimits } from './serial-input';
 
 export type FrameOutput = 'faces' | 'original' | 'annotated';
 export const FRAME_OUTPUTS: readonly FrameOutput[] = ['faces', 'original', 'annotated'];
@@ -44,6 +45,9 @@ export interface FrameNodeConfig {
    * no value and keep reading paths (see filePathsLegacy).
    */
   filePaths?: boolean | string;
+  /** Frames waiting at most besides the one being processed, and which goes when full ('oldest' | 'newest'); see serial-input.ts. */
+  queueSize?: string | number;
+  queueDrop?: string;
 }
 
 /** The 'Accept file paths' setting: true/false as saved, true for a node saved before the setting existed. */
@@ -114,6 +118,8 @@ export function isChunk(b: unknown): b is Buffer {
 export class FrameHandler {
   readonly options: FrameOptions;
   readonly output: FrameOutput;
+  /** The node's input queue bound (the node's SerialInput takes it). */
+  readonly queue: QueueLimits;
   readonly quality: number;
   private readonly assembler: FrameAssembler;
   /** Reassembled (chunked) frames per second per msg.topic: beyond DEFAULT_MAX_FRAME_RATE they are dropped and counted. */
@@ -123,6 +129,7 @@ export class FrameHandler {
 
   constructor(config: FrameNodeConfig = {}) {
     this.options = frameOptionsFromConfig(config);
+    this.queue = queueLimitsFromConfig(config);
     const out = (config.output || 'faces') as FrameOutput;
     checkSetting('output', { kind: 'enum', values: FRAME_OUTPUTS }, out);
     this.output = out;
@@ -138,11 +145,8 @@ export class FrameHandler {
   async handle(msg: FrameMessage): Promise<FrameMessage | null> {
     let input = msg.payload;
     if (isChunk(input)) {
-      const r = this.assembler.push(typeof msg.topic === 'string' ? msg.topic : '', input);
-      if (r.status === 'partial') return null;
-      if (r.status === 'error') throw new VisionError('E_DECODE', `frame chunk rejected: ${r.error}`);
-      if (!this.chunkedRate.take(typeof msg.topic === 'string' ? msg.topic : '')) return null;
-      input = r.data;
+      if (!this.assemble(msg)) return null;
+      input = msg.payload;
     }
     if (!isImageInput(input) && this.output === 'annotated' && Buffer.isBuffer(msg.image) && Array.isArray(msg.faces)) {
       msg.payload = await annotate(msg.image, annotatedFaces(msg.faces), { ...DEFAULT_ANNOTATE, ...this.annotateLimits() });
@@ -165,6 +169,25 @@ export class FrameHandler {
     else if (this.output === 'original') msg.payload = frame.source;
     else msg.payload = await drawOn(frame.rgb, frame.workWidth, frame.workHeight, frame.scale, faces, this.quality);
     return msg;
+  }
+
+  /**
+   * Reassemble a fleet frame chunk as it arrives, before the message waits in the node's input
+   * queue (cheap; the assembler's caps bound what it holds), so the queue holds whole frames and
+   * a full queue never drops part of one. A chunk that completes a frame (within the per-topic
+   * rate): msg.payload becomes the frame, true. A chunk of a frame still incomplete, or a frame
+   * over the rate: false (nothing to process). Not a chunk: true, untouched. Throws VisionError
+   * for a rejected chunk.
+   */
+  assemble(msg: FrameMessage): boolean {
+    if (!isChunk(msg.payload)) return true;
+    const topic = typeof msg.topic === 'string' ? msg.topic : '';
+    const r = this.assembler.push(topic, msg.payload);
+    if (r.status === 'partial') return false;
+    if (r.status === 'error') throw new VisionError('E_DECODE', `frame chunk rejected: ${r.error}`);
+    if (!this.chunkedRate.take(topic)) return false;
+    msg.payload = r.data;
+    return true;
   }
 
   /** Partial frames held for reassembly. */
