@@ -39,15 +39,15 @@ export interface FrameNodeConfig {
   quality?: string | number;
   /** Where the detector runs: 'worker-wasm' (default) or 'main'. */
   detectorRuntime?: string;
+  /** Frames waiting at most besides the one being processed, and which goes when full ('oldest' | 'newest'); see serial-input.ts. */
+  queueSize?: string | number;
+  queueDrop?: string;
   /**
    * Read a string payload that is not a data URL as a file path on the Node-RED host. New nodes
    * save false (images as bytes or data URLs only); flows saved before this setting existed have
    * no value and keep reading paths (see filePathsLegacy).
    */
   filePaths?: boolean | string;
-  /** Frames waiting at most besides the one being processed, and which goes when full ('oldest' | 'newest'); see serial-input.ts. */
-  queueSize?: string | number;
-  queueDrop?: string;
 }
 
 /** The 'Accept file paths' setting: true/false as saved, true for a node saved before the setting existed. */
