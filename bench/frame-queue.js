@@ -7,7 +7,7 @@
  * queue setting, same frames:
  *
  *   queueSize 10000 (as good as no limit for this feed: what the node did before the setting),
- *   the default (10, drop oldest), 10 drop newest, 2 drop oldest.
+ *   the default (100, drop oldest), 10 drop oldest, 10 drop newest, 2 drop oldest.
  *
  * Per setting: frames sent / processed / dropped, processed frames a second, how old a frame is
  * when its result comes out (send -> output: p50, p95, max), how long the node is still busy
@@ -35,7 +35,8 @@ if (!(FPS > 0 && FPS <= 1000) || !(SECONDS > 0 && SECONDS <= 600)) throw new Ran
 
 const SETTINGS = [
   { label: 'queueSize 10000 (no limit)', queueSize: 10000, queueDrop: 'oldest' },
-  { label: 'default: 10, drop oldest', queueSize: '', queueDrop: '' },
+  { label: 'default: 100, drop oldest', queueSize: '', queueDrop: '' },
+  { label: '10, drop oldest', queueSize: 10, queueDrop: 'oldest' },
   { label: '10, drop newest', queueSize: 10, queueDrop: 'newest' },
   { label: '2, drop oldest', queueSize: 2, queueDrop: 'oldest' },
 ];

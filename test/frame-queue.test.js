@@ -102,7 +102,7 @@ describe("tinyfer-frame: bounded input queue", function () {
     beforeEach(() => { warned = []; });
     afterEach(() => helper.unload());
 
-    it("settings: queueSize 1..10000 (default 10, also for flows saved without it) and queueDrop oldest|newest, the editor's check = the runtime's", async function () {
+    it("settings: queueSize 1..10000 (default 100, also for flows saved without it) and queueDrop oldest|newest, the editor's check = the runtime's", async function () {
         const window = {};
         vm.runInNewContext(editorScript(), { window });
         for (const [name, v, re] of [["queueSize", "0", /^queueSize must be an integer 1\.\.10000, got "0"$/], ["queueSize", "2.5", /integer/], ["queueDrop", "random", /^queueDrop must be one of oldest, newest, got "random"$/]]) {
@@ -111,7 +111,7 @@ describe("tinyfer-frame: bounded input queue", function () {
         }
         await helper.load(NODES, flow({}));
         assert.deepEqual(helper.getNode("frame").queueStats().limits, { maxWaiting: DEFAULT_QUEUE_SIZE, drop: "oldest" });
-        assert.equal(DEFAULT_QUEUE_SIZE, 10);
+        assert.equal(DEFAULT_QUEUE_SIZE, 100);
         await helper.unload();
         await helper.load(NODES, flow({ queueSize: "0" }));
         const w = watch();

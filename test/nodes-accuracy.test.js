@@ -88,8 +88,7 @@ describe("default model: expressive faces get their true label", function () {
 
     it("binary: JAFFE happy and surprise portraits (detected, cropped) - at least half right", async function () {
         await helper.load([frameNode, emotionNode], [
-            // a batch sent at once that must all come out: a queue as deep as the batch (the default 10 drops)
-            { id: "frame", type: "tinyfer-frame", queueSize: 100, wires: [["emo"]] },
+            { id: "frame", type: "tinyfer-frame", wires: [["emo"]] },
             { id: "emo", type: "tinyfer-emotion", wires: [["out"]] },
             { id: "out", type: "helper" },
         ]);

@@ -23,7 +23,7 @@ export const QUEUE_DROPS = ['oldest', 'newest'] as const;
 export type QueueDrop = (typeof QUEUE_DROPS)[number];
 
 /** tinyfer-frame's default 'Queue' (also for flows saved before the setting existed): frames waiting, besides the one being processed. */
-export const DEFAULT_QUEUE_SIZE = 10;
+export const DEFAULT_QUEUE_SIZE = 100;
 export const DEFAULT_QUEUE_DROP: QueueDrop = 'oldest';
 
 export interface QueueLimits {
