@@ -8,7 +8,7 @@ module.exports = function (RED) {
     const { FrameHandler, filePathsLegacy, FILE_PATHS_LEGACY_NOTE } = require("../dist/runtime/frame-node");
     const { RateMeter } = require("../dist/runtime/rate");
     const { SerialInput } = require("../dist/runtime/serial-input");
-    const { errorStatus } = require("../dist/runtime/status");
+    const { errorStatus, frameStatusText } = require("../dist/runtime/status");
     const { checkNodeSettings } = require("../dist/settings/nodes");
     require("../dist/settings/editor").serveEditorSettings(RED);
 
@@ -18,11 +18,14 @@ module.exports = function (RED) {
         const rate = new RateMeter();
         let handler = null;
         let configError = null;
-        const input = new SerialInput(node);
+        let input = new SerialInput(node);
+        let lastFaces = 0;
 
         try {
             checkNodeSettings("tinyfer-frame", config);
             handler = new FrameHandler(config);
+            // Bounded: frames that arrive faster than they are processed wait at most queue.maxWaiting deep.
+            input = new SerialInput(node, 250, handler.queue, onDrop);
             if (filePathsLegacy(config)) { node.log(FILE_PATHS_LEGACY_NOTE); }
             node.status({});
         } catch (err) {
@@ -31,21 +34,54 @@ module.exports = function (RED) {
             node.status({ fill: "red", shape: "ring", text: errorStatus(err) });
         }
 
+        /** Frames dropped: the input queue was full, or a chunked source was over its rate. */
+        function dropped() {
+            return input.stats().dropped + handler.framesDropped.overRate;
+        }
+
+        /** Forced: shown even within the throttle (when the queue has run empty: the final count stays up). */
+        function showStatus(force) {
+            input.status({ fill: lastFaces ? "green" : "grey", shape: "dot", text: frameStatusText(lastFaces, rate.rate(), dropped()) }, force === true);
+        }
+
+        function onDrop(n, msg) {
+            handler.dropped(msg);
+            if (n === 1) {
+                const q = handler.queue;
+                node.warn("frames arrive faster than they are processed: " + q.maxWaiting + " are waiting, so " +
+                    (q.drop === "oldest" ? "the oldest waiting frame is dropped for each new one" : "new frames are dropped") +
+                    " until there is room. The status counts the dropped frames; raise 'Queue' or send fewer frames. (Said once.)");
+            }
+            showStatus();
+        }
+
         function report(msg) {
             rate.tick();
-            const n = Array.isArray(msg.faces) ? msg.faces.length : 0;
-            const what = n === 0 ? "no face" : (n === 1 ? "1 face" : n + " faces");
-            const d = handler.framesDropped;
-            const dropped = d.overRate ? " | " + d.overRate + " frames over rate" : "";
-            input.status({ fill: n ? "green" : "grey", shape: "dot", text: what + " | " + rate.rate().toFixed(1) + " msg/s" + dropped });
+            lastFaces = Array.isArray(msg.faces) ? msg.faces.length : 0;
+            showStatus(input.stats().waiting === 0);
         }
+
+        /** The input queue now (waiting, busy, maxWaitingSeen, received, handled, dropped, limits): see src/runtime/serial-input.ts QueueStats. */
+        node.queueStats = function () { return input.stats(); };
 
         node.on("input", function (msg, send, done) {
             if (configError) {
                 done(configError);
                 return;
             }
-            // One message at a time, in arrival order: bounded memory, and chunks stay in order.
+            // Fleet chunks are reassembled as they arrive, so only whole frames wait in the queue.
+            let ready;
+            try {
+                ready = handler.assemble(msg);
+            } catch (err) {
+                input.fail(err, done);
+                return;
+            }
+            if (!ready) {
+                input.skip(done);
+                return;
+            }
+            // One frame at a time, in arrival order; a full queue drops a frame (handler.queue).
             input.push(msg, function () { return handler.handle(msg); }, function (out) {
                 if (out) {
                     report(out);

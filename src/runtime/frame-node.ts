@@ -17,6 +17,7 @@ import { decodeFrame, isImageInput, readImageInput, type DecodedFrame } from '..
 import { WorkerDetector } from '../vision/worker-detector';
 import { decodeUpright, encodeJpeg, keptFaces, obscureFaces, privacyOptions, type PrivacyMode, type PrivacyOptions } from '../vision/privacy';
 import { RANGES, checkSetting, optional, settingValue } from '../settings/spec';
+import { queueLimitsFromConfig, type QueueLimits } from './serial-input';
 
 export type FrameOutput = 'faces' | 'original' | 'annotated';
 export const FRAME_OUTPUTS: readonly FrameOutput[] = ['faces', 'original', 'annotated'];
@@ -40,6 +41,9 @@ export interface FrameNodeConfig {
   quality?: string | number;
   /** Where the detector runs: 'worker-wasm' (default) or 'main'. */
   detectorRuntime?: string;
+  /** Frames waiting at most besides the one being processed, and which goes when full ('oldest' | 'newest'); see serial-input.ts. */
+  queueSize?: string | number;
+  queueDrop?: string;
   /**
    * Read a string payload that is not a data URL as a file path on the Node-RED host. New nodes
    * save false (images as bytes or data URLs only); flows saved before this setting existed have
@@ -120,6 +124,8 @@ export function isChunk(b: unknown): b is Buffer {
 export class FrameHandler {
   readonly options: FrameOptions;
   readonly output: FrameOutput;
+  /** The node's input queue bound (the node's SerialInput takes it). */
+  readonly queue: QueueLimits;
   readonly quality: number;
   readonly privacy: PrivacyOptions;
   private readonly assembler: FrameAssembler;
@@ -130,6 +136,7 @@ export class FrameHandler {
 
   constructor(config: FrameNodeConfig = {}) {
     this.options = frameOptionsFromConfig(config);
+    this.queue = queueLimitsFromConfig(config);
     const out = (config.output || 'faces') as FrameOutput;
     checkSetting('output', { kind: 'enum', values: FRAME_OUTPUTS }, out);
     this.output = out;
@@ -159,14 +166,19 @@ export class FrameHandler {
     }
   }
 
+  /**
+   * A message the full input queue drops: with privacy on it is completed without its image and
+   * face crops (a Complete node gets it as a Catch node gets a failed one); otherwise untouched.
+   */
+  dropped(msg: FrameMessage): void {
+    if (this.privacy.mode !== 'none') scrubImages(msg);
+  }
+
   private async process(msg: FrameMessage): Promise<FrameMessage | null> {
     let input = msg.payload;
     if (isChunk(input)) {
-      const r = this.assembler.push(typeof msg.topic === 'string' ? msg.topic : '', input);
-      if (r.status === 'partial') return null;
-      if (r.status === 'error') throw new VisionError('E_DECODE', `frame chunk rejected: ${r.error}`);
-      if (!this.chunkedRate.take(typeof msg.topic === 'string' ? msg.topic : '')) return null;
-      input = r.data;
+      if (!this.assemble(msg)) return null;
+      input = msg.payload;
     }
     if (!isImageInput(input) && this.privacy.mode !== 'none' && Buffer.isBuffer(msg.image) && Array.isArray(msg.faces)) {
       return this.hideAsIs(msg, msg.image, msg.faces);
@@ -194,6 +206,25 @@ export class FrameHandler {
     else if (this.output === 'original') msg.payload = frame.source;
     else msg.payload = await drawOn(frame.rgb, frame.workWidth, frame.workHeight, frame.scale, faces, this.quality);
     return msg;
+  }
+
+  /**
+   * Reassemble a fleet frame chunk as it arrives, before the message waits in the node's input
+   * queue (cheap; the assembler's caps bound what it holds), so the queue holds whole frames and
+   * a full queue never drops part of one. A chunk that completes a frame (within the per-topic
+   * rate): msg.payload becomes the frame, true. A chunk of a frame still incomplete, or a frame
+   * over the rate: false (nothing to process). Not a chunk: true, untouched. Throws VisionError
+   * for a rejected chunk.
+   */
+  assemble(msg: FrameMessage): boolean {
+    if (!isChunk(msg.payload)) return true;
+    const topic = typeof msg.topic === 'string' ? msg.topic : '';
+    const r = this.assembler.push(topic, msg.payload);
+    if (r.status === 'partial') return false;
+    if (r.status === 'error') throw new VisionError('E_DECODE', `frame chunk rejected: ${r.error}`);
+    if (!this.chunkedRate.take(topic)) return false;
+    msg.payload = r.data;
+    return true;
   }
 
   /** Partial frames held for reassembly. */

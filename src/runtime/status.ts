@@ -52,3 +52,28 @@ export function errorStatus(err: unknown): string {
   }
   return fitStatus(msg);
 }
+
+/** A count in at most 4 characters: 999, 1.2k, 12k, 999k, 1.2M, 12M... */
+export function shortCount(n: number): string {
+  if (n < 1000) return String(n);
+  for (const [div, unit] of [[1e3, 'k'], [1e6, 'M'], [1e9, 'G']] as const) {
+    const v = n / div;
+    if (v < 9.95) return v.toFixed(1) + unit;
+    if (v < 999.5) return Math.round(v) + unit;
+  }
+  return '>1T';
+}
+
+/**
+ * tinyfer-frame's status: the faces of the last frame, the rate, and (when any) the frames
+ * dropped (a full input queue, a chunked source over its rate): "1 face | 4.5 msg/s | 12
+ * dropped", shortened to "2 faces | 12.5/s | 1.2k dropped", then without the rate ("10 faces |
+ * 1.2k dropped") when it would not fit in STATUS_MAX.
+ */
+export function frameStatusText(faces: number, perSecond: number, dropped: number): string {
+  const what = faces === 0 ? 'no face' : faces === 1 ? '1 face' : `${faces} faces`;
+  const rate = perSecond.toFixed(1);
+  const drops = dropped > 0 ? ` | ${shortCount(dropped)} dropped` : '';
+  for (const t of [`${what} | ${rate} msg/s${drops}`, `${what} | ${rate}/s${drops}`]) if (t.length <= STATUS_MAX) return t;
+  return fitStatus(drops ? `${what}${drops}` : `${what} | ${rate}/s`);
+}

@@ -9,6 +9,7 @@ import { COMMANDS } from '../fleet/protocol';
 import { BUNDLED_MODELS } from '../engine/open';
 import { VIEW_COUNTS } from '../engine/views';
 import { FRAME_MODES, FRAME_OUTPUTS } from '../runtime/frame-node';
+import { QUEUE_DROPS } from '../runtime/serial-input';
 import { BACKENDS } from '../runtime/models';
 import { CHANGE_SCOPES } from '../runtime/emotion-node';
 import { SMOOTHING_METHODS } from '../runtime/smoothing';
@@ -35,6 +36,8 @@ export const NODE_SETTINGS: Readonly<Record<NodeType, Readonly<Record<string, Se
     inputSize: optional(RANGES.inputSize),
     fallbackSize: optional(RANGES.fallbackSize),
     detectorRuntime: oneOf(DETECTOR_RUNTIMES),
+    queueSize: optional(RANGES.queueSize),
+    queueDrop: oneOf(QUEUE_DROPS),
     margin: optional(RANGES.margin),
     wholeFaceMaxSide: optional(RANGES.wholeFaceMaxSide),
     maxBytesMb: optional(RANGES.maxBytesMb),

@@ -148,6 +148,8 @@ export const RANGES = {
   privacyMargin: { kind: 'number', min: 0, max: 1 },
   /** JPEG quality of annotated frames. */
   quality: { kind: 'number', integer: true, min: 1, max: 100 },
+  /** Frames a tinyfer-frame node holds waiting besides the one being processed (beyond: dropped, see runtime/serial-input.ts). */
+  queueSize: { kind: 'number', integer: true, min: 1, max: 10000 },
   /** EMA weight of the newest frame. */
   alpha: { kind: 'number', min: 0, minExclusive: true, max: 1 },
   /** Majority window, frames. */
