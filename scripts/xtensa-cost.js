@@ -566,7 +566,7 @@ function tableLoopIterations(host, h) {
   return inst.reduce((a, b) => a + b, 0) / h.share;
 }
 
-const baseName = (name) => name.replace(/\.(constprop|isra|part|cold)\.\d+$/, '').replace(/\.(constprop|isra|part)\.\d+/g, '');
+const baseName = (name) => name.replace(/[.$](constprop|isra|part|cold)[.$]\d+$/, '').replace(/[.$](constprop|isra|part)[.$]\d+/g, '');
 
 /** A source file of the core or of the detector, by base name. */
 function srcPath(base) {
@@ -591,8 +591,14 @@ function costListing(listing, hosts) {
       // The source loop: the line of the closing instruction when the host saw a loop test there,
       // else the first line of the loop's own instructions (same file and function) that has one
       // (GCC puts a LOOP instruction on a line of its setup; the for-line's increment stays inside).
-      const hasTest = (x) => Object.values(hosts).some((h) => { const e = h.lines[x.file] && h.lines[x.file][x.line]; return e && e.arcs.length >= 2; });
-      const at = hasTest(l.close) ? l.close : own.filter((x) => x.file === l.close.file && x.srcFn === l.close.srcFn && hasTest(x)).sort((a, b) => a.line - b.line)[0] || l.close;
+      // (a loop test: a line with branch arcs that is a for/while/do line; a ternary or an if in a
+      // helper inlined into the loop has arcs too, but is no loop's test)
+      const hasTest = (x) => /\b(for|while)\s*\(|\bdo\b/.test(sourceLine(x.file, x.line)) &&
+        Object.values(hosts).some((h) => { const e = h.lines[x.file] && h.lines[x.file][x.line]; return e && e.arcs.length >= 2; });
+      // When the closing instruction is in an inlined function with no loop of its own (a helper
+      // called once per iteration), the loop's line is that of the loop it is inlined into.
+      const firstTest = (f) => own.filter((x) => x.file === l.close.file && f(x) && hasTest(x)).sort((a, b) => a.line - b.line)[0];
+      const at = hasTest(l.close) ? l.close : firstTest((x) => x.srcFn === l.close.srcFn) || firstTest(() => true) || l.close;
       loops.push({
         function: fn.name, file: at.file, line: at.line, kind: l.kind, srcFn: at.srcFn, chain: at.chain,
         addr: `0x${fn.insns[l.head].addr.toString(16)}-0x${fn.insns[l.tail].addr.toString(16)}`,
