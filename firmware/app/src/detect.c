@@ -58,6 +58,59 @@ uint32_t tfa_resize_area(const uint8_t *gray, uint16_t w, uint16_t h, size_t str
   return reads;
 }
 
+/* The pyramid's resizes: a whole w x h image (row stride `stride`) to kw x kh (kw <= w, kh <= h,
+ * w <= TFA_DET_LEVEL_PIXELS, at most 257 rows per output row), the same pixels as
+ * tfa_resize_area(src, w, h, stride, 0, 0, w, h, kw, kh, out), summed column-wise first: per output
+ * row, its band of source rows is added into colsum (one pass over the pixels, no per-box row
+ * loop), then each output pixel adds its box's columns. Box edges advance without a division:
+ * ox * w = fx * kw + rx. Returns the pixels read (w x h: the boxes tile the image). */
+static uint32_t resize_whole(const uint8_t *src, uint32_t w, uint32_t h, size_t stride, uint32_t kw, uint32_t kh,
+                             uint16_t *restrict colsum, uint8_t *restrict out) {
+  const uint32_t qx = w / kw, mx = w % kw;
+  uint32_t oy;
+  for (oy = 0; oy < kh; oy++) {
+    const uint32_t y0 = oy * h / kh, y1 = (oy + 1) * h / kh, bh = y1 - y0;
+    const uint8_t *r = src + (size_t)y0 * stride;
+    uint32_t x, y, ox, x0 = 0, fx = 0, rx = 0;
+    /* the band's rows, up to three per pass over colsum */
+    if (bh >= 3) {
+      for (x = 0; x < w; x++) colsum[x] = (uint16_t)(r[x] + r[x + stride] + r[x + 2 * stride]);
+      y = 3;
+    } else if (bh == 2) {
+      for (x = 0; x < w; x++) colsum[x] = (uint16_t)(r[x] + r[x + stride]);
+      y = 2;
+    } else {
+      for (x = 0; x < w; x++) colsum[x] = r[x];
+      y = 1;
+    }
+    for (r += (size_t)y * stride; y + 2 <= bh; y += 2, r += 2 * stride)
+      for (x = 0; x < w; x++) colsum[x] = (uint16_t)(colsum[x] + r[x] + r[x + stride]);
+    if (y < bh)
+      for (x = 0; x < w; x++) colsum[x] = (uint16_t)(colsum[x] + r[x]);
+    for (ox = 0; ox < kw; ox++) {
+      uint32_t s = 0, n;
+      fx += qx;
+      rx += mx;
+      if (rx >= kw) {
+        rx -= kw;
+        fx++;
+      }
+      n = (fx - x0) * bh;
+      for (x = x0; x < fx; x++) s += colsum[x];
+      *out++ = (uint8_t)((s + n / 2) / n);
+      x0 = fx;
+    }
+  }
+  return w * h;
+}
+
+/* A whole-image pyramid resize: resize_whole where it applies, else tfa_resize_area. */
+static uint32_t resize_level(tfa_detector *d, const uint8_t *src, uint32_t w, uint32_t h, size_t stride, uint32_t kw, uint32_t kh,
+                             uint8_t *out) {
+  if (kw <= w && kh <= h && w <= TFA_DET_LEVEL_PIXELS && (h + kh - 1) / kh <= 257u) return resize_whole(src, w, h, stride, kw, kh, d->s.colsum, out);
+  return tfa_resize_area(src, (uint16_t)w, (uint16_t)h, stride, 0, 0, w, h, (uint16_t)kw, (uint16_t)kh, out);
+}
+
 /* Dot product of n int8 weights and n uint8 activations, four at a time (fewer loop and pointer
  * steps per multiply on the ESP32-S3: one zero-overhead loop, indexed loads). */
 static inline int32_t dot_u8(const int8_t *w, const uint8_t *a, uint32_t n) {
@@ -492,15 +545,15 @@ static void run_p(tfa_detector *d, const uint8_t *lvl, int lw, int lh, float fx,
 #if defined(TFA_DET_INT8_DOT)
   const tfa_det_pack *pk4 = pack_of(&L[4]);
 #endif
-  d->stats.macs_p += conv_layer(&L[0], lvl, lw, lh, d->a1, &w1, &h1);
-  d->stats.macs_p += conv_layer(&L[1], d->a1, w1, h1, d->a2, &w2, &h2);
-  d->stats.macs_p += conv_layer(&L[2], d->a2, w2, h2, d->a1, &w2, &h2);
+  d->stats.macs_p += conv_layer(&L[0], lvl, lw, lh, d->s.a1, &w1, &h1);
+  d->stats.macs_p += conv_layer(&L[1], d->s.a1, w1, h1, d->a2, &w2, &h2);
+  d->stats.macs_p += conv_layer(&L[2], d->a2, w2, h2, d->s.a1, &w2, &h2);
   d->n_lvl = 0;
   /* the last depthwise 3x3, its pointwise and the head, fused per window */
   for (y = 0; y + L[3].k <= h2; y++) {
     for (x = 0; x + L[3].k <= w2; x++) {
       float logit;
-      conv_at(&L[3], d->a1 + ((size_t)y * w2 + x) * L[3].cin, (size_t)w2 * L[3].cin, acc);
+      conv_at(&L[3], d->s.a1 + ((size_t)y * w2 + x) * L[3].cin, (size_t)w2 * L[3].cin, acc);
       requant_all(&L[3], acc, q3);
 #if defined(TFA_DET_INT8_DOT)
       if (pk4 && pk4->w) {
@@ -551,12 +604,12 @@ static int run_r(tfa_detector *d, const uint8_t *gray, uint16_t w, uint16_t h, s
   x0 = (int32_t)floorf(c->x + 0.5f);
   y0 = (int32_t)floorf(c->y + 0.5f);
   d->stats.resize_px += tfa_resize_area(gray, w, h, stride, x0, y0, side, side, R_WIN, R_WIN, win);
-  d->stats.macs_r += conv_layer(&L[0], win, R_WIN, R_WIN, d->a1, &ow, &oh);
-  maxpool(d->a1, ow, oh, L[0].cout, d->a2, &pw, &ph);
-  d->stats.macs_r += conv_layer(&L[1], d->a2, pw, ph, d->a1, &ow, &oh);
-  maxpool(d->a1, ow, oh, L[1].cout, d->a2, &pw, &ph);
-  d->stats.macs_r += conv_layer(&L[2], d->a2, pw, ph, d->a1, &ow, &oh);
-  d->stats.macs_r += conv_layer(&L[3], d->a1, 1, 1, d->a2, &pw, &ph); /* dense = 1x1 conv on the flattened map */
+  d->stats.macs_r += conv_layer(&L[0], win, R_WIN, R_WIN, d->s.a1, &ow, &oh);
+  maxpool(d->s.a1, ow, oh, L[0].cout, d->a2, &pw, &ph);
+  d->stats.macs_r += conv_layer(&L[1], d->a2, pw, ph, d->s.a1, &ow, &oh);
+  maxpool(d->s.a1, ow, oh, L[1].cout, d->a2, &pw, &ph);
+  d->stats.macs_r += conv_layer(&L[2], d->a2, pw, ph, d->s.a1, &ow, &oh);
+  d->stats.macs_r += conv_layer(&L[3], d->s.a1, 1, 1, d->a2, &pw, &ph); /* dense = 1x1 conv on the flattened map */
   conv_at(&L[4], d->a2, 0, out);
   d->stats.macs_r += (uint32_t)L[4].cout * L[4].cin;
   d->stats.proposals++;
@@ -608,7 +661,7 @@ int tfa_detect(tfa_detector *d, const uint8_t *gray, uint16_t w, uint16_t h, siz
     if (lw0 * lh0 <= TFA_DET_LEVEL_PIXELS) break;
     face++;
   }
-  d->stats.resize_px += tfa_resize_area(gray, w, h, stride, 0, 0, w, h, (uint16_t)lw0, (uint16_t)lh0, d->level0);
+  d->stats.resize_px += resize_level(d, gray, w, h, stride, lw0, lh0, d->level0);
   {
     /* levels: the face side grows by sqrt(2) per level (kept as face x 2^(k/2) exactly) */
     uint32_t k;
@@ -622,7 +675,7 @@ int tfa_detect(tfa_detector *d, const uint8_t *gray, uint16_t w, uint16_t h, siz
       } else if (lw * lh > sizeof d->level) {
         continue; /* cannot happen with TFA_DET_LEVEL_PIXELS * 3 / 5 (see detect.h) */
       } else {
-        d->stats.resize_px += tfa_resize_area(d->level0, (uint16_t)lw0, (uint16_t)lh0, lw0, 0, 0, lw0, lh0, (uint16_t)lw, (uint16_t)lh, d->level);
+        d->stats.resize_px += resize_level(d, d->level0, lw0, lh0, lw0, lw, lh, d->level);
         lvl = d->level;
       }
       run_p(d, lvl, (int)lw, (int)lh, (float)w / (float)lw, (float)h / (float)lh, &p);
