@@ -591,9 +591,10 @@ function costListing(listing, hosts) {
       // The source loop: the line of the closing instruction when the host saw a loop test there,
       // else the first line of the loop's own instructions (same file and function) that has one
       // (GCC puts a LOOP instruction on a line of its setup; the for-line's increment stays inside).
-      // (a loop test: a line with branch arcs that is a for/while/do line; a ternary or an if in a
-      // helper inlined into the loop has arcs too, but is no loop's test)
-      const hasTest = (x) => /\b(for|while)\s*\(|\bdo\b/.test(sourceLine(x.file, x.line)) &&
+      // (a loop test: a line with branch arcs that is a for/while/do line where the source is
+      // known; a ternary or an if in a helper inlined into the loop has arcs too, but is no loop's test)
+      const loopLine = (x) => { const src = sourceLine(x.file, x.line); return src === '' || /\b(for|while)\s*\(|\bdo\b/.test(src); };
+      const hasTest = (x) => loopLine(x) &&
         Object.values(hosts).some((h) => { const e = h.lines[x.file] && h.lines[x.file][x.line]; return e && e.arcs.length >= 2; });
       // When the closing instruction is in an inlined function with no loop of its own (a helper
       // called once per iteration), the loop's line is that of the loop it is inlined into.
