@@ -481,13 +481,21 @@ static void maxpool(const uint8_t *in, int iw, int ih, int c, uint8_t *out, int 
       }
 }
 
-/* Whether b suppresses a: intersection over union above thr, or (final) intersection over the
- * smaller box above 0.7 (a box mostly inside another is the same face). Compared as products
- * (i > thr * u), no division. */
-static int overlaps(const tfa_det_cand *a, const tfa_det_cand *b, float thr, int final) {
-  float x0 = a->x > b->x ? a->x : b->x, y0 = a->y > b->y ? a->y : b->y;
-  float x1 = a->x + a->w < b->x + b->w ? a->x + a->w : b->x + b->w;
-  float y1 = a->y + a->h < b->y + b->h ? a->y + a->h : b->y + b->h;
+#if defined(__GNUC__)
+#define TFA_NOINLINE __attribute__((noinline))
+#else
+#define TFA_NOINLINE
+#endif
+
+/* Whether b suppresses a, for boxes that overlap along x: intersection over union above thr, or
+ * (final) intersection over the smaller box above 0.7 (a box mostly inside another is the same
+ * face). Compared as products (i > thr * u), no division. A call of its own: NMS's loop keeps
+ * only the cheap test along x, which rejects most pairs on busy frames. */
+static TFA_NOINLINE int overlaps_xy(const tfa_det_cand *a, const tfa_det_cand *b, float thr, int final) {
+  const float ax1 = a->x + a->w, bx1 = b->x + b->w;
+  const float x0 = a->x > b->x ? a->x : b->x, y0 = a->y > b->y ? a->y : b->y;
+  const float x1 = ax1 < bx1 ? ax1 : bx1;
+  const float y1 = a->y + a->h < b->y + b->h ? a->y + a->h : b->y + b->h;
   float i, aa, ab;
   if (!(x1 > x0 && y1 > y0)) return 0;
   i = (x1 - x0) * (y1 - y0);
@@ -495,6 +503,12 @@ static int overlaps(const tfa_det_cand *a, const tfa_det_cand *b, float thr, int
   ab = b->w * b->h;
   if (i > thr * (aa + ab - i)) return 1;
   return final && i > 0.7f * (aa < ab ? aa : ab);
+}
+
+/* Whether b suppresses a: apart along x, no (overlaps_xy would find x1 <= x0); else overlaps_xy. */
+static inline int overlaps(const tfa_det_cand *a, const tfa_det_cand *b, float thr, int final) {
+  if (!(a->x + a->w > b->x && b->x + b->w > a->x)) return 0;
+  return overlaps_xy(a, b, thr, final);
 }
 
 /* Sort by score, best first (insertion sort: n <= 128), then greedy NMS; returns the count kept. */
@@ -514,16 +528,24 @@ static int nms(tfa_det_cand *c, int n, float thr, int final) {
   return kept;
 }
 
-/* Add to a bounded list: when full, the new candidate replaces the lowest-scoring one if better. */
-static void push(tfa_det_cand *c, int *n, int cap, const tfa_det_cand *v) {
-  int i, lo = 0;
+/* Add to a bounded list: when full, the new candidate replaces the lowest-scoring one (the first
+ * of equals) if better. *lo caches that one's index between calls (-1: not known; the caller
+ * starts with -1 and passes the same cache with the same list): found once, kept until replaced. */
+static void push(tfa_det_cand *c, int *n, int cap, const tfa_det_cand *v, int *lo) {
+  int i;
   if (*n < cap) {
     c[(*n)++] = *v;
     return;
   }
-  for (i = 1; i < cap; i++)
-    if (c[i].score < c[lo].score) lo = i;
-  if (v->score > c[lo].score) c[lo] = *v;
+  if (*lo < 0) {
+    *lo = 0;
+    for (i = 1; i < cap; i++)
+      if (c[i].score < c[*lo].score) *lo = i;
+  }
+  if (v->score > c[*lo].score) {
+    c[*lo] = *v;
+    *lo = -1;
+  }
 }
 
 /* The square of the same centre whose side is the longer side. */
@@ -541,6 +563,7 @@ static void run_p(tfa_detector *d, const uint8_t *lvl, int lw, int lh, float fx,
   int w1, h1, w2, h2, x, y;
   int32_t acc[16], out[5];
   uint8_t q3[16], q4[16];
+  int lo_lvl = -1, lo_cand = -1; /* push's caches */
   const float thr = p->p_threshold;
 #if defined(TFA_DET_INT8_DOT)
   const tfa_det_pack *pk4 = pack_of(&L[4]);
@@ -578,7 +601,7 @@ static void run_p(tfa_detector *d, const uint8_t *lvl, int lw, int lh, float fx,
         c.w = (bx1 - bx0) * fx;
         c.h = (by1 - by0) * fy;
         c.score = logit;
-        push(d->lvl, &d->n_lvl, 2 * TFA_DET_MAX_CANDIDATES, &c);
+        push(d->lvl, &d->n_lvl, 2 * TFA_DET_MAX_CANDIDATES, &c, &lo_lvl);
       }
     }
   }
@@ -586,7 +609,7 @@ static void run_p(tfa_detector *d, const uint8_t *lvl, int lw, int lh, float fx,
     d->stats.macs_p += (uint32_t)(h2 - L[3].k + 1) * (uint32_t)(w2 - L[3].k + 1) *
                        (uint32_t)(L[3].cout * L[3].k * L[3].k + L[4].cout * L[4].cin + L[5].cout * L[5].cin);
   d->n_lvl = nms(d->lvl, d->n_lvl, NMS_LEVEL, 0);
-  for (x = 0; x < d->n_lvl; x++) push(d->cand, &d->n_cand, TFA_DET_MAX_CANDIDATES, &d->lvl[x]);
+  for (x = 0; x < d->n_lvl; x++) push(d->cand, &d->n_cand, TFA_DET_MAX_CANDIDATES, &d->lvl[x], &lo_cand);
 }
 
 /* R on one proposal; returns 1 and the refined face when R keeps it. */
