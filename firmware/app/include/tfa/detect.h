@@ -1,7 +1,7 @@
 /*
  * The device's face detector: portable C99, integer arithmetic in the hot loops, no allocation
  * (all working memory is the caller's tfa_detector, ~38 KiB; the int8 path, TFA_DET_INT8_DOT, adds
- * ~16 KiB of static repacked weights), no OS includes. The same source
+ * ~21 KiB of static repacked weights and per-channel constants), no OS includes. The same source
  * runs on the ESP32-S3 and in the host build (tinyfer-device, the tests, the benchmark).
  *
  * A two-stage cascade of tiny CNNs trained here (scripts/detector/train.js, weights in
