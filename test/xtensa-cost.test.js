@@ -62,6 +62,11 @@ describe('ESP32-S3 cost table (scripts/xtensa-cost.js)', function () {
       for (const st of f.straight) cycles += st.cyclesPerCall * st.calls.frame;
       assert.ok(Math.abs(cycles - f.cyclesPerFrame) <= 1e-4 * f.cyclesPerFrame, `${key}: ${cycles} vs ${f.cyclesPerFrame}`);
       assert.ok(Math.abs(f.msPerFrame - f.cyclesPerFrame / (table.mhz * 1e3)) < 0.01);
+      // the heaviest frame, modelled on its own: one of the frames, at least the mean
+      const h = f.heaviestFrame;
+      assert.ok(h && Number.isInteger(h.frame) && h.frame >= 0 && typeof h.kind === 'string', `${key}: heaviestFrame`);
+      assert.ok(h.cycles >= f.cyclesPerFrame, `${key}: heaviest ${h.cycles} < mean ${f.cyclesPerFrame}`);
+      assert.ok(Math.abs(h.ms - h.cycles / (table.mhz * 1e3)) < 0.01);
     }
     // the PIE build's listing does hold the PIE dot product
     assert.ok(table.framePie.loops.some((l) => /ee\.vmulas\.s8\.accx/.test(l.ops || '')));
