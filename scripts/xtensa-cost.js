@@ -579,7 +579,7 @@ function loopIterations(host, file, line) {
  * its line, which inlined copy or the total, and how many machine loops share the count). */
 function tableLoopIterations(host, h) {
   const [file, line] = h.line.split(':');
-  const inst = loopIterations(host, file, Number(line));
+  const inst = h.of === null ? null : loopIterations(host, file, Number(line)); // of: null: a line count
   if (!inst) return host.lines[file] && host.lines[file][line] ? host.lines[file][line].count / h.share : 0;
   if (h.copy !== null) return inst[h.copy] / h.share;
   return inst.reduce((a, b) => a + b, 0) / h.share;
@@ -617,10 +617,18 @@ function costListing(listing, hosts) {
         Object.values(hosts).some((h) => { const e = h.lines[x.file] && h.lines[x.file][x.line]; return e && e.arcs.length >= 2; });
       // When the closing instruction is in an inlined function with no loop of its own (a helper
       // called once per iteration), the loop's line is that of the loop it is inlined into.
-      const firstTest = (f) => own.filter((x) => x.file === l.close.file && f(x) && hasTest(x)).sort((a, b) => a.line - b.line)[0];
-      const at = hasTest(l.close) ? l.close : firstTest((x) => x.srcFn === l.close.srcFn) || firstTest(() => true) || l.close;
+      // When the closing instruction is in a helper of another file (a header's inline function)
+      // inlined into the loop, the loop's line is the first for/while/do line of the function's
+      // own code in the loop (no arcs there: the loop did not run per unit, 0 iterations).
+      // A line with no loop test gets its plain count (test: false), never the arcs of an if or
+      // a ternary on it.
+      const first = (f) => own.filter(f).sort((a, b) => a.line - b.line)[0];
+      const sameFile = (x) => x.file === l.close.file;
+      const at = hasTest(l.close) ? l.close : first((x) => sameFile(x) && x.srcFn === l.close.srcFn && hasTest(x)) ||
+        first((x) => sameFile(x) && hasTest(x)) || first((x) => x.chain.length === 0 && sourceLine(x.file, x.line) !== '' && loopLine(x)) ||
+        l.close;
       loops.push({
-        function: fn.name, file: at.file, line: at.line, kind: l.kind, srcFn: at.srcFn, chain: at.chain,
+        function: fn.name, file: at.file, line: at.line, kind: l.kind, srcFn: at.srcFn, chain: at.chain, test: hasTest(at),
         addr: `0x${fn.insns[l.head].addr.toString(16)}-0x${fn.insns[l.tail].addr.toString(16)}`,
         depth: (() => { let d = 1, p = l.parent; while (p) { d++; p = p.parent; } return d; })(),
         instructions: own.length, byClass: classCounts(own),
@@ -677,7 +685,7 @@ function costListing(listing, hosts) {
       const same = group.filter((g) => g.chain.join('>') === chain).length;
       l.host = { line: k, copy: null, of: null, share: 1 };
       for (const [model, host] of Object.entries(hosts)) {
-        const inst = loopIterations(host, l.file, l.line);
+        const inst = l.test ? loopIterations(host, l.file, l.line) : null;
         if (!inst) {
           l.iterations[model] = host.lines[l.file] && host.lines[l.file][l.line] ? host.lines[l.file][l.line].count / group.length : 0;
           l.match = 'line count (no loop test on this line)';
