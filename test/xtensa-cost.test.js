@@ -50,6 +50,16 @@ describe('ESP32-S3 cost table (scripts/xtensa-cost.js)', function () {
     }
   });
 
+  it('counts each loop by a loop test: a loop matched on branch arcs sits on a for/while/do line, never an if or a ternary', () => {
+    const all = [...table.paths.flatMap((p) => p.loops.map((l) => [p.name, l])),
+      ...['frame', 'framePie'].filter((k) => table[k]).flatMap((k) => table[k].loops.map((l) => [k, l]))];
+    assert.ok(all.length > 0);
+    for (const [where, l] of all) {
+      if (l.host.of === null) continue; // a plain line count (no loop test in the loop's code)
+      assert.match(l.source, /\b(for|while)\s*\(|\bdo\b/, `${where} ${l.function} ${l.id}: arcs of a line that is no loop`);
+    }
+  });
+
   it('costs the face detector on both builds (default, TINYFER_PIE), each total the sum of its loops and straight-line code', function () {
     if (!table.frame) this.skip();
     for (const [key, name, defines] of [['frame', 'reference', []], ['framePie', 'int8-pie', ['TFA_DET_INT8_DOT', 'TFA_DET_PIE']]]) {
@@ -62,6 +72,11 @@ describe('ESP32-S3 cost table (scripts/xtensa-cost.js)', function () {
       for (const st of f.straight) cycles += st.cyclesPerCall * st.calls.frame;
       assert.ok(Math.abs(cycles - f.cyclesPerFrame) <= 1e-4 * f.cyclesPerFrame, `${key}: ${cycles} vs ${f.cyclesPerFrame}`);
       assert.ok(Math.abs(f.msPerFrame - f.cyclesPerFrame / (table.mhz * 1e3)) < 0.01);
+      // the heaviest frame, modelled on its own: one of the frames, at least the mean
+      const h = f.heaviestFrame;
+      assert.ok(h && Number.isInteger(h.frame) && h.frame >= 0 && typeof h.kind === 'string', `${key}: heaviestFrame`);
+      assert.ok(h.cycles >= f.cyclesPerFrame, `${key}: heaviest ${h.cycles} < mean ${f.cyclesPerFrame}`);
+      assert.ok(Math.abs(h.ms - h.cycles / (table.mhz * 1e3)) < 0.01);
     }
     // the PIE build's listing does hold the PIE dot product
     assert.ok(table.framePie.loops.some((l) => /ee\.vmulas\.s8\.accx/.test(l.ops || '')));

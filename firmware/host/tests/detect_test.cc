@@ -314,6 +314,39 @@ TEST(Detect, ResizeAreaAveragesAndRepeatsEdges) {
   EXPECT_EQ(up[15], 50);
 }
 
+// The pyramid's level 0 (built column-wise, resize_whole in detect.c) holds exactly the pixels of
+// tfa_resize_area over the whole frame, for frame sizes and smallest faces that give 1 to 14
+// source rows per level row, odd sizes, a row stride wider than the frame, and a frame too wide
+// for the column sums (the detector then uses tfa_resize_area itself).
+TEST(Detect, PyramidLevelZeroIsTheAreaResizeOfTheFrame) {
+  struct Case {
+    uint16_t w, h, min_face;
+  } cases[] = {{320, 240, 0}, {320, 240, 16}, {320, 240, 100}, {320, 240, 200}, {640, 480, 0},  {333, 251, 0},
+               {333, 251, 37}, {1920, 1080, 0}, {100, 90, 0},   {9000, 40, 0},   {48, 200, 17}};
+  for (const Case &c : cases) {
+    const size_t stride = c.w + 7u;
+    std::vector<uint8_t> f(stride * c.h);
+    uint32_t s = c.w * 31u + c.h + c.min_face;
+    for (auto &v : f) v = (uint8_t)lcg(s);
+    tfa_detect_params p;
+    tfa_detect_defaults(&p);
+    p.min_face = c.min_face;
+    tfa_face out[4];
+    ASSERT_GE(tfa_detect(&g_det, f.data(), c.w, c.h, stride, &p, out, 4), 0) << c.w << "x" << c.h;
+    // level 0's size, as tfa_detect chooses it
+    uint32_t shorter = std::min(c.w, c.h), face = c.min_face ? c.min_face : shorter / 5, lw0, lh0;
+    face = std::min(std::max(face, 16u), shorter);
+    for (;; face++) {
+      lw0 = (uint32_t)c.w * 16u / face;
+      lh0 = (uint32_t)c.h * 16u / face;
+      if (lw0 * lh0 <= TFA_DET_LEVEL_PIXELS) break;
+    }
+    std::vector<uint8_t> want(lw0 * lh0);
+    EXPECT_EQ(tfa_resize_area(f.data(), c.w, c.h, stride, 0, 0, c.w, c.h, (uint16_t)lw0, (uint16_t)lh0, want.data()), (uint32_t)c.w * c.h);
+    EXPECT_EQ(memcmp(g_det.level0, want.data(), want.size()), 0) << c.w << "x" << c.h << " min_face " << c.min_face;
+  }
+}
+
 }  // namespace
 
 #if defined(TFA_DET_TWIN_TEST)

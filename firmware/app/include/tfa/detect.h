@@ -1,7 +1,7 @@
 /*
  * The device's face detector: portable C99, integer arithmetic in the hot loops, no allocation
  * (all working memory is the caller's tfa_detector, ~38 KiB; the int8 path, TFA_DET_INT8_DOT, adds
- * ~16 KiB of static repacked weights), no OS includes. The same source
+ * ~21 KiB of static repacked weights and per-channel constants), no OS includes. The same source
  * runs on the ESP32-S3 and in the host build (tinyfer-device, the tests, the benchmark).
  *
  * A two-stage cascade of tiny CNNs trained here (scripts/detector/train.js, weights in
@@ -65,8 +65,11 @@ typedef struct {
 typedef struct {
   uint8_t level0[TFA_DET_LEVEL_PIXELS];
   uint8_t level[TFA_DET_LEVEL_PIXELS * 3 / 5]; /* level 1 and up: about half of level 0; R's window */
-  uint8_t a1[2 * TFA_DET_LEVEL_PIXELS];     /* P conv1 out (<= 2 x level pixels), then the first pointwise
+  union {
+    uint8_t a1[2 * TFA_DET_LEVEL_PIXELS];   /* P conv1 out (<= 2 x level pixels), then the first pointwise
                                                out (<= 3/4); R scratch */
+    uint16_t colsum[TFA_DET_LEVEL_PIXELS];  /* the pyramid resizes' column sums (done before P uses a1) */
+  } s;
   uint8_t a2[3 * TFA_DET_LEVEL_PIXELS / 4]; /* P first depthwise out (<= 1/2 x level pixels); R scratch */
   tfa_det_cand lvl[2 * TFA_DET_MAX_CANDIDATES];
   tfa_det_cand cand[TFA_DET_MAX_CANDIDATES];
