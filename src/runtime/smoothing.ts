@@ -14,6 +14,7 @@
  */
 import { LABELS, NUM_CLASSES, type Label } from '../model/labels';
 import { RANGES, checkSetting } from '../settings/spec';
+import { LruMap } from '../util/lru';
 
 export type SmoothingMethod = 'none' | 'ema' | 'majority';
 export const SMOOTHING_METHODS: readonly SmoothingMethod[] = ['none', 'ema', 'majority'];
@@ -81,10 +82,11 @@ function argmax(v: ArrayLike<number>): number {
 
 export class EmotionSmoother {
   readonly options: SmoothingOptions;
-  private readonly keys = new Map<string, KeyState>();
+  private readonly keys: LruMap<KeyState>;
 
   constructor(options: Partial<SmoothingOptions> = {}) {
     this.options = smoothingOptions(options);
+    this.keys = new LruMap<KeyState>(this.options.maxKeys);
   }
 
   /** Feed one frame's scores (LABELS order) for `key`; returns the stable emotion after it. */
@@ -152,8 +154,7 @@ export class EmotionSmoother {
 
   /** Forget one key, or all keys. */
   reset(key?: string): void {
-    if (key === undefined) this.keys.clear();
-    else this.keys.delete(key);
+    this.keys.reset(key);
   }
 
   get size(): number {
@@ -161,14 +162,6 @@ export class EmotionSmoother {
   }
 
   private state(key: string): KeyState {
-    let st = this.keys.get(key);
-    if (st) {
-      this.keys.delete(key); // re-insert: Map order is then least recently seen first
-    } else {
-      st = { stable: null, frames: 0, votes: [] };
-      while (this.keys.size >= this.options.maxKeys) this.keys.delete(this.keys.keys().next().value as string);
-    }
-    this.keys.set(key, st);
-    return st;
+    return this.keys.touch(key, () => ({ stable: null, frames: 0, votes: [] }));
   }
 }

@@ -22,6 +22,7 @@
  */
 import type { Box, FaceLandmarks, Point } from '../vision/detector';
 import { RANGES, checkSetting } from '../settings/spec';
+import { LruMap } from '../util/lru';
 
 export interface TrackerOptions {
   /** Frames a track survives without a matching face (0: it ends at the first frame it is not seen). */
@@ -130,10 +131,11 @@ function landmarkDistance(a: FaceLandmarks, dx: number, dy: number, b: FaceLandm
 
 export class FaceTracker {
   readonly options: TrackerOptions;
-  private readonly keys = new Map<string, KeyState>();
+  private readonly keys: LruMap<KeyState>;
 
   constructor(options: Partial<TrackerOptions> = {}) {
     this.options = trackerOptions(options);
+    this.keys = new LruMap<KeyState>(this.options.maxKeys);
   }
 
   /** Match one frame's faces of `key` to its tracks; returns each face's track id and the tracks that ended. */
@@ -233,14 +235,13 @@ export class FaceTracker {
 
   /** Live track ids of a key (ascending). */
   trackIds(key: string): number[] {
-    const st = this.keys.get(key);
+    const st = this.keys.peek(key);
     return st ? st.tracks.map((t) => t.id).sort((a, b) => a - b) : [];
   }
 
   /** Forget one key, or all keys. */
   reset(key?: string): void {
-    if (key === undefined) this.keys.clear();
-    else this.keys.delete(key);
+    this.keys.reset(key);
   }
 
   /** Keys remembered. */
@@ -249,15 +250,7 @@ export class FaceTracker {
   }
 
   private state(key: string): KeyState {
-    let st = this.keys.get(key);
-    if (st) {
-      this.keys.delete(key); // re-insert: Map order is then least recently seen first
-    } else {
-      st = { nextId: 1, tracks: [] };
-      while (this.keys.size >= this.options.maxKeys) this.keys.delete(this.keys.keys().next().value as string);
-    }
-    this.keys.set(key, st);
-    return st;
+    return this.keys.touch(key, () => ({ nextId: 1, tracks: [] }));
   }
 }
 
