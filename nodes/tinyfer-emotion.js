@@ -9,8 +9,8 @@ module.exports = function (RED) {
     const { EmotionHandler } = require("../dist/runtime/emotion-node");
     const { RateMeter } = require("../dist/runtime/rate");
     const { filePathsLegacy, FILE_PATHS_LEGACY_NOTE } = require("../dist/runtime/frame-node");
-    const { SerialInput } = require("../dist/runtime/serial-input");
-    const { errorStatus } = require("../dist/runtime/status");
+    const { SerialInput, dropReporter } = require("../dist/runtime/serial-input");
+    const { emotionStatusText, errorStatus } = require("../dist/runtime/status");
     const { checkNodeSettings } = require("../dist/settings/nodes");
     require("../dist/settings/editor").serveEditorSettings(RED);
 
@@ -21,11 +21,14 @@ module.exports = function (RED) {
         const keyProperty = config.keyProperty || "topic";
         let handler = null;
         let configError = null;
-        const input = new SerialInput(node);
+        let input = new SerialInput(node);
 
         try {
             checkNodeSettings("tinyfer-emotion", config);
             handler = new EmotionHandler(config);
+            // Bounded: messages that arrive faster than they are classified wait at most queue.maxWaiting deep;
+            // a dropped one is warned about once and counted in the status (it never reaches the smoothing or the tracker).
+            input = new SerialInput(node, 250, handler.queue, dropReporter(node, handler.queue, showStatus));
             if (filePathsLegacy(config)) { node.log(FILE_PATHS_LEGACY_NOTE); }
             node.status({ fill: "yellow", shape: "ring", text: "loading model" });
             handler.ready().then(function (c) {
@@ -40,12 +43,19 @@ module.exports = function (RED) {
             node.status({ fill: "red", shape: "ring", text: errorStatus(err) });
         }
 
+        /** Forced: shown even within the throttle (when the queue has run empty: the final count stays up). */
+        function showStatus(force) {
+            const p = handler.last;
+            input.status({ fill: p && p.emotion ? "green" : "grey", shape: "dot", text: emotionStatusText(p, rate.rate(), input.stats().dropped) }, force === true);
+        }
+
         function report() {
             rate.tick();
-            const p = handler.last;
-            const what = p && p.emotion ? p.emotion + " " + Math.round(p.confidence * 100) + "%" : "no face";
-            input.status({ fill: p && p.emotion ? "green" : "grey", shape: "dot", text: what + " | " + rate.rate().toFixed(1) + " msg/s" });
+            showStatus(input.stats().waiting === 0);
         }
+
+        /** The input queue now (waiting, busy, maxWaitingSeen, received, handled, dropped, limits): see src/runtime/serial-input.ts QueueStats. */
+        node.queueStats = function () { return input.stats(); };
 
         node.on("input", function (msg, send, done) {
             if (configError) {
@@ -59,7 +69,7 @@ module.exports = function (RED) {
             } catch (err) {
                 key = "";
             }
-            // One message at a time, in arrival order: smoothing needs the frames in sequence.
+            // One message at a time, in arrival order (smoothing needs the frames in sequence); a full queue drops one (handler.queue).
             input.push(msg, function () { return handler.handle(msg, key); }, function (out) {
                 report();
                 if (out) { send(out); }

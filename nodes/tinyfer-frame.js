@@ -7,7 +7,7 @@ module.exports = function (RED) {
     "use strict";
     const { FrameHandler, filePathsLegacy, FILE_PATHS_LEGACY_NOTE } = require("../dist/runtime/frame-node");
     const { RateMeter } = require("../dist/runtime/rate");
-    const { SerialInput } = require("../dist/runtime/serial-input");
+    const { SerialInput, dropReporter } = require("../dist/runtime/serial-input");
     const { errorStatus, frameStatusText } = require("../dist/runtime/status");
     const { checkNodeSettings } = require("../dist/settings/nodes");
     require("../dist/settings/editor").serveEditorSettings(RED);
@@ -25,7 +25,8 @@ module.exports = function (RED) {
             checkNodeSettings("tinyfer-frame", config);
             handler = new FrameHandler(config);
             // Bounded: frames that arrive faster than they are processed wait at most queue.maxWaiting deep.
-            input = new SerialInput(node, 250, handler.queue, onDrop);
+            // A dropped frame: completed without its images when Privacy is on, warned about once, counted in the status.
+            input = new SerialInput(node, 250, handler.queue, dropReporter(node, handler.queue, showStatus, function (msg) { handler.dropped(msg); }));
             if (filePathsLegacy(config)) { node.log(FILE_PATHS_LEGACY_NOTE); }
             node.status({});
         } catch (err) {
@@ -42,17 +43,6 @@ module.exports = function (RED) {
         /** Forced: shown even within the throttle (when the queue has run empty: the final count stays up). */
         function showStatus(force) {
             input.status({ fill: lastFaces ? "green" : "grey", shape: "dot", text: frameStatusText(lastFaces, rate.rate(), dropped()) }, force === true);
-        }
-
-        function onDrop(n, msg) {
-            handler.dropped(msg);
-            if (n === 1) {
-                const q = handler.queue;
-                node.warn("frames arrive faster than they are processed: " + q.maxWaiting + " are waiting, so " +
-                    (q.drop === "oldest" ? "the oldest waiting frame is dropped for each new one" : "new frames are dropped") +
-                    " until there is room. The status counts the dropped frames; raise 'Queue' or send fewer frames. (Said once.)");
-            }
-            showStatus();
         }
 
         function report(msg) {

@@ -23,6 +23,7 @@ import { BACKENDS, getClassifier, type Backend, type ClassifierHandle } from './
 import { checkSetting } from '../settings/spec';
 import { EmotionSmoother, type SmoothingMethod } from './smoothing';
 import { FaceTracker } from './tracker';
+import { queueLimitsFromConfig, type QueueLimits } from './serial-input';
 
 /**
  * What emit-on-change watches: 'largest', the stable emotion of the key's largest-face stream
@@ -63,6 +64,12 @@ export class EmotionHandler {
   readonly emitOnChange: boolean;
   readonly changeScope: ChangeScope;
   readonly views: ViewCount;
+  /**
+   * The node's input queue bound (the node's SerialInput takes it; the 'Queue' setting, as
+   * tinyfer-frame's). A dropped message never reaches handle(): the smoothers and the tracker do
+   * not see it, as if it had not been sent.
+   */
+  readonly queue: QueueLimits;
   /** Track ids per stream key. */
   readonly tracker: FaceTracker;
   private readonly model: ClassifierHandle;
@@ -78,6 +85,7 @@ export class EmotionHandler {
   /** Parses and checks every setting first (throws RangeError), then starts loading the shared model. */
   constructor(config: EmotionNodeConfig = {}) {
     this.frameOptions = frameOptionsFromConfig(config);
+    this.queue = queueLimitsFromConfig(config);
     const method = (config.smoothing || 'none') as SmoothingMethod;
     const minConfidence = numField('minConfidence', config.minConfidence) ?? 0;
     this.emitOnChange = config.emitOnChange === true;

@@ -4,7 +4,7 @@
  * to done(err) so a Catch node sees it; nothing a handler or send() throws stops the queue.
  * Status updates are throttled, and a failure's status stays up for that long.
  *
- * The queue can be bounded (QueueLimits: tinyfer-frame's 'Queue' setting): at most `maxWaiting`
+ * The queue can be bounded (QueueLimits: the 'Queue' setting of tinyfer-frame and tinyfer-emotion): at most `maxWaiting`
  * messages wait besides the one being handled; when one more arrives, the oldest waiting one
  * (drop 'oldest': the freshest frames win, what live video wants) or the new one (drop 'newest')
  * is dropped. A dropped message is done() (no error: it was dealt with, so Node-RED's message
@@ -22,7 +22,7 @@ export interface StatusNode {
 export const QUEUE_DROPS = ['oldest', 'newest'] as const;
 export type QueueDrop = (typeof QUEUE_DROPS)[number];
 
-/** tinyfer-frame's default 'Queue' (also for flows saved before the setting existed): frames waiting, besides the one being processed. */
+/** The default 'Queue' of tinyfer-frame and tinyfer-emotion (also for flows saved before the setting existed): frames waiting, besides the one being processed. */
 export const DEFAULT_QUEUE_SIZE = 100;
 export const DEFAULT_QUEUE_DROP: QueueDrop = 'oldest';
 
@@ -41,6 +41,31 @@ export function queueLimitsFromConfig(c: { queueSize?: unknown; queueDrop?: unkn
   const drop = c.queueDrop === undefined || c.queueDrop === null || c.queueDrop === '' ? DEFAULT_QUEUE_DROP : c.queueDrop;
   checkSetting('queueDrop', { kind: 'enum', values: QUEUE_DROPS }, drop);
   return { maxWaiting: size, drop: drop as QueueDrop };
+}
+
+/** The warning a node logs (once) at its first drop: what is dropped and what to do. */
+export function queueDropWarning(limits: QueueLimits): string {
+  return `frames arrive faster than they are processed: ${limits.maxWaiting} are waiting, so ` +
+    (limits.drop === 'oldest' ? 'the oldest waiting frame is dropped for each new one' : 'new frames are dropped') +
+    " until there is room. The status counts the dropped frames; raise 'Queue' or send fewer frames. (Said once.)";
+}
+
+/**
+ * A node's SerialInput onDrop, the same for every node with a bounded queue: `before(msg)` first
+ * (e.g. strip the images a Complete node must not see), the queueDropWarning on the first drop,
+ * then `showStatus()` (the node's status with the drop count).
+ */
+export function dropReporter(
+  node: { warn(msg: unknown): void },
+  limits: QueueLimits,
+  showStatus: () => void,
+  before?: (msg: unknown) => void,
+): (dropped: number, msg: unknown) => void {
+  return (dropped, msg) => {
+    if (before) before(msg);
+    if (dropped === 1) node.warn(queueDropWarning(limits));
+    showStatus();
+  };
 }
 
 /** A snapshot of the queue (the node's documented stats accessor returns one). */

@@ -65,15 +65,32 @@ export function shortCount(n: number): string {
 }
 
 /**
- * tinyfer-frame's status: the faces of the last frame, the rate, and (when any) the frames
- * dropped (a full input queue, a chunked source over its rate): "1 face | 4.5 msg/s | 12
- * dropped", shortened to "2 faces | 12.5/s | 1.2k dropped", then without the rate ("10 faces |
- * 1.2k dropped") when it would not fit in STATUS_MAX.
+ * A node's status with its rate and (when any) the messages its input queue dropped:
+ * "<what> | 4.5 msg/s | 12 dropped", shortened to "<what> | 12.5/s | 1.2k dropped", then without
+ * the rate ("<what> | 1.2k dropped") when it would not fit in STATUS_MAX.
  */
-export function frameStatusText(faces: number, perSecond: number, dropped: number): string {
-  const what = faces === 0 ? 'no face' : faces === 1 ? '1 face' : `${faces} faces`;
+export function rateStatusText(what: string, perSecond: number, dropped: number): string {
   const rate = perSecond.toFixed(1);
   const drops = dropped > 0 ? ` | ${shortCount(dropped)} dropped` : '';
   for (const t of [`${what} | ${rate} msg/s${drops}`, `${what} | ${rate}/s${drops}`]) if (t.length <= STATUS_MAX) return t;
   return fitStatus(drops ? `${what}${drops}` : `${what} | ${rate}/s`);
+}
+
+/**
+ * tinyfer-frame's status: the faces of the last frame, the rate, and (when any) the frames
+ * dropped (a full input queue, a chunked source over its rate): "1 face | 4.5 msg/s | 12
+ * dropped", shortened as rateStatusText does ("10 faces | 1.2k dropped").
+ */
+export function frameStatusText(faces: number, perSecond: number, dropped: number): string {
+  return rateStatusText(faces === 0 ? 'no face' : faces === 1 ? '1 face' : `${faces} faces`, perSecond, dropped);
+}
+
+/**
+ * tinyfer-emotion's status: the last emotion sent (of the largest face) and its confidence, or
+ * "no face", the rate and (when any) the messages its full input queue dropped: "happy 87% |
+ * 4.5/s | 12 dropped" (shortened as rateStatusText does).
+ */
+export function emotionStatusText(last: { emotion: string | null; confidence: number } | undefined, perSecond: number, dropped: number): string {
+  const what = last && last.emotion ? `${last.emotion} ${Math.round(last.confidence * 100)}%` : 'no face';
+  return rateStatusText(what, perSecond, dropped);
 }

@@ -22,11 +22,13 @@ export type NodeType = (typeof NODE_TYPES)[number];
 
 const oneOf = (values: readonly (string | number)[]): EnumSpec => ({ kind: 'enum', values, optional: true });
 
-/** Settings shared by tinyfer-frame and tinyfer-emotion (the frame pipeline). */
+/** Settings shared by tinyfer-frame and tinyfer-emotion (the frame pipeline, the bounded input queue). */
 const FRAME_SHARED = {
   mode: oneOf(FRAME_MODES),
   scoreThreshold: optional(RANGES.scoreThreshold),
   maxFaces: optional(RANGES.maxFaces),
+  queueSize: optional(RANGES.queueSize),
+  queueDrop: oneOf(QUEUE_DROPS),
 };
 
 export const NODE_SETTINGS: Readonly<Record<NodeType, Readonly<Record<string, SettingSpec>>>> = {
@@ -36,8 +38,6 @@ export const NODE_SETTINGS: Readonly<Record<NodeType, Readonly<Record<string, Se
     inputSize: optional(RANGES.inputSize),
     fallbackSize: optional(RANGES.fallbackSize),
     detectorRuntime: oneOf(DETECTOR_RUNTIMES),
-    queueSize: optional(RANGES.queueSize),
-    queueDrop: oneOf(QUEUE_DROPS),
     margin: optional(RANGES.margin),
     wholeFaceMaxSide: optional(RANGES.wholeFaceMaxSide),
     maxBytesMb: optional(RANGES.maxBytesMb),
