@@ -112,7 +112,8 @@ describe('editor in a real browser (chromium + puppeteer-core)', function () {
   const CASES = {
     'tinyfer-frame': [['maxFaces', '-3', '3'], ['quality', '500', '75'], ['margin', '7', '0.2'], ['scoreThreshold', '1.5', '0.6'], ['maxBytesMb', '0', '5'], ['wholeFaceMaxSide', '-1', '48'],
       ['privacyBlocks', '20', '4'], ['privacyMargin', '1.5', '0.5'], ['queueSize', '0', '4']],
-    'tinyfer-emotion': [['alpha', '5', '0.3'], ['minConfidence', '2', '0.4'], ['window', '2.5', '4'], ['maxFaces', '0', '2'], ['trackMaxMissed', '-1', '10'], ['model', 'no-such-model', '/data/models/mine.tfer']],
+    'tinyfer-emotion': [['alpha', '5', '0.3'], ['minConfidence', '2', '0.4'], ['window', '2.5', '4'], ['maxFaces', '0', '2'], ['trackMaxMissed', '-1', '10'], ['model', 'no-such-model', '/data/models/mine.tfer'],
+      ['queueSize', '0', '4']],
     'tinyfer-command': [['timeout', '-5', '30']],
     'tinyfer-fleet': [['commandTimeout', '-5', '20'], ['haImageInterval', '0.5', '30']],
     'tinyfer-devices': [],
