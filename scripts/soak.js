@@ -12,6 +12,8 @@
  * Options: --minutes N (60)  --sample-seconds S (60)  --devices N (4)  --interval MS (250, each
  * device's capture interval)  --warmup MIN (min(10, minutes/3))  --window MIN (last half of the
  * run after warm-up)  --out DIR  --check  --model BLOB.tfer  --faces DIR
+ * --heap-snapshots: V8 heap snapshots of the Node-RED process at the end of warm-up and at the end
+ * (heap-warm.heapsnapshot, heap-end.heapsnapshot); `node scripts/soak/heap-diff.js A B` lists what grew.
  */
 const fs = require('node:fs');
 const net = require('node:net');
@@ -41,8 +43,9 @@ function parse(argv) {
       case '--model': if (!v) throw new Error('--model needs a .tfer file'); o.model = path.resolve(v); i++; break;
       case '--faces': if (!v) throw new Error('--faces needs a folder'); o.faces = path.resolve(v); i++; break;
       case '--check': o.check = true; break;
+      case '--heap-snapshots': o.heapSnapshots = true; break;
       case '-h': case '--help':
-        console.log('usage: npm run soak -- [--minutes 60] [--sample-seconds 60] [--devices 4] [--interval 250] [--warmup MIN] [--window MIN] [--out DIR] [--check] [--model BLOB.tfer] [--faces DIR]');
+        console.log('usage: npm run soak -- [--minutes 60] [--sample-seconds 60] [--devices 4] [--interval 250] [--warmup MIN] [--window MIN] [--out DIR] [--check] [--heap-snapshots] [--model BLOB.tfer] [--faces DIR]');
         process.exit(0);
         break;
       default: throw new Error(`unknown option ${a} (see --help)`);
@@ -113,17 +116,32 @@ async function main() {
     fs.writeFileSync(csv, A.csvHeader());
     const samples = [];
     const want = Math.round((o.minutes * 60) / o.sampleSeconds);
+    const snapshot = (name) => new Promise((resolve, reject) => {
+      const on = (m) => {
+        if (m.type !== 'heapSnapshot') return;
+        child.off('message', on);
+        if (m.error) reject(new Error(`heap snapshot: ${m.error}`));
+        else { console.log(`soak: heap snapshot ${m.file}`); resolve(m.file); }
+      };
+      child.on('message', on);
+      child.send({ cmd: 'heapSnapshot', file: path.join(out, name) });
+    });
+    let warmSnapshot;
     await new Promise((resolve, reject) => {
       let prevT = 0;
       child.on('message', (m) => {
-        if (m.type !== 'sample') return;
+        if (m.type !== 'sample' || samples.length >= want) return;
+        if (o.heapSnapshots && !warmSnapshot && m.t / 60 >= o.warmupMin - 1e-9) warmSnapshot = snapshot('heap-warm.heapsnapshot').catch(reject);
         const s = { ...m, intervalS: m.t - prevT };
         prevT = m.t;
         samples.push(s);
         fs.appendFileSync(csv, A.csvLine(s));
         console.log(`  ${(s.t / 60).toFixed(1).padStart(5)} min  RSS ${(s.rss / A.MiB).toFixed(1)} MiB  heap ${(s.heapUsed / A.MiB).toFixed(1)} (after GC ${(s.heapAfterGc / A.MiB).toFixed(1)}) MiB  ` +
           `ELD p99 ${s.eldP99.toFixed(1)} ms  ${(s.delivered * 60 / s.intervalS).toFixed(0)} msgs/min  ${s.framesClassified} frames classified${s.errors ? `  ${s.errors} flow errors (${s.lastError})` : ''}`);
-        if (samples.length >= want) resolve();
+        if (samples.length >= want) {
+          if (o.heapSnapshots) Promise.resolve(warmSnapshot).then(() => snapshot('heap-end.heapsnapshot')).then(resolve, reject);
+          else resolve();
+        }
       });
       exited.then(({ code, sig }) => reject(new Error(`the Node-RED process exited (${code ?? sig}) after ${samples.length} samples`)));
     });

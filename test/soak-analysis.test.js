@@ -65,6 +65,13 @@ describe('soak: growth check (least-squares slope over the last minutes)', funct
     assert.equal(c.ok, false);
   });
 
+  it('passes a one-off RSS step of 6 MiB in the middle of the window (V8 taking more heap pages), not a leak', function () {
+    const s = series(5, 10, (m) => levels(120, 12, 0.5)(m) + (m > 3.5 ? 6 : 0), levels(39, 1, 0.5));
+    const c = A.growthCheck(s, { warmupMin: 2, windowMin: 3 });
+    assert.ok(c.series.rss.slopeMiBPerMin > 2, `the step fits as growth (${c.series.rss.slopeMiBPerMin.toFixed(2)} MiB/min)`);
+    assert.equal(c.ok, true, JSON.stringify(c.series.rss));
+  });
+
   it('ignores the warm-up: a steep first two minutes that level off pass', function () {
     const s = series(5, 10, levels(80, 60, 0.4), levels(20, 20, 0.4));
     assert.equal(A.growthCheck(s, { warmupMin: 2, windowMin: 3 }).ok, true);

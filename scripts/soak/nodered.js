@@ -10,6 +10,7 @@
  *   delivered (messages handed to a node, counted by an onReceive hook), framesClassified
  *   (results of tinyfer-emotion on the devices' frames), deviceEmotions, errors (catch node),
  *   cpu user/system ms.
+ * With {cmd: 'heapSnapshot', file} it writes a V8 heap snapshot there (--heap-snapshots).
  * Nothing here is on a path a user's Node-RED runs: the hooks and the sampler live in this script.
  * Usage (from scripts/soak.js): fork(this, [JSON.stringify({ mqttUrl, userDir, sampleMs, model? })])
  */
@@ -94,7 +95,16 @@ async function main() {
     clearInterval(timer);
     try { await RED.stop(); } finally { server.closeAllConnections(); server.close(() => process.exit(0)); }
   };
-  process.on('message', (m) => { if (m && m.cmd === 'stop') stop(); });
+  process.on('message', (m) => {
+    if (m && m.cmd === 'stop') stop();
+    else if (m && m.cmd === 'heapSnapshot') {
+      // --heap-snapshots: a V8 heap snapshot (after a full GC) for scripts/soak/heap-diff.js.
+      global.gc();
+      let file, error;
+      try { file = require('node:v8').writeHeapSnapshot(m.file); } catch (e) { error = e.message; }
+      process.send({ type: 'heapSnapshot', file, error });
+    }
+  });
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   process.on('disconnect', stop);
