@@ -14,6 +14,7 @@
  * run after warm-up)  --out DIR  --check  --model BLOB.tfer  --faces DIR
  * --heap-snapshots: V8 heap snapshots of the Node-RED process at the end of warm-up and at the end
  * (heap-warm.heapsnapshot, heap-end.heapsnapshot); `node scripts/soak/heap-diff.js A B` lists what grew.
+ * --replot DIR: check and plot a finished run's folder again (--warmup / --window may change).
  */
 const fs = require('node:fs');
 const net = require('node:net');
@@ -44,13 +45,15 @@ function parse(argv) {
       case '--faces': if (!v) throw new Error('--faces needs a folder'); o.faces = path.resolve(v); i++; break;
       case '--check': o.check = true; break;
       case '--heap-snapshots': o.heapSnapshots = true; break;
+      case '--replot': if (!v) throw new Error('--replot needs a soak folder'); o.replot = v; i++; break;
       case '-h': case '--help':
-        console.log('usage: npm run soak -- [--minutes 60] [--sample-seconds 60] [--devices 4] [--interval 250] [--warmup MIN] [--window MIN] [--out DIR] [--check] [--heap-snapshots] [--model BLOB.tfer] [--faces DIR]');
+        console.log('usage: npm run soak -- [--minutes 60] [--sample-seconds 60] [--devices 4] [--interval 250] [--warmup MIN] [--window MIN] [--out DIR] [--check] [--heap-snapshots] [--replot DIR] [--model BLOB.tfer] [--faces DIR]');
         process.exit(0);
         break;
       default: throw new Error(`unknown option ${a} (see --help)`);
     }
   }
+  o.given = new Set(['warmupMin', 'windowMin'].filter((k) => o[k] !== undefined));
   if (o.warmupMin === undefined) o.warmupMin = Math.min(10, o.minutes / 3);
   if (o.windowMin === undefined) o.windowMin = (o.minutes - o.warmupMin) / 2;
   if (o.warmupMin >= o.minutes) throw new Error(`--warmup (${o.warmupMin}) must be shorter than --minutes (${o.minutes})`);
@@ -59,8 +62,45 @@ function parse(argv) {
   return o;
 }
 
+/** Growth check, summary.json, plot.png/svg and the closing lines; sets the exit code under --check. */
+async function report(samples, o, meta, out) {
+  const { sent } = meta;
+  const csv = path.join(out, 'samples.csv');
+  const check = A.growthCheck(samples, { warmupMin: o.warmupMin, windowMin: o.windowMin });
+  const summary = { options: { ...o, out: undefined, replot: undefined, given: undefined }, ...meta, ...A.summarise(samples), check };
+  const starved = samples.filter((s) => s.t / 60 >= check.from - 1e-9 && s.framesClassified === 0).length;
+  summary.frameless = starved;
+  const svg = A.plotSvg(samples, { title: `TinyFER soak: ${o.devices} cameras every ${o.intervalMs} ms, frames on, Node-RED ${meta.nodeRed} / Node ${meta.node}`, check });
+  fs.writeFileSync(path.join(out, 'plot.svg'), svg);
+  await A.writePng(svg, path.join(out, 'plot.png'));
+  fs.writeFileSync(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+
+  const f = (v) => `${v.slopeMiBPerMin >= 0 ? '+' : ''}${v.slopeMiBPerMin.toFixed(3)} MiB/min (bound ${v.bound}, ${v.points} samples)`;
+  console.log(`soak: ${summary.minutes.toFixed(1)} min, devices sent ${sent.frames} frames and ${sent.emotions} emotions; Node-RED handled ${summary.delivered} messages (${summary.deliveredPerMin.toFixed(0)}/min), classified ${summary.framesClassified} frames, ${summary.errors} flow errors`);
+  console.log(`soak: RSS ${summary.rssMiB.first.toFixed(1)} -> ${summary.rssMiB.last.toFixed(1)} MiB (max ${summary.rssMiB.max.toFixed(1)}), heap after GC ${summary.heapAfterGcMiB.first.toFixed(1)} -> ${summary.heapAfterGcMiB.last.toFixed(1)} MiB, ELD p99 median ${summary.eldP99Ms.median.toFixed(1)} ms (max ${summary.eldP99Ms.max.toFixed(1)})`);
+  console.log(`soak: fitted over minutes ${check.from.toFixed(1)}-${check.to.toFixed(1)}: RSS ${f(check.series.rss)}, heap after GC ${f(check.series.heapAfterGc)}: ${check.ok ? 'memory levels off' : 'MEMORY GROWS'}`);
+  console.log(`soak: ${csv}\nsoak: ${path.join(out, 'plot.png')}`);
+  if (o.check && (!check.ok || starved)) {
+    if (starved) console.error(`soak: ${starved} samples after warm-up saw no frame classified: the frame path was not exercised`);
+    process.exitCode = 1;
+  }
+}
+
+/** --replot DIR: the check, plot and summary again from a finished run's samples.csv (and its summary.json). */
+async function replot(o) {
+  const dir = path.resolve(o.replot);
+  const prev = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+  const samples = A.readCsv(path.join(dir, 'samples.csv'));
+  const given = o.given;
+  const opts = { ...prev.options, check: o.check };
+  if (given.has('warmupMin')) opts.warmupMin = o.warmupMin;
+  if (given.has('windowMin')) opts.windowMin = o.windowMin;
+  await report(samples, opts, { nodeRed: prev.nodeRed, node: prev.node, sent: prev.sent }, dir);
+}
+
 async function main() {
   const o = parse(process.argv.slice(2));
+  if (o.replot) return replot(o);
   for (const f of ['dist/demo/demo.js', 'dist/fleet/simulator.js']) if (!fs.existsSync(path.join(REPO, f))) throw new Error(`${f} is missing: run \`npm run build\` first`);
   const { Simulator, loadFaces } = require(path.join(REPO, 'dist', 'fleet', 'simulator.js'));
   const { getClassifier } = require(path.join(REPO, 'dist', 'runtime', 'models.js'));
@@ -148,24 +188,7 @@ async function main() {
     const sent = sim.devices.reduce((a, d) => ({ frames: a.frames + d.sent.frames, emotions: a.emotions + d.sent.emotion }), { frames: 0, emotions: 0 });
     await stopAll();
 
-    const check = A.growthCheck(samples, { warmupMin: o.warmupMin, windowMin: o.windowMin });
-    const summary = { options: { ...o, out: undefined }, nodeRed: ready.nodeRed, node: ready.node, sent, ...A.summarise(samples), check };
-    const starved = samples.filter((s) => s.t / 60 >= check.from - 1e-9 && s.framesClassified === 0).length;
-    summary.frameless = starved;
-    const svg = A.plotSvg(samples, { title: `TinyFER soak: ${o.devices} cameras every ${o.intervalMs} ms, frames on, Node-RED ${ready.nodeRed} / Node ${ready.node}`, check });
-    fs.writeFileSync(path.join(out, 'plot.svg'), svg);
-    await A.writePng(svg, path.join(out, 'plot.png'));
-    fs.writeFileSync(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-
-    const f = (v) => `${v.slopeMiBPerMin >= 0 ? '+' : ''}${v.slopeMiBPerMin.toFixed(3)} MiB/min (bound ${v.bound}, ${v.points} samples)`;
-    console.log(`soak: ${summary.minutes.toFixed(1)} min, devices sent ${sent.frames} frames and ${sent.emotions} emotions; Node-RED handled ${summary.delivered} messages (${summary.deliveredPerMin.toFixed(0)}/min), classified ${summary.framesClassified} frames, ${summary.errors} flow errors`);
-    console.log(`soak: RSS ${summary.rssMiB.first.toFixed(1)} -> ${summary.rssMiB.last.toFixed(1)} MiB (max ${summary.rssMiB.max.toFixed(1)}), heap after GC ${summary.heapAfterGcMiB.first.toFixed(1)} -> ${summary.heapAfterGcMiB.last.toFixed(1)} MiB, ELD p99 median ${summary.eldP99Ms.median.toFixed(1)} ms (max ${summary.eldP99Ms.max.toFixed(1)})`);
-    console.log(`soak: fitted over minutes ${check.from.toFixed(1)}-${check.to.toFixed(1)}: RSS ${f(check.series.rss)}, heap after GC ${f(check.series.heapAfterGc)}: ${check.ok ? 'memory levels off' : 'MEMORY GROWS'}`);
-    console.log(`soak: ${csv}\nsoak: ${path.join(out, 'plot.png')}`);
-    if (o.check && (!check.ok || starved)) {
-      if (starved) console.error(`soak: ${starved} samples after warm-up saw no frame classified: the frame path was not exercised`);
-      process.exitCode = 1;
-    }
+    await report(samples, o, { nodeRed: ready.nodeRed, node: ready.node, sent }, out);
   } catch (e) {
     await stopAll();
     throw e;

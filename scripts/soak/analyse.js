@@ -101,7 +101,7 @@ function esc(s) { return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
 /** An SVG of the run: memory (RSS, heap used, heap after GC), event-loop delay p99, messages/min. */
 function plotSvg(samples, { title = 'TinyFER soak', check } = {}) {
-  const W = 900, panelH = 190, top = 48, gap = 40, left = 70, right = 20;
+  const W = 900, panelH = 190, top = 56, gap = 44, left = 70, right = 20;
   const panels = [
     { name: 'Node-RED memory (MiB)', lines: [['rss', 'RSS', '#d62728'], ['heapUsed', 'heap used', '#9ecae1'], ['heapAfterGc', 'heap after GC', '#1f77b4']], f: (s, k) => s[k] / MiB, zero: true },
     { name: 'event-loop delay p99 (ms)', lines: [['eldP99', 'p99', '#2ca02c']], f: (s, k) => s[k], zero: true },
@@ -112,20 +112,22 @@ function plotSvg(samples, { title = 'TinyFER soak', check } = {}) {
   const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`, `<text x="${left}" y="22" font-size="15" font-weight="bold">${esc(title)}</text>`];
   if (check) {
-    const t = Object.entries(check.series).map(([k, v]) => `${k} ${v.slopeMiBPerMin >= 0 ? '+' : ''}${v.slopeMiBPerMin.toFixed(3)} MiB/min (bound ${v.bound})`).join(', ');
+    const t = Object.entries(check.series).map(([k, v]) => `${{ rss: 'RSS', heapAfterGc: 'heap after GC' }[k] || k} ${v.slopeMiBPerMin >= 0 ? '+' : ''}${v.slopeMiBPerMin.toFixed(3)} MiB/min (bound ${v.bound})`).join(', ');
     out.push(`<text x="${left}" y="38" font-size="11" fill="#444">slope over minutes ${check.from.toFixed(1)}-${check.to.toFixed(1)}: ${esc(t)}: ${check.ok ? 'levels off' : 'GROWS'}</text>`);
   }
   panels.forEach((p, i) => {
     const y0 = top + i * (panelH + gap) + 10, pw = W - left - right;
     const vals = samples.flatMap((s) => p.lines.map(([k]) => p.f(s, k)));
-    let yMin = p.zero ? 0 : Math.min(...vals), yMax = Math.max(...vals, 1e-9);
-    yMax = yMax + (yMax - yMin) * 0.08;
+    const yMin = p.zero ? 0 : Math.min(...vals);
+    const raw = (Math.max(...vals, 1e-9) - yMin) / 4, mag = 10 ** Math.floor(Math.log10(raw));
+    const tick = [1, 2, 2.5, 5, 10].map((k) => k * mag).find((k) => k >= raw);
+    const yMax = yMin + 4 * tick;
     const X = (m) => left + (m / xMax) * pw, Y = (v) => y0 + panelH - ((v - yMin) / (yMax - yMin)) * panelH;
     out.push(`<rect x="${left}" y="${y0}" width="${pw}" height="${panelH}" fill="none" stroke="#999"/>`);
     out.push(`<text x="${left}" y="${y0 - 5}" font-weight="bold">${esc(p.name)}</text>`);
     for (let k = 0; k <= 4; k++) {
-      const v = yMin + ((yMax - yMin) * k) / 4;
-      out.push(`<line x1="${left}" x2="${left + pw}" y1="${Y(v)}" y2="${Y(v)}" stroke="#eee"/>`, `<text x="${left - 6}" y="${Y(v) + 4}" text-anchor="end">${v >= 100 ? v.toFixed(0) : v.toFixed(1)}</text>`);
+      const v = yMin + tick * k;
+      out.push(`<line x1="${left}" x2="${left + pw}" y1="${Y(v)}" y2="${Y(v)}" stroke="#eee"/>`, `<text x="${left - 6}" y="${Y(v) + 4}" text-anchor="end">${Number.isInteger(v) ? v : v.toFixed(1)}</text>`);
     }
     const step = xMax > 30 ? 10 : xMax > 10 ? 2 : 1;
     for (let m = 0; m <= xMax + 1e-9; m += step) out.push(`<text x="${X(m)}" y="${y0 + panelH + 14}" text-anchor="middle">${m}</text>`);
@@ -133,7 +135,8 @@ function plotSvg(samples, { title = 'TinyFER soak', check } = {}) {
     p.lines.forEach(([k, label, color], j) => {
       const pts = samples.map((s) => `${X(s.t / 60).toFixed(1)},${Y(p.f(s, k)).toFixed(1)}`).join(' ');
       out.push(`<polyline fill="none" stroke="${color}" stroke-width="1.6" points="${pts}"/>`);
-      out.push(`<rect x="${left + pw - 170}" y="${y0 + 8 + j * 16}" width="12" height="3" fill="${color}"/><text x="${left + pw - 152}" y="${y0 + 13 + j * 16}">${esc(label)}</text>`);
+      const lx = left + pw - 140 * (p.lines.length - j);
+      out.push(`<rect x="${lx}" y="${y0 - 10}" width="12" height="3" fill="${color}"/><text x="${lx + 16}" y="${y0 - 5}">${esc(label)}</text>`);
     });
   });
   out.push('</svg>');
