@@ -124,7 +124,7 @@ async function main() {
     // Node-RED in its own process: what is measured is its memory and its event loop.
     const userDir = path.join(out, 'userdir');
     const child = fork(path.join(__dirname, 'soak', 'nodered.js'), [JSON.stringify({ mqttUrl, userDir, sampleMs: o.sampleSeconds * 1000, model: o.model })],
-      { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      { execArgv: [...process.execArgv, '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const exited = new Promise((r) => child.once('exit', (code, sig) => r({ code, sig })));
     cleanups.push(async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;

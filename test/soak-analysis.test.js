@@ -21,7 +21,7 @@ function series(minutes, every, rssAt, heapAt) {
     const m = t / 60;
     out.push({
       t, intervalS: every, rss: (rssAt(m) + 3 * rnd() + ((t / every) % 4) * 0.5) * MiB, heapUsed: (heapAt(m) + 5 + 4 * rnd()) * MiB, heapAfterGc: (heapAt(m) + 0.05 * rnd()) * MiB,
-      heapTotal: 60 * MiB, external: 5 * MiB, arrayBuffers: MiB, eldP50: 10, eldP99: 20 + rnd(), eldMax: 40,
+      heapTotal: 60 * MiB, newSpace: 16 * MiB, oldSpace: 40 * MiB, external: 5 * MiB, arrayBuffers: MiB, eldP50: 10, eldP99: 20 + rnd(), eldMax: 40,
       delivered: 600, framesClassified: 150, deviceEmotions: 80, errors: 0, cpuUserMs: 500, cpuSystemMs: 50,
     });
   }

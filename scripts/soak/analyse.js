@@ -65,6 +65,8 @@ const COLUMNS = [
   ['heap_used_mib', (s) => (s.heapUsed / MiB).toFixed(2)],
   ['heap_after_gc_mib', (s) => (s.heapAfterGc / MiB).toFixed(2)],
   ['heap_total_mib', (s) => (s.heapTotal / MiB).toFixed(2)],
+  ['new_space_mib', (s) => (s.newSpace / MiB).toFixed(2)],
+  ['old_space_mib', (s) => (s.oldSpace / MiB).toFixed(2)],
   ['external_mib', (s) => (s.external / MiB).toFixed(2)],
   ['array_buffers_mib', (s) => (s.arrayBuffers / MiB).toFixed(2)],
   ['eld_p50_ms', (s) => s.eldP50.toFixed(2)],
@@ -159,7 +161,7 @@ function readCsv(file) {
     const v = Object.fromEntries(r.split(',').map((x, i) => [cols[i], Number(x)]));
     return {
       t: v.minute * 60, intervalS: v.interval_s, rss: v.rss_mib * MiB, heapUsed: v.heap_used_mib * MiB, heapAfterGc: v.heap_after_gc_mib * MiB,
-      heapTotal: v.heap_total_mib * MiB, external: v.external_mib * MiB, arrayBuffers: v.array_buffers_mib * MiB,
+      heapTotal: v.heap_total_mib * MiB, newSpace: (v.new_space_mib ?? NaN) * MiB, oldSpace: (v.old_space_mib ?? NaN) * MiB, external: v.external_mib * MiB, arrayBuffers: v.array_buffers_mib * MiB,
       eldP50: v.eld_p50_ms, eldP99: v.eld_p99_ms, eldMax: v.eld_max_ms, delivered: v.delivered, framesClassified: v.frames_classified,
       deviceEmotions: v.device_emotions, errors: v.flow_errors, cpuUserMs: v.cpu_ms, cpuSystemMs: 0,
     };

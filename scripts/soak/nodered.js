@@ -5,6 +5,7 @@
  * by the demo's own demoFlow, file context), in a user dir of its own. Every sampling interval it
  * sends the parent one sample of ITS OWN process over IPC:
  *   rss, heapUsed, heapTotal, external, arrayBuffers (process.memoryUsage(), as found),
+ *   newSpace, oldSpace (the V8 young and old generations' reserved sizes: heapTotal's steps),
  *   heapAfterGc (heapUsed right after a full GC: the figure that grows when something is kept),
  *   eld p50/p99/max (perf_hooks.monitorEventLoopDelay over the interval, ms),
  *   delivered (messages handed to a node, counted by an onReceive hook), framesClassified
@@ -18,6 +19,7 @@ const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
 const { monitorEventLoopDelay } = require('node:perf_hooks');
+const v8 = require('node:v8');
 
 const REPO = path.resolve(__dirname, '..', '..');
 
@@ -70,6 +72,8 @@ async function main() {
   let cpu0 = process.cpuUsage();
   const sample = () => {
     const m = process.memoryUsage();
+    const space = (name) => (v8.getHeapSpaceStatistics().find((x) => x.space_name === name) || { space_size: 0 }).space_size;
+    const newSpace = space('new_space'), oldSpace = space('old_space');
     global.gc();
     const heapAfterGc = process.memoryUsage().heapUsed;
     const cpu = process.cpuUsage(cpu0);
@@ -77,7 +81,7 @@ async function main() {
     const ms = (ns) => ns / 1e6;
     const s = {
       type: 'sample', t: (Date.now() - t0) / 1000,
-      rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, heapAfterGc,
+      rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, newSpace, oldSpace, external: m.external, arrayBuffers: m.arrayBuffers, heapAfterGc,
       eldP50: ms(eld.percentile(50)), eldP99: ms(eld.percentile(99)), eldMax: ms(eld.max),
       ...count, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000, lastError,
     };
@@ -101,7 +105,7 @@ async function main() {
       // --heap-snapshots: a V8 heap snapshot (after a full GC) for scripts/soak/heap-diff.js.
       global.gc();
       let file, error;
-      try { file = require('node:v8').writeHeapSnapshot(m.file); } catch (e) { error = e.message; }
+      try { file = v8.writeHeapSnapshot(m.file); } catch (e) { error = e.message; }
       process.send({ type: 'heapSnapshot', file, error });
     }
   });
