@@ -78,7 +78,7 @@ async function report(samples, o, meta, out) {
   const f = (v) => `${v.slopeMiBPerMin >= 0 ? '+' : ''}${v.slopeMiBPerMin.toFixed(3)} MiB/min (bound ${v.bound}, ${v.points} samples)`;
   console.log(`soak: ${summary.minutes.toFixed(1)} min, devices sent ${sent.frames} frames and ${sent.emotions} emotions; Node-RED handled ${summary.delivered} messages (${summary.deliveredPerMin.toFixed(0)}/min), classified ${summary.framesClassified} frames, ${summary.errors} flow errors`);
   console.log(`soak: RSS ${summary.rssMiB.first.toFixed(1)} -> ${summary.rssMiB.last.toFixed(1)} MiB (max ${summary.rssMiB.max.toFixed(1)}), heap after GC ${summary.heapAfterGcMiB.first.toFixed(1)} -> ${summary.heapAfterGcMiB.last.toFixed(1)} MiB, ELD p99 median ${summary.eldP99Ms.median.toFixed(1)} ms (max ${summary.eldP99Ms.max.toFixed(1)})`);
-  console.log(`soak: fitted over minutes ${check.from.toFixed(1)}-${check.to.toFixed(1)}: RSS ${f(check.series.rss)}, heap after GC ${f(check.series.heapAfterGc)}: ${check.ok ? 'memory levels off' : 'MEMORY GROWS'}`);
+  console.log(`soak: fitted over minutes ${check.from.toFixed(1)}-${check.to.toFixed(1)}: RSS less V8 new space ${f(check.series.rss)}, heap after GC ${f(check.series.heapAfterGc)}: ${check.ok ? 'memory levels off' : 'MEMORY GROWS'}`);
   console.log(`soak: ${csv}\nsoak: ${path.join(out, 'plot.png')}`);
   if (o.check && (!check.ok || starved)) {
     if (starved) console.error(`soak: ${starved} samples after warm-up saw no frame classified: the frame path was not exercised`);

@@ -72,6 +72,15 @@ describe('soak: growth check (least-squares slope over the last minutes)', funct
     assert.equal(c.ok, true, JSON.stringify(c.series.rss));
   });
 
+  it('fits RSS less V8\'s new space: a 16 MiB young-generation doubling mid-window passes, the same step outside it fails', function () {
+    const s = series(5, 10, (m) => levels(120, 12, 0.5)(m) + (m > 3.5 ? 16 : 0), levels(39, 1, 0.5));
+    for (const x of s) x.newSpace = (x.t / 60 > 3.5 ? 32 : 16) * MiB;
+    const c = A.growthCheck(s, { warmupMin: 2, windowMin: 3 });
+    assert.equal(c.ok, true, JSON.stringify(c.series.rss));
+    for (const x of s) x.newSpace = 16 * MiB;
+    assert.equal(A.growthCheck(s, { warmupMin: 2, windowMin: 3 }).series.rss.ok, false);
+  });
+
   it('ignores the warm-up: a steep first two minutes that level off pass', function () {
     const s = series(5, 10, levels(80, 60, 0.4), levels(20, 20, 0.4));
     assert.equal(A.growthCheck(s, { warmupMin: 2, windowMin: 3 }).ok, true);
