@@ -4,7 +4,8 @@
  * outside mocha's default spec). It runs the real command, `node scripts/soak.js --check`, with
  * the demo fleet sending frames (4 cameras every 250 ms) to Node-RED in a process of its own, a
  * sample every 10 s, and fails on memory that does not level off: the least-squares slope of RSS
- * and of heap-after-GC over minutes 2-5 against the bounds stated in scripts/soak/analyse.js.
+ * (less V8's new space) and of heap-after-GC over minutes 2-5 against the bounds stated in
+ * scripts/soak/analyse.js.
  * What is asserted is how memory moves per minute of messages, never how fast anything ran.
  * Run alone: npm run build && npx mocha --no-config --timeout 600000 --exit test/soak.ci.js
  */
