@@ -27,7 +27,7 @@ async function main() {
   const cfg = JSON.parse(process.argv[2] || '{}');
   if (!cfg.mqttUrl || !cfg.userDir || !(cfg.sampleMs > 0)) throw new Error('soak/nodered: needs {mqttUrl, userDir, sampleMs}');
   if (typeof global.gc !== 'function') throw new Error('soak/nodered: run with --expose-gc (heapAfterGc needs it)');
-  const { demoFlow } = require(path.join(REPO, 'dist', 'demo', 'demo.js'));
+  const { demoFlow, embeddedNodeRedSettings } = require(path.join(REPO, 'dist', 'demo', 'demo.js'));
   fs.mkdirSync(cfg.userDir, { recursive: true });
   const flow = demoFlow(path.join(REPO, 'examples', 'fleet-demo.json'), cfg.mqttUrl, cfg.model);
   fs.writeFileSync(path.join(cfg.userDir, 'flows.json'), JSON.stringify(flow, null, 2));
@@ -36,20 +36,7 @@ async function main() {
   const RED = require('node-red');
   const app = express();
   const server = http.createServer(app);
-  const settings = {
-    userDir: cfg.userDir,
-    flowFile: 'flows.json',
-    credentialSecret: 'tinyfer-soak',
-    httpAdminRoot: '/',
-    httpNodeRoot: '/api',
-    uiHost: '127.0.0.1',
-    nodesDir: [path.join(REPO, 'nodes')],
-    contextStorage: { default: { module: 'localfilesystem' } },
-    logging: { console: { level: 'error', metrics: false, audit: false } },
-    editorTheme: { tours: false, projects: { enabled: false } },
-    externalModules: { autoInstall: false, palette: { allowInstall: false } },
-    telemetry: { enabled: false, updateNotification: false },
-  };
+  const settings = embeddedNodeRedSettings(cfg.userDir, 'tinyfer-soak');
   RED.init(server, settings);
   app.use(settings.httpAdminRoot, RED.httpAdmin);
   app.use(settings.httpNodeRoot, RED.httpNode);

@@ -92,6 +92,28 @@ function listen(server: net.Server | http.Server, port: number, fallback: boolea
   });
 }
 
+/**
+ * The settings of the demo's embedded Node-RED (also the soak's, scripts/soak/nodered.js): this
+ * package's nodes from the repository, editor at `/`, HTTP nodes under `/api`, on 127.0.0.1 only,
+ * offline (no palette installs, no update check, no telemetry consent dialog over the flow).
+ */
+export function embeddedNodeRedSettings(userDir: string, credentialSecret: string) {
+  return {
+    userDir,
+    flowFile: 'flows.json',
+    credentialSecret,
+    httpAdminRoot: '/',
+    httpNodeRoot: '/api',
+    uiHost: '127.0.0.1',
+    nodesDir: [path.join(REPO, 'nodes')],
+    contextStorage: { default: { module: 'localfilesystem' } },
+    logging: { console: { level: 'error', metrics: false, audit: false } },
+    editorTheme: { tours: false, projects: { enabled: false } },
+    externalModules: { autoInstall: false, palette: { allowInstall: false } },
+    telemetry: { enabled: false, updateNotification: false },
+  };
+}
+
 /** The demo flow with the broker URL filled in (and tinyfer-emotion dropped if that node is not in this build). */
 export function demoFlow(flowFile: string, mqttUrl: string, model?: string): Array<Record<string, unknown>> {
   let flow = JSON.parse(fs.readFileSync(flowFile, 'utf8')) as Array<Record<string, unknown>>;
@@ -207,21 +229,7 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
     const RED = require('node-red');
     const app = express();
     const server = http.createServer(app);
-    const settings = {
-      userDir,
-      flowFile: 'flows.json',
-      credentialSecret: 'tinyfer-demo',
-      httpAdminRoot: '/',
-      httpNodeRoot: '/api',
-      uiHost: '127.0.0.1',
-      nodesDir: [path.join(REPO, 'nodes')],
-      contextStorage: { default: { module: 'localfilesystem' } },
-      logging: { console: { level: 'error', metrics: false, audit: false } },
-      editorTheme: { tours: false, projects: { enabled: false } },
-      externalModules: { autoInstall: false, palette: { allowInstall: false } },
-      // Offline demo: no update check, and no consent dialog over the flow.
-      telemetry: { enabled: false, updateNotification: false },
-    };
+    const settings = embeddedNodeRedSettings(userDir, 'tinyfer-demo');
     RED.init(server, settings);
     app.use(settings.httpAdminRoot, RED.httpAdmin);
     app.use(settings.httpNodeRoot, RED.httpNode);
