@@ -23,44 +23,24 @@ const { editorScript } = require("../dist/settings/editor");
 const { EmotionHandler } = require("../dist/runtime/emotion-node");
 const { emotionStatusText, frameStatusText, STATUS_MAX } = require("../dist/runtime/status");
 const { DEFAULT_QUEUE_SIZE, queueDropWarning } = require("../dist/runtime/serial-input");
+const { scopedFlow, watchScoped } = require("./helpers/queue-flow");
+const { waitFor } = require("./helpers/fleet");
 
 helper.init(require.resolve("node-red"));
 const NODES = [emotionNode, catchNode, completeNode, statusNode];
 
 /** The emotion node `emo` (extra settings), with a Complete, a Catch and a Status node scoped to it. */
 function flow(settings) {
-    const at = { z: "tab", x: 100, y: 100 };
-    return [
-        { id: "tab", type: "tab", label: "emotion queue test" },
-        { id: "emo", type: "tinyfer-emotion", ...at, views: "1", ...settings, wires: [["out"]] },
-        { id: "out", type: "helper", ...at },
-        { id: "complete", type: "complete", ...at, scope: ["emo"], wires: [["completed"]] },
-        { id: "completed", type: "helper", ...at },
-        { id: "catch", type: "catch", ...at, scope: ["emo"], uncaught: false, wires: [["caught"]] },
-        { id: "caught", type: "helper", ...at },
-        { id: "status", type: "status", ...at, scope: ["emo"], wires: [["statuses"]] },
-        { id: "statuses", type: "helper", ...at },
-    ];
+    return scopedFlow("tinyfer-emotion", "emo", { views: "1", ...settings }, "emotion queue test");
 }
 
 /** What the flow's helper nodes get, by the `seq` each input message carries. */
 function watch() {
-    const w = { out: [], completed: new Map(), caught: [], statuses: [] };
-    helper.getNode("out").on("input", (m) => w.out.push({ seq: m.seq, payload: m.payload, faces: m.faces }));
-    helper.getNode("completed").on("input", (m) => w.completed.set(m.seq, (w.completed.get(m.seq) || 0) + 1));
-    helper.getNode("caught").on("input", (m) => w.caught.push({ seq: m.seq, error: m.error.message }));
-    helper.getNode("statuses").on("input", (m) => w.statuses.push(m.status.text));
-    return w;
+    return watchScoped(helper, (m) => ({ seq: m.seq, payload: m.payload, faces: m.faces }));
 }
 
-/** Wait until `cond()` holds (polling; the limit is only a guard against a hang). */
-async function until(cond, what, ms = 120000) {
-    const t0 = Date.now();
-    while (!cond()) {
-        if (Date.now() - t0 > ms) { throw new Error(`timed out waiting for ${what}`); }
-        await new Promise((r) => setTimeout(r, 50));
-    }
-}
+/** Wait until `cond()` holds (test/helpers/fleet.js; the limit is only a guard against a hang). */
+const until = (cond, what, ms = 120000) => waitFor(cond, ms, what);
 
 /** The warnings the emotion node logged in this test (the helper's log spy). */
 function warnings() {

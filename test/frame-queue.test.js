@@ -24,6 +24,8 @@ const { checkNodeSettings } = require("../dist/settings/nodes");
 const { editorScript } = require("../dist/settings/editor");
 const { frameStatusText, shortCount, STATUS_MAX } = require("../dist/runtime/status");
 const { DEFAULT_QUEUE_SIZE } = require("../dist/runtime/serial-input");
+const { scopedFlow, watchScoped } = require("./helpers/queue-flow");
+const { waitFor } = require("./helpers/fleet");
 
 helper.init(require.resolve("node-red"));
 const NODES = [frameNode, catchNode, completeNode, statusNode];
@@ -33,38 +35,16 @@ const gc = global.gc || vm.runInNewContext("gc");
 
 /** The frame node `frame` (extra settings), with a Complete, a Catch and a Status node scoped to it. */
 function flow(settings) {
-    const at = { z: "tab", x: 100, y: 100 };
-    return [
-        { id: "tab", type: "tab", label: "queue test" },
-        { id: "frame", type: "tinyfer-frame", ...at, ...settings, wires: [["out"]] },
-        { id: "out", type: "helper", ...at },
-        { id: "complete", type: "complete", ...at, scope: ["frame"], wires: [["completed"]] },
-        { id: "completed", type: "helper", ...at },
-        { id: "catch", type: "catch", ...at, scope: ["frame"], uncaught: false, wires: [["caught"]] },
-        { id: "caught", type: "helper", ...at },
-        { id: "status", type: "status", ...at, scope: ["frame"], wires: [["statuses"]] },
-        { id: "statuses", type: "helper", ...at },
-    ];
+    return scopedFlow("tinyfer-frame", "frame", settings, "queue test");
 }
 
 /** What the flow's helper nodes get, by the `seq` each input message carries (messages are not kept). */
 function watch() {
-    const w = { out: [], completed: new Map(), caught: [], statuses: [] };
-    helper.getNode("out").on("input", (m) => w.out.push({ seq: m.seq, faces: m.faces.length }));
-    helper.getNode("completed").on("input", (m) => w.completed.set(m.seq, (w.completed.get(m.seq) || 0) + 1));
-    helper.getNode("caught").on("input", (m) => w.caught.push({ seq: m.seq, error: m.error.message }));
-    helper.getNode("statuses").on("input", (m) => w.statuses.push(m.status.text));
-    return w;
+    return watchScoped(helper, (m) => ({ seq: m.seq, faces: m.faces.length }));
 }
 
-/** Wait until `cond()` holds (polling; the limit is only a guard against a hang). */
-async function until(cond, what, ms = 120000) {
-    const t0 = Date.now();
-    while (!cond()) {
-        if (Date.now() - t0 > ms) { throw new Error(`timed out waiting for ${what}`); }
-        await new Promise((r) => setTimeout(r, 50));
-    }
-}
+/** Wait until `cond()` holds (test/helpers/fleet.js; the limit is only a guard against a hang). */
+const until = (cond, what, ms = 120000) => waitFor(cond, ms, what);
 
 /**
  * The warnings the frame node logged in this test. The test helper's spies (on the log and on
