@@ -25,6 +25,7 @@ const os = require('os');
 const path = require('path');
 const { execFileSync } = require('child_process');
 const { buildDetectFrames, writeDetectFrames, EVAL_SEED, HELD_OUT_JAFFE } = require('./detect-frames');
+const { iou } = require('../dist/vision/detector');
 
 const ROOT = path.resolve(__dirname, '..');
 const IOU = 0.5;
@@ -38,15 +39,6 @@ function parseArgs(argv) {
     else throw new Error(`unknown argument ${argv[i]}`);
   }
   return a;
-}
-
-function iou(a, b) {
-  const x0 = Math.max(a.x, b.x);
-  const y0 = Math.max(a.y, b.y);
-  const x1 = Math.min(a.x + a.w, b.x + b.w);
-  const y1 = Math.min(a.y + a.h, b.y + b.h);
-  const i = Math.max(0, x1 - x0) * Math.max(0, y1 - y0);
-  return i / (a.w * a.h + b.w * b.h - i);
 }
 
 const LABEL_OF = { angry: 'angry', disgust: 'disgust', fear: 'fear', happy: 'happy', sad: 'sad', surprise: 'surprise', neutral: 'neutral' };

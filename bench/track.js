@@ -33,6 +33,7 @@ const fs = require('fs');
 const path = require('path');
 const sharp = require('sharp');
 const { background, paste, decodeGray, rng } = require('./detect-frames');
+const { iou } = require('../dist/vision/detector');
 
 const W = 640;
 const H = 480;
@@ -78,13 +79,6 @@ function ckSequences(root) {
     }
   }
   return [...bySeq.values()].filter((s) => s.files.length >= 1);
-}
-
-function iou(a, b) {
-  const ix = Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x));
-  const iy = Math.max(0, Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y));
-  const inter = ix * iy;
-  return inter / (a.w * a.h + b.w * b.h - inter);
 }
 
 /** One scene's people: sequence, path (start/end centre and size), gaps. */

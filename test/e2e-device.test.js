@@ -184,11 +184,7 @@ describe('e2e: the C firmware as a virtual device in a Node-RED fleet', function
       await new Promise((resolve) => dd.once('exit', resolve));
     }
     const engine = await BinaryEngine.load(blob);
-    const iou = (a, b) => {
-      const w = Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x));
-      const h = Math.max(0, Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y));
-      return (w * h) / (a.w * a.h + b.w * b.h - w * h);
-    };
+    const { iou } = require('../dist/vision/detector');
     let agree = 0;
     let covered = 0;
     const table = [];

@@ -11,7 +11,8 @@ const sharp = require("sharp");
 const helper = require("node-red-node-test-helper");
 const emotionNode = require("../nodes/tinyfer-emotion.js");
 const fx = require("./fixtures/faces");
-const { FaceTracker, trackerOptions, iou, DEFAULT_TRACKER } = require("../dist/runtime/tracker");
+const { FaceTracker, trackerOptions, DEFAULT_TRACKER } = require("../dist/runtime/tracker");
+const { iou } = require("../dist/vision/detector");
 const { BinaryEngine } = require("../dist/engine/binary");
 const { LABELS } = require("../dist/model/labels");
 

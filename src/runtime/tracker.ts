@@ -20,7 +20,7 @@
  * (a new face pushes out the track unseen the longest; when every track was seen in this very
  * frame the face gets no track) and at most maxKeys keys (the least recently seen is forgotten).
  */
-import type { Box, FaceLandmarks, Point } from '../vision/detector';
+import { iou, type Box, type FaceLandmarks, type Point } from '../vision/detector';
 import { RANGES, checkSetting } from '../settings/spec';
 import { LruMap } from '../util/lru';
 
@@ -92,15 +92,6 @@ export function trackerOptions(partial: Partial<TrackerOptions> = {}): TrackerOp
   }
   if (!(typeof o.maxSizeRatio === 'number' && o.maxSizeRatio > 1)) throw new RangeError(`tracker maxSizeRatio must be a number > 1, got ${String(o.maxSizeRatio)}`);
   return o;
-}
-
-/** Intersection over union of two boxes (0 when either is empty). */
-export function iou(a: Box, b: Box): number {
-  const ix = Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x));
-  const iy = Math.max(0, Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y));
-  const inter = ix * iy;
-  const union = a.w * a.h + b.w * b.h - inter;
-  return union > 0 ? inter / union : 0;
 }
 
 const side = (b: Box): number => Math.sqrt(Math.max(0, b.w) * Math.max(0, b.h));
