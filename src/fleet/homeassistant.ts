@@ -92,7 +92,7 @@ export class HomeAssistantBridge {
   /** What each device's configs were made from, as sent on this connection (since the last birth of Home Assistant). */
   private readonly announced = new Map<string, string>();
   /** Devices whose retained config has frames_enabled: true. */
-  private readonly frames = new Map<string, true>();
+  private readonly frames = new Set<string>();
   private readonly lastImage = new Map<string, number>();
   private readonly installing = new Set<string>();
   private readonly lastError = new Map<string, string>();
@@ -153,7 +153,7 @@ export class HomeAssistantBridge {
   }
 
   private signature(d: DeviceRecord): string {
-    return JSON.stringify([d.firmware, d.model, d.capabilities, this.frames.get(d.id) === true]);
+    return JSON.stringify([d.firmware, d.model, d.capabilities, this.frames.has(d.id)]);
   }
 
   /** Discovery configs, then availability (retained), then the update entity's state. */
@@ -164,7 +164,7 @@ export class HomeAssistantBridge {
     const status: StatusPayload = { state: 'online', firmware: d.firmware, model: d.model };
     const msgs = homeAssistantDiscovery(this.h.conn.prefix, d.id, status, {
       discoveryPrefix: this.discoveryPrefix,
-      image: this.imageIntervalMs > 0 && this.frames.get(d.id) === true,
+      image: this.imageIntervalMs > 0 && this.frames.has(d.id),
       install: problem === null,
       installOff: problem ?? undefined,
       origin: this.origin,
@@ -209,7 +209,7 @@ export class HomeAssistantBridge {
     const on = v.ok && v.value.frames_enabled === true;
     if (this.frames.has(p.deviceId) === on) return;
     // Only devices with frames on are held (made-up ids with frames off cost nothing).
-    if (on) this.frames.set(p.deviceId, true);
+    if (on) this.frames.add(p.deviceId);
     else { this.frames.delete(p.deviceId); this.lastImage.delete(p.deviceId); }
     const any = this.frames.size > 0;
     if (any && !this.releaseFrames) this.releaseFrames = this.h.useStream('frame');
@@ -220,7 +220,7 @@ export class HomeAssistantBridge {
   }
 
   private onFrame(deviceId: string, jpeg: Buffer): void {
-    if (this.imageIntervalMs <= 0 || this.frames.get(deviceId) !== true || !this.announced.has(deviceId)) return;
+    if (this.imageIntervalMs <= 0 || !this.frames.has(deviceId) || !this.announced.has(deviceId)) return;
     const t = this.now();
     const last = this.lastImage.get(deviceId);
     if (last !== undefined && t - last < this.imageIntervalMs) { this.counts.imagesSkipped++; return; }
