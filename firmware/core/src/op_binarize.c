@@ -47,6 +47,13 @@ static inline void pack_pixel(const float *v, int c, const float *thr, uint32_t 
 #endif
     }
 #endif
+    /* four compares per step joined into a nibble (GCC: adds with shifts, one variable shift) */
+    for (; j + 4 <= n; j += 4) {
+      const float *a = v + ch + j, *t = thr + ch + j;
+      const uint32_t nib = (uint32_t)(a[0] >= t[0]) + 2u * (uint32_t)(a[1] >= t[1]) +
+                           4u * (uint32_t)(a[2] >= t[2]) + 8u * (uint32_t)(a[3] >= t[3]);
+      word |= nib << j;
+    }
     for (; j < n; j++) word |= (uint32_t)(v[ch + j] >= thr[ch + j]) << j;
     p[k] = word;
   }
@@ -77,28 +84,71 @@ void tfr_op_binarize_pack(const float *in, int h, int w, int c, const float *thr
 }
 
 #if defined(TFR_USE_INT8_DOT)
+#include <string.h>
 
-/* The compares of pack_pixel (v >= thr, false for NaN), each written straight as a +1 / -1
- * byte, four channels per loop step. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the byte path's +-1 nibble table assumes little-endian words"
+#endif
+/* tfr_pm1x4[v]: bits 0..3 of v as four bytes +1 (0x01) / -1 (0xFF), bit j in byte j */
+#define TFR_PM1B(v, j) ((((v) >> (j)) & 1) ? 0x01u : 0xFFu)
+#define TFR_PM1X4(v) (TFR_PM1B(v, 0) | TFR_PM1B(v, 1) << 8 | TFR_PM1B(v, 2) << 16 | TFR_PM1B(v, 3) << 24)
+const uint32_t tfr_pm1x4[16] = {TFR_PM1X4(0),  TFR_PM1X4(1),  TFR_PM1X4(2),  TFR_PM1X4(3),
+                                TFR_PM1X4(4),  TFR_PM1X4(5),  TFR_PM1X4(6),  TFR_PM1X4(7),
+                                TFR_PM1X4(8),  TFR_PM1X4(9),  TFR_PM1X4(10), TFR_PM1X4(11),
+                                TFR_PM1X4(12), TFR_PM1X4(13), TFR_PM1X4(14), TFR_PM1X4(15)};
+
+/* Bit j of the result = v[j] >= t[j] (false for NaN), j = 0..3. On the S3 four ole.s
+ * ("t <= v", ordered: false for NaN, as v >= t) into the boolean registers b0..b3, read at once
+ * with rsr.br (bits 4..15 are other booleans, masked off); GCC alone compares into b0 and moves
+ * each result out before the next compare. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((always_inline))
+#endif
+static inline uint32_t ge_mask4(const float *v, const float *t) {
+#if defined(TFR_USE_PIE)
+  uint32_t bits;
+  __asm__("ole.s b0, %5, %1\n\tole.s b1, %6, %2\n\tole.s b2, %7, %3\n\tole.s b3, %8, %4\n\trsr.br %0"
+          : "=r"(bits)
+          : "f"(v[0]), "f"(v[1]), "f"(v[2]), "f"(v[3]), "f"(t[0]), "f"(t[1]), "f"(t[2]), "f"(t[3])
+          : "b0"); /* GCC knows b0 alone: b1-b3 hold nothing of its own */
+  return bits & 15u;
+#else
+  return (uint32_t)(v[0] >= t[0]) | (uint32_t)(v[1] >= t[1]) << 1 | (uint32_t)(v[2] >= t[2]) << 2 |
+         (uint32_t)(v[3] >= t[3]) << 3;
+#endif
+}
+
+/* One pixel's c bytes of +1 (a border pixel), then its cp - c padding bytes of 0 */
+static void border_pixel(int8_t *p, int c, int cp) {
+  memset(p, 1, (size_t)c);
+  memset(p + c, 0, (size_t)(cp - c));
+}
+
+/* The compares of pack_pixel (v >= thr, false for NaN), each written as a +1 / -1 byte: four
+ * channels per step as one 4-bit mask and one 32-bit store of its tfr_pm1x4 entry (the plane is
+ * 16-byte aligned and cp a multiple of 16, so p + k is 4-byte aligned for k a multiple of 4).
+ * The border is written apart from the interior, whose pixels then need no test. */
 void tfr_op_binarize_i8(const float *in, int h, int w, int c, const float *thr, int8_t *plane) {
-  const int cp = TFR_I8C(c), wp = w + 2, hp = h + 2;
+  const int cp = TFR_I8C(c), wp = w + 2, hp = h + 2, c4 = c & ~3;
   int y, x, k;
-  for (y = 0; y < hp; y++) {
-    for (x = 0; x < wp; x++) {
-      int8_t *p = plane + (y * wp + x) * cp;
-      if (y == 0 || x == 0 || y == hp - 1 || x == wp - 1) {
-        for (k = 0; k < c; k++) p[k] = 1; /* +1 padding */
-      } else {
-        const float *v = in + ((y - 1) * w + (x - 1)) * c;
-        for (k = 0; k + 4 <= c; k += 4) {
-          p[k] = v[k] >= thr[k] ? 1 : -1;
-          p[k + 1] = v[k + 1] >= thr[k + 1] ? 1 : -1;
-          p[k + 2] = v[k + 2] >= thr[k + 2] ? 1 : -1;
-          p[k + 3] = v[k + 3] >= thr[k + 3] ? 1 : -1;
-        }
-        for (; k < c; k++) p[k] = v[k] >= thr[k] ? 1 : -1;
+  for (x = 0; x < wp; x++) {
+    border_pixel(plane + x * cp, c, cp);
+    border_pixel(plane + ((hp - 1) * wp + x) * cp, c, cp);
+  }
+  for (y = 1; y < hp - 1; y++) {
+    int8_t *p = plane + y * wp * cp;
+    const float *v = in + (y - 1) * w * c;
+    border_pixel(p, c, cp);
+    border_pixel(p + (wp - 1) * cp, c, cp);
+    p += cp;
+    for (x = 0; x < w; x++, p += cp, v += c) {
+      uint32_t *p4 = (uint32_t *)(void *)p;
+      for (k = 0; k < c4; k += 4) {
+        const uint32_t mask = ge_mask4(v + k, thr + k);
+        *p4++ = tfr_pm1x4[mask];
       }
-      for (k = c; k < cp; k++) p[k] = 0;
+      for (; k < c; k++) p[k] = v[k] >= thr[k] ? 1 : -1;
+      for (; k < cp; k++) p[k] = 0;
     }
   }
 }

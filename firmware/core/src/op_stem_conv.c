@@ -71,11 +71,14 @@ void tfr_op_stem_conv_rows(const uint8_t *face, float input_scale, const float *
 void tfr_op_stem_conv_pool(const uint8_t *face, float input_scale, const float *weight,
                            const float *bias, int cout, float *xs, float *out) {
   int y, x, o, o_lo = 0;
-  for (y = 0; y < XS; y++)
-    for (x = 0; x < XS; x++)
-      xs[y * XS + x] = (y == 0 || x == 0 || y == XS - 1 || x == XS - 1)
-                           ? 0.0f
-                           : (float)face[(y - 1) * 48 + (x - 1)] * input_scale;
+  /* the zero border apart, then the interior rows without a test per pixel */
+  for (x = 0; x < XS; x++) xs[x] = xs[(XS - 1) * XS + x] = 0.0f;
+  for (y = 1; y < XS - 1; y++) {
+    float *row = xs + y * XS;
+    const uint8_t *src = face + (y - 1) * 48;
+    row[0] = row[XS - 1] = 0.0f;
+    for (x = 0; x < 48; x++) row[x + 1] = (float)src[x] * input_scale;
+  }
 #if defined(TFR_USE_SIMD)
   {
     const tfr_v4f zero = tfr_v4f_splat(0.0f);
