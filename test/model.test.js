@@ -8,7 +8,7 @@ const path = require('node:path');
 process.env.TF_CPP_MIN_LOG_LEVEL = '2';
 const { loadTf } = require('../dist/engine/tf');
 const { buildNetwork, blockSpecs, facesToTensor } = require('../dist/model/network');
-const { steSign, binarizeKernel, kernelScale } = require('../dist/model/quantizers');
+const { steSign, binarizeKernel, kernelScale, quantizePerChannel } = require('../dist/model/quantizers');
 const { loadTfjsOrSkip, fer2013Dir } = require('./helpers/data');
 
 describe('model: network', function () {
@@ -121,6 +121,36 @@ describe('model: network', function () {
     assert.deepEqual(b.map((r) => r.map((v) => Math.round(v * 1e4) / 1e4)), [[0.3, -0.8], [-0.3, 0.8], [0.3, 0.8]]);
   });
 
+  it('quantizePerChannel: each channel q * s with |q| <= qmax, s = max|w| / qmax, nearest level; both layouts; zero channels stay zero', function () {
+    const f = Math.fround;
+    // 3 channels x 4 values, channel last (tfjs kernel order): channel 2 is all zero
+    const w = Float32Array.from([0.5, -2, 0, -0.1, 0.4, 0, 0.3, 1e-3, 0, -0.25, -0.7, 0]);
+    for (const qmax of [127, 7]) {
+      const q = quantizePerChannel(w, 3, qmax);
+      const first = quantizePerChannel(Float32Array.from([0, 1, 2].flatMap((o) => [0, 1, 2, 3].map((k) => w[k * 3 + o]))), 3, qmax, 'first');
+      for (let o = 0; o < 3; o++) {
+        const vals = [0, 1, 2, 3].map((k) => w[k * 3 + o]);
+        const max = Math.max(...vals.map(Math.abs));
+        for (let k = 0; k < 4; k++) {
+          const out = q[k * 3 + o];
+          assert.equal(first[o * 4 + k], out, 'the same values in either layout');
+          if (max === 0) {
+            assert.equal(out, 0);
+            continue;
+          }
+          const s = f(max / qmax);
+          const level = out / s;
+          assert.ok(Math.abs(level - Math.round(level)) < 1e-4 && Math.abs(Math.round(level)) <= qmax, `${out} is no level of ${s}`);
+          assert.ok(Math.abs(out - vals[k]) <= s / 2 + 1e-7, `${vals[k]} -> ${out}: not the nearest level`);
+        }
+      }
+      // quantizing again lands on the same levels (the scale may move by an ulp)
+      const again = quantizePerChannel(q, 3, qmax);
+      q.forEach((v, i) => assert.ok(Math.abs(again[i] - v) <= Math.abs(v) * 1e-6, `${v} -> ${again[i]}`));
+    }
+    assert.equal(quantizePerChannel(Float32Array.from([-2, 2]), 1)[0], -2, 'the largest magnitude is exact');
+  });
+
   it('binary conv layer outputs exact multiples of alpha (all-+-1 plane, +1 padding)', function () {
     const m = buildNetwork({ seed: 3 });
     const layer = m.getLayer('b1_conv');
@@ -188,6 +218,29 @@ describe('model: network', function () {
       return d / (n * n);
     };
     assert.ok(dist(0.5) > 0.01 && dist(1) > dist(0.5), `${dist(0.5)} ${dist(1)}`);
+  });
+
+  it('training with stemInt8 quantizes the stem kernel to int8 per output channel and keeps it frozen', async function () {
+    const h = await loadTf();
+    if (h.runtime !== 'tensorflow') this.skip();
+    const { loadImageFolder } = require('../dist/train/data');
+    const { train } = require('../dist/train/train');
+    const data = await loadImageFolder(path.join(fer2013Dir(), 'Training'), { limitPerLabel: 4 });
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-stemint8-'));
+    const lines = [];
+    await train({ train: data, outDir: out, epochs: 2, batchSize: 16, lr: 5e-3, seed: 5, augment: false, stemInt8: true, log: (l) => lines.push(l) });
+    assert.ok(lines.some((l) => /stem_conv: kernel quantized to int8/.test(l)));
+    const { loadLayersModelFromDisk } = require('../dist/engine/tfjs');
+    const m = await loadLayersModelFromDisk(tf, path.join(out, 'last'));
+    const stem = m.getLayer('stem_conv');
+    assert.equal(stem.trainable, false);
+    const k = stem.getWeights()[0].dataSync();
+    // frozen: the same kernel as a fresh network of the same seed, quantized
+    const fresh = buildNetwork({ seed: 5 }).getLayer('stem_conv').getWeights()[0].dataSync();
+    assert.deepEqual(Array.from(k), Array.from(quantizePerChannel(fresh, 32)));
+    // while the rest trained
+    assert.notDeepEqual(Array.from(m.getLayer('head').getWeights()[0].dataSync()), Array.from(buildNetwork({ seed: 5 }).getLayer('head').getWeights()[0].dataSync()));
+    fs.rmSync(out, { recursive: true, force: true });
   });
 
   it('predictScores with test-time views gives the mean of the scores of each view', async function () {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # r8's GPU slot (issue 22) in one command: four cross-fitted ResNet-18 teachers (teacher.py --fold,
 # one process each, merged into the teacher scores file), two float twins of tinyfer-b1 from fresh
-# weights (the topology's ceiling) and six binary students, all side by side on one GPU. The
+# weights (the topology's ceiling) and seven binary students (one with --stem-int8), all side by side on one GPU. The
 # students start on the labels alone and take the teacher from the epoch after it is written
 # (--teacher-wait). Everything comes back as $OUT/r8.tgz, plus the logs as $OUT/logs.txt.
 #   Needs in .gpu/: fer2013.pack (scripts/gpu-teacher/pack.js), init-b1/ (r7 = models/tinyfer-b1),
@@ -29,6 +29,8 @@ run float-2e3 --init .gpu/init-float --reinit --lr 2e-3 --dropout 0.2 --seed 81
 run float-3e3a05 --init .gpu/init-float --reinit --lr 3e-3 --augment 0.5 --dropout 0.1 --seed 82
 run r7-bal05 --init .gpu/init-b1 --lr 5e-4 --class-weight 0.5 $KD --seed 71
 run r7-7e4 --init .gpu/init-b1 --lr 7e-4 $KD --seed 72
+# the same as r7-bal05 with the stem trained on its int8 grid (issue 17's integer stem): what it costs at GPU scale
+run r7-bal05-s8 --init .gpu/init-b1 --lr 5e-4 --class-weight 0.5 $KD --seed 71 --stem-int8
 run r7-bal1 --init .gpu/init-b1 --lr 5e-4 --class-weight 1 $KD --seed 73
 run r7-kd09-bal05 --init .gpu/init-b1 --lr 5e-4 --distill 0.9 --class-weight 0.5 $KD --seed 74
 run scratch-2st --init .gpu/init-b1 --reinit --stage1 real-act --stage1-frac 0.4 --lr 2e-3 --class-weight 0.5 $KD --seed 75

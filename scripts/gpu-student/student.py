@@ -19,7 +19,8 @@ that is a float twin (`models/tinyfer-b1-float`, `binary: false`) trains the flo
 networks: `--class-weight P` weighs the loss per class by its share^-P (rare classes up),
 `--stage1 real-act|real-weights` trains two-stage (first stage with one of the two left real),
 `--teacher-wait` starts on the labels alone until the teacher scores file appears (a teacher
-trained side by side). Each epoch logs PublicTest accuracy, macro-F1 and per-class recall; the
+trained side by side). `--stem-int8` trains the stem conv through its int8 grid per output channel
+(straight-through gradients) and saves it on that grid (issue 17: an integer stem on the ESP32-S3). Each epoch logs PublicTest accuracy, macro-F1 and per-class recall; the
 best macro-F1 epoch is also written, as `<out>/best-f1`.
 The learning rate warms up over the first 3 % of the budget, then follows a cosine to 2 % of the
 peak (by wall time when --seconds is given, else by --epochs). After every epoch the BatchNorm
@@ -124,6 +125,28 @@ def binarize_kernel(k):
     return SteSign.apply(k) * k.abs().mean((0, 1, 2))
 
 
+def quantize_per_channel(k, qmax=127):
+    """src/model/quantizers.ts quantizePerChannel, float32 step by step: per output channel (the
+    last axis of a tfjs kernel) q * s, s = max |w| / qmax, q = round(w / s) half away from zero."""
+    s = k.abs().amax(dim=tuple(range(k.dim() - 1))) / qmax
+    live = s > 0
+    r = k / torch.where(live, s, torch.ones_like(s))
+    q = (torch.sign(r) * torch.floor(r.abs() + 0.5)).clamp(-qmax, qmax)
+    return torch.where(live, q * s, torch.zeros_like(k))
+
+
+class FakeQuantInt8(torch.autograd.Function):
+    """Forward: the kernel on its int8 grid (quantize_per_channel); backward: straight through."""
+
+    @staticmethod
+    def forward(ctx, k):
+        return quantize_per_channel(k)
+
+    @staticmethod
+    def backward(ctx, dy):
+        return dy
+
+
 def conv_nhwc_kernel(k):
     """tfjs kernel [kh, kw, cin, cout] -> PyTorch [cout, cin, kh, kw]."""
     return k.permute(3, 2, 0, 1)
@@ -139,6 +162,9 @@ class TinyFer(torch.nn.Module):
         # real_act / real_weights: the first stage of two-stage training (only one of the two
         # binarized); both False is the binary network that ships.
         self.float_twin = float_twin
+        # stem_int8: the stem's kernel runs on its int8 grid (straight-through gradients) and is
+        # saved there, so that an integer stem computes it (issue 17: the ESP32-S3's stem).
+        self.stem_int8 = False
         self.real_act = False
         self.real_weights = False
         self.specs = block_specs(widths, depths, repeat)
@@ -191,7 +217,8 @@ class TinyFer(torch.nn.Module):
 
     def forward(self, x):
         """x: [N, 1, 48, 48] in [0, 1]; returns logits [N, classes]."""
-        x = F.conv2d(x, conv_nhwc_kernel(self.w('stem_conv/kernel')), padding=1)
+        stem = self.w('stem_conv/kernel')
+        x = F.conv2d(x, conv_nhwc_kernel(FakeQuantInt8.apply(stem) if self.stem_int8 else stem), padding=1)
         x = F.max_pool2d(self.bn('stem_bn', x), 2)
         for kind, name, cin, cout, stride, shares in self.specs:
             if kind == 'cbam':
@@ -237,6 +264,8 @@ class TinyFer(torch.nn.Module):
         out = {}
         for k, v in list(self.p.items()) + [(k, getattr(self, k)) for k in dict(self.named_buffers())]:
             out[k.replace('__', '/')] = v.detach().float().cpu().numpy()
+        if self.stem_int8:
+            out['stem_conv/kernel'] = quantize_per_channel(self.w('stem_conv/kernel').detach().float()).cpu().numpy()
         return out
 
 
@@ -395,6 +424,8 @@ def main():
     ap.add_argument('--stage1-frac', type=float, default=0.4)
     ap.add_argument('--teacher-wait', action='store_true', help='if --teacher does not exist yet, train on the '
                     'labels alone and take the teacher from the first epoch after it appears')
+    ap.add_argument('--stem-int8', action='store_true', help='train the stem conv through its int8 grid per output '
+                    'channel (straight-through) and save it there: the ESP32-S3\'s integer stem (issue 17)')
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--cache', help='decoded faces (.npz): read if present, else written after decoding the pack')
     ap.add_argument('--limit', type=int, default=0, help='only N faces of each split (a check)')
@@ -418,6 +449,7 @@ def main():
     if args.reinit:
         init = fresh_weights(init, np.random.RandomState(args.seed))
     model = TinyFer(arch, init, dropout=args.dropout, float_twin=float_twin).to(dev)
+    model.stem_int8 = args.stem_int8
 
     t0 = time.time()
     cache = args.cache

@@ -16,12 +16,14 @@ function archArg(v: string | undefined): ArchName | undefined {
 const USAGE = `usage: tinyfer <command> [options]
 
   train   --data <dir|csv> [--val <dir|csv>] --out <dir> [--epochs 30] [--batch 128] [--lr 0.002]
-          [--seed 42] [--float] [--arch tinyfer-b1|tinyfer-b2|tinyfer-b1r] [--init <tfjs model dir>] [--resume] [--no-augment | --augment 0..1] [--dropout 0.2]
+          [--seed 42] [--float] [--arch tinyfer-b1|tinyfer-b2|tinyfer-b1r] [--init <tfjs model dir>] [--resume] [--no-augment | --augment 0..1] [--dropout 0.2] [--stem-int8]
           [--teacher <tfjs model dir|face-api|scores.json>[,...] [--teacher-weights 1,...] [--teacher-views 10] [--distill 0.5]]
           Train the binary network (or its float twin with --float) on tfjs-node.
           --teacher distils: the teachers' averaged probabilities on the training faces (over --teacher-views
           test-time views, cached in --out) are mixed into the labels with weight --distill. A scores.json
           teacher (scripts/gpu-teacher/teacher.py) brings its own probabilities per face.
+          --stem-int8 rounds the stem conv's kernel to int8 per output channel and freezes it (experiment: an
+          integer stem on the ESP32-S3; scripts/gpu-student/student.py --stem-int8 trains it through the rounding).
   eval    --model <model dir|blob.tfer|model.json> --data <dir|csv> [--split PrivateTest] [--detect]
           [--backend binary|tfjs] [--views 1|2|10 | --mirror] [--out <report dir>] [--json]
           Accuracy, per-class precision/recall/F1, confusion matrix (PNG + JSON report).
@@ -102,6 +104,7 @@ async function cmdTrain(a: ParsedArgs): Promise<number> {
     arch,
     initFrom: optStr(a, 'init'),
     resume: bool(a, 'resume'),
+    stemInt8: bool(a, 'stem-int8'),
     ...reg,
     distill,
     maxStepsPerEpoch: a.flags['max-steps'] ? num(a, 'max-steps', 0) : undefined,

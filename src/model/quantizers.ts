@@ -31,3 +31,29 @@ export function kernelScale(kernel: tf.Tensor): tf.Tensor {
 export function binarizeKernel(kernel: tf.Tensor): tf.Tensor {
   return tf.mul(steSign(kernel), kernelScale(kernel));
 }
+
+/**
+ * Symmetric per-channel quantization: each channel's values become q * s, s = max |w| / qmax,
+ * q = round(w / s) (half away from zero) in -qmax..qmax, all in float32 (qmax 127: int8).
+ * `channelAxis` 'last': `values` interleaves the channels as a tfjs kernel does (index i is
+ * channel i % channels); 'first': each channel's values are contiguous (the blob's [cout][...]).
+ * Zero channels stay zero.
+ */
+export function quantizePerChannel(values: Float32Array, channels: number, qmax = 127, channelAxis: 'last' | 'first' = 'last'): Float32Array {
+  const f = Math.fround;
+  const n = values.length / channels;
+  const at = (o: number, k: number) => (channelAxis === 'last' ? k * channels + o : o * n + k);
+  const out = new Float32Array(values.length);
+  for (let o = 0; o < channels; o++) {
+    let max = 0;
+    for (let k = 0; k < n; k++) max = Math.max(max, Math.abs(values[at(o, k)]));
+    if (max === 0) continue;
+    const s = f(max / qmax);
+    for (let k = 0; k < n; k++) {
+      const r = f(values[at(o, k)] / s);
+      const q = Math.min(qmax, Math.max(-qmax, r >= 0 ? Math.floor(f(r + 0.5)) : -Math.floor(f(-r + 0.5))));
+      out[at(o, k)] = f(q * s);
+    }
+  }
+  return out;
+}

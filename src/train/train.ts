@@ -13,6 +13,7 @@ import { Dataset, datasetSize } from './data';
 import { argmax } from './evaluate';
 import { seededRandom } from '../util/random';
 import { averageViews, expandViews, type ViewCount } from '../engine/views';
+import { quantizePerChannel } from '../model/quantizers';
 
 export function shuffle(n: number, rand: () => number): Int32Array {
   const idx = Int32Array.from({ length: n }, (_, i) => i);
@@ -62,6 +63,11 @@ export interface TrainOptions {
    * weight * teacher.
    */
   distill?: { scores: Float32Array; weight: number };
+  /**
+   * Experiment (the device's integer stem, issue 17): quantize the stem conv's kernel to int8 per
+   * output channel (quantizePerChannel) and freeze it; the rest trains around it.
+   */
+  stemInt8?: boolean;
   /** Stop after this many batches per epoch (tests). */
   maxStepsPerEpoch?: number;
   log?: (line: string) => void;
@@ -326,6 +332,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       log(`initialised ${copied.join(', ')} from ${opts.initFrom}`);
       if (grown.length) log(`new blocks ${grown.join(', ')} start as identity (BatchNorm gamma 0, PReLU slope 1)`);
     }
+  }
+  if (opts.stemInt8) {
+    const stem = model.getLayer('stem_conv');
+    const [kernel] = stem.getWeights();
+    const q = quantizePerChannel(kernel.dataSync() as Float32Array, kernel.shape[kernel.shape.length - 1] as number);
+    stem.setWeights([tf.tensor(q, kernel.shape)]);
+    stem.trainable = false;
+    log('stem_conv: kernel quantized to int8 per output channel and frozen');
   }
   const optimizer = tf.train.adam(baseLr);
   model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
