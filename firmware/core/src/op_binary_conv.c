@@ -396,12 +396,12 @@ void tfr_op_binary_conv_lut(const uint32_t *packed, int h, int w, int cin, int c
 /* ESP32-S3 PIE. Pointers: the activations and weights 16-byte aligned, the ACCX slots 8-byte
  * aligned (PIE loads and stores drop the low address bits). ee.vmulas.s8.accx.ld.{ip,xp} qu, as,
  * inc, qx, qy adds the 16 signed byte products qx . qy to ACCX (40 bits, saturating; never
- * reached: |conv| <= 9 * 256 * 128), then loads qu = [as] and adds inc (an immediate, or a
- * register for .xp) to as; the products read qx as it was before the load, so qu may be qx. Each
- * loaded register is read two instructions later (the PIE load-use distance). GCC never puts a
- * loop holding inline asm in a zero-overhead LOOP, so the pixels of a row but the last are one
- * asm statement around loopgtz (count <= 0: none); the q registers and ACCX are invisible to GCC
- * and live from one asm statement to the next. */
+ * reached: the products are -1, 0 or 1, |conv| <= 9 * 256), then loads qu = [as] and adds inc
+ * (an immediate, or a register for .xp) to as; the products read qx as it was before the load,
+ * so qu may be qx. Each loaded register is read two instructions later (the PIE load-use
+ * distance: no interlock). GCC never puts a loop holding inline asm in a zero-overhead LOOP, so
+ * the pixels of a row but the last are one asm statement around loopgtz (count <= 0: none); the
+ * q registers and ACCX are invisible to GCC and live from one asm statement to the next. */
 typedef int tfr_pie; /* nothing: the state is q0..q7 and ACCX */
 #define TFR_PIE_INIT(s) ((s) = 0, (void)(s))
 /* q2..q7 = six weight vectors from w; q3..q5 = three (w advanced past them) */
@@ -413,16 +413,16 @@ typedef int tfr_pie; /* nothing: the state is q0..q7 and ACCX */
   __asm__ volatile("ee.vld.128.ip q3, %0, 16\n\tee.vld.128.ip q4, %0, 16\n\tee.vld.128.ip q5, %0, 16" : "+r"(w) : : "memory")
 /* q0, q1 = the first two activation vectors at p (p += 32) */
 #define TFR_PIE_A2(s, p) __asm__ volatile("ee.vld.128.ip q0, %0, 16\n\tee.vld.128.ip q1, %0, 16" : "+r"(p) : : "memory")
-#define TFR_PIE_MAC6                                     \
-  "ee.vmulas.s8.accx.ld.ip q0, %[pa], 16, q0, q2\n\t"     \
-  "ee.vmulas.s8.accx.ld.ip q1, %[pa], 16, q1, q3\n\t"     \
-  "ee.vmulas.s8.accx.ld.ip q0, %[pa], 16, q0, q4\n\t"     \
-  "ee.vmulas.s8.accx.ld.xp q1, %[pa], %[da], q1, q5\n\t"   \
-  "ee.vmulas.s8.accx.ld.ip q0, %[pa], 16, q0, q6\n\t"     \
+#define TFR_PIE_MAC6                                   \
+  "ee.vmulas.s8.accx.ld.ip q0, %[pa], 16, q0, q2\n\t"   \
+  "ee.vmulas.s8.accx.ld.ip q1, %[pa], 16, q1, q3\n\t"   \
+  "ee.vmulas.s8.accx.ld.ip q0, %[pa], 16, q0, q4\n\t"   \
+  "ee.vmulas.s8.accx.ld.xp q1, %[pa], %[da], q1, q5\n\t" \
+  "ee.vmulas.s8.accx.ld.ip q0, %[pa], 16, q0, q6\n\t"   \
   "ee.vmulas.s8.accx.ld.ip q1, %[pa], 16, q1, q7\n\t"
-#define TFR_PIE_MAC3                                     \
-  "ee.vmulas.s8.accx.ld.xp q2, %[pa], %[da], q0, q3\n\t"   \
-  "ee.vmulas.s8.accx.ld.ip q0, %[pa], 16, q1, q4\n\t"     \
+#define TFR_PIE_MAC3                                   \
+  "ee.vmulas.s8.accx.ld.xp q2, %[pa], %[da], q0, q3\n\t" \
+  "ee.vmulas.s8.accx.ld.ip q0, %[pa], 16, q1, q4\n\t"   \
   "ee.vmulas.s8.accx.ld.ip q1, %[pa], 16, q2, q5\n\t"
 /* before and after the products, per pass: ACCX = 0 / the slot at x; the slot at x (x += 8) =
  * ACCX / *cv++ = ACCX bits 0..31 (ACCX from the slot at x, x += 8) */
