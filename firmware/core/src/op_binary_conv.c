@@ -1,6 +1,8 @@
 #include "tfr_ops.h"
 #include "tfr_simd.h"
 
+#include <string.h>
+
 #if defined(__GNUC__) || defined(__clang__)
 #define TFR_KERNEL static inline __attribute__((always_inline))
 #else
@@ -373,88 +375,147 @@ void tfr_op_binary_conv_lut(const uint32_t *packed, int h, int w, int cin, int c
 /* The byte path (see tfr_ops.h): conv = the +-1 dot product of the window's three kernel rows
  * (three pixels each, contiguous in the plane: 3 * TFR_I8C(cin) bytes) with the weights of one
  * output expanded to bytes. One output at a time over every pixel, so its weights are expanded
- * once per layer. */
-/* One kernel row: ACC += a . w over nv >= 1 vectors of 16 signed bytes, software-pipelined as the
- * PIE code is: the first pair loaded, then nv - 1 steps that multiply-accumulate the loaded pair
- * while loading the next one, then the last multiply-accumulate. The loop is the same source line
- * on the device and on the host, so the host's trip counts are the device's. */
+ * once per layer.
+ *
+ * Weights held in registers: a kernel row's 3 * m vectors of 16 bytes (m = cp / 16) are cut into
+ * chunks of six vectors (and one of three when m is odd); a pass loads one chunk's weight vectors
+ * into q registers once and runs over every pixel of the block, one fused multiply-accumulate +
+ * activation load per 16 bytes. Between passes a pixel's running sum waits in memory as ACCX
+ * itself (an 8-byte slot: ee.ld.accx.ip / ee.st.accx.ip): the first pass starts ACCX at 0 and
+ * stores it, the middle ones load it and store it back, the last one loads it and writes its low
+ * 32 bits as the conv. The last pass writes conv[i] (bytes 4i..4i+3) over slots it has read
+ * already (slot i is bytes 8i..8i+7), so the slots and the convs share one buffer.
+ *
+ * One pixel on entry: q0, q1 hold its activation vectors 0 and 1 and p points at its vector 2.
+ * A six-vector chunk (weights w0..w5 in q2..q7): ACCX += a0 . w0 + ... + a5 . w5, loading a2..a5
+ * and then the vectors 0 and 1 at p + d, d counted from the address of a5: step - 80 for the next
+ * pixel of the row, the next row's first pixel after a row's last, -80 (this pixel again: no read
+ * outside the window) after the block's last. A three-vector chunk (w0..w2 in q3..q5, a2 in q2)
+ * likewise, d from the address of a2 (step - 32, ..., -32). */
 #if defined(TFR_USE_PIE)
-/* ESP32-S3 PIE (both pointers 16-byte aligned): ACCX is the accumulator; a step is two
- * instructions per 16 MACs, the MAC of q0 . q1 fused with the next load of a into q0 (the MAC
- * uses q0 as it was before the load), then the next load of w. No LOOP instruction in the asm:
- * the compiler may put the loop around it in a zero-overhead loop of its own. */
-#define TFR_DOT_BEGIN(acc)                                 \
-  do {                                                     \
-    (acc) = 0; /* the accumulator is ACCX */               \
-    __asm__ volatile("ee.zero.accx" : : : "memory");       \
+/* ESP32-S3 PIE. Pointers: the activations and weights 16-byte aligned, the ACCX slots 8-byte
+ * aligned (PIE loads and stores drop the low address bits). ee.vmulas.s8.accx.ld.{ip,xp} qu, as,
+ * inc, qx, qy adds the 16 signed byte products qx . qy to ACCX (40 bits, saturating; never
+ * reached: the products are -1, 0 or 1, |conv| <= 9 * 256), then loads qu = [as] and adds inc
+ * (an immediate, or a register for .xp) to as; the products read qx as it was before the load,
+ * so qu may be qx. Each loaded register is read two instructions later (the PIE load-use
+ * distance: no interlock). GCC never puts a loop holding inline asm in a zero-overhead LOOP, so
+ * the pixels of a row but the last are one asm statement around loopgtz (count <= 0: none); the
+ * q registers and ACCX are invisible to GCC and live from one asm statement to the next. */
+typedef int tfr_pie; /* nothing: the state is q0..q7 and ACCX */
+#define TFR_PIE_INIT(s) ((s) = 0, (void)(s))
+/* q2..q7 = six weight vectors from w; q3..q5 = three (w advanced past them) */
+#define TFR_PIE_W6(s, w)                                                                                  \
+  __asm__ volatile("ee.vld.128.ip q2, %0, 16\n\tee.vld.128.ip q3, %0, 16\n\tee.vld.128.ip q4, %0, 16\n\t" \
+                   "ee.vld.128.ip q5, %0, 16\n\tee.vld.128.ip q6, %0, 16\n\tee.vld.128.ip q7, %0, 16"     \
+                   : "+r"(w) : : "memory")
+#define TFR_PIE_W3(s, w) \
+  __asm__ volatile("ee.vld.128.ip q3, %0, 16\n\tee.vld.128.ip q4, %0, 16\n\tee.vld.128.ip q5, %0, 16" : "+r"(w) : : "memory")
+/* q0, q1 = the first two activation vectors at p (p += 32) */
+#define TFR_PIE_A2(s, p) __asm__ volatile("ee.vld.128.ip q0, %0, 16\n\tee.vld.128.ip q1, %0, 16" : "+r"(p) : : "memory")
+#define TFR_PIE_MAC6                                   \
+  "ee.vmulas.s8.accx.ld.ip q0, %[pa], 16, q0, q2\n\t"   \
+  "ee.vmulas.s8.accx.ld.ip q1, %[pa], 16, q1, q3\n\t"   \
+  "ee.vmulas.s8.accx.ld.ip q0, %[pa], 16, q0, q4\n\t"   \
+  "ee.vmulas.s8.accx.ld.xp q1, %[pa], %[da], q1, q5\n\t" \
+  "ee.vmulas.s8.accx.ld.ip q0, %[pa], 16, q0, q6\n\t"   \
+  "ee.vmulas.s8.accx.ld.ip q1, %[pa], 16, q1, q7\n\t"
+#define TFR_PIE_MAC3                                   \
+  "ee.vmulas.s8.accx.ld.xp q2, %[pa], %[da], q0, q3\n\t" \
+  "ee.vmulas.s8.accx.ld.ip q0, %[pa], 16, q1, q4\n\t"   \
+  "ee.vmulas.s8.accx.ld.ip q1, %[pa], 16, q2, q5\n\t"
+/* before and after the products, per pass: ACCX = 0 / the slot at x; the slot at x (x += 8) =
+ * ACCX / *cv++ = ACCX bits 0..31 (ACCX from the slot at x, x += 8) */
+#define TFR_PIE_PRE_FIRST "ee.zero.accx\n\t"
+#define TFR_PIE_PRE_MID "ee.ld.accx.ip %[xa], 0\n\t"
+#define TFR_PIE_PRE_LAST "ee.ld.accx.ip %[xa], 8\n\t"
+#define TFR_PIE_POST_FIRST "ee.st.accx.ip %[xa], 8\n\t"
+#define TFR_PIE_POST_MID TFR_PIE_POST_FIRST
+#define TFR_PIE_POST_LAST "rur.accx_0 %[ta]\n\ts32i %[ta], %[ca], 0\n\taddi %[ca], %[ca], 4\n\t"
+/* one pixel; k pixels (a zero-overhead loop) */
+#define TFR_PIX(K, C, s, p, d, x, cv)                                                                  \
+  do {                                                                                                 \
+    int32_t t_;                                                                                        \
+    __asm__ volatile(TFR_PIE_PRE_##K TFR_PIE_MAC##C TFR_PIE_POST_##K                                   \
+                     : [pa] "+r"(p), [xa] "+r"(x), [ca] "+r"(cv), [ta] "=&r"(t_) : [da] "r"(d) : "memory"); \
   } while (0)
-#define TFR_DOT_FIRST(acc, a, w) \
-  __asm__ volatile("ee.vld.128.ip q0, %0, 16\n\tee.vld.128.ip q1, %1, 16" : "+r"(a), "+r"(w) : : "memory")
-#define TFR_DOT_STEP(acc, a, w)                                                                          \
-  __asm__ volatile("ee.vmulas.s8.accx.ld.ip q0, %0, 16, q0, q1\n\tee.vld.128.ip q1, %1, 16" : "+r"(a), "+r"(w) \
-                   :                                                                                     \
-                   : "memory")
-#define TFR_DOT_LAST(acc) __asm__ volatile("ee.vmulas.s8.accx q0, q1" : : : "memory")
-#define TFR_DOT_END(acc, s)                                \
-  do {                                                     \
-    (void)(acc);                                           \
-    __asm__ volatile("rur.accx_0 %0" : "=r"(s) : : "memory"); \
+#define TFR_PIX_RUN(K, C, s, p, d, x, cv, k)                                                          \
+  do {                                                                                                \
+    int32_t t_;                                                                                       \
+    __asm__ volatile("loopgtz %[ka], 1f\n\t" TFR_PIE_PRE_##K TFR_PIE_MAC##C TFR_PIE_POST_##K "1:"      \
+                     : [pa] "+r"(p), [xa] "+r"(x), [ca] "+r"(cv), [ta] "=&r"(t_) : [da] "r"(d), [ka] "r"(k) \
+                     : "memory");                                                                     \
   } while (0)
-typedef int tfr_dot_acc;
 #else
-/* portable: the "registers" are pointers to the loaded vectors */
+/* Portable twin: the registers and the memory accesses of the PIE code above, instruction by
+ * instruction (a load copies its 16 bytes from the address with the low bits dropped; ACCX is 40
+ * bits wide, saturating, stored zero-extended to 8 bytes). */
 typedef struct {
-  int32_t s;
-  const int8_t *qa, *qw;
-} tfr_dot_acc;
-TFR_KERNEL void tfr_dot16(tfr_dot_acc *acc) {
+  int8_t q[8][16];
+  int64_t accx;
+} tfr_pie;
+#define TFR_PIE_ACCX_MAX ((INT64_C(1) << 39) - 1)
+#define TFR_PIE_ALIGN(p, n) ((const void *)((uintptr_t)(const void *)(p) & ~(uintptr_t)((n) - 1)))
+/* ee.vld.128.ip qu, p, inc */
+TFR_KERNEL void tfr_pie_vld(tfr_pie *s, int u, const int8_t **p, int inc) {
+  memcpy(s->q[u], TFR_PIE_ALIGN(*p, 16), 16);
+  *p += inc;
+}
+/* ee.vmulas.s8.accx.ld.{ip,xp} qu, p, inc, qx, qy: the products of the registers before the load */
+TFR_KERNEL void tfr_pie_mac(tfr_pie *s, int u, const int8_t **p, int inc, int x, int y) {
+  int64_t sum = s->accx;
   int i;
-  for (i = 0; i < 16; i++) acc->s += acc->qa[i] * acc->qw[i];
+  for (i = 0; i < 16; i++) sum += s->q[x][i] * s->q[y][i];
+  s->accx = sum > TFR_PIE_ACCX_MAX ? TFR_PIE_ACCX_MAX : sum < -TFR_PIE_ACCX_MAX - 1 ? -TFR_PIE_ACCX_MAX - 1 : sum;
+  tfr_pie_vld(s, u, p, inc);
 }
-#define TFR_DOT_BEGIN(acc) ((acc).s = 0)
-#define TFR_DOT_FIRST(acc, a, w) ((acc).qa = (a), (acc).qw = (w), (a) += 16, (w) += 16)
-#define TFR_DOT_STEP(acc, a, w) (tfr_dot16(&(acc)), (acc).qa = (a), (acc).qw = (w), (a) += 16, (w) += 16)
-#define TFR_DOT_LAST(acc) tfr_dot16(&(acc))
-#define TFR_DOT_END(acc, out) ((out) = (acc).s)
+/* ee.ld.accx.ip x, inc: bytes 0..4 of the little-endian slot, bit 39 the sign */
+TFR_KERNEL void tfr_pie_ldx(tfr_pie *s, int32_t **x, int inc) {
+  uint8_t b[8];
+  uint64_t v = 0;
+  int i;
+  memcpy(b, TFR_PIE_ALIGN(*x, 8), 8);
+  for (i = 4; i >= 0; i--) v = v << 8 | b[i];
+  s->accx = (int64_t)(v ^ (UINT64_C(1) << 39)) - (INT64_C(1) << 39);
+  *x += inc / 4;
+}
+/* ee.st.accx.ip x, 8 */
+TFR_KERNEL void tfr_pie_stx(const tfr_pie *s, int32_t **x) {
+  const uint64_t v = (uint64_t)s->accx & ((UINT64_C(1) << 40) - 1);
+  uint8_t b[8];
+  int i;
+  for (i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
+  memcpy((void *)(uintptr_t)TFR_PIE_ALIGN(*x, 8), b, 8);
+  *x += 2;
+}
+/* rur.accx_0 */
+#define TFR_PIE_RUR(s) ((int32_t)(uint32_t)((uint64_t)(s).accx & 0xFFFFFFFFu))
+#define TFR_PIE_INIT(s) memset(&(s), 0, sizeof(s))
+#define TFR_PIE_W6(s, w)                                                                          \
+  (tfr_pie_vld(&(s), 2, &(w), 16), tfr_pie_vld(&(s), 3, &(w), 16), tfr_pie_vld(&(s), 4, &(w), 16), \
+   tfr_pie_vld(&(s), 5, &(w), 16), tfr_pie_vld(&(s), 6, &(w), 16), tfr_pie_vld(&(s), 7, &(w), 16))
+#define TFR_PIE_W3(s, w) (tfr_pie_vld(&(s), 3, &(w), 16), tfr_pie_vld(&(s), 4, &(w), 16), tfr_pie_vld(&(s), 5, &(w), 16))
+#define TFR_PIE_A2(s, p) (tfr_pie_vld(&(s), 0, &(p), 16), tfr_pie_vld(&(s), 1, &(p), 16))
+#define TFR_PIE_MAC6(s, p, d)                                                                                        \
+  (tfr_pie_mac(&(s), 0, &(p), 16, 0, 2), tfr_pie_mac(&(s), 1, &(p), 16, 1, 3), tfr_pie_mac(&(s), 0, &(p), 16, 0, 4), \
+   tfr_pie_mac(&(s), 1, &(p), (d), 1, 5), tfr_pie_mac(&(s), 0, &(p), 16, 0, 6), tfr_pie_mac(&(s), 1, &(p), 16, 1, 7))
+#define TFR_PIE_MAC3(s, p, d) \
+  (tfr_pie_mac(&(s), 2, &(p), (d), 0, 3), tfr_pie_mac(&(s), 0, &(p), 16, 1, 4), tfr_pie_mac(&(s), 1, &(p), 16, 2, 5))
+#define TFR_PIE_PRE_FIRST(s, x) ((s).accx = 0)
+#define TFR_PIE_PRE_MID(s, x) tfr_pie_ldx(&(s), &(x), 0)
+#define TFR_PIE_PRE_LAST(s, x) tfr_pie_ldx(&(s), &(x), 8)
+#define TFR_PIE_POST_FIRST(s, x, cv) tfr_pie_stx(&(s), &(x))
+#define TFR_PIE_POST_MID(s, x, cv) tfr_pie_stx(&(s), &(x))
+#define TFR_PIE_POST_LAST(s, x, cv) (*(cv)++ = TFR_PIE_RUR(s))
+#define TFR_PIX(K, C, s, p, d, x, cv) \
+  do { TFR_PIE_PRE_##K(s, x); TFR_PIE_MAC##C(s, p, d); TFR_PIE_POST_##K(s, x, cv); } while (0)
+#define TFR_PIX_RUN(K, C, s, p, d, x, cv, k) \
+  for (int c_ = 0; c_ < (k); c_++) TFR_PIX(K, C, s, p, d, x, cv)
 #endif
-
-/* One kernel row of nv vectors (a, w advanced past it): unrolled for the widths of up to 32 and
- * up to 64 input channels (6 and 12 vectors), a loop otherwise. */
-#define TFR_DOT_STEP5(acc, a, w) \
-  TFR_DOT_STEP(acc, a, w); TFR_DOT_STEP(acc, a, w); TFR_DOT_STEP(acc, a, w); TFR_DOT_STEP(acc, a, w); TFR_DOT_STEP(acc, a, w)
-#define TFR_DOT_ROW6(acc, a, w) \
-  do { TFR_DOT_FIRST(acc, a, w); TFR_DOT_STEP5(acc, a, w); TFR_DOT_LAST(acc); } while (0)
-#define TFR_DOT_ROW12(acc, a, w) \
-  do { TFR_DOT_FIRST(acc, a, w); TFR_DOT_STEP5(acc, a, w); TFR_DOT_STEP5(acc, a, w); TFR_DOT_STEP(acc, a, w); TFR_DOT_LAST(acc); } while (0)
-#define TFR_DOT_ROWN(acc, a, w, nv) \
-  do { int i_; TFR_DOT_FIRST(acc, a, w); for (i_ = 1; i_ < (nv); i_++) TFR_DOT_STEP(acc, a, w); TFR_DOT_LAST(acc); } while (0)
-
-/* The window at a (three kernel rows, `stride_row` bytes apart) . w (nv vectors per row) */
-TFR_KERNEL int32_t dot3_i8(const int8_t *a, int stride_row, const int8_t *w, const int nv) {
-  const int8_t *a1 = a + stride_row, *a2 = a1 + stride_row;
-  tfr_dot_acc acc;
-  int32_t s;
-  TFR_DOT_BEGIN(acc);
-  if (nv == 6) {
-    TFR_DOT_ROW6(acc, a, w);
-    TFR_DOT_ROW6(acc, a1, w);
-    TFR_DOT_ROW6(acc, a2, w);
-  } else if (nv == 12) {
-    TFR_DOT_ROW12(acc, a, w);
-    TFR_DOT_ROW12(acc, a1, w);
-    TFR_DOT_ROW12(acc, a2, w);
-  } else {
-    TFR_DOT_ROWN(acc, a, w, nv);
-    TFR_DOT_ROWN(acc, a1, w, nv);
-    TFR_DOT_ROWN(acc, a2, w, nv);
-  }
-  TFR_DOT_END(acc, s);
-  return s;
-}
 
 /* Output pixels per block: the convs of a block of output rows (whole rows while a row fits:
  * 8 rows of a 24 x 24 layer) are gathered as integers before their float epilogues run
- * (768 bytes of stack). */
+ * (1.5 KB of stack: 8 bytes per pixel, the ACCX slots the passes keep, the convs over them). */
 #define TFR_I8_RUN 192
 
 /* The float epilogue of n pixels of one output (conv[i] -> dst[i * cout]), four at a time:
@@ -511,10 +572,27 @@ TFR_KERNEL void epilogue_run(const int32_t *conv, int n, float scale, float bias
   }
 }
 
+/* Pass k of a block (0 <= k < 3 * ((m + 1) / 2)): chunk j of kernel row ky, the six-vector chunks
+ * first, then the three-vector ones of an odd m; its offset in the window (*pa) and in the
+ * expanded weights [ky][kx][cp] (*pw, cp = 16 m) */
+TFR_KERNEL void pass_chunk(int k, int m, int stride_row, int *pa, int *pw) {
+  const int h6 = m / 2, n6 = 3 * h6;
+  const int ky = k < n6 ? k / h6 : k - n6, j = k < n6 ? k % h6 : h6;
+  *pa = ky * stride_row + 96 * j;
+  *pw = 48 * m * ky + 96 * j;
+}
+
 /* One output over a block of nr x n output pixels (n = the layer's width, or nr = 1): the window
- * of pixel (r, c) at a + r * rstep + c * step; convs into conv[r * n + c], then their epilogues
- * into dst[(r * n + c) * cout] (contiguous pixels). Not inlined: its small stack frame keeps every
- * local within reach of a short load (the caller's holds the expanded weights and conv). */
+ * of pixel (r, c) at a + r * rstep + c * step; convs into conv[r * n + c] (conv: 2 * nr * n
+ * int32 from an 8-byte boundary, the ACCX slots first), then their epilogues into
+ * dst[(r * n + c) * cout] (contiguous pixels). The passes (see above), each over the block's
+ * pixels in one stream: the first, those between (six-vector chunks, then three-vector ones),
+ * the last, each written out so that every loop runs one path. A row's pixels but its last are
+ * one TFR_PIX_RUN: a zero-overhead loop on the device, the loop its comment names on the host (the
+ * same trip counts: scripts/xtensa-cost.js matches the two by that line, which has to read as a
+ * loop); the last row apart, so that its last pixel reads its own vectors again. Not inlined: its
+ * small stack frame keeps every local within reach of a short load (the caller's holds the
+ * expanded weights and conv). */
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((noinline))
 #endif
@@ -522,16 +600,82 @@ static void conv_i8_block(const int8_t *a, int nr, int n, int rstep, int step, i
                           int nv, int32_t *conv, float scale, float bias, int accumulate, const float *prelu,
                           int o, float *dst, int cout) {
   const float slope = prelu ? prelu[o] : 0.0f;
-  int r, c;
-  int32_t *cv = conv;
-  for (r = 0; r < nr; r++, a += rstep) {
-    const int8_t *p = a;
-    if (nv == 6)
-      for (c = 0; c < n; c++, p += step) *cv++ = dot3_i8(p, stride_row, w, 6);
-    else if (nv == 12)
-      for (c = 0; c < n; c++, p += step) *cv++ = dot3_i8(p, stride_row, w, 12);
-    else
-      for (c = 0; c < n; c++, p += step) *cv++ = dot3_i8(p, stride_row, w, nv);
+  /* vectors per pixel of a kernel row, six-vector chunks per kernel row, passes */
+  const int m = nv / 3, h6 = m / 2, np = 3 * (h6 + m % 2);
+  /* d after a row's pixels but its last, after its last (all rows but the last) */
+  const int d6n = step - 80, d6r = rstep - (n - 1) * step - 80;
+  const int d3n = step - 32, d3r = rstep - (n - 1) * step - 32;
+  tfr_pie s;
+  int k, r, oa, ow;
+  const int8_t *p, *wk;
+  int32_t *x, *cv = conv;
+  TFR_PIE_INIT(s);
+  /* the first pass: ACCX from 0 */
+  pass_chunk(0, m, stride_row, &oa, &ow);
+  p = a + oa, wk = w + ow, x = conv;
+  TFR_PIE_A2(s, p);
+  if (h6) {
+    TFR_PIE_W6(s, wk);
+    for (r = 1; r < nr; r++) {
+      TFR_PIX_RUN(FIRST, 6, s, p, d6n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+      TFR_PIX(FIRST, 6, s, p, d6r, x, cv);
+    }
+    TFR_PIX_RUN(FIRST, 6, s, p, d6n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+    TFR_PIX(FIRST, 6, s, p, -80, x, cv);
+  } else {
+    TFR_PIE_W3(s, wk);
+    for (r = 1; r < nr; r++) {
+      TFR_PIX_RUN(FIRST, 3, s, p, d3n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+      TFR_PIX(FIRST, 3, s, p, d3r, x, cv);
+    }
+    TFR_PIX_RUN(FIRST, 3, s, p, d3n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+    TFR_PIX(FIRST, 3, s, p, -32, x, cv);
+  }
+  /* the passes between: ACCX from its slot and back */
+  for (k = 1; k < np - 1 && k < 3 * h6; k++) {
+    pass_chunk(k, m, stride_row, &oa, &ow);
+    p = a + oa, wk = w + ow, x = conv;
+    TFR_PIE_A2(s, p);
+    TFR_PIE_W6(s, wk);
+    for (r = 1; r < nr; r++) {
+      TFR_PIX_RUN(MID, 6, s, p, d6n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+      TFR_PIX(MID, 6, s, p, d6r, x, cv);
+    }
+    TFR_PIX_RUN(MID, 6, s, p, d6n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+    TFR_PIX(MID, 6, s, p, -80, x, cv);
+  }
+  for (; k < np - 1; k++) {
+    pass_chunk(k, m, stride_row, &oa, &ow);
+    p = a + oa, wk = w + ow, x = conv;
+    TFR_PIE_A2(s, p);
+    TFR_PIE_W3(s, wk);
+    for (r = 1; r < nr; r++) {
+      TFR_PIX_RUN(MID, 3, s, p, d3n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+      TFR_PIX(MID, 3, s, p, d3r, x, cv);
+    }
+    TFR_PIX_RUN(MID, 3, s, p, d3n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+    TFR_PIX(MID, 3, s, p, -32, x, cv);
+  }
+  /* the last pass: ACCX from its slot, its low 32 bits the conv */
+  pass_chunk(np - 1, m, stride_row, &oa, &ow);
+  p = a + oa, wk = w + ow, x = conv;
+  TFR_PIE_A2(s, p);
+  if (m % 2 == 0) {
+    TFR_PIE_W6(s, wk);
+    for (r = 1; r < nr; r++) {
+      TFR_PIX_RUN(LAST, 6, s, p, d6n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+      TFR_PIX(LAST, 6, s, p, d6r, x, cv);
+    }
+    TFR_PIX_RUN(LAST, 6, s, p, d6n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+    TFR_PIX(LAST, 6, s, p, -80, x, cv);
+  } else {
+    TFR_PIE_W3(s, wk);
+    for (r = 1; r < nr; r++) {
+      TFR_PIX_RUN(LAST, 3, s, p, d3n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+      TFR_PIX(LAST, 3, s, p, d3r, x, cv);
+    }
+    TFR_PIX_RUN(LAST, 3, s, p, d3n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+    TFR_PIX(LAST, 3, s, p, -32, x, cv);
   }
   if (accumulate && prelu)
     epilogue_run(conv, nr * n, scale, bias, 1, 1, slope, dst, cout);
@@ -554,33 +698,38 @@ static const uint32_t pm1x4[16] = {TFR_PM1X4(0),  TFR_PM1X4(1),  TFR_PM1X4(2),  
                                    TFR_PM1X4(8),  TFR_PM1X4(9),  TFR_PM1X4(10), TFR_PM1X4(11),
                                    TFR_PM1X4(12), TFR_PM1X4(13), TFR_PM1X4(14), TFR_PM1X4(15)};
 
+/* 32 channels of bits b as +-1 bytes at d (eight 32-bit stores) */
+TFR_KERNEL void expand32(uint32_t b, uint32_t *d) {
+  d[0] = pm1x4[b & 15u];
+  d[1] = pm1x4[(b >> 4) & 15u];
+  d[2] = pm1x4[(b >> 8) & 15u];
+  d[3] = pm1x4[(b >> 12) & 15u];
+  d[4] = pm1x4[(b >> 16) & 15u];
+  d[5] = pm1x4[(b >> 20) & 15u];
+  d[6] = pm1x4[(b >> 24) & 15u];
+  d[7] = pm1x4[b >> 28];
+}
+
 /* The weights of one output as +-1 bytes, [tap][cp]: four channels per look-up and 32-bit store
- * (wexp and cp are multiples of 16 bytes); channels past cin meet activation bytes of 0. Not
- * inlined (a small stack frame, as conv_i8_block). */
+ * (wexp and cp are multiples of 16 bytes); channels past cin meet activation bytes of 0. When cp
+ * is a multiple of 32 the 9 * words words of bits and their bytes follow each other without a gap:
+ * one loop over all of them. Not inlined (a small stack frame, as conv_i8_block). */
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((noinline))
 #endif
 static void expand_weights(const uint32_t *wt, int words, int cp, int8_t *wexp) {
+  uint32_t *d = (uint32_t *)(void *)wexp;
+  const int nw = cp % 32 == 0 ? 9 * words : 0; /* all the words in one loop, or none */
   int t, w;
-  for (t = 0; t < 9; t++, wt += words) {
-    uint32_t *d = (uint32_t *)(void *)(wexp + t * cp);
-    for (w = 0; w < cp / 32; w++, d += 8) { /* 32 channels */
-      const uint32_t b = wt[w];
-      d[0] = pm1x4[b & 15u];
-      d[1] = pm1x4[(b >> 4) & 15u];
-      d[2] = pm1x4[(b >> 8) & 15u];
-      d[3] = pm1x4[(b >> 12) & 15u];
-      d[4] = pm1x4[(b >> 16) & 15u];
-      d[5] = pm1x4[(b >> 20) & 15u];
-      d[6] = pm1x4[(b >> 24) & 15u];
-      d[7] = pm1x4[b >> 28];
-    }
-    if (cp % 32) { /* the last 16 channels */
-      const uint32_t b = wt[w];
-      d[0] = pm1x4[b & 15u];
-      d[1] = pm1x4[(b >> 4) & 15u];
-      d[2] = pm1x4[(b >> 8) & 15u];
-      d[3] = pm1x4[(b >> 12) & 15u];
+  for (w = 0; w < nw; w++, d += 8) expand32(wt[w], d);
+  if (nw == 0) {
+    for (t = 0; t < 9; t++, wt += words) { /* the taps' last 16 channels apart */
+      for (w = 0; w < cp / 32; w++, d += 8) expand32(wt[w], d);
+      d[0] = pm1x4[wt[w] & 15u];
+      d[1] = pm1x4[(wt[w] >> 4) & 15u];
+      d[2] = pm1x4[(wt[w] >> 8) & 15u];
+      d[3] = pm1x4[(wt[w] >> 12) & 15u];
+      d += 4;
     }
   }
 }
@@ -592,7 +741,8 @@ void tfr_op_binary_conv_i8(const int8_t *plane, int h, int w, int cin, int cout,
   const int ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1;
   uint32_t wbuf[9 * TFR_I8_MAX_CIN / 4 + 4]; /* the expanded weights, from a 16-byte boundary */
   int8_t *wexp = (int8_t *)(void *)((uint8_t *)wbuf + ((16u - ((uintptr_t)wbuf & 15u)) & 15u));
-  int32_t conv[TFR_I8_RUN];
+  int32_t convbuf[2 * TFR_I8_RUN + 1]; /* a block's ACCX slots, then its convs, from an 8-byte boundary */
+  int32_t *conv = convbuf + (((uintptr_t)convbuf & 7u) != 0);
   int o, oy, ox, nr = 1, n = 1;
   for (o = 0; o < cout; o++) {
     const uint32_t *wt = weight_bits + o * 9 * words;

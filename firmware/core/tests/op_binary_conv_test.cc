@@ -128,5 +128,11 @@ TEST(BinaryConv, SeventyOutputs) { Check(5, 40, 70, 1, 12); }
 // rows wider than one block (200 x 200: parts of a row)
 TEST(BinaryConv, ManyRowBlocks) { Check(31, 16, 3, 1, 21); }
 TEST(BinaryConv, RowsWiderThanOneBlock) { Check(200, 16, 2, 1, 22); }
+// the same with the byte path's other pass shapes: six-vector chunks only (32 and 64 channels),
+// six- and three-vector ones (48), the widest byte plane (256: 24 passes)
+TEST(BinaryConv, ManyRowBlocksSixVectorChunks) { Check(31, 32, 3, 1, 23); }
+TEST(BinaryConv, ManyRowBlocksMixedChunksStride2) { Check(29, 48, 2, 2, 24); }
+TEST(BinaryConv, RowsWiderThanOneBlockTwoChunks) { Check(200, 64, 1, 1, 25); }
+TEST(BinaryConv, WidestBytePlane) { Check(5, 256, 2, 1, 26); }
 TEST(BinaryConv, ByteTablesStride2) { Check(7, 24, 18, 2, 13); }
 TEST(BinaryConv, NibbleTablesPartialWord) { Check(6, 100, 40, 1, 14); }
