@@ -599,6 +599,10 @@ function sourceLine(file, line) {
   return (fs.readFileSync(p, 'utf8').split('\n')[line - 1] || '').trim();
 }
 
+/** A source line that is a loop's test: a for/while/do line, or a line marked `xtensa-cost: loop`
+ * (a loop written in inline assembly, whose portable twin on the host loops on that line). */
+const LOOP_LINE = /\b(for|while)\s*\(|\bdo\b|xtensa-cost: loop\b/;
+
 /** Matches machine loops to host loop counts and costs everything; `hosts`: { model: hostCounts }. */
 function costListing(listing, hosts) {
   const loops = [];
@@ -612,7 +616,7 @@ function costListing(listing, hosts) {
       // (GCC puts a LOOP instruction on a line of its setup; the for-line's increment stays inside).
       // (a loop test: a line with branch arcs that is a for/while/do line where the source is
       // known; a ternary or an if in a helper inlined into the loop has arcs too, but is no loop's test)
-      const loopLine = (x) => { const src = sourceLine(x.file, x.line); return src === '' || /\b(for|while)\s*\(|\bdo\b/.test(src); };
+      const loopLine = (x) => { const src = sourceLine(x.file, x.line); return src === '' || LOOP_LINE.test(src); };
       const hasTest = (x) => loopLine(x) &&
         Object.values(hosts).some((h) => { const e = h.lines[x.file] && h.lines[x.file][x.line]; return e && e.arcs.length >= 2; });
       // When the closing instruction is in an inlined function with no loop of its own (a helper
@@ -1042,7 +1046,7 @@ function summarize(table = loadTable(), { top = 10 } = {}) {
   return out;
 }
 
-module.exports = { generate, check, checkFrame, summarize, loadTable, sourcesHash, TABLE, buildCounting, hostCounts, bundledModels, loopIterations, parseObjdump, machineLoops, costListing, simulate };
+module.exports = { LOOP_LINE, generate, check, checkFrame, summarize, loadTable, sourcesHash, TABLE, buildCounting, hostCounts, bundledModels, loopIterations, parseObjdump, machineLoops, costListing, simulate };
 
 if (require.main === module) {
   const [cmd, ...rest] = process.argv.slice(2);

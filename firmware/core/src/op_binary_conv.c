@@ -588,9 +588,9 @@ TFR_KERNEL void pass_chunk(int k, int m, int stride_row, int *pa, int *pw) {
  * dst[(r * n + c) * cout] (contiguous pixels). The passes (see above), each over the block's
  * pixels in one stream: the first, those between (six-vector chunks, then three-vector ones),
  * the last, each written out so that every loop runs one path. A row's pixels but its last are
- * one TFR_PIX_RUN: a zero-overhead loop on the device, the loop its comment names on the host (the
- * same trip counts: scripts/xtensa-cost.js matches the two by that line, which has to read as a
- * loop); the last row apart, so that its last pixel reads its own vectors again. Not inlined: its
+ * one TFR_PIX_RUN: a zero-overhead loop on the device, a for loop on the host (the same trip
+ * counts: scripts/xtensa-cost.js matches the two by that line, marked `xtensa-cost: loop`); the
+ * last row apart, so that its last pixel reads its own vectors again. Not inlined: its
  * small stack frame keeps every local within reach of a short load (the caller's holds the
  * expanded weights and conv). */
 #if defined(__GNUC__) || defined(__clang__)
@@ -617,18 +617,18 @@ static void conv_i8_block(const int8_t *a, int nr, int n, int rstep, int step, i
   if (h6) {
     TFR_PIE_W6(s, wk);
     for (r = 1; r < nr; r++) {
-      TFR_PIX_RUN(FIRST, 6, s, p, d6n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+      TFR_PIX_RUN(FIRST, 6, s, p, d6n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
       TFR_PIX(FIRST, 6, s, p, d6r, x, cv);
     }
-    TFR_PIX_RUN(FIRST, 6, s, p, d6n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+    TFR_PIX_RUN(FIRST, 6, s, p, d6n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
     TFR_PIX(FIRST, 6, s, p, -80, x, cv);
   } else {
     TFR_PIE_W3(s, wk);
     for (r = 1; r < nr; r++) {
-      TFR_PIX_RUN(FIRST, 3, s, p, d3n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+      TFR_PIX_RUN(FIRST, 3, s, p, d3n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
       TFR_PIX(FIRST, 3, s, p, d3r, x, cv);
     }
-    TFR_PIX_RUN(FIRST, 3, s, p, d3n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+    TFR_PIX_RUN(FIRST, 3, s, p, d3n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
     TFR_PIX(FIRST, 3, s, p, -32, x, cv);
   }
   /* the passes between: ACCX from its slot and back */
@@ -638,10 +638,10 @@ static void conv_i8_block(const int8_t *a, int nr, int n, int rstep, int step, i
     TFR_PIE_A2(s, p);
     TFR_PIE_W6(s, wk);
     for (r = 1; r < nr; r++) {
-      TFR_PIX_RUN(MID, 6, s, p, d6n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+      TFR_PIX_RUN(MID, 6, s, p, d6n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
       TFR_PIX(MID, 6, s, p, d6r, x, cv);
     }
-    TFR_PIX_RUN(MID, 6, s, p, d6n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+    TFR_PIX_RUN(MID, 6, s, p, d6n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
     TFR_PIX(MID, 6, s, p, -80, x, cv);
   }
   for (; k < np - 1; k++) {
@@ -650,10 +650,10 @@ static void conv_i8_block(const int8_t *a, int nr, int n, int rstep, int step, i
     TFR_PIE_A2(s, p);
     TFR_PIE_W3(s, wk);
     for (r = 1; r < nr; r++) {
-      TFR_PIX_RUN(MID, 3, s, p, d3n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+      TFR_PIX_RUN(MID, 3, s, p, d3n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
       TFR_PIX(MID, 3, s, p, d3r, x, cv);
     }
-    TFR_PIX_RUN(MID, 3, s, p, d3n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+    TFR_PIX_RUN(MID, 3, s, p, d3n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
     TFR_PIX(MID, 3, s, p, -32, x, cv);
   }
   /* the last pass: ACCX from its slot, its low 32 bits the conv */
@@ -663,18 +663,18 @@ static void conv_i8_block(const int8_t *a, int nr, int n, int rstep, int step, i
   if (m % 2 == 0) {
     TFR_PIE_W6(s, wk);
     for (r = 1; r < nr; r++) {
-      TFR_PIX_RUN(LAST, 6, s, p, d6n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+      TFR_PIX_RUN(LAST, 6, s, p, d6n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
       TFR_PIX(LAST, 6, s, p, d6r, x, cv);
     }
-    TFR_PIX_RUN(LAST, 6, s, p, d6n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+    TFR_PIX_RUN(LAST, 6, s, p, d6n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
     TFR_PIX(LAST, 6, s, p, -80, x, cv);
   } else {
     TFR_PIE_W3(s, wk);
     for (r = 1; r < nr; r++) {
-      TFR_PIX_RUN(LAST, 3, s, p, d3n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+      TFR_PIX_RUN(LAST, 3, s, p, d3n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
       TFR_PIX(LAST, 3, s, p, d3r, x, cv);
     }
-    TFR_PIX_RUN(LAST, 3, s, p, d3n, x, cv, n - 1); /* for (c = 1; c < n; c++) */
+    TFR_PIX_RUN(LAST, 3, s, p, d3n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
     TFR_PIX(LAST, 3, s, p, -32, x, cv);
   }
   if (accumulate && prelu)
@@ -687,27 +687,16 @@ static void conv_i8_block(const int8_t *a, int nr, int n, int rstep, int step, i
     epilogue_run(conv, nr * n, scale, bias, 0, 0, slope, dst, cout);
 }
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "the byte path's weight expansion assumes little-endian words"
-#endif
-/* pm1x4[v]: bits 0..3 of v as four bytes +1 (0x01) / -1 (0xFF), bit j in byte j */
-#define TFR_PM1B(v, j) ((((v) >> (j)) & 1) ? 0x01u : 0xFFu)
-#define TFR_PM1X4(v) (TFR_PM1B(v, 0) | TFR_PM1B(v, 1) << 8 | TFR_PM1B(v, 2) << 16 | TFR_PM1B(v, 3) << 24)
-static const uint32_t pm1x4[16] = {TFR_PM1X4(0),  TFR_PM1X4(1),  TFR_PM1X4(2),  TFR_PM1X4(3),
-                                   TFR_PM1X4(4),  TFR_PM1X4(5),  TFR_PM1X4(6),  TFR_PM1X4(7),
-                                   TFR_PM1X4(8),  TFR_PM1X4(9),  TFR_PM1X4(10), TFR_PM1X4(11),
-                                   TFR_PM1X4(12), TFR_PM1X4(13), TFR_PM1X4(14), TFR_PM1X4(15)};
-
-/* 32 channels of bits b as +-1 bytes at d (eight 32-bit stores) */
+/* 32 channels of bits b as +-1 bytes at d (tfr_pm1x4: the byte path's nibble table, op_binarize.c) (eight 32-bit stores) */
 TFR_KERNEL void expand32(uint32_t b, uint32_t *d) {
-  d[0] = pm1x4[b & 15u];
-  d[1] = pm1x4[(b >> 4) & 15u];
-  d[2] = pm1x4[(b >> 8) & 15u];
-  d[3] = pm1x4[(b >> 12) & 15u];
-  d[4] = pm1x4[(b >> 16) & 15u];
-  d[5] = pm1x4[(b >> 20) & 15u];
-  d[6] = pm1x4[(b >> 24) & 15u];
-  d[7] = pm1x4[b >> 28];
+  d[0] = tfr_pm1x4[b & 15u];
+  d[1] = tfr_pm1x4[(b >> 4) & 15u];
+  d[2] = tfr_pm1x4[(b >> 8) & 15u];
+  d[3] = tfr_pm1x4[(b >> 12) & 15u];
+  d[4] = tfr_pm1x4[(b >> 16) & 15u];
+  d[5] = tfr_pm1x4[(b >> 20) & 15u];
+  d[6] = tfr_pm1x4[(b >> 24) & 15u];
+  d[7] = tfr_pm1x4[b >> 28];
 }
 
 /* The weights of one output as +-1 bytes, [tap][cp]: four channels per look-up and 32-bit store
@@ -725,10 +714,10 @@ static void expand_weights(const uint32_t *wt, int words, int cp, int8_t *wexp) 
   if (nw == 0) {
     for (t = 0; t < 9; t++, wt += words) { /* the taps' last 16 channels apart */
       for (w = 0; w < cp / 32; w++, d += 8) expand32(wt[w], d);
-      d[0] = pm1x4[wt[w] & 15u];
-      d[1] = pm1x4[(wt[w] >> 4) & 15u];
-      d[2] = pm1x4[(wt[w] >> 8) & 15u];
-      d[3] = pm1x4[(wt[w] >> 12) & 15u];
+      d[0] = tfr_pm1x4[wt[w] & 15u];
+      d[1] = tfr_pm1x4[(wt[w] >> 4) & 15u];
+      d[2] = tfr_pm1x4[(wt[w] >> 8) & 15u];
+      d[3] = tfr_pm1x4[(wt[w] >> 12) & 15u];
       d += 4;
     }
   }
