@@ -30,8 +30,9 @@ TEST(Shortcut, InPlaceEqualsOutOfPlaceWhenCoutAtMostTwiceCin) {
   for (size_t i = 0; i < out.size(); i++) EXPECT_EQ(buf[i], out[i]) << i;
 }
 
-// Every path (16, 8 and 4 outputs per vector, pixel pairs, scalar tails) against the plain
-// definition, bit for bit, out of place and in place.
+// Every path (SIMD: 16, 8 and 4 outputs per vector, pixel pairs; scalar: pixel pairs of four
+// outputs per step, single pixels; the tails) against the plain definition, bit for bit, out of
+// place and in place.
 static void CheckShortcut(int h, int cin, int cout) {
   const int ho = h / 2;
   std::vector<float> in(h * h * cin), sw(cout * cin), sb(cout), pooled(cin);
@@ -73,4 +74,12 @@ TEST(Shortcut, OddWidthsAndTails) {
   CheckShortcut(10, 7, 30);
   CheckShortcut(6, 9, 5);
   CheckShortcut(14, 40, 3);
+}
+// The scalar pixel pairs (cin a multiple of four, at most 64): output tails, an odd last pixel,
+// cout = 2 * cin in place, and the widest layer they take; wider ones go one pixel at a time.
+TEST(Shortcut, ScalarPairsAndTheirLimits) {
+  CheckShortcut(10, 8, 14);
+  CheckShortcut(8, 8, 16);
+  CheckShortcut(6, 64, 20);
+  CheckShortcut(6, 68, 12);
 }
