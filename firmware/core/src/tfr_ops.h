@@ -23,6 +23,8 @@ extern "C" {
 float tfr_expf(float x);
 /* 1 / (1 + tfr_expf(-x)) */
 float tfr_sigmoidf(float x);
+/* v[j] = tfr_sigmoidf(v[j]) for j = 0..3, bit for bit: four interleaved chains */
+void tfr_sigmoidf_x4(float *v);
 
 /* Fast-path macros (the reference path, none of them, is always built and tested too):
  *   TFR_USE_BUILTIN_POPCOUNT  compiler popcount (x86 -mpopcnt, wasm i32.popcnt)
