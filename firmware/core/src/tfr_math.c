@@ -1,6 +1,5 @@
 #include "tfr_ops.h"
 
-#include <math.h>
 
 float tfr_expf(float x) {
   union {
@@ -49,7 +48,7 @@ typedef union {
 #define TFR_SIG_LANE_A(j)                                                                        \
   uint32_t xb##j, sp##j; /* sp: the bits 2^n is replaced by (+0, x) where the mask is set */     \
   int32_t mk##j, sg##j;                                                                          \
-  float c##j, fn##j, r##j, p##j, e##j;                                                           \
+  float c##j, ca##j, fn##j, r##j, p##j, e##j;                                                   \
   int n##j;                                                                                      \
   {                                                                                              \
     tfr_fbits in, cv;                                                                            \
@@ -67,9 +66,11 @@ typedef union {
     sg##j = (int32_t)cb >> 31;                                                                   \
     cv.u = cb;                                                                                   \
     c##j = cv.f;                                                                                 \
+    cv.u = cb & 0x7fffffffu;                                                                     \
+    ca##j = cv.f; /* |x| */                                                                      \
   }
 #define TFR_SIG_LANE_N(j)                                                                        \
-  n##j = (((int)(fabsf(c##j) * 1.44269502f + 0.5f)) ^ sg##j) - sg##j;                            \
+  n##j = (((int)(ca##j * 1.44269502f + 0.5f)) ^ sg##j) - sg##j;                                  \
   fn##j = (float)n##j;                                                                           \
   r##j = c##j - fn##j * 0.693359375f
 #define TFR_SIG_LANE_R(j) r##j = r##j - fn##j * -2.12194440e-4f
