@@ -63,6 +63,55 @@ TFR_INLINE void spatial_conv(const float *mean, const float *mx, int pw, int y, 
 }
 #endif
 
+#if defined(__GNUC__) || defined(__clang__)
+#define TFR_CBAM_INLINE static inline __attribute__((always_inline))
+#else
+#define TFR_CBAM_INLINE static inline
+#endif
+
+/* Channel mean and max of four pixels (p0: the first, c channels each) side by side (independent
+ * sums, so the FPU's latency overlaps), each over its channels in order; two channels per step
+ * (pointers walked once per two). pow2 (a constant at each call): c = 2^e, whose exact reciprocal
+ * inv_c = 2^-e makes the product the quotient, bit for bit. */
+TFR_CBAM_INLINE void stats4(const float *p0, int c, const int pow2, float inv_c, float *mo, float *xo) {
+  const float *p1 = p0 + c, *p2 = p1 + c, *p3 = p2 + c;
+  float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, m0 = p0[0], m1 = p1[0], m2 = p2[0], m3 = p3[0];
+  int k;
+#define TFR_STATS_STEP(o)                                                      \
+  {                                                                            \
+    const float v0 = p0[o], v1 = p1[o], v2 = p2[o], v3 = p3[o];                \
+    s0 = s0 + v0;                                                              \
+    s1 = s1 + v1;                                                              \
+    s2 = s2 + v2;                                                              \
+    s3 = s3 + v3;                                                              \
+    if (v0 > m0) m0 = v0;                                                      \
+    if (v1 > m1) m1 = v1;                                                      \
+    if (v2 > m2) m2 = v2;                                                      \
+    if (v3 > m3) m3 = v3;                                                      \
+  }
+  for (k = 0; k + 2 <= c; k += 2, p0 += 2, p1 += 2, p2 += 2, p3 += 2) {
+    TFR_STATS_STEP(0)
+    TFR_STATS_STEP(1)
+  }
+  if (k < c) TFR_STATS_STEP(0)
+#undef TFR_STATS_STEP
+  if (pow2) {
+    mo[0] = s0 * inv_c;
+    mo[1] = s1 * inv_c;
+    mo[2] = s2 * inv_c;
+    mo[3] = s3 * inv_c;
+  } else {
+    mo[0] = s0 / (float)c;
+    mo[1] = s1 / (float)c;
+    mo[2] = s2 / (float)c;
+    mo[3] = s3 / (float)c;
+  }
+  xo[0] = m0;
+  xo[1] = m1;
+  xo[2] = m2;
+  xo[3] = m3;
+}
+
 void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *sw, float sb, float *scratch) {
   const int pw = w + 6, plane = (h + 6) * (w + 6);
   float *mean = scratch, *mx = scratch + plane; /* [h+6][w+6] each */
@@ -79,46 +128,11 @@ void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *sw, float s
     for (; xx + 8 <= w; xx += 8) channel_stats(x + (y * w + xx) * c, c, 2, mean + (y + 3) * pw + xx + 3, mx + (y + 3) * pw + xx + 3);
     for (; xx + 4 <= w; xx += 4) channel_stats(x + (y * w + xx) * c, c, 1, mean + (y + 3) * pw + xx + 3, mx + (y + 3) * pw + xx + 3);
 #endif
-    /* scalar: four pixels side by side (independent sums, so the FPU's latency overlaps), each
-     * over its channels in order as below; two channels per step (pointers walked once per two) */
-    for (; xx + 4 <= w; xx += 4) {
-      const float *p0 = x + (y * w + xx) * c, *p1 = p0 + c, *p2 = p1 + c, *p3 = p2 + c;
-      float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, m0 = p0[0], m1 = p1[0], m2 = p2[0], m3 = p3[0];
-      float *mo = mean + (y + 3) * pw + xx + 3, *xo = mx + (y + 3) * pw + xx + 3;
-#define TFR_STATS_STEP(o)                                                      \
-  {                                                                            \
-    const float v0 = p0[o], v1 = p1[o], v2 = p2[o], v3 = p3[o];                \
-    s0 = s0 + v0;                                                              \
-    s1 = s1 + v1;                                                              \
-    s2 = s2 + v2;                                                              \
-    s3 = s3 + v3;                                                              \
-    if (v0 > m0) m0 = v0;                                                      \
-    if (v1 > m1) m1 = v1;                                                      \
-    if (v2 > m2) m2 = v2;                                                      \
-    if (v3 > m3) m3 = v3;                                                      \
-  }
-      for (k = 0; k + 2 <= c; k += 2, p0 += 2, p1 += 2, p2 += 2, p3 += 2) {
-        TFR_STATS_STEP(0)
-        TFR_STATS_STEP(1)
-      }
-      if (k < c) TFR_STATS_STEP(0)
-#undef TFR_STATS_STEP
-      if (pow2) { /* c = 2^e: the product by the exact 2^-e is the quotient, bit for bit */
-        mo[0] = s0 * inv_c;
-        mo[1] = s1 * inv_c;
-        mo[2] = s2 * inv_c;
-        mo[3] = s3 * inv_c;
-      } else {
-        mo[0] = s0 / (float)c;
-        mo[1] = s1 / (float)c;
-        mo[2] = s2 / (float)c;
-        mo[3] = s3 / (float)c;
-      }
-      xo[0] = m0;
-      xo[1] = m1;
-      xo[2] = m2;
-      xo[3] = m3;
-    }
+    /* scalar: four pixels at a time (stats4), one loop per divisor kind */
+    if (pow2)
+      for (; xx + 4 <= w; xx += 4) stats4(x + (y * w + xx) * c, c, 1, inv_c, mean + (y + 3) * pw + xx + 3, mx + (y + 3) * pw + xx + 3);
+    else
+      for (; xx + 4 <= w; xx += 4) stats4(x + (y * w + xx) * c, c, 0, inv_c, mean + (y + 3) * pw + xx + 3, mx + (y + 3) * pw + xx + 3);
     for (; xx < w; xx++) {
       const float *p = x + (y * w + xx) * c;
       float sum = 0.0f, m = p[0];
