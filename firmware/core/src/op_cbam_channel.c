@@ -46,16 +46,37 @@ void tfr_op_cbam_channel(float *x, int hw, int c, int hidden, const float *w1, c
   for (; k + 8 <= k4; k += 8) pool_channels(x, hw, c, k, 2, avg, mx);
   for (; k < k4; k += 4) pool_channels(x, hw, c, k, 1, avg, mx);
 #endif
-  for (k = k4; k < c; k++) {
-    avg[k] = 0.0f;
-    mx[k] = x[k];
-  }
-  for (i = 0; i < hw && k4 < c; i++) {
-    const float *p = x + i * c;
-    for (k = k4; k < c; k++) {
-      avg[k] = avg[k] + p[k];
-      if (p[k] > mx[k]) mx[k] = p[k];
+  /* scalar: four channels per pass over the pixels, their sums and maxima in registers (four
+   * independent chains each), each channel over the pixels in order */
+  for (k = k4; k + 4 <= c; k += 4) {
+    const float *p = x + k;
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, m0 = p[0], m1 = p[1], m2 = p[2], m3 = p[3];
+    for (i = 0; i < hw; i++, p += c) {
+      const float v0 = p[0], v1 = p[1], v2 = p[2], v3 = p[3];
+      s0 = s0 + v0;
+      s1 = s1 + v1;
+      s2 = s2 + v2;
+      s3 = s3 + v3;
+      TFR_MAX4(m0, m1, m2, m3, v0, v1, v2, v3);
     }
+    avg[k] = s0;
+    avg[k + 1] = s1;
+    avg[k + 2] = s2;
+    avg[k + 3] = s3;
+    mx[k] = m0;
+    mx[k + 1] = m1;
+    mx[k + 2] = m2;
+    mx[k + 3] = m3;
+  }
+  for (; k < c; k++) {
+    const float *p = x + k;
+    float s0 = 0.0f, m0 = p[0];
+    for (i = 0; i < hw; i++, p += c) {
+      s0 = s0 + p[0];
+      if (p[0] > m0) m0 = p[0];
+    }
+    avg[k] = s0;
+    mx[k] = m0;
   }
   for (k = 0; k < c; k++) avg[k] = avg[k] / (float)hw;
   mlp(avg, c, hidden, w1, b1, w2, b2, h, ma);

@@ -77,26 +77,6 @@ TFR_CBAM_INLINE void stats4(const float *p0, int c, const int pow2, float inv_c,
   const float *p1 = p0 + c, *p2 = p1 + c, *p3 = p2 + c;
   float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, m0 = p0[0], m1 = p1[0], m2 = p2[0], m3 = p3[0];
   int k;
-#if defined(__XTENSA__) && !defined(__XTENSA_SOFT_FLOAT__)
-  /* Xtensa FPU: the four `if (v > m) m = v` as four compares into four boolean registers, then
-   * four conditional moves (olt.s b, m, v is "m < v, ordered", i.e. v > m; NaN never moves), so
-   * the compares overlap instead of each move waiting on b0 (GCC uses b0 only; b1-b3 are bits of
-   * the same BR register, saved and restored with it, and hold nothing of GCC's) */
-#define TFR_MAX4(v0, v1, v2, v3)                                                                    \
-  __asm__("olt.s b0, %0, %4\n\tolt.s b1, %1, %5\n\tolt.s b2, %2, %6\n\tolt.s b3, %3, %7\n\t"       \
-          "movt.s %0, %4, b0\n\tmovt.s %1, %5, b1\n\tmovt.s %2, %6, b2\n\tmovt.s %3, %7, b3"           \
-          : "+f"(m0), "+f"(m1), "+f"(m2), "+f"(m3)                                                  \
-          : "f"(v0), "f"(v1), "f"(v2), "f"(v3)                                                      \
-          : "b0")
-#else
-#define TFR_MAX4(v0, v1, v2, v3)                                               \
-  {                                                                            \
-    if (v0 > m0) m0 = v0;                                                      \
-    if (v1 > m1) m1 = v1;                                                      \
-    if (v2 > m2) m2 = v2;                                                      \
-    if (v3 > m3) m3 = v3;                                                      \
-  }
-#endif
 #define TFR_STATS_STEP(o)                                                      \
   {                                                                            \
     const float v0 = p0[o], v1 = p1[o], v2 = p2[o], v3 = p3[o];                \
@@ -104,7 +84,7 @@ TFR_CBAM_INLINE void stats4(const float *p0, int c, const int pow2, float inv_c,
     s1 = s1 + v1;                                                              \
     s2 = s2 + v2;                                                              \
     s3 = s3 + v3;                                                              \
-    TFR_MAX4(v0, v1, v2, v3);                                                  \
+    TFR_MAX4(m0, m1, m2, m3, v0, v1, v2, v3);                                  \
   }
   for (k = 0; k + 2 <= c; k += 2, p0 += 2, p1 += 2, p2 += 2, p3 += 2) {
     TFR_STATS_STEP(0)
@@ -112,7 +92,6 @@ TFR_CBAM_INLINE void stats4(const float *p0, int c, const int pow2, float inv_c,
   }
   if (k < c) TFR_STATS_STEP(0)
 #undef TFR_STATS_STEP
-#undef TFR_MAX4
   if (pow2) {
     mo[0] = s0 * inv_c;
     mo[1] = s1 * inv_c;
