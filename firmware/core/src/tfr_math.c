@@ -36,7 +36,7 @@ float tfr_sigmoidf(float x) { return 1.0f / (1.0f + tfr_expf(-x)); }
  *  - the special cases are decided on the input's bits with masks, not branches: a NaN and an
  *    x below -87 compute on 0 (so the int cast is in range, p = 1), then the scale 2^n is
  *    replaced by +0 below -87 (p * +0: the +0 tfr_expf returns) and by x itself for a NaN
- *    (1 * x: the NaN x, then 1 + NaN as in tfr_sigmoidf; no other float result is changed);
+ *    (1 * x: a NaN, so the result is a NaN as tfr_sigmoidf's; no other float result is changed);
  *  - n = (int)(t + (t >= 0 ? 0.5 : -0.5)) is formed as +-(int)(|t| + 0.5), |t| = |x| * log2(e):
  *    rounding is symmetric in sign, so t - 0.5 = -(|t| + 0.5) exactly and n is the same integer
  *    (t = -0 included: n = 0 either way); n is no float result, it feeds fn = (float)n and 2^n.

@@ -25,7 +25,8 @@ TEST(Math, SigmoidIsOneOverOnePlusExp) {
   EXPECT_EQ(tfr_sigmoidf(200.0f), 1.0f);
 }
 
-// The four-input sigmoid (CBAM, scalar builds) is tfr_sigmoidf bit for bit, edges included.
+// The four-input sigmoid (CBAM, scalar builds) is tfr_sigmoidf bit for bit, edges included (a NaN
+// in gives a NaN out).
 TEST(Math, FourInputSigmoidEqualsTheScalarOneBitForBit) {
   std::vector<float> xs = {0.0f,   -0.0f,    88.0f,   88.5f,   -88.0f, -88.5f, 1000.0f,  -1000.0f, 87.0f,
                            -87.0f, 87.5f,    -87.5f,  NAN,     -NAN,   INFINITY, -INFINITY, 0.5f,   -0.5f,
@@ -44,6 +45,10 @@ TEST(Math, FourInputSigmoidEqualsTheScalarOneBitForBit) {
     tfr_sigmoidf_x4(s);
     for (int j = 0; j < 4; j++) {
       const float want = tfr_sigmoidf(xs[i + j]);
+      if (std::isnan(want)) { // a NaN's sign and payload are the compiler's (they differ under ASan/UBSan)
+        EXPECT_TRUE(std::isnan(s[j])) << "lane " << j;
+        continue;
+      }
       EXPECT_EQ(0, std::memcmp(&s[j], &want, 4)) << "sigmoid x=" << xs[i + j] << " lane " << j;
     }
   }
