@@ -46,16 +46,37 @@ void tfr_op_cbam_channel(float *x, int hw, int c, int hidden, const float *w1, c
   for (; k + 8 <= k4; k += 8) pool_channels(x, hw, c, k, 2, avg, mx);
   for (; k < k4; k += 4) pool_channels(x, hw, c, k, 1, avg, mx);
 #endif
-  for (k = k4; k < c; k++) {
-    avg[k] = 0.0f;
-    mx[k] = x[k];
-  }
-  for (i = 0; i < hw && k4 < c; i++) {
-    const float *p = x + i * c;
-    for (k = k4; k < c; k++) {
-      avg[k] = avg[k] + p[k];
-      if (p[k] > mx[k]) mx[k] = p[k];
+  /* scalar: four channels per pass over the pixels, their sums and maxima in registers (four
+   * independent chains each), each channel over the pixels in order */
+  for (k = k4; k + 4 <= c; k += 4) {
+    const float *p = x + k;
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, m0 = p[0], m1 = p[1], m2 = p[2], m3 = p[3];
+    for (i = 0; i < hw; i++, p += c) {
+      const float v0 = p[0], v1 = p[1], v2 = p[2], v3 = p[3];
+      s0 = s0 + v0;
+      s1 = s1 + v1;
+      s2 = s2 + v2;
+      s3 = s3 + v3;
+      TFR_MAX4(m0, m1, m2, m3, v0, v1, v2, v3);
     }
+    avg[k] = s0;
+    avg[k + 1] = s1;
+    avg[k + 2] = s2;
+    avg[k + 3] = s3;
+    mx[k] = m0;
+    mx[k + 1] = m1;
+    mx[k + 2] = m2;
+    mx[k + 3] = m3;
+  }
+  for (; k < c; k++) {
+    const float *p = x + k;
+    float s0 = 0.0f, m0 = p[0];
+    for (i = 0; i < hw; i++, p += c) {
+      s0 = s0 + p[0];
+      if (p[0] > m0) m0 = p[0];
+    }
+    avg[k] = s0;
+    mx[k] = m0;
   }
   for (k = 0; k < c; k++) avg[k] = avg[k] / (float)hw;
   mlp(avg, c, hidden, w1, b1, w2, b2, h, ma);
@@ -64,20 +85,40 @@ void tfr_op_cbam_channel(float *x, int hw, int c, int hidden, const float *w1, c
 #if defined(TFR_USE_SIMD)
   for (; k < k4; k += 4) tfr_v4f_store(ma + k, tfr_sigmoidf4(tfr_v4f_load(ma + k) + tfr_v4f_load(mm + k)));
 #endif
+  for (; k + 4 <= c; k += 4) { /* four interleaved exp chains */
+    for (i = 0; i < 4; i++) ma[k + i] = ma[k + i] + mm[k + i];
+    tfr_sigmoidf_x4(ma + k);
+  }
   for (; k < c; k++) ma[k] = tfr_sigmoidf(ma[k] + mm[k]);
+#if defined(TFR_USE_SIMD)
   for (i = 0; i < hw; i++) {
     float *p = x + i * c;
-    k = 0;
-#if defined(TFR_USE_SIMD)
-    for (; k < k4; k += 4) tfr_v4f_store(p + k, tfr_v4f_load(p + k) * tfr_v4f_load(ma + k));
-#endif
-    for (; k + 4 <= c; k += 4) { /* four independent products per step */
-      const float v0 = p[k] * ma[k], v1 = p[k + 1] * ma[k + 1], v2 = p[k + 2] * ma[k + 2], v3 = p[k + 3] * ma[k + 3];
-      p[k] = v0;
-      p[k + 1] = v1;
-      p[k + 2] = v2;
-      p[k + 3] = v3;
-    }
+    for (k = 0; k < k4; k += 4) tfr_v4f_store(p + k, tfr_v4f_load(p + k) * tfr_v4f_load(ma + k));
     for (; k < c; k++) p[k] = p[k] * ma[k];
   }
+#else
+  /* eight channels per pass over the pixels: their factors stay in registers, one pointer walks */
+  for (k = 0; k + 8 <= c; k += 8) {
+    const float f0 = ma[k], f1 = ma[k + 1], f2 = ma[k + 2], f3 = ma[k + 3];
+    const float f4 = ma[k + 4], f5 = ma[k + 5], f6 = ma[k + 6], f7 = ma[k + 7];
+    float *p = x + k;
+    for (i = 0; i < hw; i++, p += c) {
+      const float v0 = p[0] * f0, v1 = p[1] * f1, v2 = p[2] * f2, v3 = p[3] * f3;
+      const float v4 = p[4] * f4, v5 = p[5] * f5, v6 = p[6] * f6, v7 = p[7] * f7;
+      p[0] = v0;
+      p[1] = v1;
+      p[2] = v2;
+      p[3] = v3;
+      p[4] = v4;
+      p[5] = v5;
+      p[6] = v6;
+      p[7] = v7;
+    }
+  }
+  for (; k < c; k++) {
+    const float f0 = ma[k];
+    float *p = x + k;
+    for (i = 0; i < hw; i++, p += c) p[0] = p[0] * f0;
+  }
+#endif
 }

@@ -63,10 +63,59 @@ TFR_INLINE void spatial_conv(const float *mean, const float *mx, int pw, int y, 
 }
 #endif
 
+#if defined(__GNUC__) || defined(__clang__)
+#define TFR_CBAM_INLINE static inline __attribute__((always_inline))
+#else
+#define TFR_CBAM_INLINE static inline
+#endif
+
+/* Channel mean and max of four pixels (p0: the first, c channels each) side by side (independent
+ * sums, so the FPU's latency overlaps), each over its channels in order; two channels per step
+ * (pointers walked once per two). pow2 (a constant at each call): c = 2^e, whose exact reciprocal
+ * inv_c = 2^-e makes the product the quotient, bit for bit. */
+TFR_CBAM_INLINE void stats4(const float *p0, int c, const int pow2, float inv_c, float *mo, float *xo) {
+  const float *p1 = p0 + c, *p2 = p1 + c, *p3 = p2 + c;
+  float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, m0 = p0[0], m1 = p1[0], m2 = p2[0], m3 = p3[0];
+  int k;
+#define TFR_STATS_STEP(o)                                                      \
+  {                                                                            \
+    const float v0 = p0[o], v1 = p1[o], v2 = p2[o], v3 = p3[o];                \
+    s0 = s0 + v0;                                                              \
+    s1 = s1 + v1;                                                              \
+    s2 = s2 + v2;                                                              \
+    s3 = s3 + v3;                                                              \
+    TFR_MAX4(m0, m1, m2, m3, v0, v1, v2, v3);                                  \
+  }
+  for (k = 0; k + 2 <= c; k += 2, p0 += 2, p1 += 2, p2 += 2, p3 += 2) {
+    TFR_STATS_STEP(0)
+    TFR_STATS_STEP(1)
+  }
+  if (k < c) TFR_STATS_STEP(0)
+#undef TFR_STATS_STEP
+  if (pow2) {
+    mo[0] = s0 * inv_c;
+    mo[1] = s1 * inv_c;
+    mo[2] = s2 * inv_c;
+    mo[3] = s3 * inv_c;
+  } else {
+    mo[0] = s0 / (float)c;
+    mo[1] = s1 / (float)c;
+    mo[2] = s2 / (float)c;
+    mo[3] = s3 / (float)c;
+  }
+  xo[0] = m0;
+  xo[1] = m1;
+  xo[2] = m2;
+  xo[3] = m3;
+}
+
 void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *sw, float sb, float *scratch) {
   const int pw = w + 6, plane = (h + 6) * (w + 6);
   float *mean = scratch, *mx = scratch + plane; /* [h+6][w+6] each */
   float *s = scratch + 2 * plane;               /* [h][w] */
+  /* the mean's divisor: a power of two c = 2^e (e <= 24) has the exact reciprocal 2^-e */
+  const int pow2 = c > 0 && c <= (1 << 24) && (c & (c - 1)) == 0;
+  const float inv_c = 1.0f / (float)c;
   int y, xx, k, ky, kx, i;
   for (i = 0; i < 2 * plane; i++) scratch[i] = 0.0f;
   for (y = 0; y < h; y++) {
@@ -76,32 +125,11 @@ void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *sw, float s
     for (; xx + 8 <= w; xx += 8) channel_stats(x + (y * w + xx) * c, c, 2, mean + (y + 3) * pw + xx + 3, mx + (y + 3) * pw + xx + 3);
     for (; xx + 4 <= w; xx += 4) channel_stats(x + (y * w + xx) * c, c, 1, mean + (y + 3) * pw + xx + 3, mx + (y + 3) * pw + xx + 3);
 #endif
-    /* scalar: four pixels side by side (independent sums, so the FPU's latency overlaps), each
-     * over its channels in order as below */
-    for (; xx + 4 <= w; xx += 4) {
-      const float *p0 = x + (y * w + xx) * c, *p1 = p0 + c, *p2 = p1 + c, *p3 = p2 + c;
-      float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, m0 = p0[0], m1 = p1[0], m2 = p2[0], m3 = p3[0];
-      float *mo = mean + (y + 3) * pw + xx + 3, *xo = mx + (y + 3) * pw + xx + 3;
-      for (k = 0; k < c; k++) {
-        const float v0 = p0[k], v1 = p1[k], v2 = p2[k], v3 = p3[k];
-        s0 = s0 + v0;
-        s1 = s1 + v1;
-        s2 = s2 + v2;
-        s3 = s3 + v3;
-        if (v0 > m0) m0 = v0;
-        if (v1 > m1) m1 = v1;
-        if (v2 > m2) m2 = v2;
-        if (v3 > m3) m3 = v3;
-      }
-      mo[0] = s0 / (float)c;
-      mo[1] = s1 / (float)c;
-      mo[2] = s2 / (float)c;
-      mo[3] = s3 / (float)c;
-      xo[0] = m0;
-      xo[1] = m1;
-      xo[2] = m2;
-      xo[3] = m3;
-    }
+    /* scalar: four pixels at a time (stats4), one loop per divisor kind */
+    if (pow2)
+      for (; xx + 4 <= w; xx += 4) stats4(x + (y * w + xx) * c, c, 1, inv_c, mean + (y + 3) * pw + xx + 3, mx + (y + 3) * pw + xx + 3);
+    else
+      for (; xx + 4 <= w; xx += 4) stats4(x + (y * w + xx) * c, c, 0, inv_c, mean + (y + 3) * pw + xx + 3, mx + (y + 3) * pw + xx + 3);
     for (; xx < w; xx++) {
       const float *p = x + (y * w + xx) * c;
       float sum = 0.0f, m = p[0];
@@ -121,28 +149,36 @@ void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *sw, float s
     for (; xx + 8 <= w; xx += 8) spatial_conv(mean, mx, pw, y, xx, 2, sw, sb, s + y * w + xx);
     for (; xx + 4 <= w; xx += 4) spatial_conv(mean, mx, pw, y, xx, 1, sw, sb, s + y * w + xx);
 #endif
-    /* scalar: four pixels side by side, each summed in the order below */
+    /* scalar: four pixels side by side, each summed in the order below; a kernel row fully
+     * unrolled, so each of its 10 + 10 inputs is loaded once for the four pixels */
     for (; xx + 4 <= w; xx += 4) {
-      float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-      for (ky = 0; ky < 7; ky++) {
-        const float *a = mean + (y + ky) * pw + xx, *b = mx + (y + ky) * pw + xx;
-        for (kx = 0; kx < 7; kx++) {
-          const float *wt = sw + (ky * 7 + kx) * 2;
-          const float w0 = wt[0], w1 = wt[1];
-          a0 = a0 + w0 * a[kx];
-          a1 = a1 + w0 * a[kx + 1];
-          a2 = a2 + w0 * a[kx + 2];
-          a3 = a3 + w0 * a[kx + 3];
-          a0 = a0 + w1 * b[kx];
-          a1 = a1 + w1 * b[kx + 1];
-          a2 = a2 + w1 * b[kx + 2];
-          a3 = a3 + w1 * b[kx + 3];
-        }
+      float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, v[4];
+      const float *a = mean + y * pw + xx, *b = mx + y * pw + xx, *wt = sw;
+      for (ky = 0; ky < 7; ky++, a += pw, b += pw, wt += 14) {
+#define TFR_TAP(kx)                                                            \
+  {                                                                            \
+    const float w0 = wt[2 * (kx)], w1 = wt[2 * (kx) + 1];                      \
+    a0 = a0 + w0 * a[(kx)];                                                    \
+    a1 = a1 + w0 * a[(kx) + 1];                                                \
+    a2 = a2 + w0 * a[(kx) + 2];                                                \
+    a3 = a3 + w0 * a[(kx) + 3];                                                \
+    a0 = a0 + w1 * b[(kx)];                                                    \
+    a1 = a1 + w1 * b[(kx) + 1];                                                \
+    a2 = a2 + w1 * b[(kx) + 2];                                                \
+    a3 = a3 + w1 * b[(kx) + 3];                                                \
+  }
+        TFR_TAP(0) TFR_TAP(1) TFR_TAP(2) TFR_TAP(3) TFR_TAP(4) TFR_TAP(5) TFR_TAP(6)
+#undef TFR_TAP
       }
-      s[y * w + xx] = tfr_sigmoidf(a0 + sb);
-      s[y * w + xx + 1] = tfr_sigmoidf(a1 + sb);
-      s[y * w + xx + 2] = tfr_sigmoidf(a2 + sb);
-      s[y * w + xx + 3] = tfr_sigmoidf(a3 + sb);
+      v[0] = a0 + sb;
+      v[1] = a1 + sb;
+      v[2] = a2 + sb;
+      v[3] = a3 + sb;
+      tfr_sigmoidf_x4(v);
+      s[y * w + xx] = v[0];
+      s[y * w + xx + 1] = v[1];
+      s[y * w + xx + 2] = v[2];
+      s[y * w + xx + 3] = v[3];
     }
     for (; xx < w; xx++) {
       float acc = 0.0f;
@@ -164,12 +200,18 @@ void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *sw, float s
 #if defined(TFR_USE_SIMD)
     for (; k + 4 <= c; k += 4) tfr_v4f_store(p + k, tfr_v4f_load(p + k) * tfr_v4f_splat(a));
 #endif
-    for (; k + 4 <= c; k += 4) { /* four independent products per step */
-      const float v0 = p[k] * a, v1 = p[k + 1] * a, v2 = p[k + 2] * a, v3 = p[k + 3] * a;
-      p[k] = v0;
-      p[k + 1] = v1;
-      p[k + 2] = v2;
-      p[k + 3] = v3;
+    for (; k + 8 <= c; k += 8) { /* eight independent products per step, one pointer */
+      float *q = p + k;
+      const float v0 = q[0] * a, v1 = q[1] * a, v2 = q[2] * a, v3 = q[3] * a;
+      const float v4 = q[4] * a, v5 = q[5] * a, v6 = q[6] * a, v7 = q[7] * a;
+      q[0] = v0;
+      q[1] = v1;
+      q[2] = v2;
+      q[3] = v3;
+      q[4] = v4;
+      q[5] = v5;
+      q[6] = v6;
+      q[7] = v7;
     }
     for (; k < c; k++) p[k] = p[k] * a;
   }

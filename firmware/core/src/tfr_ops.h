@@ -23,6 +23,31 @@ extern "C" {
 float tfr_expf(float x);
 /* 1 / (1 + tfr_expf(-x)) */
 float tfr_sigmoidf(float x);
+/* v[j] = tfr_sigmoidf(v[j]) for j = 0..3, bit for bit: four interleaved chains */
+void tfr_sigmoidf_x4(float *v);
+
+/* Running maxima of four independent chains: mj = vj > mj ? vj : mj (j = 0..3; a NaN v never
+ * replaces m, as in the TS reference's `if (v > m) m = v`). On the Xtensa FPU four compares into
+ * four boolean registers, then four conditional moves (olt.s b, m, v is "m < v, ordered"), so the
+ * compares overlap instead of each move waiting on b0: GCC branches, or moves on b0 alone. b1-b3
+ * are bits of the same BR register as GCC's b0 (saved and restored with it) and hold nothing of
+ * GCC's. Every argument is a plain float variable (an lvalue for m). */
+#if defined(__XTENSA__) && !defined(__XTENSA_SOFT_FLOAT__)
+#define TFR_MAX4(m0, m1, m2, m3, v0, v1, v2, v3)                                                     \
+  __asm__("olt.s b0, %0, %4\n\tolt.s b1, %1, %5\n\tolt.s b2, %2, %6\n\tolt.s b3, %3, %7\n\t"        \
+          "movt.s %0, %4, b0\n\tmovt.s %1, %5, b1\n\tmovt.s %2, %6, b2\n\tmovt.s %3, %7, b3"            \
+          : "+f"(m0), "+f"(m1), "+f"(m2), "+f"(m3)                                                   \
+          : "f"(v0), "f"(v1), "f"(v2), "f"(v3)                                                       \
+          : "b0")
+#else
+#define TFR_MAX4(m0, m1, m2, m3, v0, v1, v2, v3)                               \
+  do {                                                                         \
+    if ((v0) > (m0)) (m0) = (v0);                                              \
+    if ((v1) > (m1)) (m1) = (v1);                                              \
+    if ((v2) > (m2)) (m2) = (v2);                                              \
+    if ((v3) > (m3)) (m3) = (v3);                                              \
+  } while (0)
+#endif
 
 /* Fast-path macros (the reference path, none of them, is always built and tested too):
  *   TFR_USE_BUILTIN_POPCOUNT  compiler popcount (x86 -mpopcnt, wasm i32.popcnt)

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "tfr_ops.h"
@@ -22,6 +23,35 @@ TEST(Math, SigmoidIsOneOverOnePlusExp) {
   EXPECT_NEAR(tfr_sigmoidf(2.0f), 1.0 / (1.0 + std::exp(-2.0)), 1e-7);
   EXPECT_LT(tfr_sigmoidf(-200.0f), 1e-37f);
   EXPECT_EQ(tfr_sigmoidf(200.0f), 1.0f);
+}
+
+// The four-input sigmoid (CBAM, scalar builds) is tfr_sigmoidf bit for bit, edges included (a NaN
+// in gives a NaN out).
+TEST(Math, FourInputSigmoidEqualsTheScalarOneBitForBit) {
+  std::vector<float> xs = {0.0f,   -0.0f,    88.0f,   88.5f,   -88.0f, -88.5f, 1000.0f,  -1000.0f, 87.0f,
+                           -87.0f, 87.5f,    -87.5f,  NAN,     -NAN,   INFINITY, -INFINITY, 0.5f,   -0.5f,
+                           1e-30f, -1e-30f,  126.9f,  -126.9f, 0.3465736f, -0.3465736f, 1e-45f, -1e-45f};
+  for (float x = -100.0f; x <= 100.0f; x += 0.0371f) xs.push_back(x);
+  uint32_t r = 12345u;
+  for (int i = 0; i < 4000; i++) { // random bit patterns: every exponent, NaNs and subnormals included
+    r = r * 1664525u + 1013904223u;
+    float f;
+    std::memcpy(&f, &r, 4);
+    xs.push_back(f);
+  }
+  while (xs.size() % 4) xs.push_back(1.0f);
+  for (size_t i = 0; i < xs.size(); i += 4) {
+    float s[4] = {xs[i], xs[i + 1], xs[i + 2], xs[i + 3]};
+    tfr_sigmoidf_x4(s);
+    for (int j = 0; j < 4; j++) {
+      const float want = tfr_sigmoidf(xs[i + j]);
+      if (std::isnan(want)) { // a NaN's sign and payload are the compiler's (they differ under ASan/UBSan)
+        EXPECT_TRUE(std::isnan(s[j])) << "lane " << j;
+        continue;
+      }
+      EXPECT_EQ(0, std::memcmp(&s[j], &want, 4)) << "sigmoid x=" << xs[i + j] << " lane " << j;
+    }
+  }
 }
 
 TEST(Math, PopcountCountsBits) {
