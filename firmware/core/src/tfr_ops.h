@@ -27,12 +27,14 @@ float tfr_sigmoidf(float x);
 void tfr_sigmoidf_x4(float *v);
 
 /* Running maxima of four independent chains: mj = vj > mj ? vj : mj (j = 0..3; a NaN v never
- * replaces m, as in the TS reference's `if (v > m) m = v`). On the Xtensa FPU four compares into
- * four boolean registers, then four conditional moves (olt.s b, m, v is "m < v, ordered"), so the
+ * replaces m, as in the TS reference's `if (v > m) m = v`). In the opt-in PIE build (TFR_USE_PIE:
+ * Xtensa, whose assembly is checked in the listing, never run here) four compares into four
+ * boolean registers, then four conditional moves (olt.s b, m, v is "m < v, ordered"), so the
  * compares overlap instead of each move waiting on b0: GCC branches, or moves on b0 alone. b1-b3
  * are bits of the same BR register as GCC's b0 (saved and restored with it) and hold nothing of
- * GCC's. Every argument is a plain float variable (an lvalue for m). */
-#if defined(__XTENSA__) && !defined(__XTENSA_SOFT_FLOAT__)
+ * GCC's. The reference path (the default firmware build) stays the plain C the host tests run.
+ * Every argument is a plain float variable (an lvalue for m). */
+#if defined(TFR_USE_PIE)
 #define TFR_MAX4(m0, m1, m2, m3, v0, v1, v2, v3)                                                     \
   __asm__("olt.s b0, %0, %4\n\tolt.s b1, %1, %5\n\tolt.s b2, %2, %6\n\tolt.s b3, %3, %7\n\t"        \
           "movt.s %0, %4, b0\n\tmovt.s %1, %5, b1\n\tmovt.s %2, %6, b2\n\tmovt.s %3, %7, b3"            \
