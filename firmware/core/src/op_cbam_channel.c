@@ -102,18 +102,7 @@ void tfr_op_cbam_channel(float *x, int hw, int c, int hidden, const float *w1, c
     const float f0 = ma[k], f1 = ma[k + 1], f2 = ma[k + 2], f3 = ma[k + 3];
     const float f4 = ma[k + 4], f5 = ma[k + 5], f6 = ma[k + 6], f7 = ma[k + 7];
     float *p = x + k;
-    for (i = 0; i < hw; i++, p += c) {
-      const float v0 = p[0] * f0, v1 = p[1] * f1, v2 = p[2] * f2, v3 = p[3] * f3;
-      const float v4 = p[4] * f4, v5 = p[5] * f5, v6 = p[6] * f6, v7 = p[7] * f7;
-      p[0] = v0;
-      p[1] = v1;
-      p[2] = v2;
-      p[3] = v3;
-      p[4] = v4;
-      p[5] = v5;
-      p[6] = v6;
-      p[7] = v7;
-    }
+    for (i = 0; i < hw; i++, p += c) tfr_mul8(p, f0, f1, f2, f3, f4, f5, f6, f7);
   }
   for (; k < c; k++) {
     const float f0 = ma[k];

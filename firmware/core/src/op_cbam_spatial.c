@@ -200,19 +200,7 @@ void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *sw, float s
 #if defined(TFR_USE_SIMD)
     for (; k + 4 <= c; k += 4) tfr_v4f_store(p + k, tfr_v4f_load(p + k) * tfr_v4f_splat(a));
 #endif
-    for (; k + 8 <= c; k += 8) { /* eight independent products per step, one pointer */
-      float *q = p + k;
-      const float v0 = q[0] * a, v1 = q[1] * a, v2 = q[2] * a, v3 = q[3] * a;
-      const float v4 = q[4] * a, v5 = q[5] * a, v6 = q[6] * a, v7 = q[7] * a;
-      q[0] = v0;
-      q[1] = v1;
-      q[2] = v2;
-      q[3] = v3;
-      q[4] = v4;
-      q[5] = v5;
-      q[6] = v6;
-      q[7] = v7;
-    }
+    for (; k + 8 <= c; k += 8) tfr_mul8(p + k, a, a, a, a, a, a, a, a); /* eight products per step */
     for (; k < c; k++) p[k] = p[k] * a;
   }
 }

@@ -80,6 +80,25 @@ static inline uint32_t tfr_popcount32(uint32_t v) {
 #endif
 }
 
+/* q[j] = q[j] * fj, j = 0..7: eight independent products through one pointer, all loaded before
+ * any is stored (the CBAM ops' channel and spatial scaling). */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((always_inline))
+#endif
+static inline void tfr_mul8(float *q, float f0, float f1, float f2, float f3, float f4, float f5, float f6,
+                            float f7) {
+  const float v0 = q[0] * f0, v1 = q[1] * f1, v2 = q[2] * f2, v3 = q[3] * f3;
+  const float v4 = q[4] * f4, v5 = q[5] * f5, v6 = q[6] * f6, v7 = q[7] * f7;
+  q[0] = v0;
+  q[1] = v1;
+  q[2] = v2;
+  q[3] = v3;
+  q[4] = v4;
+  q[5] = v5;
+  q[6] = v6;
+  q[7] = v7;
+}
+
 /* ---- op_stem_conv.c ----
  * Rows y0..y0+nrows-1 of the 48x48 stem conv: x = pixel * input_scale, 3x3 zero 'same'
  * padding, out[r][x][o] = sum_{ky,kx} w[o][ky][kx] * x + b[o] (taps outside skipped). */
