@@ -3,12 +3,6 @@
 
 #include <string.h>
 
-#if defined(__GNUC__) || defined(__clang__)
-#define TFR_KERNEL static inline __attribute__((always_inline))
-#else
-#define TFR_KERNEL static inline
-#endif
-
 /* Popcount of the three words of one kernel row, a[k] ^ b[k] for k = 0..2 (one word per tap).
  * Portable path: the 2-bit and 4-bit SWAR steps per word, then one byte fold for all three
  * (a nibble holds at most 12, a byte at most 24, the total at most 96). */

@@ -63,17 +63,11 @@ TFR_INLINE void spatial_conv(const float *mean, const float *mx, int pw, int y, 
 }
 #endif
 
-#if defined(__GNUC__) || defined(__clang__)
-#define TFR_CBAM_INLINE static inline __attribute__((always_inline))
-#else
-#define TFR_CBAM_INLINE static inline
-#endif
-
 /* Channel mean and max of four pixels (p0: the first, c channels each) side by side (independent
  * sums, so the FPU's latency overlaps), each over its channels in order; two channels per step
  * (pointers walked once per two). pow2 (a constant at each call): c = 2^e, whose exact reciprocal
  * inv_c = 2^-e makes the product the quotient, bit for bit. */
-TFR_CBAM_INLINE void stats4(const float *p0, int c, const int pow2, float inv_c, float *mo, float *xo) {
+TFR_KERNEL void stats4(const float *p0, int c, const int pow2, float inv_c, float *mo, float *xo) {
   const float *p1 = p0 + c, *p2 = p1 + c, *p3 = p2 + c;
   float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, m0 = p0[0], m1 = p1[0], m2 = p2[0], m3 = p3[0];
   int k;

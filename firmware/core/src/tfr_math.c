@@ -1,5 +1,17 @@
 #include "tfr_ops.h"
 
+/* The constants of tfr_expf, once for its scalar, four-lane and vector forms (and as
+ * src/engine/reference.ts's expf32): log2(e), ln2 split Cody-Waite style (the first part exact in
+ * 9 bits) and the degree-7 polynomial 1 + r + r^2/2 + ... + r^7/5040. */
+#define TFR_EXP_LOG2E 1.44269502f
+#define TFR_EXP_LN2_HI 0.693359375f
+#define TFR_EXP_LN2_LO (-2.12194440e-4f)
+#define TFR_EXP_P7 1.98412698e-4f /* 1/5040 */
+#define TFR_EXP_P6 1.38888889e-3f /* 1/720 */
+#define TFR_EXP_P5 8.33333377e-3f /* 1/120 */
+#define TFR_EXP_P4 4.16666679e-2f /* 1/24 */
+#define TFR_EXP_P3 1.66666672e-1f /* 1/6 */
+
 
 float tfr_expf(float x) {
   union {
@@ -11,17 +23,16 @@ float tfr_expf(float x) {
   if (x != x) return x; /* NaN */
   if (x < -87.0f) return 0.0f;
   if (x > 88.0f) x = 88.0f;
-  t = x * 1.44269502f; /* log2(e) */
+  t = x * TFR_EXP_LOG2E;
   n = (int)(t + (t >= 0.0f ? 0.5f : -0.5f));
   fn = (float)n;
-  /* Cody-Waite: ln2 = 0.693359375 - 2.12194440e-4, the first part exact in 9 bits. */
-  r = x - fn * 0.693359375f;
-  r = r - fn * -2.12194440e-4f;
-  p = 1.98412698e-4f; /* 1/5040 */
-  p = p * r + 1.38888889e-3f; /* 1/720 */
-  p = p * r + 8.33333377e-3f; /* 1/120 */
-  p = p * r + 4.16666679e-2f; /* 1/24 */
-  p = p * r + 1.66666672e-1f; /* 1/6 */
+  r = x - fn * TFR_EXP_LN2_HI;
+  r = r - fn * TFR_EXP_LN2_LO;
+  p = TFR_EXP_P7;
+  p = p * r + TFR_EXP_P6;
+  p = p * r + TFR_EXP_P5;
+  p = p * r + TFR_EXP_P4;
+  p = p * r + TFR_EXP_P3;
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
@@ -70,11 +81,11 @@ typedef union {
     ca##j = cv.f; /* |x| */                                                                      \
   }
 #define TFR_SIG_LANE_N(j)                                                                        \
-  n##j = (((int)(ca##j * 1.44269502f + 0.5f)) ^ sg##j) - sg##j;                                  \
+  n##j = (((int)(ca##j * TFR_EXP_LOG2E + 0.5f)) ^ sg##j) - sg##j;                                \
   fn##j = (float)n##j;                                                                           \
-  r##j = c##j - fn##j * 0.693359375f
-#define TFR_SIG_LANE_R(j) r##j = r##j - fn##j * -2.12194440e-4f
-#define TFR_SIG_LANE_P0(j) p##j = 1.98412698e-4f * r##j + 1.38888889e-3f
+  r##j = c##j - fn##j * TFR_EXP_LN2_HI
+#define TFR_SIG_LANE_R(j) r##j = r##j - fn##j * TFR_EXP_LN2_LO
+#define TFR_SIG_LANE_P0(j) p##j = TFR_EXP_P7 * r##j + TFR_EXP_P6
 #define TFR_SIG_LANE_P(j, k) p##j = p##j * r##j + (k)
 #define TFR_SIG_LANE_E(j)                                                                        \
   {                                                                                              \
@@ -91,9 +102,9 @@ void tfr_sigmoidf_x4(float *v) {
   TFR_SIG_4(TFR_SIG_LANE_N);
   TFR_SIG_4(TFR_SIG_LANE_R);
   TFR_SIG_4(TFR_SIG_LANE_P0);
-  TFR_SIG_4P(8.33333377e-3f);
-  TFR_SIG_4P(4.16666679e-2f);
-  TFR_SIG_4P(1.66666672e-1f);
+  TFR_SIG_4P(TFR_EXP_P5);
+  TFR_SIG_4P(TFR_EXP_P4);
+  TFR_SIG_4P(TFR_EXP_P3);
   TFR_SIG_4P(0.5f);
   TFR_SIG_4P(1.0f);
   TFR_SIG_4P(1.0f);
@@ -110,18 +121,18 @@ tfr_v4f tfr_expf4(tfr_v4f x) {
   tfr_v4f t, fn, r, p, s, half;
   tfr_v4i n;
   x = tfr_v4f_select(x > tfr_v4f_splat(88.0f), tfr_v4f_splat(88.0f), x);
-  t = x * tfr_v4f_splat(1.44269502f);
+  t = x * tfr_v4f_splat(TFR_EXP_LOG2E);
   half = tfr_v4f_select(t >= tfr_v4f_splat(0.0f), tfr_v4f_splat(0.5f), tfr_v4f_splat(-0.5f));
   /* the lanes where the C cast is out of range (NaN, tiny) are replaced below */
   n = __builtin_convertvector(tfr_v4f_select(nan | tiny, tfr_v4f_splat(0.0f), t + half), tfr_v4i);
   fn = __builtin_convertvector(n, tfr_v4f);
-  r = x - fn * tfr_v4f_splat(0.693359375f);
-  r = r - fn * tfr_v4f_splat(-2.12194440e-4f);
-  p = tfr_v4f_splat(1.98412698e-4f);
-  p = p * r + tfr_v4f_splat(1.38888889e-3f);
-  p = p * r + tfr_v4f_splat(8.33333377e-3f);
-  p = p * r + tfr_v4f_splat(4.16666679e-2f);
-  p = p * r + tfr_v4f_splat(1.66666672e-1f);
+  r = x - fn * tfr_v4f_splat(TFR_EXP_LN2_HI);
+  r = r - fn * tfr_v4f_splat(TFR_EXP_LN2_LO);
+  p = tfr_v4f_splat(TFR_EXP_P7);
+  p = p * r + tfr_v4f_splat(TFR_EXP_P6);
+  p = p * r + tfr_v4f_splat(TFR_EXP_P5);
+  p = p * r + tfr_v4f_splat(TFR_EXP_P4);
+  p = p * r + tfr_v4f_splat(TFR_EXP_P3);
   p = p * r + tfr_v4f_splat(0.5f);
   p = p * r + tfr_v4f_splat(1.0f);
   p = p * r + tfr_v4f_splat(1.0f);

@@ -14,6 +14,13 @@
 extern "C" {
 #endif
 
+/* A small kernel the compilers must inline (its constant arguments then specialise it). */
+#if defined(__GNUC__) || defined(__clang__)
+#define TFR_KERNEL static inline __attribute__((always_inline))
+#else
+#define TFR_KERNEL static inline
+#endif
+
 /* Words of 32 bits that hold the activation bits of one pixel with `c` channels. */
 #define TFR_WORDS(c) (((c) + 31) / 32)
 
@@ -82,10 +89,7 @@ static inline uint32_t tfr_popcount32(uint32_t v) {
 
 /* q[j] = q[j] * fj, j = 0..7: eight independent products through one pointer, all loaded before
  * any is stored (the CBAM ops' channel and spatial scaling). */
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((always_inline))
-#endif
-static inline void tfr_mul8(float *q, float f0, float f1, float f2, float f3, float f4, float f5, float f6,
+TFR_KERNEL void tfr_mul8(float *q, float f0, float f1, float f2, float f3, float f4, float f5, float f6,
                             float f7) {
   const float v0 = q[0] * f0, v1 = q[1] * f1, v2 = q[2] * f2, v3 = q[3] * f3;
   const float v4 = q[4] * f4, v5 = q[5] * f5, v6 = q[6] * f6, v7 = q[7] * f7;
