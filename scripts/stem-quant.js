@@ -21,7 +21,8 @@ async function main() {
   const { quantizePerChannel } = require(path.join(ROOT, 'dist', 'model', 'quantizers'));
   const { loadDataset, defaultDataRoot } = require(path.join(ROOT, 'dist', 'train', 'data'));
   const { argmax } = require(path.join(ROOT, 'dist', 'train', 'evaluate'));
-  const modelPath = path.resolve(str(args, 'model', path.join(ROOT, 'models', 'tinyfer-b1.tfer')));
+  const modelArg = str(args, 'model', 'models/tinyfer-b1.tfer'); // the default is the repository's
+  const modelPath = path.resolve(args.flags.model === undefined ? ROOT : '.', modelArg);
   const dataPath = str(args, 'data', path.join(defaultDataRoot(), 'fer2013', 'PublicTest'));
   const bits = str(args, 'bits', '8,10,12,16').split(',').map(Number);
   for (const b of bits) if (!(Number.isInteger(b) && b >= 2 && b <= 24)) throw new Error(`--bits: ${b} is not an integer in 2..24`);
@@ -38,7 +39,7 @@ async function main() {
   const base = await predict(blob);
   const correct = (p) => p.filter((c, i) => c === d.labels[i]).length;
   const line = (o) => process.stdout.write(JSON.stringify(o) + '\n');
-  line({ model: str(args, 'model', 'models/tinyfer-b1.tfer'), data: dataPath, faces: n, stem: 'float (as exported)', correct: correct(base) });
+  line({ model: modelArg, data: dataPath, faces: n, stem: 'float (as exported)', correct: correct(base) });
   for (const b of bits) {
     const m = decodeModel(blob);
     const qmax = 2 ** (b - 1) - 1;
