@@ -136,8 +136,12 @@ static int run(const tfr_model_t *m, const uint8_t *lut, void *arena, size_t are
   c = m->stem_cout;
   cur = (float *)(void *)lo;
   cur_bytes = TFR_F32(size * size * c);
-  tfr_op_stem_conv_pool(face, m->input_scale, m->stem_weight, m->stem_bias, c,
-                        (float *)(void *)(lo + cur_bytes), cur);
+  if (m->stem_kind == TFR_STEM_INT8) {
+    tfr_op_stem_conv_pool_i8(face, m->stem_q, m->stem_scale, m->stem_bias, c, lo + cur_bytes, cur);
+  } else {
+    tfr_op_stem_conv_pool(face, m->input_scale, m->stem_weight, m->stem_bias, c,
+                          (float *)(void *)(lo + cur_bytes), cur);
+  }
 
   for (i = 0; i < m->num_blocks; i++) {
     const tfr_block_t *b = &m->blocks[i];

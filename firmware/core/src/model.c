@@ -35,6 +35,7 @@ const char *tfr_strerror(int err) {
     case TFR_ERR_NOT_PARSED: return "the model was not parsed successfully";
     case TFR_ERR_ARENA_SMALL: return "the arena is too small for this model";
     case TFR_ERR_LUT: return "the lookup tables are too small or were not built for this model";
+    case TFR_ERR_SCALE: return "an int8 stem scale is not positive";
     case TFR_ERR_SHARED: return "a block shares the weights of a block that is not an earlier binary block of its shape";
     default: return "unknown error";
   }
@@ -136,7 +137,7 @@ static int channels_ok(uint32_t c) { return c >= 1 && c <= TFR_MAX_CHANNELS; }
 int tfr_model_parse(tfr_model_t *model, const void *blob, size_t size) {
   reader_t r;
   tfr_model_t m;
-  uint32_t v, classes, nblocks, i, c, hw, seen = 0;
+  uint32_t v, version, classes, nblocks, i, c, hw, seen = 0;
   if (!model) return TFR_ERR_NULL;
   model->parsed = 0;
   if (!blob) return TFR_ERR_NULL;
@@ -149,7 +150,8 @@ int tfr_model_parse(tfr_model_t *model, const void *blob, size_t size) {
   if (size < TFR_HEADER_SIZE) return TFR_ERR_TRUNCATED;
   if (memcmp(r.p, "TFER", 4) != 0) return TFR_ERR_MAGIC;
   r.pos = 4;
-  if (rd_u16(&r) != TFR_FORMAT_VERSION) return TFR_ERR_VERSION;
+  version = rd_u16(&r);
+  if (version < TFR_FORMAT_VERSION_MIN || version > TFR_FORMAT_VERSION) return TFR_ERR_VERSION;
   if (rd_u16(&r) != 0) return TFR_ERR_FLAGS;
   v = rd_u32(&r);
   if (v > size) return TFR_ERR_TRUNCATED;
@@ -192,12 +194,31 @@ int tfr_model_parse(tfr_model_t *model, const void *blob, size_t size) {
 
   /* stem */
   c = rd_u16(&r);
-  v = rd_u16(&r);
+  v = rd_u16(&r); /* the stem kind: version 2 on; reserved (0) in version 1 */
   CHECK();
-  if (v != 0) FAIL(TFR_ERR_RESERVED);
+  if (version < 2 && v != 0) FAIL(TFR_ERR_RESERVED);
+  if (v != TFR_STEM_FLOAT && v != TFR_STEM_INT8) FAIL(TFR_ERR_FLAGS);
   if (!channels_ok(c)) FAIL(TFR_ERR_SHAPE);
   m.stem_cout = (uint16_t)c;
-  m.stem_weight = rd_floats(&r, (size_t)c * 9);
+  m.stem_kind = (uint8_t)v;
+  if (v == TFR_STEM_FLOAT) {
+    m.stem_weight = rd_floats(&r, (size_t)c * 9);
+  } else {
+    size_t k;
+    if (!need(&r, (size_t)c * 9)) goto done;
+    m.stem_q = (const int8_t *)(r.p + r.pos);
+    r.pos += (size_t)c * 9;
+    while (r.pos % 4) {
+      v = rd_u8(&r);
+      CHECK();
+      if (v != 0) FAIL(TFR_ERR_RESERVED);
+    }
+    m.stem_scale = rd_floats(&r, c);
+    CHECK();
+    for (k = 0; k < c; k++) {
+      if (!(m.stem_scale[k] > 0.0f)) FAIL(TFR_ERR_SCALE); /* the max-pool comes first */
+    }
+  }
   m.stem_bias = rd_floats(&r, c);
   CHECK();
 

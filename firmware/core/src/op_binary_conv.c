@@ -1,5 +1,6 @@
 #include "tfr_ops.h"
 #include "tfr_simd.h"
+#include "tfr_pie.h"
 
 #include <string.h>
 
@@ -387,18 +388,10 @@ void tfr_op_binary_conv_lut(const uint32_t *packed, int h, int w, int cin, int c
  * outside the window) after the block's last. A three-vector chunk (w0..w2 in q3..q5, a2 in q2)
  * likewise, d from the address of a2 (step - 32, ..., -32). */
 #if defined(TFR_USE_PIE)
-/* ESP32-S3 PIE. Pointers: the activations and weights 16-byte aligned, the ACCX slots 8-byte
- * aligned (PIE loads and stores drop the low address bits). ee.vmulas.s8.accx.ld.{ip,xp} qu, as,
- * inc, qx, qy adds the 16 signed byte products qx . qy to ACCX (40 bits, saturating; never
- * reached: the products are -1, 0 or 1, |conv| <= 9 * 256), then loads qu = [as] and adds inc
- * (an immediate, or a register for .xp) to as; the products read qx as it was before the load,
- * so qu may be qx. Each loaded register is read two instructions later (the PIE load-use
- * distance: no interlock). GCC never puts a loop holding inline asm in a zero-overhead LOOP, so
- * the pixels of a row but the last are one asm statement around loopgtz (count <= 0: none); the
- * q registers and ACCX are invisible to GCC and live from one asm statement to the next. */
-typedef int tfr_pie; /* nothing: the state is q0..q7 and ACCX */
-#define TFR_PIE_INIT(s) ((s) = 0, (void)(s))
-/* q2..q7 = six weight vectors from w; q3..q5 = three (w advanced past them) */
+/* ESP32-S3 PIE (the state and the portable twin: tfr_pie.h). The products here are -1, 0 or 1,
+ * |conv| <= 9 * 256: ACCX never saturates. GCC never puts a loop holding inline asm in a
+ * zero-overhead LOOP, so the pixels of a row but the last are one asm statement around loopgtz
+ * (count <= 0: none). */
 #define TFR_PIE_W6(s, w)                                                                                  \
   __asm__ volatile("ee.vld.128.ip q2, %0, 16\n\tee.vld.128.ip q3, %0, 16\n\tee.vld.128.ip q4, %0, 16\n\t" \
                    "ee.vld.128.ip q5, %0, 16\n\tee.vld.128.ip q6, %0, 16\n\tee.vld.128.ip q7, %0, 16"     \
@@ -441,50 +434,7 @@ typedef int tfr_pie; /* nothing: the state is q0..q7 and ACCX */
                      : "memory");                                                                     \
   } while (0)
 #else
-/* Portable twin: the registers and the memory accesses of the PIE code above, instruction by
- * instruction (a load copies its 16 bytes from the address with the low bits dropped; ACCX is 40
- * bits wide, saturating, stored zero-extended to 8 bytes). */
-typedef struct {
-  int8_t q[8][16];
-  int64_t accx;
-} tfr_pie;
-#define TFR_PIE_ACCX_MAX ((INT64_C(1) << 39) - 1)
-#define TFR_PIE_ALIGN(p, n) ((const void *)((uintptr_t)(const void *)(p) & ~(uintptr_t)((n) - 1)))
-/* ee.vld.128.ip qu, p, inc */
-TFR_KERNEL void tfr_pie_vld(tfr_pie *s, int u, const int8_t **p, int inc) {
-  memcpy(s->q[u], TFR_PIE_ALIGN(*p, 16), 16);
-  *p += inc;
-}
-/* ee.vmulas.s8.accx.ld.{ip,xp} qu, p, inc, qx, qy: the products of the registers before the load */
-TFR_KERNEL void tfr_pie_mac(tfr_pie *s, int u, const int8_t **p, int inc, int x, int y) {
-  int64_t sum = s->accx;
-  int i;
-  for (i = 0; i < 16; i++) sum += s->q[x][i] * s->q[y][i];
-  s->accx = sum > TFR_PIE_ACCX_MAX ? TFR_PIE_ACCX_MAX : sum < -TFR_PIE_ACCX_MAX - 1 ? -TFR_PIE_ACCX_MAX - 1 : sum;
-  tfr_pie_vld(s, u, p, inc);
-}
-/* ee.ld.accx.ip x, inc: bytes 0..4 of the little-endian slot, bit 39 the sign */
-TFR_KERNEL void tfr_pie_ldx(tfr_pie *s, int32_t **x, int inc) {
-  uint8_t b[8];
-  uint64_t v = 0;
-  int i;
-  memcpy(b, TFR_PIE_ALIGN(*x, 8), 8);
-  for (i = 4; i >= 0; i--) v = v << 8 | b[i];
-  s->accx = (int64_t)(v ^ (UINT64_C(1) << 39)) - (INT64_C(1) << 39);
-  *x += inc / 4;
-}
-/* ee.st.accx.ip x, 8 */
-TFR_KERNEL void tfr_pie_stx(const tfr_pie *s, int32_t **x) {
-  const uint64_t v = (uint64_t)s->accx & ((UINT64_C(1) << 40) - 1);
-  uint8_t b[8];
-  int i;
-  for (i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
-  memcpy((void *)(uintptr_t)TFR_PIE_ALIGN(*x, 8), b, 8);
-  *x += 2;
-}
-/* rur.accx_0 */
-#define TFR_PIE_RUR(s) ((int32_t)(uint32_t)((uint64_t)(s).accx & 0xFFFFFFFFu))
-#define TFR_PIE_INIT(s) memset(&(s), 0, sizeof(s))
+/* Portable twin (tfr_pie.h): the registers and memory accesses of the PIE code above. */
 #define TFR_PIE_W6(s, w)                                                                          \
   (tfr_pie_vld(&(s), 2, &(w), 16), tfr_pie_vld(&(s), 3, &(w), 16), tfr_pie_vld(&(s), 4, &(w), 16), \
    tfr_pie_vld(&(s), 5, &(w), 16), tfr_pie_vld(&(s), 6, &(w), 16), tfr_pie_vld(&(s), 7, &(w), 16))
@@ -511,60 +461,6 @@ TFR_KERNEL void tfr_pie_stx(const tfr_pie *s, int32_t **x) {
  * 8 rows of a 24 x 24 layer) are gathered as integers before their float epilogues run
  * (1.5 KB of stack: 8 bytes per pixel, the ACCX slots the passes keep, the convs over them). */
 #define TFR_I8_RUN 192
-
-/* The float epilogue of n pixels of one output (conv[i] -> dst[i * cout]), four at a time:
- * the four are independent chains, so the FPU's latency overlaps instead of stalling each step.
- * Per element the operations and their order are those of epilogue(). `accumulate` and
- * `has_slope` are constants at each call site. */
-TFR_KERNEL void epilogue_run(const int32_t *conv, int n, float scale, float bias, const int accumulate,
-                             const int has_slope, float slope, float *dst, int cout) {
-  int i = 0;
-  for (; i + 4 <= n; i += 4, dst += 4 * cout) {
-    float m0 = (float)conv[i], m1 = (float)conv[i + 1], m2 = (float)conv[i + 2], m3 = (float)conv[i + 3];
-    m0 = scale * m0;
-    m1 = scale * m1;
-    m2 = scale * m2;
-    m3 = scale * m3;
-    m0 = m0 + bias;
-    m1 = m1 + bias;
-    m2 = m2 + bias;
-    m3 = m3 + bias;
-    if (accumulate) {
-      m0 = m0 + dst[0];
-      m1 = m1 + dst[cout];
-      m2 = m2 + dst[2 * cout];
-      m3 = m3 + dst[3 * cout];
-    }
-    if (has_slope) {
-#if defined(TFR_USE_PIE)
-      /* Xtensa: slope * m for all four, then four compares into four boolean registers and four
-       * conditional moves: ult.s is "m < 0 or unordered", i.e. !(m >= 0) as below (GCC would
-       * branch per element, each branch waiting on its compare) */
-      const float zero = 0.0f, t0 = slope * m0, t1 = slope * m1, t2 = slope * m2, t3 = slope * m3;
-      __asm__("ult.s b0, %0, %8\n\tult.s b1, %1, %8\n\tult.s b2, %2, %8\n\tult.s b3, %3, %8\n\t"
-              "movt.s %0, %4, b0\n\tmovt.s %1, %5, b1\n\tmovt.s %2, %6, b2\n\tmovt.s %3, %7, b3"
-              : "+f"(m0), "+f"(m1), "+f"(m2), "+f"(m3)
-              : "f"(t0), "f"(t1), "f"(t2), "f"(t3), "f"(zero)
-              : "b0"); /* GCC allocates b0 only: b1-b3 hold nothing of its own */
-#else
-      if (!(m0 >= 0.0f)) m0 = slope * m0;
-      if (!(m1 >= 0.0f)) m1 = slope * m1;
-      if (!(m2 >= 0.0f)) m2 = slope * m2;
-      if (!(m3 >= 0.0f)) m3 = slope * m3;
-#endif
-    }
-    dst[0] = m0;
-    dst[cout] = m1;
-    dst[2 * cout] = m2;
-    dst[3 * cout] = m3;
-  }
-  for (; i < n; i++, dst += cout) {
-    float m = scale * (float)conv[i] + bias;
-    if (accumulate) m = m + dst[0];
-    if (has_slope && !(m >= 0.0f)) m = slope * m;
-    dst[0] = m;
-  }
-}
 
 /* Pass k of a block (0 <= k < 3 * ((m + 1) / 2)): chunk j of kernel row ky, the six-vector chunks
  * first, then the three-vector ones of an odd m; its offset in the window (*pa) and in the
@@ -672,13 +568,13 @@ static void conv_i8_block(const int8_t *a, int nr, int n, int rstep, int step, i
     TFR_PIX(LAST, 3, s, p, -32, x, cv);
   }
   if (accumulate && prelu)
-    epilogue_run(conv, nr * n, scale, bias, 1, 1, slope, dst, cout);
+    tfr_epilogue_run(conv, nr * n, scale, bias, 1, 1, slope, dst, cout);
   else if (accumulate)
-    epilogue_run(conv, nr * n, scale, bias, 1, 0, slope, dst, cout);
+    tfr_epilogue_run(conv, nr * n, scale, bias, 1, 0, slope, dst, cout);
   else if (prelu)
-    epilogue_run(conv, nr * n, scale, bias, 0, 1, slope, dst, cout);
+    tfr_epilogue_run(conv, nr * n, scale, bias, 0, 1, slope, dst, cout);
   else
-    epilogue_run(conv, nr * n, scale, bias, 0, 0, slope, dst, cout);
+    tfr_epilogue_run(conv, nr * n, scale, bias, 0, 0, slope, dst, cout);
 }
 
 /* 32 channels of bits b as +-1 bytes at d (tfr_pm1x4: the byte path's nibble table, op_binarize.c) (eight 32-bit stores) */

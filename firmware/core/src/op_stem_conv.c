@@ -148,3 +148,129 @@ void tfr_op_stem_conv_pool(const uint8_t *face, float input_scale, const float *
     }
   }
 }
+
+/* ---- the int8 stem (see tfr_ops.h) ---- */
+#if defined(TFR_USE_INT8_DOT)
+#include <string.h>
+
+#include "tfr_pie.h"
+
+#define TFR_STEM_PAD 52 /* the padded face's row: 50 bytes and two to keep rows 4-byte aligned */
+
+/* The window vectors: win[py * 24 + px] = the 4x4 pixels of rows 2py-1..2py+2 and columns
+ * 2px-1..2px+2 (zero outside the face), row by row, each byte the pixel - 128 (pixel ^ 0x80: a
+ * signed byte). A window row is one aligned 32-bit word of the zero-bordered face: of its copy
+ * `a` (column x at x + 1) for even px, of its copy shifted by two bytes for odd px. */
+static void stem_windows(const uint8_t *face, uint8_t *a, uint32_t *win) {
+  uint8_t *b = a + 50 * TFR_STEM_PAD;
+  int y, x, i;
+  memset(a, 0, 50 * TFR_STEM_PAD);
+  for (y = 0; y < 48; y++) memcpy(a + (y + 1) * TFR_STEM_PAD + 1, face + y * 48, 48);
+  memcpy(b, a + 2, 50 * TFR_STEM_PAD - 2);
+  b[50 * TFR_STEM_PAD - 2] = b[50 * TFR_STEM_PAD - 1] = 0;
+  for (y = 0; y < 24; y++) {
+    const uint32_t *ra = (const uint32_t *)(const void *)(a + 2 * y * TFR_STEM_PAD);
+    const uint32_t *rb = (const uint32_t *)(const void *)(b + 2 * y * TFR_STEM_PAD);
+    for (x = 0; x < 24; x += 2, win += 8, ra++, rb++) {
+      for (i = 0; i < 4; i++) {
+        win[i] = ra[i * (TFR_STEM_PAD / 4)] ^ 0x80808080u;
+        win[4 + i] = rb[i * (TFR_STEM_PAD / 4)] ^ 0x80808080u;
+      }
+    }
+  }
+}
+
+/* One output's window maxima: conv[i] = max over the window's four convs + corr, for the 576
+ * windows from w; the conv weights framed in q1..q4, ACCX from 0 for each conv. The next window
+ * is loaded by the fourth product (the last one reads the 16 bytes after the windows: the
+ * frames). */
+#if defined(TFR_USE_PIE)
+#define TFR_STEM_FRAMES(s, f)                                                                        \
+  __asm__ volatile("ee.vld.128.ip q1, %0, 16\n\tee.vld.128.ip q2, %0, 16\n\tee.vld.128.ip q3, %0, 16\n\t" \
+                   "ee.vld.128.ip q4, %0, 16" : "+r"(f) : : "memory")
+#define TFR_STEM_FIRST(s, w) __asm__ volatile("ee.vld.128.ip q0, %0, 16" : "+r"(w) : : "memory")
+#define TFR_STEM_RUN(s, w, cv, corr, n)                                                            \
+  do {                                                                                             \
+    int32_t t0_, t1_;                                                                              \
+    __asm__ volatile("loopgtz %[na], 1f\n\t"                                                        \
+                     "ee.zero.accx\n\tee.vmulas.s8.accx q0, q1\n\trur.accx_0 %[t0]\n\t"            \
+                     "ee.zero.accx\n\tee.vmulas.s8.accx q0, q2\n\trur.accx_0 %[t1]\n\t"            \
+                     "ee.zero.accx\n\tee.vmulas.s8.accx q0, q3\n\tmax %[t0], %[t0], %[t1]\n\t"     \
+                     "rur.accx_0 %[t1]\n\t"                                                         \
+                     "ee.zero.accx\n\tee.vmulas.s8.accx.ld.ip q0, %[wa], 16, q0, q4\n\t"           \
+                     "max %[t0], %[t0], %[t1]\n\trur.accx_0 %[t1]\n\tmax %[t0], %[t0], %[t1]\n\t"  \
+                     "add %[t0], %[t0], %[ka]\n\ts32i %[t0], %[ca], 0\n\taddi %[ca], %[ca], 4\n"   \
+                     "1:"                                                                           \
+                     : [wa] "+r"(w), [ca] "+r"(cv), [t0] "=&r"(t0_), [t1] "=&r"(t1_)               \
+                     : [ka] "r"(corr), [na] "r"(n)                                                  \
+                     : "memory");                                                                   \
+  } while (0)
+#else
+#define TFR_STEM_FRAMES(s, f)                                                                   \
+  (tfr_pie_vld(&(s), 1, &(f), 16), tfr_pie_vld(&(s), 2, &(f), 16), tfr_pie_vld(&(s), 3, &(f), 16), \
+   tfr_pie_vld(&(s), 4, &(f), 16))
+#define TFR_STEM_FIRST(s, w) tfr_pie_vld(&(s), 0, &(w), 16)
+TFR_KERNEL int32_t stem_conv_max(tfr_pie *s, const int8_t **w) {
+  int32_t t0, t1;
+  s->accx = 0;
+  tfr_pie_vmulas(s, 0, 1);
+  t0 = TFR_PIE_RUR(*s);
+  s->accx = 0;
+  tfr_pie_vmulas(s, 0, 2);
+  t1 = TFR_PIE_RUR(*s);
+  s->accx = 0;
+  tfr_pie_vmulas(s, 0, 3);
+  t0 = t1 > t0 ? t1 : t0;
+  t1 = TFR_PIE_RUR(*s);
+  s->accx = 0;
+  tfr_pie_mac(s, 0, w, 16, 0, 4);
+  t0 = t1 > t0 ? t1 : t0;
+  t1 = TFR_PIE_RUR(*s);
+  return t1 > t0 ? t1 : t0;
+}
+#define TFR_STEM_RUN(s, w, cv, corr, n) \
+  for (int i_ = 0; i_ < (n); i_++) *(cv)++ = stem_conv_max(&(s), &(w)) + (corr)
+#endif
+
+void tfr_op_stem_conv_pool_i8(const uint8_t *face, const int8_t *q, const float *scale, const float *bias,
+                              int cout, void *scratch, float *out) {
+  uint8_t *base = (uint8_t *)scratch + ((16u - ((uintptr_t)scratch & 15u)) & 15u);
+  int8_t *win = (int8_t *)base, *frames = win + 576 * 16;
+  int32_t *conv = (int32_t *)(void *)(frames + 64 * cout); /* over the padded face once it is read */
+  tfr_pie s;
+  int o, t, d;
+  stem_windows(face, (uint8_t *)conv, (uint32_t *)(void *)win);
+  /* each output's 3x3 weights at the four offsets of a 4x4 frame: conv (dy, dx) of a window */
+  memset(frames, 0, (size_t)64 * cout);
+  for (o = 0; o < cout; o++) {
+    for (d = 0; d < 4; d++) {
+      for (t = 0; t < 9; t++) frames[o * 64 + d * 16 + (t / 3 + d / 2) * 4 + t % 3 + d % 2] = q[o * 9 + t];
+    }
+  }
+  TFR_PIE_INIT(s);
+  for (o = 0; o < cout; o++) {
+    const int8_t *f = frames + o * 64, *w = win;
+    int32_t *cv = conv, corr = 0;
+    /* sum q * pixel = sum q * (pixel - 128) + 128 * sum q */
+    for (t = 0; t < 9; t++) corr += 128 * q[o * 9 + t];
+    TFR_STEM_FRAMES(s, f);
+    TFR_STEM_FIRST(s, w);
+    TFR_STEM_RUN(s, w, cv, corr, 576); /* xtensa-cost: loop */
+    tfr_epilogue_run(conv, 576, scale[o], bias[o], 0, 0, 0.0f, out + o, cout);
+  }
+}
+#else
+void tfr_op_stem_conv_pool_i8(const uint8_t *face, const int8_t *q, const float *scale, const float *bias,
+                              int cout, void *scratch, float *out) {
+  float *xs = (float *)(void *)((uint8_t *)scratch + ((4u - ((uintptr_t)scratch & 3u)) & 3u));
+  float *wf = xs + TFR_STEM_XS, *zero = wf + 9 * cout;
+  int o, i;
+  for (i = 0; i < 9 * cout; i++) wf[i] = (float)q[i];
+  for (o = 0; o < cout; o++) zero[o] = 0.0f;
+  /* integers through the float kernel: exact (every partial sum is below 2^24 in magnitude) */
+  tfr_op_stem_conv_pool(face, 1.0f, wf, zero, cout, xs, out);
+  for (i = 0; i < 576; i++, out += cout) {
+    for (o = 0; o < cout; o++) out[o] = scale[o] * out[o] + bias[o];
+  }
+}
+#endif

@@ -120,6 +120,25 @@ void tfr_op_stem_conv_rows(const uint8_t *face, float input_scale, const float *
 void tfr_op_stem_conv_pool(const uint8_t *face, float input_scale, const float *weight,
                            const float *bias, int cout, float *xs, float *out);
 
+/* ---- op_stem_conv.c ----
+ * The int8 stem (a blob of format version 2): out[py][px][o] = scale[o] * m + bias[o] (float32, in
+ * that order), m = the largest over the 2x2 window of the exact integer sums_t q[o][t] * pixel
+ * (raw pixels 0..255, zero padding); no input scale (it is in `scale`). scratch:
+ * TFR_STEM_I8_SCRATCH(cout) bytes, any alignment. Without TFR_USE_INT8_DOT it runs the float
+ * kernel above on the same integers (every partial sum is an integer below 2^24, exact in
+ * float32); with it, each 2x2 window's 4x4 pixels are one 16-byte vector and each of its four
+ * convs one 16-byte dot product (the ESP32-S3's PIE, or its portable twin). */
+#if defined(TFR_USE_INT8_DOT)
+/* alignment, the 576 window vectors, the conv weights framed in 4x4 (64 bytes per output), then
+ * the window sums (576 int32) over the padded face's two copies (2 x 50 x 52 bytes) */
+#define TFR_STEM_I8_SCRATCH(cout) (15u + 576u * 16u + 64u * (size_t)(cout) + 2u * 50u * 52u)
+#else
+/* the padded face, the weights as floats, zero biases */
+#define TFR_STEM_I8_SCRATCH(cout) (3u + 4u * (TFR_STEM_XS + 10u * (size_t)(cout)))
+#endif
+void tfr_op_stem_conv_pool_i8(const uint8_t *face, const int8_t *q, const float *scale, const float *bias,
+                              int cout, void *scratch, float *out);
+
 /* ---- op_maxpool.c ---- 2x2 max-pool, stride 2: [h][w][c] -> [h/2][w/2][c]. */
 void tfr_op_maxpool2x2(const float *in, int h, int w, int c, float *out);
 

@@ -17,7 +17,9 @@ int tfr_model_is_parsed(const tfr_model_t *m);
 
 /* bytes of one layer's pieces */
 #define TFR_F32(n) ((size_t)(n) * 4u)
-static inline size_t tfr_stem_scratch(const tfr_model_t *m) { (void)m; return TFR_F32(TFR_STEM_XS); }
+static inline size_t tfr_stem_scratch(const tfr_model_t *m) {
+  return m->stem_kind == TFR_STEM_INT8 ? TFR_STEM_I8_SCRATCH(m->stem_cout) : TFR_F32(TFR_STEM_XS);
+}
 static inline size_t tfr_packed_bytes(int size, int c) {
 #if defined(TFR_USE_INT8_DOT)
   /* the byte plane, and 12 bytes to move its base to a 16-byte boundary */

@@ -16,6 +16,7 @@ typedef struct {
 
 typedef struct {
   uint16_t stem_cout;
+  uint8_t stem_int8; /* an int8 stem (format version 2) */
   int num_blocks;
   tfb_block_spec blocks[32];
 } tfb_spec;
@@ -88,7 +89,7 @@ static size_t tfb_build(uint8_t *buf, size_t cap, const tfb_spec *spec, uint32_t
   w.rng = seed ? seed : 1u;
   w.overflow = 0;
   tfb_u8(&w, 'T'); tfb_u8(&w, 'F'); tfb_u8(&w, 'E'); tfb_u8(&w, 'R');
-  tfb_u16(&w, 1); tfb_u16(&w, 0); tfb_u32(&w, 0); tfb_u32(&w, 0);
+  tfb_u16(&w, spec->stem_int8 ? 2u : 1u); tfb_u16(&w, 0); tfb_u32(&w, 0); tfb_u32(&w, 0);
   tfb_u8(&w, 48); tfb_u8(&w, 7); tfb_u8(&w, (uint32_t)spec->num_blocks); tfb_u8(&w, 4);
   tfb_f32(&w, 1.0f / 255.0f);
   for (k = 0; k < 4; k++) tfb_u8(&w, (uint8_t)name[k]);
@@ -98,8 +99,16 @@ static size_t tfb_build(uint8_t *buf, size_t cap, const tfb_spec *spec, uint32_t
     for (k = 0; k < (int)n; k++) tfb_u8(&w, (uint8_t)labels[i][k]);
   }
   while (w.len % 4) tfb_u8(&w, 0);
-  tfb_u16(&w, c); tfb_u16(&w, 0);
-  tfb_rand_f32s(&w, (size_t)c * 9, -1.0f, 1.0f);
+  tfb_u16(&w, c); tfb_u16(&w, spec->stem_int8 ? 1u : 0u);
+  if (spec->stem_int8) {
+    /* int8 weights (the whole range), zero padding, scales that bring sums of 9 * 127 * 255 to ~1 */
+    size_t t;
+    for (t = 0; t < (size_t)c * 9; t++) tfb_u8(&w, tfb_rand(&w) >> 24);
+    while (w.len % 4) tfb_u8(&w, 0);
+    tfb_rand_f32s(&w, c, 2e-6f, 2e-5f);
+  } else {
+    tfb_rand_f32s(&w, (size_t)c * 9, -1.0f, 1.0f);
+  }
   tfb_rand_f32s(&w, c, -0.2f, 0.2f);
   for (i = 0; i < spec->num_blocks; i++) {
     const tfb_block_spec *b = &spec->blocks[i];

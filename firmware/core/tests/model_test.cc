@@ -174,8 +174,15 @@ TEST_F(ModelTest, HeaderErrors) {
   b.data()[0] = 'X';
   EXPECT_EQ(Parse(b, &m), TFR_ERR_MAGIC);
   b = blob;
-  b.data()[4] = 2;
+  b.data()[4] = 3;
   EXPECT_EQ(Parse(b, &m), TFR_ERR_VERSION);
+  b.data()[4] = 0;
+  EXPECT_EQ(Parse(b, &m), TFR_ERR_VERSION);
+  b = blob;
+  b.data()[4] = 2; // version 2 reads a float-stem blob as version 1 does
+  tfb_reseal(b.data(), b.len);
+  EXPECT_EQ(Parse(b, &m), TFR_OK);
+  EXPECT_EQ(m.stem_kind, TFR_STEM_FLOAT);
   b = blob;
   b.data()[6] = 1;
   EXPECT_EQ(Parse(b, &m), TFR_ERR_FLAGS);
@@ -244,7 +251,7 @@ TEST_F(ModelTest, ContentErrors) {
 
 TEST(Strerror, EveryCodeHasItsOwnMessage) {
   std::set<std::string> seen;
-  for (int e = 0; e >= TFR_ERR_SHARED; e--) {
+  for (int e = 0; e >= TFR_ERR_SCALE; e--) {
     const std::string s = tfr_strerror(e);
     EXPECT_NE(s, "unknown error") << e;
     EXPECT_TRUE(seen.insert(s).second) << s;
@@ -377,3 +384,92 @@ TEST(Arena, EveryPlacementStaysInsideThePlan) {
 }
 
 }  // namespace
+
+// The int8 stem (format version 2): parsed in place, every field checked.
+namespace {
+tfb_spec Int8Spec() {
+  tfb_spec s = tfb_small_spec();
+  s.stem_int8 = 1;
+  s.stem_cout = 7; // 63 weight bytes: one byte of padding
+  s.blocks[0].cin = s.blocks[0].cout = s.blocks[1].cin = 7;
+  return s;
+}
+// offset of the stem section (its cout, then its kind) of a parsed int8-stem blob
+size_t StemAt(const tfr_model_t &m) { return static_cast<size_t>(reinterpret_cast<const uint8_t *>(m.stem_q) - m.blob) - 4; }
+}  // namespace
+
+TEST(Int8Stem, ParsesInPlace) {
+  Blob b = Build(Int8Spec(), 5);
+  tfr_model_t m;
+  ASSERT_EQ(Parse(b, &m), TFR_OK);
+  EXPECT_EQ(b.data()[4], 2);
+  EXPECT_EQ(m.stem_kind, TFR_STEM_INT8);
+  EXPECT_EQ(m.stem_weight, nullptr);
+  const size_t at = StemAt(m);
+  EXPECT_EQ(b.data()[at], 7);
+  EXPECT_EQ(b.data()[at + 2], TFR_STEM_INT8);
+  EXPECT_EQ(at % 4, 0u);
+  EXPECT_EQ(reinterpret_cast<const uint8_t *>(m.stem_scale), b.data() + at + 4 + 64);
+  EXPECT_EQ(m.stem_bias, m.stem_scale + 7);
+  EXPECT_GT(tfr_arena_size(&m), 0u);
+}
+
+TEST(Int8Stem, EveryFieldIsChecked) {
+  const Blob good = Build(Int8Spec(), 5);
+  tfr_model_t m;
+  Blob g = good;
+  ASSERT_EQ(Parse(g, &m), TFR_OK);
+  const size_t at = StemAt(m);
+  auto edited = [&](size_t off, uint8_t v) {
+    Blob b = good;
+    b.data()[off] = v;
+    tfb_reseal(b.data(), b.len);
+    tfr_model_t mm;
+    return Parse(b, &mm);
+  };
+  EXPECT_EQ(edited(4, 1), TFR_ERR_RESERVED);          // version 1 has no stem kinds
+  EXPECT_EQ(edited(at + 2, 2), TFR_ERR_FLAGS);        // unknown stem kind
+  EXPECT_EQ(edited(at + 3, 1), TFR_ERR_FLAGS);
+  EXPECT_EQ(edited(at + 4 + 63, 1), TFR_ERR_RESERVED); // the padding after the weights
+  EXPECT_EQ(edited(at + 4 + 63, 0), TFR_OK);
+  // a scale that is 0, negative, NaN or infinite
+  const size_t sc = at + 4 + 64 + 4 * 3;
+  auto scale = [&](float f) {
+    Blob b = good;
+    std::memcpy(b.data() + sc, &f, 4);
+    tfb_reseal(b.data(), b.len);
+    tfr_model_t mm;
+    return Parse(b, &mm);
+  };
+  EXPECT_EQ(scale(0.0f), TFR_ERR_SCALE);
+  EXPECT_EQ(scale(-0.0f), TFR_ERR_SCALE);
+  EXPECT_EQ(scale(-1e-5f), TFR_ERR_SCALE);
+  EXPECT_EQ(scale(NAN), TFR_ERR_NONFINITE);
+  EXPECT_EQ(scale(INFINITY), TFR_ERR_NONFINITE);
+  EXPECT_EQ(scale(1e-30f), TFR_OK);
+  // every truncation
+  for (size_t n = 0; n < good.len; n++) {
+    Blob b = good;
+    ASSERT_EQ(tfr_model_parse(&m, b.data(), n), TFR_ERR_TRUNCATED) << n;
+  }
+}
+
+TEST(Int8Stem, ClassifiesDeterministicallyInItsArena) {
+  Blob b = Build(Int8Spec(), 9);
+  tfr_model_t m;
+  ASSERT_EQ(Parse(b, &m), TFR_OK);
+  const size_t need = tfr_arena_size(&m);
+  for (int shift = 0; shift < 4; shift++) {
+    std::vector<uint8_t> arena(need + 3 + 64, 0xAB);
+    float s1[TFR_NUM_CLASSES], s2[TFR_NUM_CLASSES];
+    const auto face = Face(3);
+    ASSERT_EQ(tfr_classify(&m, arena.data() + shift, need + 3, face.data(), s1), TFR_OK);
+    for (int k = shift; k < 64; k++) ASSERT_EQ(arena[need + 3 + k], 0xAB) << "wrote past the arena";
+    std::fill(arena.begin(), arena.end(), 0x55);
+    ASSERT_EQ(tfr_classify(&m, arena.data() + shift, need + 3, face.data(), s2), TFR_OK);
+    EXPECT_EQ(0, std::memcmp(s1, s2, sizeof s1));
+    float sum = 0;
+    for (float v : s1) sum += v;
+    EXPECT_NEAR(sum, 1.0f, 1e-5f);
+  }
+}

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -67,4 +68,57 @@ TEST(StemConvPool, FusedEqualsRowsThenMaxPool) {
   CheckFused(16, 2);
   CheckFused(7, 3);  // 4 lanes + 3 scalar channels on the SIMD path
   CheckFused(1, 4);
+}
+
+// The int8 stem: scale * (largest exact integer sum of the 2x2 window) + bias, in float32, computed
+// here directly in 64-bit integers; the full weight range, black and white faces, any scratch
+// alignment; bit for bit on every build (float kernel, SIMD, the PIE twin).
+static void CheckInt8(int cout, uint32_t seed, int face_kind) {
+  uint32_t s = seed;
+  auto rnd = [&]() { s ^= s << 13; s ^= s >> 17; s ^= s << 5; return s; };
+  std::vector<uint8_t> face(48 * 48);
+  for (int i = 0; i < 48 * 48; i++) {
+    face[i] = face_kind == 0 ? static_cast<uint8_t>(rnd()) : face_kind == 1 ? 255 : face_kind == 2 ? 0
+            : static_cast<uint8_t>(((i / 48) ^ (i % 48)) & 1 ? 255 : 0);
+  }
+  std::vector<int8_t> q(cout * 9);
+  std::vector<float> sc(cout), b(cout);
+  for (auto &v : q) v = static_cast<int8_t>(rnd() >> 24);
+  q[0] = -128;
+  q[cout * 9 - 1] = 127;
+  for (int o = 0; o < cout && o < 2; o++)  // all -128 and all +127: the largest sums of either sign
+    for (int t = 0; t < 9; t++) q[o * 9 + t] = o ? 127 : -128;
+  for (auto &v : sc) v = static_cast<float>(rnd() % 1000 + 1) * 1e-8f;
+  for (auto &v : b) v = (static_cast<float>(rnd() % 2001) - 1000.0f) / 3333.0f;
+  std::vector<float> want(24 * 24 * cout), got(24 * 24 * cout, 7.0f);
+  for (int py = 0; py < 24; py++)
+    for (int px = 0; px < 24; px++)
+      for (int o = 0; o < cout; o++) {
+        int64_t m = INT64_MIN;
+        for (int d = 0; d < 4; d++) {
+          int64_t acc = 0;
+          for (int t = 0; t < 9; t++) {
+            const int y = 2 * py + d / 2 + t / 3 - 1, x = 2 * px + d % 2 + t % 3 - 1;
+            if (y >= 0 && y < 48 && x >= 0 && x < 48) acc += int64_t{q[o * 9 + t]} * face[y * 48 + x];
+          }
+          m = acc > m ? acc : m;
+        }
+        volatile float prod = sc[o] * static_cast<float>(m);
+        want[(py * 24 + px) * cout + o] = prod + b[o];
+      }
+  for (int shift = 0; shift < 4; shift++) {
+    std::vector<uint8_t> scratch(TFR_STEM_I8_SCRATCH(cout) + 16);
+    tfr_op_stem_conv_pool_i8(face.data(), q.data(), sc.data(), b.data(), cout, scratch.data() + shift, got.data());
+    ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
+        << "cout " << cout << " face " << face_kind << " shift " << shift;
+  }
+}
+
+TEST(StemConvPoolI8, ExactIntegerSumsThenScaleAndBias) {
+  for (int kind = 0; kind < 4; kind++) {
+    CheckInt8(32, 1 + kind, kind);
+    CheckInt8(7, 11 + kind, kind);  // 4 lanes + 3 scalar channels on the SIMD path
+    CheckInt8(1, 21 + kind, kind);
+  }
+  CheckInt8(56, 99, 0);
 }

@@ -22,7 +22,11 @@
 extern "C" {
 #endif
 
-#define TFR_FORMAT_VERSION 1
+/* Blob format versions read: 1, and 2 (which adds the int8 stem; a float-stem blob stays 1). */
+#define TFR_FORMAT_VERSION 2
+#define TFR_FORMAT_VERSION_MIN 1
+/* Stem kinds (the stem section's second u16): float32 weights, or int8 weights with a scale. */
+enum { TFR_STEM_FLOAT = 0, TFR_STEM_INT8 = 1 };
 #define TFR_FACE_SIZE 48
 #define TFR_FACE_PIXELS (TFR_FACE_SIZE * TFR_FACE_SIZE)
 #define TFR_NUM_CLASSES 7
@@ -51,8 +55,9 @@ enum {
   TFR_ERR_NOT_PARSED = -16,   /* the model struct was not filled by a successful tfr_model_parse */
   TFR_ERR_ARENA_SMALL = -17,  /* the arena is smaller than tfr_arena_size() */
   TFR_ERR_LUT = -18,          /* lookup tables too small, or not built for this model */
-  TFR_ERR_SHARED = -19        /* a block shares the weights of a block that is not an earlier binary
+  TFR_ERR_SHARED = -19,       /* a block shares the weights of a block that is not an earlier binary
                                  block of the same shape with weights of its own */
+  TFR_ERR_SCALE = -20         /* an int8 stem's scale is not positive */
 };
 
 enum { TFR_BLOCK_BINARY = 1, TFR_BLOCK_CBAM = 2 };
@@ -93,7 +98,10 @@ typedef struct {
   uint8_t label_index[TFR_NUM_CLASSES]; /* output i is tfr_label_name(label_index[i]) */
   float input_scale;
   uint16_t stem_cout;
-  const float *stem_weight;   /* [cout][3][3][1] */
+  uint8_t stem_kind;          /* TFR_STEM_FLOAT or TFR_STEM_INT8 */
+  const float *stem_weight;   /* [cout][3][3][1] (float stem; NULL for an int8 stem) */
+  const int8_t *stem_q;       /* [cout][3][3][1] (int8 stem; NULL for a float stem) */
+  const float *stem_scale;    /* [cout] (int8 stem: out = scale * max(sum q * pixel) + bias) */
   const float *stem_bias;     /* [cout] */
   tfr_block_t blocks[TFR_MAX_BLOCKS];
   uint16_t head_cin;
