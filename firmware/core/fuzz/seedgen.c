@@ -19,7 +19,7 @@ static int write_seed(const char *dir, const char *name, const uint8_t *p, size_
 
 int main(int argc, char **argv) {
   static uint8_t buf[1 << 20];
-  tfb_spec specs[4];
+  tfb_spec specs[5];
   int s, rc = 0;
   if (argc != 2) {
     fprintf(stderr, "usage: %s <corpus-dir>\n", argv[0]);
@@ -41,7 +41,12 @@ int main(int argc, char **argv) {
   specs[3].blocks[0].type = 1; specs[3].blocks[0].cin = 3; specs[3].blocks[0].cout = 3; specs[3].blocks[0].stride = 1;
   specs[3].blocks[1] = specs[3].blocks[0];
   specs[3].blocks[1].shared = 1; specs[3].blocks[1].source = 0;
-  for (s = 0; s < 4; s++) {
+  /* an int8 stem (format version 2), 5 channels: weights followed by padding */
+  specs[4] = specs[2];
+  specs[4].stem_int8 = 1;
+  specs[4].stem_cout = 5;
+  specs[4].blocks[1].cin = 5;
+  for (s = 0; s < 5; s++) {
     char name[64];
     size_t n = tfb_build(buf, sizeof buf, &specs[s], 100u + (uint32_t)s);
     snprintf(name, sizeof name, "valid-%d.tfer", s);

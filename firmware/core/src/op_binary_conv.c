@@ -392,6 +392,7 @@ void tfr_op_binary_conv_lut(const uint32_t *packed, int h, int w, int cin, int c
  * |conv| <= 9 * 256: ACCX never saturates. GCC never puts a loop holding inline asm in a
  * zero-overhead LOOP, so the pixels of a row but the last are one asm statement around loopgtz
  * (count <= 0: none). */
+/* q2..q7 = six weight vectors from w; q3..q5 = three (w advanced past them) */
 #define TFR_PIE_W6(s, w)                                                                                  \
   __asm__ volatile("ee.vld.128.ip q2, %0, 16\n\tee.vld.128.ip q3, %0, 16\n\tee.vld.128.ip q4, %0, 16\n\t" \
                    "ee.vld.128.ip q5, %0, 16\n\tee.vld.128.ip q6, %0, 16\n\tee.vld.128.ip q7, %0, 16"     \
@@ -461,6 +462,60 @@ void tfr_op_binary_conv_lut(const uint32_t *packed, int h, int w, int cin, int c
  * 8 rows of a 24 x 24 layer) are gathered as integers before their float epilogues run
  * (1.5 KB of stack: 8 bytes per pixel, the ACCX slots the passes keep, the convs over them). */
 #define TFR_I8_RUN 192
+
+/* The float epilogue of n pixels of one output (conv[i] -> dst[i * cout]), four at a time:
+ * the four are independent chains, so the FPU's latency overlaps instead of stalling each step.
+ * Per element the operations and their order are those of epilogue(). `accumulate` and
+ * `has_slope` are constants at each call site. */
+TFR_KERNEL void epilogue_run(const int32_t *conv, int n, float scale, float bias, const int accumulate,
+                             const int has_slope, float slope, float *dst, int cout) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4, dst += 4 * cout) {
+    float m0 = (float)conv[i], m1 = (float)conv[i + 1], m2 = (float)conv[i + 2], m3 = (float)conv[i + 3];
+    m0 = scale * m0;
+    m1 = scale * m1;
+    m2 = scale * m2;
+    m3 = scale * m3;
+    m0 = m0 + bias;
+    m1 = m1 + bias;
+    m2 = m2 + bias;
+    m3 = m3 + bias;
+    if (accumulate) {
+      m0 = m0 + dst[0];
+      m1 = m1 + dst[cout];
+      m2 = m2 + dst[2 * cout];
+      m3 = m3 + dst[3 * cout];
+    }
+    if (has_slope) {
+#if defined(TFR_USE_PIE)
+      /* Xtensa: slope * m for all four, then four compares into four boolean registers and four
+       * conditional moves: ult.s is "m < 0 or unordered", i.e. !(m >= 0) as below (GCC would
+       * branch per element, each branch waiting on its compare) */
+      const float zero = 0.0f, t0 = slope * m0, t1 = slope * m1, t2 = slope * m2, t3 = slope * m3;
+      __asm__("ult.s b0, %0, %8\n\tult.s b1, %1, %8\n\tult.s b2, %2, %8\n\tult.s b3, %3, %8\n\t"
+              "movt.s %0, %4, b0\n\tmovt.s %1, %5, b1\n\tmovt.s %2, %6, b2\n\tmovt.s %3, %7, b3"
+              : "+f"(m0), "+f"(m1), "+f"(m2), "+f"(m3)
+              : "f"(t0), "f"(t1), "f"(t2), "f"(t3), "f"(zero)
+              : "b0"); /* GCC allocates b0 only: b1-b3 hold nothing of its own */
+#else
+      if (!(m0 >= 0.0f)) m0 = slope * m0;
+      if (!(m1 >= 0.0f)) m1 = slope * m1;
+      if (!(m2 >= 0.0f)) m2 = slope * m2;
+      if (!(m3 >= 0.0f)) m3 = slope * m3;
+#endif
+    }
+    dst[0] = m0;
+    dst[cout] = m1;
+    dst[2 * cout] = m2;
+    dst[3 * cout] = m3;
+  }
+  for (; i < n; i++, dst += cout) {
+    float m = scale * (float)conv[i] + bias;
+    if (accumulate) m = m + dst[0];
+    if (has_slope && !(m >= 0.0f)) m = slope * m;
+    dst[0] = m;
+  }
+}
 
 /* Pass k of a block (0 <= k < 3 * ((m + 1) / 2)): chunk j of kernel row ky, the six-vector chunks
  * first, then the three-vector ones of an odd m; its offset in the window (*pa) and in the
@@ -568,13 +623,13 @@ static void conv_i8_block(const int8_t *a, int nr, int n, int rstep, int step, i
     TFR_PIX(LAST, 3, s, p, -32, x, cv);
   }
   if (accumulate && prelu)
-    tfr_epilogue_run(conv, nr * n, scale, bias, 1, 1, slope, dst, cout);
+    epilogue_run(conv, nr * n, scale, bias, 1, 1, slope, dst, cout);
   else if (accumulate)
-    tfr_epilogue_run(conv, nr * n, scale, bias, 1, 0, slope, dst, cout);
+    epilogue_run(conv, nr * n, scale, bias, 1, 0, slope, dst, cout);
   else if (prelu)
-    tfr_epilogue_run(conv, nr * n, scale, bias, 0, 1, slope, dst, cout);
+    epilogue_run(conv, nr * n, scale, bias, 0, 1, slope, dst, cout);
   else
-    tfr_epilogue_run(conv, nr * n, scale, bias, 0, 0, slope, dst, cout);
+    epilogue_run(conv, nr * n, scale, bias, 0, 0, slope, dst, cout);
 }
 
 /* 32 channels of bits b as +-1 bytes at d (tfr_pm1x4: the byte path's nibble table, op_binarize.c) (eight 32-bit stores) */

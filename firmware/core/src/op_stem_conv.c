@@ -180,36 +180,54 @@ static void stem_windows(const uint8_t *face, uint8_t *a, uint32_t *win) {
   }
 }
 
-/* One output's window maxima: conv[i] = max over the window's four convs + corr, for the 576
- * windows from w; the conv weights framed in q1..q4, ACCX from 0 for each conv. The next window
- * is loaded by the fourth product (the last one reads the 16 bytes after the windows: the
- * frames). */
+/* One output over the 576 windows from w, its conv weights framed in q1..q4: each window's four
+ * convs (ACCX from 0 for each), their largest + corr, and the float epilogue of the window before
+ * it (scale * m + bias, stored at dst, dst += dstep floats), interleaved with the integer work
+ * (software-pipelined: the last window's epilogue is left to the caller). The next window is
+ * loaded by the fourth product; the last one reads the 16 bytes after the windows (the frames).
+ * TFR_STEM_HEAD: the integer part of the first window alone. */
 #if defined(TFR_USE_PIE)
 #define TFR_STEM_FRAMES(s, f)                                                                        \
   __asm__ volatile("ee.vld.128.ip q1, %0, 16\n\tee.vld.128.ip q2, %0, 16\n\tee.vld.128.ip q3, %0, 16\n\t" \
                    "ee.vld.128.ip q4, %0, 16" : "+r"(f) : : "memory")
-#define TFR_STEM_FIRST(s, w) __asm__ volatile("ee.vld.128.ip q0, %0, 16" : "+r"(w) : : "memory")
-#define TFR_STEM_RUN(s, w, cv, corr, n)                                                            \
-  do {                                                                                             \
-    int32_t t0_, t1_;                                                                              \
-    __asm__ volatile("loopgtz %[na], 1f\n\t"                                                        \
-                     "ee.zero.accx\n\tee.vmulas.s8.accx q0, q1\n\trur.accx_0 %[t0]\n\t"            \
-                     "ee.zero.accx\n\tee.vmulas.s8.accx q0, q2\n\trur.accx_0 %[t1]\n\t"            \
-                     "ee.zero.accx\n\tee.vmulas.s8.accx q0, q3\n\tmax %[t0], %[t0], %[t1]\n\t"     \
-                     "rur.accx_0 %[t1]\n\t"                                                         \
-                     "ee.zero.accx\n\tee.vmulas.s8.accx.ld.ip q0, %[wa], 16, q0, q4\n\t"           \
-                     "max %[t0], %[t0], %[t1]\n\trur.accx_0 %[t1]\n\tmax %[t0], %[t0], %[t1]\n\t"  \
-                     "add %[t0], %[t0], %[ka]\n\ts32i %[t0], %[ca], 0\n\taddi %[ca], %[ca], 4\n"   \
-                     "1:"                                                                           \
-                     : [wa] "+r"(w), [ca] "+r"(cv), [t0] "=&r"(t0_), [t1] "=&r"(t1_)               \
-                     : [ka] "r"(corr), [na] "r"(n)                                                  \
-                     : "memory");                                                                   \
+#define TFR_STEM_HEAD(s, w, pv, corr)                                                                   \
+  do {                                                                                                  \
+    int32_t t1_;                                                                                        \
+    __asm__ volatile("ee.vld.128.ip q0, %[wa], 16\n\t"                                                  \
+                     "ee.zero.accx\n\tee.vmulas.s8.accx q0, q1\n\trur.accx_0 %[pv]\n\t"                \
+                     "ee.zero.accx\n\tee.vmulas.s8.accx q0, q2\n\trur.accx_0 %[t1]\n\t"                \
+                     "ee.zero.accx\n\tee.vmulas.s8.accx q0, q3\n\tmax %[pv], %[pv], %[t1]\n\t"         \
+                     "rur.accx_0 %[t1]\n\t"                                                              \
+                     "ee.zero.accx\n\tee.vmulas.s8.accx.ld.ip q0, %[wa], 16, q0, q4\n\t"               \
+                     "max %[pv], %[pv], %[t1]\n\trur.accx_0 %[t1]\n\tmax %[pv], %[pv], %[t1]\n\t"      \
+                     "add %[pv], %[pv], %[ka]"                                                          \
+                     : [wa] "+r"(w), [pv] "=&r"(pv), [t1] "=&r"(t1_) : [ka] "r"(corr) : "memory");         \
+  } while (0)
+#define TFR_STEM_RUN(s, w, pv, corr, scale, bias, dst, dstep, n)                                        \
+  do {                                                                                                  \
+    int32_t t0_, t1_;                                                                                   \
+    float f0_;                                                                                          \
+    __asm__ volatile("loopgtz %[na], 1f\n\t"                                                            \
+                     "ee.zero.accx\n\tee.vmulas.s8.accx q0, q1\n\tfloat.s %[f0], %[pv], 0\n\t"         \
+                     "rur.accx_0 %[t0]\n\t"                                                              \
+                     "ee.zero.accx\n\tee.vmulas.s8.accx q0, q2\n\tmul.s %[f0], %[f0], %[fs]\n\t"       \
+                     "rur.accx_0 %[t1]\n\t"                                                              \
+                     "ee.zero.accx\n\tee.vmulas.s8.accx q0, q3\n\tadd.s %[f0], %[f0], %[fb]\n\t"       \
+                     "max %[t0], %[t0], %[t1]\n\trur.accx_0 %[t1]\n\t"                                   \
+                     "ee.zero.accx\n\tee.vmulas.s8.accx.ld.ip q0, %[wa], 16, q0, q4\n\t"               \
+                     "max %[t0], %[t0], %[t1]\n\tssi %[f0], %[da], 0\n\trur.accx_0 %[t1]\n\t"          \
+                     "add %[da], %[da], %[ds]\n\tmax %[t0], %[t0], %[t1]\n\tadd %[pv], %[t0], %[ka]\n"   \
+                     "1:"                                                                               \
+                     : [wa] "+r"(w), [pv] "+r"(pv), [da] "+r"(dst), [t0] "=&r"(t0_), [t1] "=&r"(t1_),     \
+                       [f0] "=&f"(f0_)                                                                  \
+                     : [ka] "r"(corr), [fs] "f"(scale), [fb] "f"(bias), [ds] "r"((dstep) * 4), [na] "r"(n) \
+                     : "memory");                                                                       \
   } while (0)
 #else
 #define TFR_STEM_FRAMES(s, f)                                                                   \
   (tfr_pie_vld(&(s), 1, &(f), 16), tfr_pie_vld(&(s), 2, &(f), 16), tfr_pie_vld(&(s), 3, &(f), 16), \
    tfr_pie_vld(&(s), 4, &(f), 16))
-#define TFR_STEM_FIRST(s, w) tfr_pie_vld(&(s), 0, &(w), 16)
+/* the integer part of one window: the largest of its four convs (window in q0, the next loaded) */
 TFR_KERNEL int32_t stem_conv_max(tfr_pie *s, const int8_t **w) {
   int32_t t0, t1;
   s->accx = 0;
@@ -228,18 +246,24 @@ TFR_KERNEL int32_t stem_conv_max(tfr_pie *s, const int8_t **w) {
   t1 = TFR_PIE_RUR(*s);
   return t1 > t0 ? t1 : t0;
 }
-#define TFR_STEM_RUN(s, w, cv, corr, n) \
-  for (int i_ = 0; i_ < (n); i_++) *(cv)++ = stem_conv_max(&(s), &(w)) + (corr)
+#define TFR_STEM_HEAD(s, w, pv, corr) (tfr_pie_vld(&(s), 0, &(w), 16), (pv) = stem_conv_max(&(s), &(w)) + (corr))
+#define TFR_STEM_RUN(s, w, pv, corr, scale, bias, dst, dstep, n)   \
+  for (int i_ = 0; i_ < (n); i_++) {                                \
+    const float f_ = (scale) * (float)(pv);                         \
+    const int32_t t_ = stem_conv_max(&(s), &(w)) + (corr);           \
+    *(dst) = f_ + (bias);                                           \
+    (dst) += (dstep);                                               \
+    (pv) = t_;                                                      \
+  }
 #endif
 
 void tfr_op_stem_conv_pool_i8(const uint8_t *face, const int8_t *q, const float *scale, const float *bias,
                               int cout, void *scratch, float *out) {
   uint8_t *base = (uint8_t *)scratch + ((16u - ((uintptr_t)scratch & 15u)) & 15u);
   int8_t *win = (int8_t *)base, *frames = win + 576 * 16;
-  int32_t *conv = (int32_t *)(void *)(frames + 64 * cout); /* over the padded face once it is read */
   tfr_pie s;
   int o, t, d;
-  stem_windows(face, (uint8_t *)conv, (uint32_t *)(void *)win);
+  stem_windows(face, (uint8_t *)(frames + 64 * cout), (uint32_t *)(void *)win);
   /* each output's 3x3 weights at the four offsets of a 4x4 frame: conv (dy, dx) of a window */
   memset(frames, 0, (size_t)64 * cout);
   for (o = 0; o < cout; o++) {
@@ -250,13 +274,15 @@ void tfr_op_stem_conv_pool_i8(const uint8_t *face, const int8_t *q, const float 
   TFR_PIE_INIT(s);
   for (o = 0; o < cout; o++) {
     const int8_t *f = frames + o * 64, *w = win;
-    int32_t *cv = conv, corr = 0;
+    const float so = scale[o], bo = bias[o];
+    float *dst = out + o;
+    int32_t pv, corr = 0;
     /* sum q * pixel = sum q * (pixel - 128) + 128 * sum q */
     for (t = 0; t < 9; t++) corr += 128 * q[o * 9 + t];
     TFR_STEM_FRAMES(s, f);
-    TFR_STEM_FIRST(s, w);
-    TFR_STEM_RUN(s, w, cv, corr, 576); /* xtensa-cost: loop */
-    tfr_epilogue_run(conv, 576, scale[o], bias[o], 0, 0, 0.0f, out + o, cout);
+    TFR_STEM_HEAD(s, w, pv, corr);
+    TFR_STEM_RUN(s, w, pv, corr, so, bo, dst, cout, 575); /* windows 1..575 (xtensa-cost: loop) */
+    *dst = so * (float)pv + bo;
   }
 }
 #else

@@ -129,8 +129,8 @@ void tfr_op_stem_conv_pool(const uint8_t *face, float input_scale, const float *
  * float32); with it, each 2x2 window's 4x4 pixels are one 16-byte vector and each of its four
  * convs one 16-byte dot product (the ESP32-S3's PIE, or its portable twin). */
 #if defined(TFR_USE_INT8_DOT)
-/* alignment, the 576 window vectors, the conv weights framed in 4x4 (64 bytes per output), then
- * the window sums (576 int32) over the padded face's two copies (2 x 50 x 52 bytes) */
+/* alignment, the 576 window vectors, the conv weights framed in 4x4 (64 bytes per output), the
+ * zero-bordered face's two copies the windows are cut from (2 x 50 x 52 bytes) */
 #define TFR_STEM_I8_SCRATCH(cout) (15u + 576u * 16u + 64u * (size_t)(cout) + 2u * 50u * 52u)
 #else
 /* the padded face, the weights as floats, zero biases */

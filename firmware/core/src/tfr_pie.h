@@ -71,61 +71,6 @@ TFR_KERNEL void tfr_pie_stx(const tfr_pie *s, int32_t **x) {
 #define TFR_PIE_RUR(s) ((int32_t)(uint32_t)((uint64_t)(s).accx & 0xFFFFFFFFu))
 #define TFR_PIE_INIT(s) memset(&(s), 0, sizeof(s))
 #endif
-
-/* The float epilogue of n pixels of one output (conv[i] -> dst[i * cout]), four at a time:
- * the four are independent chains, so the FPU's latency overlaps instead of stalling each step.
- * Per element the operations and their order are those of the reference path's epilogue
- * (op_binary_conv.c): m = scale * conv + bias (+ dst when accumulating), then PReLU. `accumulate`
- * and `has_slope` are constants at each call site. */
-TFR_KERNEL void tfr_epilogue_run(const int32_t *conv, int n, float scale, float bias, const int accumulate,
-                             const int has_slope, float slope, float *dst, int cout) {
-  int i = 0;
-  for (; i + 4 <= n; i += 4, dst += 4 * cout) {
-    float m0 = (float)conv[i], m1 = (float)conv[i + 1], m2 = (float)conv[i + 2], m3 = (float)conv[i + 3];
-    m0 = scale * m0;
-    m1 = scale * m1;
-    m2 = scale * m2;
-    m3 = scale * m3;
-    m0 = m0 + bias;
-    m1 = m1 + bias;
-    m2 = m2 + bias;
-    m3 = m3 + bias;
-    if (accumulate) {
-      m0 = m0 + dst[0];
-      m1 = m1 + dst[cout];
-      m2 = m2 + dst[2 * cout];
-      m3 = m3 + dst[3 * cout];
-    }
-    if (has_slope) {
-#if defined(TFR_USE_PIE)
-      /* Xtensa: slope * m for all four, then four compares into four boolean registers and four
-       * conditional moves: ult.s is "m < 0 or unordered", i.e. !(m >= 0) as below (GCC would
-       * branch per element, each branch waiting on its compare) */
-      const float zero = 0.0f, t0 = slope * m0, t1 = slope * m1, t2 = slope * m2, t3 = slope * m3;
-      __asm__("ult.s b0, %0, %8\n\tult.s b1, %1, %8\n\tult.s b2, %2, %8\n\tult.s b3, %3, %8\n\t"
-              "movt.s %0, %4, b0\n\tmovt.s %1, %5, b1\n\tmovt.s %2, %6, b2\n\tmovt.s %3, %7, b3"
-              : "+f"(m0), "+f"(m1), "+f"(m2), "+f"(m3)
-              : "f"(t0), "f"(t1), "f"(t2), "f"(t3), "f"(zero)
-              : "b0"); /* GCC allocates b0 only: b1-b3 hold nothing of its own */
-#else
-      if (!(m0 >= 0.0f)) m0 = slope * m0;
-      if (!(m1 >= 0.0f)) m1 = slope * m1;
-      if (!(m2 >= 0.0f)) m2 = slope * m2;
-      if (!(m3 >= 0.0f)) m3 = slope * m3;
-#endif
-    }
-    dst[0] = m0;
-    dst[cout] = m1;
-    dst[2 * cout] = m2;
-    dst[3 * cout] = m3;
-  }
-  for (; i < n; i++, dst += cout) {
-    float m = scale * (float)conv[i] + bias;
-    if (accumulate) m = m + dst[0];
-    if (has_slope && !(m >= 0.0f)) m = slope * m;
-    dst[0] = m;
-  }
-}
 #endif
 
 #endif
