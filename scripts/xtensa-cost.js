@@ -5,8 +5,9 @@
  * What it does:
  *  1. Host run (measured trip counts): the core's portable sources (the reference path, the one
  *     the ESP32-S3 firmware compiles) are built for the host with gcc --coverage at -O0 and run on
- *     the bundled models over real faces; gcov's per-branch arc counts give, for every source loop
- *     (and every inlined copy of it), how many times its body ran per face.
+ *     the bundled models and the test blob tinyfer-b1s8 (int8 stem) over real faces; gcov's
+ *     per-branch arc counts give, for every source loop (and every inlined copy of it), how many
+ *     times its body ran per face.
  *  2. Xtensa listing: the same sources compiled with xtensa-esp32s3-elf-gcc and the flags of the
  *     firmware build (ESP-IDF's common flags, CONFIG_COMPILER_OPTIMIZATION_PERF = -O2, the
  *     component's -ffp-contract=off), disassembled with line numbers. Every machine loop (a
@@ -16,7 +17,7 @@
  *     code outside any loop once per call; the cycle assumptions are in CYCLES below (and in
  *     firmware/core/README.md, with their sources).
  * The result is data: firmware/core/tools/xtensa-cost.json (per loop: instructions per iteration
- * by class, iterations per face for each bundled model, cycles), read by `npm run bench`.
+ * by class, iterations per face for each costed model, cycles), read by `npm run bench`.
  *
  *   node scripts/xtensa-cost.js generate --cc <dir>/xtensa-esp32s3-elf-gcc   # rewrites the table
  *   node scripts/xtensa-cost.js check        # CI: sources unchanged since the table, host trip counts equal
@@ -91,10 +92,18 @@ function run(cmd, args, opts = {}) {
 // 1. Host run: trip counts
 // ---------------------------------------------------------------------------------------------
 
-/** The bundled models (models/*.tfer), by name. */
-function bundledModels() {
+/**
+ * Test blobs costed beside the bundled models: tinyfer-b1s8, the shipped network trained with its
+ * stem on the int8 grid (`tinyfer train --stem-int8`), runs the core's integer stem, which no
+ * bundled model has yet.
+ */
+const TEST_BLOBS = ['tinyfer-b1s8'];
+
+/** The models costed: the bundled ones (models/*.tfer), then TEST_BLOBS (test/fixtures/models), by name. */
+function costedModels() {
   const dir = path.join(ROOT, 'models');
-  return fs.readdirSync(dir).filter((f) => f.endsWith('.tfer')).sort().map((f) => ({ name: f.replace(/\.tfer$/, ''), file: path.join(dir, f) }));
+  const bundled = fs.readdirSync(dir).filter((f) => f.endsWith('.tfer')).sort().map((f) => ({ name: f.replace(/\.tfer$/, ''), file: path.join(dir, f) }));
+  return [...bundled, ...TEST_BLOBS.map((name) => ({ name, file: path.join(ROOT, 'test', 'fixtures', 'models', `${name}.tfer`) }))];
 }
 
 function facesFile() {
@@ -834,7 +843,7 @@ function calibrate(cc) {
 const round = (x, d = 0) => +x.toFixed(d);
 
 /** One firmware build of the core: its listing, the host trip counts of its portable twin per
- * bundled model, and the costs. */
+ * costed model, and the costs. */
 function costPath(cc, def, models) {
   const listing = xtensaListing(cc, def.xtensa);
   const build = buildCounting(def.host);
@@ -918,8 +927,8 @@ async function generate(cc) {
   if (!cc || !fs.existsSync(cc)) throw new Error(`xtensa-cost: --cc must name xtensa-esp32s3-elf-gcc (got ${cc || 'nothing'})`);
   const calibration = calibrate(cc);
   CYCLES.fpuLatency.value = calibration.fpuLatency;
-  const models = bundledModels();
-  if (models.length === 0) throw new Error('xtensa-cost: no models/*.tfer');
+  const models = costedModels();
+  if (models.length === TEST_BLOBS.length) throw new Error('xtensa-cost: no models/*.tfer');
   const table = {
     about: 'ESP32-S3 cost of the inference core from the Xtensa instruction set: written by `node scripts/xtensa-cost.js generate --cc <xtensa-esp32s3-elf-gcc>`, read by `npm run bench`; see firmware/core/README.md',
     sources: sourcesHash(),
@@ -958,7 +967,7 @@ function check({ trips = true } = {}) {
   if (trips) {
     for (const p of table.paths) {
       const build = buildCounting(p.hostDefines);
-      for (const m of bundledModels()) {
+      for (const m of costedModels()) {
         if (!p.models[m.name]) { problems.push(`${p.name}: model ${m.name} is not in the table`); continue; }
         const host = hostCounts(build, m.file);
         for (const l of p.loops) {
@@ -1032,21 +1041,23 @@ function summarize(table = loadTable(), { top = 10 } = {}) {
     }
   }
   for (const p of table.paths) {
-    const first = Object.keys(p.models)[0];
-    out.push('');
-    out.push(`${p.name}, ${first}, per function: ` + Object.entries(p.models[first].byFunction).sort((a, b) => b[1] - a[1])
-      .map(([f, c]) => `${f} ${ms(c).toFixed(2)} ms`).join(', '));
-    out.push('');
-    out.push(`| ${p.name}: hottest loops (${first}) | source | instructions / iteration | cycles / iteration | iterations / face | ms / face |`);
-    out.push('|---|---|---:|---:|---:|---:|');
-    for (const l of p.loops.slice(0, top)) {
-      out.push(`| ${l.function} ${l.id} | \`${l.source.replace(/\|/g, '\\|')}\` | ${l.instructions} | ${l.cyclesPerIteration} | ${l.iterations[first].toLocaleString('en')} | ${ms(l.cycles[first]).toFixed(2)} |`);
+    for (const name of Object.keys(p.models)) {
+      out.push('');
+      out.push(`${p.name}, ${name}, per function: ` + Object.entries(p.models[name].byFunction).sort((a, b) => b[1] - a[1])
+        .map(([f, c]) => `${f} ${ms(c).toFixed(2)} ms`).join(', '));
+      out.push('');
+      out.push(`| ${p.name}: hottest loops (${name}) | source | instructions / iteration | cycles / iteration | iterations / face | ms / face |`);
+      out.push('|---|---|---:|---:|---:|---:|');
+      const hot = p.loops.filter((l) => l.cycles[name] > 0).sort((a, b) => b.cycles[name] - a.cycles[name]);
+      for (const l of hot.slice(0, top)) {
+        out.push(`| ${l.function} ${l.id} | \`${l.source.replace(/\|/g, '\\|')}\` | ${l.instructions} | ${l.cyclesPerIteration} | ${l.iterations[name].toLocaleString('en')} | ${ms(l.cycles[name]).toFixed(2)} |`);
+      }
     }
   }
   return out;
 }
 
-module.exports = { LOOP_LINE, generate, check, checkFrame, summarize, loadTable, sourcesHash, TABLE, buildCounting, hostCounts, bundledModels, loopIterations, parseObjdump, machineLoops, costListing, simulate };
+module.exports = { LOOP_LINE, generate, check, checkFrame, summarize, loadTable, sourcesHash, TABLE, buildCounting, hostCounts, costedModels, loopIterations, parseObjdump, machineLoops, costListing, simulate };
 
 if (require.main === module) {
   const [cmd, ...rest] = process.argv.slice(2);
