@@ -122,7 +122,8 @@ static void border_pixel(int8_t *p, int c, int cp) {
 /* The compares of pack_pixel (v >= thr, false for NaN), each written as a +1 / -1 byte: four
  * channels per step as one 4-bit mask and one 32-bit store of its tfr_pm1x4 entry (the plane is
  * 16-byte aligned and cp a multiple of 16, so p + k is 4-byte aligned for k a multiple of 4).
- * The border is written apart from the interior, whose pixels then need no test. */
+ * Four channels at a time over every pixel, their thresholds held in registers; the border is
+ * written apart from the interior, whose pixels then need no test. */
 void tfr_op_binarize_i8(const float *in, int h, int w, int c, const float *thr, int8_t *plane) {
   const int cp = TFR_I8C(c), wp = w + 2, hp = h + 2, c4 = c & ~3;
   int y, x, k;
@@ -131,19 +132,26 @@ void tfr_op_binarize_i8(const float *in, int h, int w, int c, const float *thr, 
     border_pixel(plane + ((hp - 1) * wp + x) * cp, c, cp);
   }
   for (y = 1; y < hp - 1; y++) {
-    int8_t *p = plane + y * wp * cp;
-    const float *v = in + (y - 1) * w * c;
-    border_pixel(p, c, cp);
-    border_pixel(p + (wp - 1) * cp, c, cp);
-    p += cp;
-    for (x = 0; x < w; x++, p += cp, v += c) {
-      uint32_t *p4 = (uint32_t *)(void *)p;
-      for (k = 0; k < c4; k += 4) {
-        const uint32_t mask = ge_mask4(v + k, thr + k);
-        *p4++ = tfr_pm1x4[mask];
+    border_pixel(plane + y * wp * cp, c, cp);
+    border_pixel(plane + (y * wp + wp - 1) * cp, c, cp);
+  }
+  for (k = 0; k < c4; k += 4) {
+    const float t[4] = {thr[k], thr[k + 1], thr[k + 2], thr[k + 3]};
+    for (y = 0; y < h; y++) {
+      const float *v = in + y * w * c + k;
+      uint32_t *p4 = (uint32_t *)(void *)(plane + ((y + 1) * wp + 1) * cp + k);
+      for (x = 0; x < w; x++, v += c, p4 += cp / 4) *p4 = tfr_pm1x4[ge_mask4(v, t)];
+    }
+  }
+  if (c4 < cp) {
+    /* the last c % 4 channels and the padding channels */
+    for (y = 0; y < h; y++) {
+      const float *v = in + y * w * c;
+      int8_t *p = plane + ((y + 1) * wp + 1) * cp;
+      for (x = 0; x < w; x++, p += cp, v += c) {
+        for (k = c4; k < c; k++) p[k] = v[k] >= thr[k] ? 1 : -1;
+        for (; k < cp; k++) p[k] = 0;
       }
-      for (; k < c; k++) p[k] = v[k] >= thr[k] ? 1 : -1;
-      for (; k < cp; k++) p[k] = 0;
     }
   }
 }

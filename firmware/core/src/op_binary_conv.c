@@ -377,9 +377,9 @@ void tfr_op_binary_conv_lut(const uint32_t *packed, int h, int w, int cin, int c
  * into q registers once and runs over every pixel of the block, one fused multiply-accumulate +
  * activation load per 16 bytes. Between passes a pixel's running sum waits in memory as ACCX
  * itself (an 8-byte slot: ee.ld.accx.ip / ee.st.accx.ip): the first pass starts ACCX at 0 and
- * stores it, the middle ones load it and store it back, the last one loads it and writes its low
- * 32 bits as the conv. The last pass writes conv[i] (bytes 4i..4i+3) over slots it has read
- * already (slot i is bytes 8i..8i+7), so the slots and the convs share one buffer.
+ * stores it, the middle ones and the last load it and store it back; the conv is then the slot's
+ * low 32 bits (ACCX is stored zero-extended from 40 bits, and |conv| <= 9 * 256), which the
+ * epilogue reads in place: no rur and no second store per pixel.
  *
  * One pixel on entry: q0, q1 hold its activation vectors 0 and 1 and p points at its vector 2.
  * A six-vector chunk (weights w0..w5 in q2..q7): ACCX += a0 . w0 + ... + a5 . w5, loading a2..a5
@@ -412,28 +412,17 @@ void tfr_op_binary_conv_lut(const uint32_t *packed, int h, int w, int cin, int c
   "ee.vmulas.s8.accx.ld.xp q2, %[pa], %[da], q0, q3\n\t" \
   "ee.vmulas.s8.accx.ld.ip q0, %[pa], 16, q1, q4\n\t"   \
   "ee.vmulas.s8.accx.ld.ip q1, %[pa], 16, q2, q5\n\t"
-/* before and after the products, per pass: ACCX = 0 / the slot at x; the slot at x (x += 8) =
- * ACCX / *cv++ = ACCX bits 0..31 (ACCX from the slot at x, x += 8) */
+/* before and after the products, per pass: ACCX = 0 (the first) / the slot at x (the others);
+ * then the slot at x = ACCX, x += 8 */
 #define TFR_PIE_PRE_FIRST "ee.zero.accx\n\t"
 #define TFR_PIE_PRE_MID "ee.ld.accx.ip %[xa], 0\n\t"
-#define TFR_PIE_PRE_LAST "ee.ld.accx.ip %[xa], 8\n\t"
-#define TFR_PIE_POST_FIRST "ee.st.accx.ip %[xa], 8\n\t"
-#define TFR_PIE_POST_MID TFR_PIE_POST_FIRST
-#define TFR_PIE_POST_LAST "rur.accx_0 %[ta]\n\ts32i %[ta], %[ca], 0\n\taddi %[ca], %[ca], 4\n\t"
+#define TFR_PIE_POST "ee.st.accx.ip %[xa], 8\n\t"
 /* one pixel; k pixels (a zero-overhead loop) */
-#define TFR_PIX(K, C, s, p, d, x, cv)                                                                  \
-  do {                                                                                                 \
-    int32_t t_;                                                                                        \
-    __asm__ volatile(TFR_PIE_PRE_##K TFR_PIE_MAC##C TFR_PIE_POST_##K                                   \
-                     : [pa] "+r"(p), [xa] "+r"(x), [ca] "+r"(cv), [ta] "=&r"(t_) : [da] "r"(d) : "memory"); \
-  } while (0)
-#define TFR_PIX_RUN(K, C, s, p, d, x, cv, k)                                                          \
-  do {                                                                                                \
-    int32_t t_;                                                                                       \
-    __asm__ volatile("loopgtz %[ka], 1f\n\t" TFR_PIE_PRE_##K TFR_PIE_MAC##C TFR_PIE_POST_##K "1:"      \
-                     : [pa] "+r"(p), [xa] "+r"(x), [ca] "+r"(cv), [ta] "=&r"(t_) : [da] "r"(d), [ka] "r"(k) \
-                     : "memory");                                                                     \
-  } while (0)
+#define TFR_PIX(K, C, s, p, d, x)                                                                      \
+  __asm__ volatile(TFR_PIE_PRE_##K TFR_PIE_MAC##C TFR_PIE_POST : [pa] "+r"(p), [xa] "+r"(x) : [da] "r"(d) : "memory")
+#define TFR_PIX_RUN(K, C, s, p, d, x, k)                                                                 \
+  __asm__ volatile("loopgtz %[ka], 1f\n\t" TFR_PIE_PRE_##K TFR_PIE_MAC##C TFR_PIE_POST "1:"                \
+                   : [pa] "+r"(p), [xa] "+r"(x) : [da] "r"(d), [ka] "r"(k) : "memory")
 #else
 /* Portable twin (tfr_pie.h): the registers and memory accesses of the PIE code above. */
 #define TFR_PIE_W6(s, w)                                                                          \
@@ -448,30 +437,29 @@ void tfr_op_binary_conv_lut(const uint32_t *packed, int h, int w, int cin, int c
   (tfr_pie_mac(&(s), 2, &(p), (d), 0, 3), tfr_pie_mac(&(s), 0, &(p), 16, 1, 4), tfr_pie_mac(&(s), 1, &(p), 16, 2, 5))
 #define TFR_PIE_PRE_FIRST(s, x) ((s).accx = 0)
 #define TFR_PIE_PRE_MID(s, x) tfr_pie_ldx(&(s), &(x), 0)
-#define TFR_PIE_PRE_LAST(s, x) tfr_pie_ldx(&(s), &(x), 8)
-#define TFR_PIE_POST_FIRST(s, x, cv) tfr_pie_stx(&(s), &(x))
-#define TFR_PIE_POST_MID(s, x, cv) tfr_pie_stx(&(s), &(x))
-#define TFR_PIE_POST_LAST(s, x, cv) (*(cv)++ = TFR_PIE_RUR(s))
-#define TFR_PIX(K, C, s, p, d, x, cv) \
-  do { TFR_PIE_PRE_##K(s, x); TFR_PIE_MAC##C(s, p, d); TFR_PIE_POST_##K(s, x, cv); } while (0)
-#define TFR_PIX_RUN(K, C, s, p, d, x, cv, k) \
-  for (int c_ = 0; c_ < (k); c_++) TFR_PIX(K, C, s, p, d, x, cv)
+#define TFR_PIE_POST(s, x) tfr_pie_stx(&(s), &(x))
+#define TFR_PIX(K, C, s, p, d, x) \
+  do { TFR_PIE_PRE_##K(s, x); TFR_PIE_MAC##C(s, p, d); TFR_PIE_POST(s, x); } while (0)
+#define TFR_PIX_RUN(K, C, s, p, d, x, k) \
+  for (int c_ = 0; c_ < (k); c_++) TFR_PIX(K, C, s, p, d, x)
 #endif
 
 /* Output pixels per block: the convs of a block of output rows (whole rows while a row fits:
  * 8 rows of a 24 x 24 layer) are gathered as integers before their float epilogues run
- * (1.5 KB of stack: 8 bytes per pixel, the ACCX slots the passes keep, the convs over them). */
+ * (1.5 KB of stack: the ACCX slots the passes keep, 8 bytes per pixel, the conv in each one's low
+ * word). */
 #define TFR_I8_RUN 192
 
-/* The float epilogue of n pixels of one output (conv[i] -> dst[i * cout]), four at a time:
+/* The float epilogue of n pixels of one output (conv[2 i], the low word of slot i -> dst[i * cout]),
+ * four at a time:
  * the four are independent chains, so the FPU's latency overlaps instead of stalling each step.
  * Per element the operations and their order are those of epilogue(). `accumulate` and
  * `has_slope` are constants at each call site. */
 TFR_KERNEL void epilogue_run(const int32_t *conv, int n, float scale, float bias, const int accumulate,
                              const int has_slope, float slope, float *dst, int cout) {
   int i = 0;
-  for (; i + 4 <= n; i += 4, dst += 4 * cout) {
-    float m0 = (float)conv[i], m1 = (float)conv[i + 1], m2 = (float)conv[i + 2], m3 = (float)conv[i + 3];
+  for (; i + 4 <= n; i += 4, conv += 8, dst += 4 * cout) {
+    float m0 = (float)conv[0], m1 = (float)conv[2], m2 = (float)conv[4], m3 = (float)conv[6];
     m0 = scale * m0;
     m1 = scale * m1;
     m2 = scale * m2;
@@ -509,8 +497,8 @@ TFR_KERNEL void epilogue_run(const int32_t *conv, int n, float scale, float bias
     dst[2 * cout] = m2;
     dst[3 * cout] = m3;
   }
-  for (; i < n; i++, dst += cout) {
-    float m = scale * (float)conv[i] + bias;
+  for (; i < n; i++, conv += 2, dst += cout) {
+    float m = scale * (float)conv[0] + bias;
     if (accumulate) m = m + dst[0];
     if (has_slope && !(m >= 0.0f)) m = slope * m;
     dst[0] = m;
@@ -528,11 +516,11 @@ TFR_KERNEL void pass_chunk(int k, int m, int stride_row, int *pa, int *pw) {
 }
 
 /* One output over a block of nr x n output pixels (n = the layer's width, or nr = 1): the window
- * of pixel (r, c) at a + r * rstep + c * step; convs into conv[r * n + c] (conv: 2 * nr * n
- * int32 from an 8-byte boundary, the ACCX slots first), then their epilogues into
- * dst[(r * n + c) * cout] (contiguous pixels). The passes (see above), each over the block's
- * pixels in one stream: the first, those between (six-vector chunks, then three-vector ones),
- * the last, each written out so that every loop runs one path. A row's pixels but its last are
+ * of pixel (r, c) at a + r * rstep + c * step; its ACCX slot at conv + 2 (r * n + c) (conv:
+ * 2 * nr * n int32 from an 8-byte boundary), then the epilogues into dst[(r * n + c) * cout]
+ * (contiguous pixels). The passes (see above), each over the block's pixels in one stream: the
+ * first, then the others (six-vector chunks, then three-vector ones), each written out so that
+ * every loop runs one path. A row's pixels but its last are
  * one TFR_PIX_RUN: a zero-overhead loop on the device, a for loop on the host (the same trip
  * counts: scripts/xtensa-cost.js matches the two by that line, marked `xtensa-cost: loop`); the
  * last row apart, so that its last pixel reads its own vectors again. Not inlined: its
@@ -553,7 +541,7 @@ static void conv_i8_block(const int8_t *a, int nr, int n, int rstep, int step, i
   tfr_pie s;
   int k, r, oa, ow;
   const int8_t *p, *wk;
-  int32_t *x, *cv = conv;
+  int32_t *x;
   TFR_PIE_INIT(s);
   /* the first pass: ACCX from 0 */
   pass_chunk(0, m, stride_row, &oa, &ow);
@@ -562,65 +550,44 @@ static void conv_i8_block(const int8_t *a, int nr, int n, int rstep, int step, i
   if (h6) {
     TFR_PIE_W6(s, wk);
     for (r = 1; r < nr; r++) {
-      TFR_PIX_RUN(FIRST, 6, s, p, d6n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
-      TFR_PIX(FIRST, 6, s, p, d6r, x, cv);
+      TFR_PIX_RUN(FIRST, 6, s, p, d6n, x, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
+      TFR_PIX(FIRST, 6, s, p, d6r, x);
     }
-    TFR_PIX_RUN(FIRST, 6, s, p, d6n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
-    TFR_PIX(FIRST, 6, s, p, -80, x, cv);
+    TFR_PIX_RUN(FIRST, 6, s, p, d6n, x, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
+    TFR_PIX(FIRST, 6, s, p, -80, x);
   } else {
     TFR_PIE_W3(s, wk);
     for (r = 1; r < nr; r++) {
-      TFR_PIX_RUN(FIRST, 3, s, p, d3n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
-      TFR_PIX(FIRST, 3, s, p, d3r, x, cv);
+      TFR_PIX_RUN(FIRST, 3, s, p, d3n, x, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
+      TFR_PIX(FIRST, 3, s, p, d3r, x);
     }
-    TFR_PIX_RUN(FIRST, 3, s, p, d3n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
-    TFR_PIX(FIRST, 3, s, p, -32, x, cv);
+    TFR_PIX_RUN(FIRST, 3, s, p, d3n, x, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
+    TFR_PIX(FIRST, 3, s, p, -32, x);
   }
-  /* the passes between: ACCX from its slot and back */
-  for (k = 1; k < np - 1 && k < 3 * h6; k++) {
+  /* the other passes: ACCX from its slot and back (after the last, the slot holds the conv) */
+  for (k = 1; k < 3 * h6; k++) {
     pass_chunk(k, m, stride_row, &oa, &ow);
     p = a + oa, wk = w + ow, x = conv;
     TFR_PIE_A2(s, p);
     TFR_PIE_W6(s, wk);
     for (r = 1; r < nr; r++) {
-      TFR_PIX_RUN(MID, 6, s, p, d6n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
-      TFR_PIX(MID, 6, s, p, d6r, x, cv);
+      TFR_PIX_RUN(MID, 6, s, p, d6n, x, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
+      TFR_PIX(MID, 6, s, p, d6r, x);
     }
-    TFR_PIX_RUN(MID, 6, s, p, d6n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
-    TFR_PIX(MID, 6, s, p, -80, x, cv);
+    TFR_PIX_RUN(MID, 6, s, p, d6n, x, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
+    TFR_PIX(MID, 6, s, p, -80, x);
   }
-  for (; k < np - 1; k++) {
+  for (; k < np; k++) {
     pass_chunk(k, m, stride_row, &oa, &ow);
     p = a + oa, wk = w + ow, x = conv;
     TFR_PIE_A2(s, p);
     TFR_PIE_W3(s, wk);
     for (r = 1; r < nr; r++) {
-      TFR_PIX_RUN(MID, 3, s, p, d3n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
-      TFR_PIX(MID, 3, s, p, d3r, x, cv);
+      TFR_PIX_RUN(MID, 3, s, p, d3n, x, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
+      TFR_PIX(MID, 3, s, p, d3r, x);
     }
-    TFR_PIX_RUN(MID, 3, s, p, d3n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
-    TFR_PIX(MID, 3, s, p, -32, x, cv);
-  }
-  /* the last pass: ACCX from its slot, its low 32 bits the conv */
-  pass_chunk(np - 1, m, stride_row, &oa, &ow);
-  p = a + oa, wk = w + ow, x = conv;
-  TFR_PIE_A2(s, p);
-  if (m % 2 == 0) {
-    TFR_PIE_W6(s, wk);
-    for (r = 1; r < nr; r++) {
-      TFR_PIX_RUN(LAST, 6, s, p, d6n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
-      TFR_PIX(LAST, 6, s, p, d6r, x, cv);
-    }
-    TFR_PIX_RUN(LAST, 6, s, p, d6n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
-    TFR_PIX(LAST, 6, s, p, -80, x, cv);
-  } else {
-    TFR_PIE_W3(s, wk);
-    for (r = 1; r < nr; r++) {
-      TFR_PIX_RUN(LAST, 3, s, p, d3n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
-      TFR_PIX(LAST, 3, s, p, d3r, x, cv);
-    }
-    TFR_PIX_RUN(LAST, 3, s, p, d3n, x, cv, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
-    TFR_PIX(LAST, 3, s, p, -32, x, cv);
+    TFR_PIX_RUN(MID, 3, s, p, d3n, x, n - 1); /* pixels 1..n-1 (xtensa-cost: loop) */
+    TFR_PIX(MID, 3, s, p, -32, x);
   }
   if (accumulate && prelu)
     epilogue_run(conv, nr * n, scale, bias, 1, 1, slope, dst, cout);
