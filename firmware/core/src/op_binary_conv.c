@@ -450,53 +450,113 @@ void tfr_op_binary_conv_lut(const uint32_t *packed, int h, int w, int cin, int c
  * word). */
 #define TFR_I8_RUN 192
 
-/* The float epilogue of n pixels of one output (conv[2 i], the low word of slot i -> dst[i * cout]),
- * four at a time:
- * the four are independent chains, so the FPU's latency overlaps instead of stalling each step.
- * Per element the operations and their order are those of epilogue(). `accumulate` and
- * `has_slope` are constants at each call site. */
+/* The float epilogue of five pixels of one output: conv[0], conv[2], ..., conv[8] (the low words
+ * of five ACCX slots) -> dst[0], dst[cout], ..., dst[4 cout]. The five are independent chains, so
+ * the FPU's latency (modelled as five cycles) overlaps instead of stalling each step. Per element
+ * the operations and their order are those of epilogue(). `accumulate` and `has_slope` are
+ * constants at each call site. */
+TFR_KERNEL void epilogue5(const int32_t *conv, float scale, float bias, const int accumulate, const int has_slope,
+                          float slope, float *dst, int cout) {
+  float m0 = (float)conv[0], m1 = (float)conv[2], m2 = (float)conv[4], m3 = (float)conv[6], m4 = (float)conv[8];
+  m0 = scale * m0;
+  m1 = scale * m1;
+  m2 = scale * m2;
+  m3 = scale * m3;
+  m4 = scale * m4;
+  m0 = m0 + bias;
+  m1 = m1 + bias;
+  m2 = m2 + bias;
+  m3 = m3 + bias;
+  m4 = m4 + bias;
+  if (accumulate) {
+    m0 = m0 + dst[0];
+    m1 = m1 + dst[cout];
+    m2 = m2 + dst[2 * cout];
+    m3 = m3 + dst[3 * cout];
+    m4 = m4 + dst[4 * cout];
+  }
+  if (has_slope) {
+#if defined(TFR_USE_PIE)
+    /* Xtensa: slope * m for all five, then five compares into five boolean registers and five
+     * conditional moves: ult.s is "m < 0 or unordered", i.e. !(m >= 0) as below (GCC would
+     * branch per element, each branch waiting on its compare) */
+    const float zero = 0.0f, t0 = slope * m0, t1 = slope * m1, t2 = slope * m2, t3 = slope * m3, t4 = slope * m4;
+    __asm__("ult.s b0, %0, %10\n\tult.s b1, %1, %10\n\tult.s b2, %2, %10\n\tult.s b3, %3, %10\n\t"
+            "ult.s b4, %4, %10\n\tmovt.s %0, %5, b0\n\tmovt.s %1, %6, b1\n\tmovt.s %2, %7, b2\n\t"
+            "movt.s %3, %8, b3\n\tmovt.s %4, %9, b4"
+            : "+f"(m0), "+f"(m1), "+f"(m2), "+f"(m3), "+f"(m4)
+            : "f"(t0), "f"(t1), "f"(t2), "f"(t3), "f"(t4), "f"(zero)
+            : "b0"); /* GCC allocates b0 only: b1-b4 hold nothing of its own */
+#else
+    if (!(m0 >= 0.0f)) m0 = slope * m0;
+    if (!(m1 >= 0.0f)) m1 = slope * m1;
+    if (!(m2 >= 0.0f)) m2 = slope * m2;
+    if (!(m3 >= 0.0f)) m3 = slope * m3;
+    if (!(m4 >= 0.0f)) m4 = slope * m4;
+#endif
+  }
+  dst[0] = m0;
+  dst[cout] = m1;
+  dst[2 * cout] = m2;
+  dst[3 * cout] = m3;
+  dst[4 * cout] = m4;
+}
+
+/* k steps of epilogue5 with accumulate and PReLU (every binary block of the shipped models),
+ * advancing conv by 10 and dst by 5 cout each step. On the S3 one zero-overhead loop: the five
+ * elements' addresses by indexed loads and stores (lsx/ssx at dst + j * 4 cout), each stage of
+ * the five chains five instructions after the one it waits on; the operations of epilogue5. */
+#if defined(TFR_USE_PIE)
+#define TFR_EPI5_RUN(conv, dst, cout, nk, scale, bias, slope)                                                     \
+  do {                                                                                                          \
+    const int s1_ = 4 * (cout), s2_ = 8 * (cout), s3_ = 12 * (cout), s4_ = 16 * (cout), s5_ = 20 * (cout);       \
+    const float z_ = 0.0f;                                                                                      \
+    float m0_, m1_, m2_, m3_, m4_, t0_, t1_, t2_, t3_, t4_;                                                     \
+    int32_t c0_, c1_;                                                                                           \
+    __asm__ volatile(                                                                                           \
+        "loopgtz %[k], 1f\n\t"                                                                                  \
+        "l32i %[c0], %[cv], 0\n\tl32i %[c1], %[cv], 8\n\tfloat.s %[m0], %[c0], 0\n\tl32i %[c0], %[cv], 16\n\t"   \
+        "float.s %[m1], %[c1], 0\n\tl32i %[c1], %[cv], 24\n\tfloat.s %[m2], %[c0], 0\n\tl32i %[c0], %[cv], 32\n\t" \
+        "float.s %[m3], %[c1], 0\n\tfloat.s %[m4], %[c0], 0\n\taddi %[cv], %[cv], 40\n\t"                        \
+        "mul.s %[m0], %[m0], %[fs]\n\tmul.s %[m1], %[m1], %[fs]\n\tmul.s %[m2], %[m2], %[fs]\n\t"                  \
+        "mul.s %[m3], %[m3], %[fs]\n\tmul.s %[m4], %[m4], %[fs]\n\t"                                             \
+        "lsi %[t0], %[y], 0\n\tlsx %[t1], %[y], %[s1]\n\tlsx %[t2], %[y], %[s2]\n\tlsx %[t3], %[y], %[s3]\n\t"     \
+        "lsx %[t4], %[y], %[s4]\n\t"                                                                              \
+        "add.s %[m0], %[m0], %[fb]\n\tadd.s %[m1], %[m1], %[fb]\n\tadd.s %[m2], %[m2], %[fb]\n\t"                  \
+        "add.s %[m3], %[m3], %[fb]\n\tadd.s %[m4], %[m4], %[fb]\n\t"                                             \
+        "add.s %[m0], %[m0], %[t0]\n\tadd.s %[m1], %[m1], %[t1]\n\tadd.s %[m2], %[m2], %[t2]\n\t"                  \
+        "add.s %[m3], %[m3], %[t3]\n\tadd.s %[m4], %[m4], %[t4]\n\t"                                             \
+        "mul.s %[t0], %[m0], %[fp]\n\tmul.s %[t1], %[m1], %[fp]\n\tmul.s %[t2], %[m2], %[fp]\n\t"                  \
+        "mul.s %[t3], %[m3], %[fp]\n\tmul.s %[t4], %[m4], %[fp]\n\t"                                             \
+        "ult.s b0, %[m0], %[fz]\n\tult.s b1, %[m1], %[fz]\n\tult.s b2, %[m2], %[fz]\n\t"                          \
+        "ult.s b3, %[m3], %[fz]\n\tult.s b4, %[m4], %[fz]\n\t"                                                   \
+        "movt.s %[m0], %[t0], b0\n\tmovt.s %[m1], %[t1], b1\n\tmovt.s %[m2], %[t2], b2\n\t"                       \
+        "movt.s %[m3], %[t3], b3\n\tmovt.s %[m4], %[t4], b4\n\t"                                                 \
+        "ssi %[m0], %[y], 0\n\tssx %[m1], %[y], %[s1]\n\tssx %[m2], %[y], %[s2]\n\tssx %[m3], %[y], %[s3]\n\t"     \
+        "ssx %[m4], %[y], %[s4]\n\tadd %[y], %[y], %[s5]\n"                                                        \
+        "1:"                                                                                                    \
+        : [cv] "+r"(conv), [y] "+r"(dst), [c0] "=&r"(c0_), [c1] "=&r"(c1_), [m0] "=&f"(m0_), [m1] "=&f"(m1_),     \
+          [m2] "=&f"(m2_), [m3] "=&f"(m3_), [m4] "=&f"(m4_), [t0] "=&f"(t0_), [t1] "=&f"(t1_), [t2] "=&f"(t2_),   \
+          [t3] "=&f"(t3_), [t4] "=&f"(t4_)                                                                      \
+        : [k] "r"(nk), [s1] "r"(s1_), [s2] "r"(s2_), [s3] "r"(s3_), [s4] "r"(s4_), [s5] "r"(s5_), [fs] "f"(scale), \
+          [fb] "f"(bias), [fp] "f"(slope), [fz] "f"(z_)                                                         \
+        : "b0", "memory"); /* GCC allocates b0 only: b1-b4 hold nothing of its own */                          \
+  } while (0)
+#else
+#define TFR_EPI5_RUN(conv, dst, cout, nk, scale, bias, slope) \
+  for (int c_ = 0; c_ < (nk); c_++, (conv) += 10, (dst) += 5 * (cout)) epilogue5(conv, scale, bias, 1, 1, slope, dst, cout)
+#endif
+
+/* The float epilogue of n pixels of one output (conv[2 i], the low word of slot i -> dst[i * cout]):
+ * epilogue5 while five are left, then one at a time. */
 TFR_KERNEL void epilogue_run(const int32_t *conv, int n, float scale, float bias, const int accumulate,
                              const int has_slope, float slope, float *dst, int cout) {
   int i = 0;
-  for (; i + 4 <= n; i += 4, conv += 8, dst += 4 * cout) {
-    float m0 = (float)conv[0], m1 = (float)conv[2], m2 = (float)conv[4], m3 = (float)conv[6];
-    m0 = scale * m0;
-    m1 = scale * m1;
-    m2 = scale * m2;
-    m3 = scale * m3;
-    m0 = m0 + bias;
-    m1 = m1 + bias;
-    m2 = m2 + bias;
-    m3 = m3 + bias;
-    if (accumulate) {
-      m0 = m0 + dst[0];
-      m1 = m1 + dst[cout];
-      m2 = m2 + dst[2 * cout];
-      m3 = m3 + dst[3 * cout];
-    }
-    if (has_slope) {
-#if defined(TFR_USE_PIE)
-      /* Xtensa: slope * m for all four, then four compares into four boolean registers and four
-       * conditional moves: ult.s is "m < 0 or unordered", i.e. !(m >= 0) as below (GCC would
-       * branch per element, each branch waiting on its compare) */
-      const float zero = 0.0f, t0 = slope * m0, t1 = slope * m1, t2 = slope * m2, t3 = slope * m3;
-      __asm__("ult.s b0, %0, %8\n\tult.s b1, %1, %8\n\tult.s b2, %2, %8\n\tult.s b3, %3, %8\n\t"
-              "movt.s %0, %4, b0\n\tmovt.s %1, %5, b1\n\tmovt.s %2, %6, b2\n\tmovt.s %3, %7, b3"
-              : "+f"(m0), "+f"(m1), "+f"(m2), "+f"(m3)
-              : "f"(t0), "f"(t1), "f"(t2), "f"(t3), "f"(zero)
-              : "b0"); /* GCC allocates b0 only: b1-b3 hold nothing of its own */
-#else
-      if (!(m0 >= 0.0f)) m0 = slope * m0;
-      if (!(m1 >= 0.0f)) m1 = slope * m1;
-      if (!(m2 >= 0.0f)) m2 = slope * m2;
-      if (!(m3 >= 0.0f)) m3 = slope * m3;
-#endif
-    }
-    dst[0] = m0;
-    dst[cout] = m1;
-    dst[2 * cout] = m2;
-    dst[3 * cout] = m3;
+  if (accumulate && has_slope) {
+    TFR_EPI5_RUN(conv, dst, cout, n / 5, scale, bias, slope); /* five elements per step (xtensa-cost: loop) */
+    i = n / 5 * 5;
   }
+  for (; i + 5 <= n; i += 5, conv += 10, dst += 5 * cout) epilogue5(conv, scale, bias, accumulate, has_slope, slope, dst, cout);
   for (; i < n; i++, conv += 2, dst += cout) {
     float m = scale * (float)conv[0] + bias;
     if (accumulate) m = m + dst[0];
