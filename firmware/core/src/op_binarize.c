@@ -119,6 +119,32 @@ static void border_pixel(int8_t *p, int c, int cp) {
   memset(p + c, 0, (size_t)(cp - c));
 }
 
+/* Four channels of n pixels: *p4 = tfr_pm1x4[ge_mask4(v, t)], v += c floats, p4 += cp bytes. On the
+ * S3 one zero-overhead loop (GCC puts none around inline asm) of ge_mask4's instructions, the
+ * table look-up and the store. */
+#if defined(TFR_USE_PIE)
+#define TFR_BIN4_RUN(v, p4, t, n, c, cp)                                                                  \
+  do {                                                                                                    \
+    float v0_, v1_, v2_, v3_;                                                                             \
+    uint32_t m_;                                                                                          \
+    __asm__ volatile("loopgtz %[cnt], 1f\n\t"                                                               \
+                     "lsi %[v0], %[va], 0\n\tlsi %[v1], %[va], 4\n\tlsi %[v2], %[va], 8\n\tlsi %[v3], %[va], 12\n\t" \
+                     "ole.s b0, %[t0], %[v0]\n\tole.s b1, %[t1], %[v1]\n\tole.s b2, %[t2], %[v2]\n\t"        \
+                     "ole.s b3, %[t3], %[v3]\n\trsr.br %[m]\n\textui %[m], %[m], 0, 4\n\t"                    \
+                     "addx4 %[m], %[m], %[tab]\n\tl32i %[m], %[m], 0\n\tadd %[va], %[va], %[vs]\n\t"            \
+                     "s32i %[m], %[p], 0\n\tadd %[p], %[p], %[ps]\n"                                           \
+                     "1:"                                                                                 \
+                     : [va] "+r"(v), [p] "+r"(p4), [m] "=&r"(m_), [v0] "=&f"(v0_), [v1] "=&f"(v1_),        \
+                       [v2] "=&f"(v2_), [v3] "=&f"(v3_)                                                   \
+                     : [cnt] "r"(n), [vs] "r"(4 * (c)), [ps] "r"(cp), [tab] "r"(tfr_pm1x4), [t0] "f"((t)[0]), \
+                       [t1] "f"((t)[1]), [t2] "f"((t)[2]), [t3] "f"((t)[3])                              \
+                     : "b0", "memory"); /* GCC knows b0 alone: b1-b3 hold nothing of its own */           \
+  } while (0)
+#else
+#define TFR_BIN4_RUN(v, p4, t, n, c, cp) \
+  for (int x_ = 0; x_ < (n); x_++, (v) += (c), (p4) += (cp) / 4) *(p4) = tfr_pm1x4[ge_mask4(v, t)]
+#endif
+
 /* The compares of pack_pixel (v >= thr, false for NaN), each written as a +1 / -1 byte: four
  * channels per step as one 4-bit mask and one 32-bit store of its tfr_pm1x4 entry (the plane is
  * 16-byte aligned and cp a multiple of 16, so p + k is 4-byte aligned for k a multiple of 4).
@@ -140,7 +166,7 @@ void tfr_op_binarize_i8(const float *in, int h, int w, int c, const float *thr, 
     for (y = 0; y < h; y++) {
       const float *v = in + y * w * c + k;
       uint32_t *p4 = (uint32_t *)(void *)(plane + ((y + 1) * wp + 1) * cp + k);
-      for (x = 0; x < w; x++, v += c, p4 += cp / 4) *p4 = tfr_pm1x4[ge_mask4(v, t)];
+      TFR_BIN4_RUN(v, p4, t, w, c, cp); /* a row's pixels (xtensa-cost: loop) */
     }
   }
   if (c4 < cp) {

@@ -182,8 +182,9 @@ static void stem_windows(const uint8_t *face, uint8_t *a, uint32_t *win) {
 
 /* One output over the 576 windows from w, its conv weights framed in q1..q4: each window's four
  * convs (ACCX from 0 for each), their largest + corr, and the float epilogue of the window before
- * it (scale * m + bias, stored at dst, dst += dstep floats), interleaved with the integer work
- * (software-pipelined: the last window's epilogue is left to the caller). The next window is
+ * it (scale * m + bias, stored at dst, dst += dstep floats), interleaved with the integer work,
+ * each float step five instructions after the one it waits on (software-pipelined: the last
+ * window's epilogue is left to the caller). The next window is
  * loaded by the fourth product; the last one reads the 16 bytes after the windows (the frames).
  * TFR_STEM_HEAD: the integer part of the first window alone. */
 #if defined(TFR_USE_PIE)
@@ -210,13 +211,13 @@ static void stem_windows(const uint8_t *face, uint8_t *a, uint32_t *win) {
     __asm__ volatile("loopgtz %[na], 1f\n\t"                                                            \
                      "ee.zero.accx\n\tee.vmulas.s8.accx q0, q1\n\tfloat.s %[f0], %[pv], 0\n\t"         \
                      "rur.accx_0 %[t0]\n\t"                                                              \
-                     "ee.zero.accx\n\tee.vmulas.s8.accx q0, q2\n\tmul.s %[f0], %[f0], %[fs]\n\t"       \
-                     "rur.accx_0 %[t1]\n\t"                                                              \
-                     "ee.zero.accx\n\tee.vmulas.s8.accx q0, q3\n\tadd.s %[f0], %[f0], %[fb]\n\t"       \
-                     "max %[t0], %[t0], %[t1]\n\trur.accx_0 %[t1]\n\t"                                   \
+                     "ee.zero.accx\n\tee.vmulas.s8.accx q0, q2\n\trur.accx_0 %[t1]\n\t"                \
+                     "mul.s %[f0], %[f0], %[fs]\n\t"                                                      \
+                     "ee.zero.accx\n\tee.vmulas.s8.accx q0, q3\n\tmax %[t0], %[t0], %[t1]\n\t"         \
+                     "rur.accx_0 %[t1]\n\tadd.s %[f0], %[f0], %[fb]\n\t"                                 \
                      "ee.zero.accx\n\tee.vmulas.s8.accx.ld.ip q0, %[wa], 16, q0, q4\n\t"               \
-                     "max %[t0], %[t0], %[t1]\n\tssi %[f0], %[da], 0\n\trur.accx_0 %[t1]\n\t"          \
-                     "add %[da], %[da], %[ds]\n\tmax %[t0], %[t0], %[t1]\n\tadd %[pv], %[t0], %[ka]\n"   \
+                     "max %[t0], %[t0], %[t1]\n\trur.accx_0 %[t1]\n\tssi %[f0], %[da], 0\n\t"          \
+                     "max %[t0], %[t0], %[t1]\n\tadd %[da], %[da], %[ds]\n\tadd %[pv], %[t0], %[ka]\n"   \
                      "1:"                                                                               \
                      : [wa] "+r"(w), [pv] "+r"(pv), [da] "+r"(dst), [t0] "=&r"(t0_), [t1] "=&r"(t1_),     \
                        [f0] "=&f"(f0_)                                                                  \
