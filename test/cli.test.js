@@ -165,7 +165,7 @@ describe('cli: tinyfer info and train arguments', function () {
     assert.match(r.out, /tinyfer-b1\.tfer: \d+ bytes, "tinyfer-b1 [^"]*"; stem 32, binary 32, binary 32, cbam 32, binary 32->56 \/2, binary 56, cbam 56$/m);
   });
 
-  it('info --model <blob> describes the blob (repeat passes included) and names a corrupt one', function () {
+  it('info --model <blob> describes the blob (repeat passes and an int8 stem included) and names a corrupt one', function () {
     const { encodeModel } = require('../dist/model/format');
     const { randomFoldedModel } = require('../dist/engine/vectors');
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-info-'));
@@ -175,6 +175,10 @@ describe('cli: tinyfer info and train arguments', function () {
     let r = tinyfer('info', '--model', file);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, new RegExp(`r\\.tfer: ${blob.length} bytes, "random tinyfer-b1r seed 2"; stem 32, binary 32, binary 32, repeat of block 0, repeat of block 1, cbam 32, binary 32->56 /2, binary 56, repeat of block 6, cbam 56$`, 'm'));
+    // the int8-stem test blob (format version 2)
+    r = tinyfer('info', '--model', path.join('test', 'fixtures', 'models', 'tinyfer-b1s8.tfer'));
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /tinyfer-b1s8\.tfer: \d+ bytes, "tinyfer-b1s8[^"]*"; stem 32 int8, binary 32, binary 32, cbam 32, binary 32->56 \/2, binary 56, cbam 56$/m);
     fs.writeFileSync(file, blob.subarray(0, 100));
     r = tinyfer('info', '--model', file);
     assert.equal(r.code, 0, r.err);

@@ -21,10 +21,14 @@ const { argmax } = require('../dist/train/evaluate');
 const { fer2013Dir } = require('./helpers/data');
 
 const ROOT = path.resolve(__dirname, '..');
-/** The bundled models and the test blob tinyfer-b1r (repeat passes), each as { name, dir }: <dir>/<name>/ + <dir>/<name>.tfer. */
+/**
+ * The bundled models and the test blobs tinyfer-b1r (repeat passes) and tinyfer-b1s8 (an int8 stem),
+ * each as { name, dir }: <dir>/<name>/ + <dir>/<name>.tfer.
+ */
 const CHECKED_MODELS = [
   ...BUNDLED_MODELS.map((name) => ({ name, dir: MODELS_DIR })),
   { name: 'tinyfer-b1r', dir: path.join(__dirname, 'fixtures', 'models') },
+  { name: 'tinyfer-b1s8', dir: path.join(__dirname, 'fixtures', 'models') },
 ];
 // Scores are float32 softmax outputs; tfjs (oneDNN) and the C core sum in different orders, so
 // they agree to ~1e-6. A threshold compare (x >= t) that lands within that noise can flip one
@@ -96,6 +100,49 @@ describe('export: tfjs graph to blob', function () {
     model.dispose();
   });
 
+  it('folds a network whose stem kernel is on the int8 grid into an int8 stem (format version 2) the C core runs identically', async function () {
+    const { quantizePerChannel } = require('../dist/model/quantizers');
+    const { isInt8Stem } = require('../dist/model/folded');
+    const model = buildNetwork({ seed: 12 });
+    await recalibrateBatchNorm(tf, model, calib, 420);
+    // what `tinyfer train --stem-int8` does to the stem before training
+    const stem = model.getLayer('stem_conv');
+    const [kernel] = stem.getWeights();
+    const original = kernel.dataSync().slice();
+    stem.setWeights([tf.tensor(quantizePerChannel(original, kernel.shape[3]), kernel.shape)]);
+    // a BatchNorm scale below zero: the exporter turns the channel's integers around
+    const bn = model.getLayer('stem_bn');
+    const [gamma, ...rest] = bn.getWeights();
+    const g = Float32Array.from(gamma.dataSync());
+    g[0] = -Math.abs(g[0]);
+    bn.setWeights([tf.tensor(g, gamma.shape), ...rest]);
+    const folded = foldModel(model, 'test-int8-stem');
+    assert.ok(isInt8Stem(folded.stem), 'the stem is folded as int8');
+    assert.ok(folded.stem.scale.every((s) => s > 0));
+    const blob = encodeModel(folded);
+    assert.equal(blob[4], 2, 'format version 2');
+    const back = decodeModel(blob);
+    assert.deepEqual(Array.from(back.stem.weightQ), Array.from(folded.stem.weightQ));
+
+    const tfjsScores = predictAll(tf, model, faces);
+    const { referenceScores } = require('../dist/engine/reference');
+    const refScores = faces.map((f) => referenceScores(folded, f));
+    const vsRef = compareScores(tfjsScores, refScores);
+    assert.equal(vsRef.top1Agree, faces.length, `tfjs vs reference top-1: ${JSON.stringify(vsRef)}`);
+    const beyond = facesBeyond(tfjsScores, refScores);
+    assert.ok(beyond.count <= faces.length / 100 && beyond.worst < 1e-2, `tfjs vs reference: ${JSON.stringify(beyond)}`);
+    const engine = await BinaryEngine.load(blob);
+    const wasmScores = await engine.classify(faces);
+    engine.dispose();
+    assert.equal(compareScores(refScores, wasmScores).exact, faces.length, 'reference vs wasm: bit for bit');
+    // the same network with a float stem folds as before (version 1)
+    stem.setWeights([tf.tensor(original, kernel.shape)]);
+    const floatBlob = encodeModel(foldModel(model, 'test-float-stem'));
+    assert.equal(floatBlob[4], 1, 'format version 1');
+    assert.ok(!isInt8Stem(decodeModel(floatBlob).stem));
+    model.dispose();
+  });
+
   it('refuses to export the float twin', function () {
     const twin = buildNetwork({ seed: 3, binary: false });
     assert.throws(() => foldModel(twin), /float twin/);
@@ -125,9 +172,10 @@ const loadPublicTest = () =>
 
 // What docs/model-card.md reports for each bundled model on all 3589 FER2013 PublicTest faces with
 // one view (C core): the card's figures are these models' figures, and the default holds the 60 % bar.
-// tinyfer-b1r is no bundled model but a test blob (test/fixtures/models/): the network with the
-// format's repeat passes, held to the same checks as the bundled models.
-const PUBLICTEST_CORRECT = { 'tinyfer-b1': 2168, 'tinyfer-b1r': 2102 };
+// tinyfer-b1r and tinyfer-b1s8 are no bundled models but test blobs (test/fixtures/models/): the
+// network with the format's repeat passes, and the default fine-tuned with its stem on the int8 grid
+// (format version 2: the core's integer stem), held to the same checks as the bundled models.
+const PUBLICTEST_CORRECT = { 'tinyfer-b1': 2168, 'tinyfer-b1r': 2102, 'tinyfer-b1s8': 2156 };
 
 describe('bundled models and the test blob: FER2013 PublicTest with one view on the C core, as the model card says', function () {
   let data;

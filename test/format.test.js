@@ -103,7 +103,8 @@ describe('format: model blob', function () {
 
   it('rejects a bad magic, version, flags, size and CRC', function () {
     assert.throws(() => decodeModel(Uint8Array.from([...blob.subarray(0, 3), 0x58, ...blob.subarray(4)])), /bad magic 'TFEX', not a TinyFER model blob/);
-    assert.throws(() => decodeModel(edited(blob, 4, [2, 0])), /format version 2 is not supported/);
+    assert.throws(() => decodeModel(edited(blob, 4, [3, 0])), /format version 3 is not supported \(this build reads versions 1 to 2\)/);
+    assert.throws(() => decodeModel(edited(blob, 4, [0, 0])), /format version 0 is not supported/);
     assert.throws(() => decodeModel(edited(blob, 6, [1, 0])), /unsupported flags 0x1/);
     const longer = new Uint8Array(blob.length + 3);
     longer.set(blob);
@@ -242,5 +243,90 @@ describe('format: model blob', function () {
     assert.ok(Number(out[0]) > 0 && Number(out[0]) <= 96 * 1024, `arena ${out[0]}`);
     const { referenceScores } = require('../dist/engine/reference');
     assert.equal(Math.fround(Number(out[1])), referenceScores(model, new Uint8Array(2304))[0], 'C (from the header) and TS agree');
+  });
+});
+
+/** randomFoldedModel(seed, widths) with an int8 stem of the whole int8 range (weights, scales of
+ * ~1 / (9 * 127 * 255) so that activations stay in the float stem's range). */
+function int8StemModel(seed, widths = [30, 56]) {
+  const m = randomFoldedModel(seed, widths);
+  const c = m.stem.cout;
+  let s = seed * 7919 + 1;
+  const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) >>> 8) / 16777216;
+  const weightQ = Int8Array.from({ length: c * 9 }, () => Math.floor(rnd() * 256) - 128);
+  const scale = Float32Array.from({ length: c }, () => (0.5 + rnd()) / (9 * 127 * 255 / 8));
+  m.stem = { cin: 1, cout: c, k: 3, weightQ, scale, bias: m.stem.bias };
+  return m;
+}
+
+describe('format: the int8 stem (format version 2)', function () {
+  const { isInt8Stem } = require('../dist/model/folded');
+  const model = int8StemModel(4);
+  const blob = encodeModel(model);
+  const stemAt = fmt.blobLayout(blob).find((s) => s.section === 'stem').offset;
+
+  it('round-trips exactly as version 2: kind 1, int8 weights, zero padding, scales, biases; a float stem stays version 1', function () {
+    assert.equal(blob[4] | (blob[5] << 8), 2);
+    assert.deepEqual([...blob.subarray(stemAt, stemAt + 4)], [30, 0, 1, 0]);
+    assert.deepEqual(new Int8Array(blob.buffer, blob.byteOffset + stemAt + 4, 270), model.stem.weightQ);
+    assert.deepEqual([...blob.subarray(stemAt + 4 + 270, stemAt + 4 + 272)], [0, 0], 'padding to 4 bytes');
+    const stem = fmt.blobLayout(blob).find((s) => s.section === 'stem');
+    assert.equal(stem.size, 4 + 272 + 4 * 30 + 4 * 30);
+    const back = decodeModel(blob);
+    assert.ok(isInt8Stem(back.stem));
+    assertSameModel(model, back);
+    assert.deepEqual(encodeModel(back), blob);
+    const float = encodeModel(randomFoldedModel(4, [30, 56]));
+    assert.equal(float[4], 1);
+  });
+
+  it('rejects every malformed int8 stem with a clear error', function () {
+    const v1 = edited(blob, 4, [1, 0]);
+    assert.throws(() => decodeModel(v1), /reserved field \(the stem kind from version 2\) in the stem section must be 0, got 1/);
+    assert.throws(() => decodeModel(edited(blob, stemAt + 2, [2, 0])), /unknown stem kind 2 in the stem section \(0 float32, 1 int8\)/);
+    assert.throws(() => decodeModel(edited(blob, stemAt + 4 + 271, [1])), /non-zero padding byte in the stem section/);
+    const scaleAt = stemAt + 4 + 272;
+    const f32 = (v) => [...new Uint8Array(Float32Array.of(v).buffer)];
+    assert.throws(() => decodeModel(edited(blob, scaleAt + 4, f32(0))), /stem\.scale\[1\] = 0 is not positive/);
+    assert.throws(() => decodeModel(edited(blob, scaleAt, f32(-2e-5))), /stem\.scale\[0\] = -0\.0000199\d* is not positive/);
+    assert.throws(() => decodeModel(edited(blob, scaleAt, f32(NaN))), /stem\.scale\[0\] is not a finite number/);
+    assert.throws(() => decodeModel(reseal(blob.subarray(0, stemAt + 100))), /truncated: the stem section needs 270 bytes/);
+    assert.throws(() => decodeModel(reseal(blob.subarray(0, scaleAt + 8))), /truncated: the stem section needs 120 bytes/);
+    const bad = (edit) => {
+      const m = decodeModel(blob);
+      edit(m);
+      return () => encodeModel(m);
+    };
+    assert.throws(bad((m) => { m.stem.weightQ = new Int8Array(269); }), /stem\.weightQ has 269 values, expected 270/);
+    assert.throws(bad((m) => { m.stem.weightQ = Array.from(m.stem.weightQ); }), /stem\.weightQ must be an Int8Array/);
+    assert.throws(bad((m) => { m.stem.scale[3] = -1; }), /stem\.scale\[3\] = -1 is not positive/);
+    assert.throws(bad((m) => { m.stem.scale[3] = Infinity; }), /stem\.scale\[3\] is not a finite number/);
+    assert.throws(bad((m) => { m.stem.scale = new Float32Array(2); }), /stem\.scale has 2 values, expected 30/);
+  });
+
+  it('runs as the float stem it equals: weights q, scale 1, input scale 1 (TS reference and C core, bit for bit)', async function () {
+    // With scale 1 the int8 stem is max(sum q * pixel) + bias; a float stem with weights q over
+    // pixel * 1 sums the same integers exactly and adds the bias before the max (rounding is
+    // monotonic): the two models must give the same scores bit for bit.
+    const m8 = int8StemModel(9, [32, 56]);
+    m8.stem.scale.fill(1);
+    m8.stem.bias = Float32Array.from(m8.stem.bias, (b) => b * 40000); // sums are up to ~1e5
+    const mf = decodeModel(encodeModel(m8));
+    mf.stem = { cin: 1, cout: 32, k: 3, weight: Float32Array.from(m8.stem.weightQ), bias: m8.stem.bias };
+    mf.inputScale = 1;
+    for (const b of mf.blocks) if (b.type === 'binary') b.threshold = Float32Array.from(b.threshold, (t) => t * 40000);
+    for (const b of m8.blocks) if (b.type === 'binary' && b.shares === undefined) b.threshold = Float32Array.from(b.threshold, (t) => t * 40000);
+    const { referenceScores } = require('../dist/engine/reference');
+    const { BinaryEngine } = require('../dist/engine/binary');
+    const faces = Array.from({ length: 24 }, (_, i) => Uint8Array.from({ length: 2304 }, (_, p) => (p * (i + 3) * 2654435761) >>> 24));
+    const ref8 = faces.map((f) => referenceScores(m8, f));
+    const reff = faces.map((f) => referenceScores(mf, f));
+    assert.deepEqual(ref8, reff, 'int8 stem = float stem with the same integers');
+    const e8 = await BinaryEngine.load(encodeModel(m8));
+    const c8 = await e8.classify(faces);
+    e8.dispose();
+    assert.deepEqual(c8.map((s) => Float32Array.from(s)), ref8.map((s) => Float32Array.from(s)), 'C core (wasm) = TS reference');
+    // and the faces do not all give the same answer
+    assert.ok(new Set(ref8.map((s) => s.indexOf(Math.max(...s)))).size > 1);
   });
 });

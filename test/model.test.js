@@ -220,7 +220,7 @@ describe('model: network', function () {
     assert.ok(dist(0.5) > 0.01 && dist(1) > dist(0.5), `${dist(0.5)} ${dist(1)}`);
   });
 
-  it('training with stemInt8 quantizes the stem kernel to int8 per output channel and keeps it frozen', async function () {
+  it('training with stemInt8 quantizes the stem kernel to int8 per output channel, keeps it frozen, and exports an int8 stem', async function () {
     const h = await loadTf();
     if (h.runtime !== 'tensorflow') this.skip();
     const { loadImageFolder } = require('../dist/train/data');
@@ -240,6 +240,13 @@ describe('model: network', function () {
     assert.deepEqual(Array.from(k), Array.from(quantizePerChannel(fresh, 32)));
     // while the rest trained
     assert.notDeepEqual(Array.from(m.getLayer('head').getWeights()[0].dataSync()), Array.from(buildNetwork({ seed: 5 }).getLayer('head').getWeights()[0].dataSync()));
+    // and the exporter folds it into the core's integer stem (blob format version 2)
+    const { foldModel } = require('../dist/model/fold');
+    const { isInt8Stem } = require('../dist/model/folded');
+    const { encodeModel } = require('../dist/model/format');
+    const folded = foldModel(m, 'stem-int8 test');
+    assert.ok(isInt8Stem(folded.stem));
+    assert.equal(encodeModel(folded)[4], 2);
     fs.rmSync(out, { recursive: true, force: true });
   });
 

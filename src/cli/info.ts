@@ -5,9 +5,9 @@ import { DEFAULT_MODEL_BLOB, DEFAULT_MODEL_DIR, bundledModel } from '../engine/o
 import { loadLayersModelFromDisk } from '../engine/tfjs';
 import { DEFAULT_DETECT, DEFAULT_DETECTOR_RUNTIME } from '../vision/detector';
 import { decodeModel } from '../model/format';
-import type { FoldedModel } from '../model/folded';
+import { isInt8Stem, type FoldedModel } from '../model/folded';
 
-/** One line per blob: its name and its blocks, e.g. `binary 32, binary 32, repeat of block 0, cbam 32, ...`. */
+/** One line per blob: its name, its stem (`stem 32`, or `stem 32 int8`) and its blocks, e.g. `binary 32, binary 32, repeat of block 0, cbam 32, ...`. */
 function blobSummary(file: string): string {
   const bytes = new Uint8Array(fs.readFileSync(file));
   let m: FoldedModel;
@@ -18,7 +18,7 @@ function blobSummary(file: string): string {
   }
   const blocks = m.blocks.map((b) =>
     b.type === 'cbam' ? `cbam ${b.channels}` : b.shares !== undefined ? `repeat of block ${b.shares}` : `binary ${b.cin === b.cout ? b.cout : `${b.cin}->${b.cout}`}${b.stride === 2 ? ' /2' : ''}`);
-  return `blob ${file}: ${bytes.length} bytes, "${m.name}"; stem ${m.stem.cout}, ${blocks.join(', ')}`;
+  return `blob ${file}: ${bytes.length} bytes, "${m.name}"; stem ${m.stem.cout}${isInt8Stem(m.stem) ? ' int8' : ''}, ${blocks.join(', ')}`;
 }
 
 /** Which TensorFlow.js runtime loads here, and the default model's size. */

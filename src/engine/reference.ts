@@ -8,7 +8,7 @@
  * to float32 is the correctly rounded float32 result). It is slow and simple on purpose:
  * it generates the expected scores of the TS<->C test vectors.
  */
-import type { FoldedBinaryBlock, FoldedCbam, FoldedModel } from '../model/folded';
+import { isInt8Stem, type FoldedBinaryBlock, type FoldedCbam, type FoldedInt8Stem, type FoldedModel } from '../model/folded';
 import { FACE_PIXELS, FACE_SIZE } from '../model/labels';
 import type { FaceClassifier, Scores } from './types';
 
@@ -67,9 +67,41 @@ interface Plane {
   data: Float32Array;
 }
 
-function stem(m: FoldedModel, face: Uint8Array): Plane {
+/** The int8 stem: exact integer sums (JS numbers), the largest of each 2x2 window, then two
+ * float32 roundings: (m * scale) + bias. */
+function stemInt8(s: FoldedInt8Stem, face: Uint8Array): Plane {
   const n = FACE_SIZE;
-  const cout = m.stem.cout;
+  const h = n / 2;
+  const cout = s.cout;
+  const out = new Float32Array(h * h * cout);
+  const conv = (o: number, y: number, x: number): number => {
+    let acc = 0;
+    for (let ky = 0; ky < 3; ky++) {
+      for (let kx = 0; kx < 3; kx++) {
+        const iy = y + ky - 1;
+        const ix = x + kx - 1;
+        if (iy < 0 || iy >= n || ix < 0 || ix >= n) continue;
+        acc += s.weightQ[o * 9 + ky * 3 + kx] * face[iy * n + ix];
+      }
+    }
+    return acc;
+  };
+  for (let y = 0; y < h; y++) {
+    for (let xx = 0; xx < h; xx++) {
+      for (let o = 0; o < cout; o++) {
+        const m = Math.max(conv(o, 2 * y, 2 * xx), conv(o, 2 * y, 2 * xx + 1), conv(o, 2 * y + 1, 2 * xx), conv(o, 2 * y + 1, 2 * xx + 1));
+        out[(y * h + xx) * cout + o] = f(f(m * s.scale[o]) + s.bias[o]);
+      }
+    }
+  }
+  return { size: h, c: cout, data: out };
+}
+
+function stem(m: FoldedModel, face: Uint8Array): Plane {
+  if (isInt8Stem(m.stem)) return stemInt8(m.stem, face);
+  const s = m.stem;
+  const n = FACE_SIZE;
+  const cout = s.cout;
   const scale = f(m.inputScale);
   const x = new Float32Array(FACE_PIXELS);
   for (let i = 0; i < FACE_PIXELS; i++) x[i] = f(face[i] * scale);
@@ -83,10 +115,10 @@ function stem(m: FoldedModel, face: Uint8Array): Plane {
             const iy = y + ky - 1;
             const ix = xx + kx - 1;
             if (iy < 0 || iy >= n || ix < 0 || ix >= n) continue;
-            acc = f(acc + f(m.stem.weight[o * 9 + ky * 3 + kx] * x[iy * n + ix]));
+            acc = f(acc + f(s.weight[o * 9 + ky * 3 + kx] * x[iy * n + ix]));
           }
         }
-        conv[(y * n + xx) * cout + o] = f(acc + m.stem.bias[o]);
+        conv[(y * n + xx) * cout + o] = f(acc + s.bias[o]);
       }
     }
   }

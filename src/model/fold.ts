@@ -1,11 +1,16 @@
 /**
  * Trained tfjs graph -> FoldedModel (see ./folded.ts): BatchNorm folded into the preceding conv,
- * binary kernels reduced to their signs and per-channel scale alpha = mean|W|.
+ * binary kernels reduced to their signs and per-channel scale alpha = mean|W|. A stem kernel on the
+ * per-channel int8 grid (trained with --stem-int8) becomes an int8 stem (FoldedInt8Stem).
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { BlockSpec } from './network';
 import { LABELS } from './labels';
 import type { FoldedBinaryBlock, FoldedCbam, FoldedModel } from './folded';
+import { onPerChannelGrid } from './quantizers';
+
+/** The network's input scaling (the graph sees pixel / 255). */
+const INPUT_SCALE = 1 / 255;
 
 interface BnParams {
   scale: Float32Array;
@@ -44,6 +49,27 @@ function hwioToOhwi(k: Float32Array, kh: number, kw: number, cin: number, cout: 
   return out;
 }
 
+/**
+ * The stem with its BatchNorm (scale g, shift) folded in: float weights k * g, or, when the kernel
+ * lies on the int8 grid (k = q * s per output), weightQ = q * sign(g) and scale = s * |g| * the
+ * input scale, so that the max-pool, which comes after the BatchNorm in the graph, sees the same
+ * order (a channel that is all zero, or whose g is 0, keeps weights 0 and scale 1).
+ */
+function foldStem(k: Float32Array, bn: BnParams, c0: number): FoldedModel['stem'] {
+  const grid = onPerChannelGrid(k, c0);
+  if (!grid) return { cin: 1, cout: c0, k: 3, weight: hwioToOhwi(k, 3, 3, 1, c0, bn.scale), bias: bn.shift };
+  const f = Math.fround;
+  const weightQ = new Int8Array(c0 * 9);
+  const scale = new Float32Array(c0).fill(1);
+  for (let o = 0; o < c0; o++) {
+    const g = bn.scale[o];
+    if (grid.scale[o] === 0 || g === 0) continue;
+    for (let t = 0; t < 9; t++) weightQ[o * 9 + t] = (g < 0 ? -1 : 1) * grid.q[t * c0 + o];
+    scale[o] = f(f(grid.scale[o] * Math.abs(g)) * f(INPUT_SCALE));
+  }
+  return { cin: 1, cout: c0, k: 3, weightQ, scale, bias: bn.shift };
+}
+
 function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(m.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = m[r * cols + c];
@@ -79,7 +105,7 @@ export function foldModel(model: TF.LayersModel, name = 'tinyfer-b1'): FoldedMod
   const stemK = weightsOf(model, 'stem_conv')[0];
   const stemBn = bnOf(model, 'stem_bn');
   const c0 = stemBn.scale.length;
-  const stem = { cin: 1 as const, cout: c0, k: 3 as const, weight: hwioToOhwi(stemK, 3, 3, 1, c0, stemBn.scale), bias: stemBn.shift };
+  const stem = foldStem(stemK, stemBn, c0);
 
   const convLayer = model.getLayer('b1_conv');
   if ((convLayer.getConfig().binary as boolean) === false) {
@@ -150,7 +176,7 @@ export function foldModel(model: TF.LayersModel, name = 'tinyfer-b1'): FoldedMod
     name,
     labels: LABELS,
     inputSize: 48,
-    inputScale: 1 / 255,
+    inputScale: INPUT_SCALE,
     stem,
     blocks,
     headWeight: transpose(hk, width, LABELS.length),

@@ -12,6 +12,12 @@
  *  1. x = pixel * inputScale                          (48x48x1)
  *  2. stem: 3x3 conv, stride 1, zero 'same' padding, weight [cout][ky][kx][cin], + bias
  *     (BatchNorm folded in), then 2x2 max-pool stride 2  -> 24x24xC
+ *     An int8 stem (FoldedInt8Stem, a model trained with its stem on the int8 grid) instead, with
+ *     integers where the float stem has floats, and no inputScale (it is in scale):
+ *       acc[y][x][o] = sum_{ky,kx} weightQ[o][ky][kx] * pixel[y+ky-1][x+kx-1]  (exact integers,
+ *                      raw pixels 0..255, zero 'same' padding)
+ *       m = max of acc over the 2x2 pool window, stride 2                  (an integer)
+ *       out[py][px][o] = (m * scale[o]) + bias[o]   (two float32 roundings; |m| < 2^24 is exact)
  *  3. blocks, in order, each one of:
  *     - 'binary' (Bi-Real style residual block with XNOR-Net scaling):
  *         b[y][x][c] = (x[y][x][c] >= threshold[c]) ? +1 : -1         (sign with learnt threshold)
@@ -44,6 +50,28 @@ export interface FoldedStem {
   weight: Float32Array;
   /** [cout] */
   bias: Float32Array;
+}
+
+/**
+ * The stem of a model trained with its kernel on the int8 grid (`tinyfer train --stem-int8`): its
+ * 3x3 weights as integers and one positive scale per output (see the semantics above). Blob format
+ * version 2.
+ */
+export interface FoldedInt8Stem {
+  cin: 1;
+  cout: number;
+  k: 3;
+  /** [cout][3][3][cin], any int8 */
+  weightQ: Int8Array;
+  /** [cout], finite and > 0 */
+  scale: Float32Array;
+  /** [cout] */
+  bias: Float32Array;
+}
+
+/** Whether `s` is an int8 stem. */
+export function isInt8Stem(s: FoldedStem | FoldedInt8Stem): s is FoldedInt8Stem {
+  return 'weightQ' in s;
 }
 
 export interface FoldedBinaryBlock {
@@ -100,7 +128,7 @@ export interface FoldedModel {
   inputSize: 48;
   /** Multiplies the uint8 pixel (1/255). */
   inputScale: number;
-  stem: FoldedStem;
+  stem: FoldedStem | FoldedInt8Stem;
   blocks: FoldedBlock[];
   /** [classes][C] */
   headWeight: Float32Array;

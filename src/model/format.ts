@@ -9,10 +9,18 @@
  * order the XNOR/popcount loop of firmware/core/src/op_binary_conv.c reads them in.
  */
 import { LABELS, NUM_CLASSES, type Label } from './labels';
-import type { FoldedBinaryBlock, FoldedBlock, FoldedCbam, FoldedModel } from './folded';
+import { isInt8Stem, type FoldedBinaryBlock, type FoldedBlock, type FoldedCbam, type FoldedModel } from './folded';
 
 export const MAGIC = 'TFER';
-export const FORMAT_VERSION = 1;
+/**
+ * The newest format version (2: the int8 stem). A blob is written with the oldest version that
+ * holds it: 1 unless its stem is int8, so that cores of version 1 keep reading float-stem models.
+ */
+export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION_MIN = 1;
+/** The stem section's kind field (reserved, 0, in version 1). */
+export const STEM_FLOAT = 0;
+export const STEM_INT8 = 1;
 export const HEADER_SIZE = 16;
 export const BLOCK_BINARY = 1;
 export const BLOCK_CBAM = 2;
@@ -89,9 +97,17 @@ export function validateFoldedModel(m: FoldedModel): void {
   const s = m.stem;
   if (s.cin !== 1 || s.k !== 3) fail('stem must be a 3x3 conv over 1 channel');
   checkChannels('stem.cout', s.cout);
-  checkLen('stem.weight', s.weight, s.cout * 9);
+  if (isInt8Stem(s)) {
+    if (!(s.weightQ instanceof Int8Array)) fail('stem.weightQ must be an Int8Array');
+    checkLen('stem.weightQ', s.weightQ, s.cout * 9);
+    checkLen('stem.scale', s.scale, s.cout);
+    checkFinite('stem.scale', s.scale);
+    for (let o = 0; o < s.cout; o++) if (!(s.scale[o] > 0)) fail(`stem.scale[${o}] = ${s.scale[o]} is not positive`);
+  } else {
+    checkLen('stem.weight', s.weight, s.cout * 9);
+    checkFinite('stem.weight', s.weight);
+  }
   checkLen('stem.bias', s.bias, s.cout);
-  checkFinite('stem.weight', s.weight);
   checkFinite('stem.bias', s.bias);
   if (m.blocks.length > MAX_BLOCKS) fail(`${m.blocks.length} blocks, at most ${MAX_BLOCKS}`);
   let c = s.cout;
@@ -208,8 +224,9 @@ export function encodeModel(m: FoldedModel): Uint8Array {
   if (name.length > 255) fail(`name is ${name.length} bytes of UTF-8, at most 255`);
   const w = new Writer();
   // Header; totalSize and crc are patched at the end.
+  const int8Stem = isInt8Stem(m.stem);
   for (let i = 0; i < 4; i++) w.u8(MAGIC.charCodeAt(i));
-  w.u16(FORMAT_VERSION);
+  w.u16(int8Stem ? 2 : 1);
   w.u16(0);
   w.u32(0);
   w.u32(0);
@@ -227,8 +244,15 @@ export function encodeModel(m: FoldedModel): Uint8Array {
   w.align4();
   // Stem.
   w.u16(m.stem.cout);
-  w.u16(0);
-  w.f32s(m.stem.weight);
+  if (isInt8Stem(m.stem)) {
+    w.u16(STEM_INT8);
+    w.bytes(new Uint8Array(m.stem.weightQ.buffer, m.stem.weightQ.byteOffset, m.stem.weightQ.length));
+    w.align4();
+    w.f32s(m.stem.scale);
+  } else {
+    w.u16(STEM_FLOAT);
+    w.f32s(m.stem.weight);
+  }
   w.f32s(m.stem.bias);
   // Blocks.
   let c = m.stem.cout;
@@ -346,9 +370,11 @@ function decodeWithLayout(blob: Uint8Array): { model: FoldedModel; layout: BlobS
   if (magic !== MAGIC) fail(`bad magic '${magic.replace(/[^\x20-\x7e]/g, '?')}', not a TinyFER model blob`);
   const r = new Reader(blob, 4);
   const version = r.u16();
-  if (version !== FORMAT_VERSION) fail(`format version ${version} is not supported (this build reads version ${FORMAT_VERSION})`);
+  if (version < FORMAT_VERSION_MIN || version > FORMAT_VERSION) {
+    fail(`format version ${version} is not supported (this build reads versions ${FORMAT_VERSION_MIN} to ${FORMAT_VERSION})`);
+  }
   const flags = r.u16();
-  if (flags !== 0) fail(`unsupported flags 0x${flags.toString(16)} (version ${FORMAT_VERSION} defines none)`);
+  if (flags !== 0) fail(`unsupported flags 0x${flags.toString(16)} (version ${version} defines none)`);
   const total = r.u32();
   if (total !== blob.length) {
     fail(total > blob.length
@@ -381,9 +407,24 @@ function decodeWithLayout(blob: Uint8Array): { model: FoldedModel; layout: BlobS
   r.section = 'stem section';
   starts.push(['stem', r.pos]);
   const cout = r.u16();
-  r.zero('reserved field', r.u16());
+  const kind = r.u16();
+  if (version < 2) r.zero('reserved field (the stem kind from version 2)', kind);
+  if (kind !== STEM_FLOAT && kind !== STEM_INT8) fail(`unknown stem kind ${kind} in the stem section (${STEM_FLOAT} float32, ${STEM_INT8} int8)`);
   checkChannels('stem cout', cout);
-  const stem = { cin: 1 as const, cout, k: 3 as const, weight: r.f32s(cout * 9), bias: r.f32s(cout) };
+  let stem: FoldedModel['stem'];
+  if (kind === STEM_INT8) {
+    const q = r.bytes(cout * 9);
+    const weightQ = new Int8Array(q.buffer, q.byteOffset, q.length);
+    r.align4();
+    const scale = r.f32s(cout);
+    for (let o = 0; o < cout; o++) {
+      if (!Number.isFinite(scale[o])) fail(`stem.scale[${o}] is not a finite number`);
+      if (!(scale[o] > 0)) fail(`stem.scale[${o}] = ${scale[o]} is not positive`);
+    }
+    stem = { cin: 1, cout, k: 3, weightQ, scale, bias: r.f32s(cout) };
+  } else {
+    stem = { cin: 1, cout, k: 3, weight: r.f32s(cout * 9), bias: r.f32s(cout) };
+  }
 
   const blocks: FoldedBlock[] = [];
   let c = cout;

@@ -57,3 +57,31 @@ export function quantizePerChannel(values: Float32Array, channels: number, qmax 
   }
   return out;
 }
+
+/**
+ * The integers and scales of `values` when they lie on quantizePerChannel's grid (every channel's
+ * values are exactly f32(q * s), s = f32(max |w| / qmax), integer |q| <= qmax; a zero channel has
+ * q = 0 and s = 0), else null: what the exporter uses to tell a kernel trained with --stem-int8.
+ * q is laid out as `values` is.
+ */
+export function onPerChannelGrid(values: Float32Array, channels: number, qmax = 127, channelAxis: 'last' | 'first' = 'last'): { q: Int32Array; scale: Float32Array } | null {
+  const f = Math.fround;
+  const n = values.length / channels;
+  const at = (o: number, k: number) => (channelAxis === 'last' ? k * channels + o : o * n + k);
+  const q = new Int32Array(values.length);
+  const scale = new Float32Array(channels);
+  for (let o = 0; o < channels; o++) {
+    let max = 0;
+    for (let k = 0; k < n; k++) max = Math.max(max, Math.abs(values[at(o, k)]));
+    if (max === 0) continue;
+    const s = f(max / qmax);
+    scale[o] = s;
+    for (let k = 0; k < n; k++) {
+      const v = values[at(o, k)];
+      const r = Math.round(v / s);
+      if (Math.abs(r) > qmax || f(r * s) !== v) return null;
+      q[at(o, k)] = r;
+    }
+  }
+  return { q, scale };
+}

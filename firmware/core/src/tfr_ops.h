@@ -131,10 +131,10 @@ void tfr_op_stem_conv_pool(const uint8_t *face, float input_scale, const float *
 #if defined(TFR_USE_INT8_DOT)
 /* alignment, the 576 window vectors, the conv weights framed in 4x4 (64 bytes per output), the
  * zero-bordered face's two copies the windows are cut from (2 x 50 x 52 bytes) */
-#define TFR_STEM_I8_SCRATCH(cout) (15u + 576u * 16u + 64u * (size_t)(cout) + 2u * 50u * 52u)
+#define TFR_STEM_I8_SCRATCH(cout) (16u + 576u * 16u + 64u * (size_t)(cout) + 2u * 50u * 52u)
 #else
-/* the padded face, the weights as floats, zero biases */
-#define TFR_STEM_I8_SCRATCH(cout) (3u + 4u * (TFR_STEM_XS + 10u * (size_t)(cout)))
+/* alignment, the padded face, the weights as floats, zero biases */
+#define TFR_STEM_I8_SCRATCH(cout) (4u + 4u * (TFR_STEM_XS + 10u * (size_t)(cout)))
 #endif
 void tfr_op_stem_conv_pool_i8(const uint8_t *face, const int8_t *q, const float *scale, const float *bias,
                               int cout, void *scratch, float *out);

@@ -412,6 +412,7 @@ TEST(Int8Stem, ParsesInPlace) {
   EXPECT_EQ(reinterpret_cast<const uint8_t *>(m.stem_scale), b.data() + at + 4 + 64);
   EXPECT_EQ(m.stem_bias, m.stem_scale + 7);
   EXPECT_GT(tfr_arena_size(&m), 0u);
+  EXPECT_EQ(tfr_arena_size(&m) % 4, 0u); // a whole number of 32-bit words, as for float stems
 }
 
 TEST(Int8Stem, EveryFieldIsChecked) {

@@ -1,6 +1,7 @@
 // TS <-> C equivalence: the vectors written by `node dist/engine/vectors.js` (a model blob
 // encoded by src/model/format.ts, real FER2013 faces and the scores of the TS reference
-// src/engine/reference.ts). Directory: $TINYFER_VECTORS, else <repo>/.cache/vectors.
+// src/engine/reference.ts). Directory: $TINYFER_VECTORS, else <repo>/.cache/vectors; and those of
+// the int8-stem test blob (test/fixtures/models/tinyfer-b1s8.tfer): <repo>/.cache/vectors-s8.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -26,9 +27,7 @@ bool ReadFile(const std::string &path, std::vector<uint8_t> *out) {
   return true;
 }
 
-TEST(Vectors, CoreMatchesTheTypeScriptReference) {
-  const char *env = std::getenv("TINYFER_VECTORS");
-  const std::string dir = env && *env ? env : TFR_DEFAULT_VECTORS;
+void CheckVectors(const std::string &dir, int stem_kind) {
   std::vector<uint8_t> blob, faces, scores_raw;
   if (!ReadFile(dir + "/model.tfer", &blob) || !ReadFile(dir + "/faces.u8", &faces) ||
       !ReadFile(dir + "/scores.f32", &scores_raw)) {
@@ -47,6 +46,7 @@ TEST(Vectors, CoreMatchesTheTypeScriptReference) {
   tfr_model_t model;
   const int err = tfr_model_parse(&model, aligned.data(), blob.size());
   ASSERT_EQ(err, TFR_OK) << tfr_strerror(err);
+  if (stem_kind >= 0) ASSERT_EQ(model.stem_kind, stem_kind) << "the vectors in " << dir << " are of another model";
   std::vector<uint32_t> arena(tfr_arena_size(&model) / 4);
 #if defined(TFR_USE_CONV_LUT)
   std::vector<uint8_t> lut(tfr_lut_size(&model));
@@ -88,6 +88,15 @@ TEST(Vectors, CoreMatchesTheTypeScriptReference) {
               lut_exact, n);
   EXPECT_EQ(lut_exact, n);
 #endif
+}
+
+TEST(Vectors, CoreMatchesTheTypeScriptReference) {
+  const char *env = std::getenv("TINYFER_VECTORS");
+  CheckVectors(env && *env ? env : TFR_DEFAULT_VECTORS, -1);
+}
+
+TEST(Vectors, Int8StemMatchesTheTypeScriptReference) {
+  CheckVectors(TFR_DEFAULT_VECTORS_S8, TFR_STEM_INT8);
 }
 
 }  // namespace
