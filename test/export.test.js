@@ -72,6 +72,24 @@ describe('export: tfjs graph to blob', function () {
     calib = await loadImageFolder(path.join(fer2013Dir(), 'Training'), { limitPerLabel: 60 });
   });
 
+  /** The folded model (TS reference) gives the tfjs graph's top class on every face and its scores
+   * on all but 1 %; the C core (wasm) runs its blob as the TS reference, bit for bit (the same float
+   * order). */
+  async function assertRunsAsGraph(model, folded, blob) {
+    const tfjsScores = predictAll(tf, model, faces);
+    const { referenceScores } = require('../dist/engine/reference');
+    const refScores = faces.map((f) => referenceScores(folded, f));
+    const vsRef = compareScores(tfjsScores, refScores);
+    assert.equal(vsRef.top1Agree, faces.length, `tfjs vs reference top-1: ${JSON.stringify(vsRef)}`);
+    const beyond = facesBeyond(tfjsScores, refScores);
+    assert.ok(beyond.count <= faces.length / 100 && beyond.worst < 1e-2, `tfjs vs reference: ${JSON.stringify(beyond)}`);
+    const engine = await BinaryEngine.load(blob);
+    const wasmScores = await engine.classify(faces);
+    engine.dispose();
+    const vsWasm = compareScores(refScores, wasmScores);
+    assert.equal(vsWasm.exact, faces.length, `reference vs wasm: ${JSON.stringify(vsWasm)}`);
+  }
+
   it('folds a binary network (BatchNorm with real statistics) into a blob the C core runs identically', async function () {
     const model = buildNetwork({ seed: 11 });
     // Give every BatchNorm the statistics of real faces, so folding is exercised with non-trivial values.
@@ -83,20 +101,7 @@ describe('export: tfjs graph to blob', function () {
     assert.equal(back.name, 'test-model');
     assert.deepEqual(Array.from(back.blocks[0].weightSign), Array.from(folded.blocks[0].weightSign));
 
-    const tfjsScores = predictAll(tf, model, faces);
-    const { referenceScores } = require('../dist/engine/reference');
-    const refScores = faces.map((f) => referenceScores(folded, f));
-    const vsRef = compareScores(tfjsScores, refScores);
-    assert.equal(vsRef.top1Agree, faces.length, `tfjs vs reference top-1: ${JSON.stringify(vsRef)}`);
-    const beyond = facesBeyond(tfjsScores, refScores);
-    assert.ok(beyond.count <= faces.length / 100 && beyond.worst < 1e-2, `tfjs vs reference: ${JSON.stringify(beyond)}`);
-
-    // The C core (wasm) and the TS reference follow the same float order: bit for bit.
-    const engine = await BinaryEngine.load(blob);
-    const wasmScores = await engine.classify(faces);
-    engine.dispose();
-    const vsWasm = compareScores(refScores, wasmScores);
-    assert.equal(vsWasm.exact, faces.length, `reference vs wasm: ${JSON.stringify(vsWasm)}`);
+    await assertRunsAsGraph(model, folded, blob);
     model.dispose();
   });
 
@@ -124,17 +129,7 @@ describe('export: tfjs graph to blob', function () {
     const back = decodeModel(blob);
     assert.deepEqual(Array.from(back.stem.weightQ), Array.from(folded.stem.weightQ));
 
-    const tfjsScores = predictAll(tf, model, faces);
-    const { referenceScores } = require('../dist/engine/reference');
-    const refScores = faces.map((f) => referenceScores(folded, f));
-    const vsRef = compareScores(tfjsScores, refScores);
-    assert.equal(vsRef.top1Agree, faces.length, `tfjs vs reference top-1: ${JSON.stringify(vsRef)}`);
-    const beyond = facesBeyond(tfjsScores, refScores);
-    assert.ok(beyond.count <= faces.length / 100 && beyond.worst < 1e-2, `tfjs vs reference: ${JSON.stringify(beyond)}`);
-    const engine = await BinaryEngine.load(blob);
-    const wasmScores = await engine.classify(faces);
-    engine.dispose();
-    assert.equal(compareScores(refScores, wasmScores).exact, faces.length, 'reference vs wasm: bit for bit');
+    await assertRunsAsGraph(model, folded, blob);
     // the same network with a float stem folds as before (version 1)
     stem.setWeights([tf.tensor(original, kernel.shape)]);
     const floatBlob = encodeModel(foldModel(model, 'test-float-stem'));
