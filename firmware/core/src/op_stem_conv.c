@@ -184,9 +184,9 @@ static void stem_windows(const uint8_t *face, uint8_t *a, uint32_t *win) {
  * convs (ACCX from 0 for each), their largest + corr, and the float epilogue of the window before
  * it (scale * m + bias, stored at dst, dst += dstep floats), interleaved with the integer work,
  * each float step five instructions after the one it waits on (software-pipelined: the last
- * window's epilogue is left to the caller). The next window is
- * loaded by the fourth product; the last one reads the 16 bytes after the windows (the frames).
- * TFR_STEM_HEAD: the integer part of the first window alone. */
+ * window's epilogue is left to the caller). The next window is loaded by the fourth product; the
+ * last one reads the 16 bytes after the windows (the frames). TFR_STEM_HEAD: the integer part of
+ * the first window alone. */
 #if defined(TFR_USE_PIE)
 #define TFR_STEM_FRAMES(s, f)                                                                        \
   __asm__ volatile("ee.vld.128.ip q1, %0, 16\n\tee.vld.128.ip q2, %0, 16\n\tee.vld.128.ip q3, %0, 16\n\t" \

@@ -18,6 +18,9 @@
 #include "tfr_ops.h"
 
 #if defined(TFR_USE_INT8_DOT)
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the byte path reads a conv as the low word of its little-endian ACCX slot"
+#endif
 #if defined(TFR_USE_PIE)
 typedef int tfr_pie; /* nothing: the state is q0..q7 and ACCX */
 #define TFR_PIE_INIT(s) ((s) = 0, (void)(s))
