@@ -30,6 +30,8 @@ async function main() {
   const n = d.labels.length;
   const faces = Array.from({ length: n }, (_, i) => d.pixels.subarray(i * 2304, (i + 1) * 2304));
   const blob = new Uint8Array(fs.readFileSync(modelPath));
+  const { isInt8Stem } = require(path.join(ROOT, 'dist', 'model', 'folded'));
+  if (isInt8Stem(decodeModel(blob).stem)) throw new Error(`${modelArg} already has an int8 stem: this script rounds a float stem`);
   const predict = async (bytes) => {
     const engine = await BinaryEngine.load(bytes);
     const scores = await engine.classify(faces);
