@@ -365,4 +365,32 @@ describe('format: the int8 stem (format version 2)', function () {
     for (const face of faces) assert.deepEqual(referenceStem(m, face), direct(face));
     assert.ok(faces.length >= 14);
   });
+
+  it('randomFoldedModel(..., stemInt8) (the vectors of `vectors.js --random --stem-int8`): an int8 stem spread like the float one, version 2', async function () {
+    const { referenceStem, referenceScores } = require('../dist/engine/reference');
+    const { loadTestFaces } = require('../dist/engine/vectors');
+    const m8 = randomFoldedModel(5, [32, 56], false, true);
+    const mf = randomFoldedModel(5, [32, 56], false, false);
+    assert.ok(isInt8Stem(m8.stem) && !isInt8Stem(mf.stem));
+    const q = Array.from(m8.stem.weightQ);
+    assert.ok(Math.min(...q) >= -127 && Math.max(...q) <= 127 && Math.min(...q) < -100 && Math.max(...q) > 100, 'weights over -127..127');
+    const b8 = encodeModel(m8);
+    assert.equal(b8[4], 2);
+    assertSameModel(m8, decodeModel(b8));
+    const { faces } = await loadTestFaces(40);
+    const sd = (m) => {
+      let n = 0, sum = 0, sq = 0;
+      for (const f of faces) for (const v of referenceStem(m, f)) { n++; sum += v; sq += v * v; }
+      return Math.sqrt(sq / n - (sum / n) ** 2);
+    };
+    const ratio = sd(m8) / sd(mf);
+    assert.ok(ratio > 0.5 && ratio < 2, `stem output sd int8 / float = ${ratio}`);
+    const top = faces.map((f) => { const r = referenceScores(m8, f); return r.indexOf(Math.max(...r)); });
+    assert.ok(new Set(top).size >= 3, `classes ${top}`);
+    // the CLI takes --stem-int8 with --random only
+    const { spawnSync } = require('node:child_process');
+    const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'dist', 'engine', 'vectors.js'), '--model', 'x.tfer', '--stem-int8'], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /--stem-int8 goes with --random/);
+  });
 });
