@@ -151,6 +151,36 @@ describe('model: network', function () {
     assert.equal(quantizePerChannel(Float32Array.from([-2, 2]), 1)[0], -2, 'the largest magnitude is exact');
   });
 
+  it('onPerChannelGrid finds the integers and scale of a kernel on the int8 grid (also a scale an ulp off f32(max / 127)), and null off it', function () {
+    const { onPerChannelGrid } = require('../dist/model/quantizers');
+    const f = Math.fround;
+    let seed = 3;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    // quantizePerChannel's own output: 200 kernels of 3x3x1x32, scales over 8 decades
+    for (let i = 0; i < 200; i++) {
+      const w = Float32Array.from({ length: 288 }, (_, j) => (j % 32 === 5 ? 0 : (rnd() - 0.5) * Math.exp(-12 + 9 * rnd())));
+      const v = quantizePerChannel(w, 32);
+      const g = onPerChannelGrid(v, 32);
+      assert.ok(g, `kernel ${i} not found on the grid`);
+      v.forEach((x, j) => assert.ok(f(g.q[j] * g.scale[j % 32]) === x && Math.abs(g.q[j]) <= 127, `kernel ${i} value ${j}`));
+      assert.equal(g.scale[5], 0, 'a zero channel: scale 0');
+    }
+    // a scale s with f32(f32(127 s) / 127) != s: the grid q * s is found with s itself
+    let s = 0;
+    while (!s) {
+      const c = f(Math.exp(-10 + 6 * rnd()));
+      if (f(f(127 * c) / 127) !== c) s = c;
+    }
+    const q = Int32Array.from({ length: 9 }, (_, k) => (k === 4 ? -127 : Math.floor(rnd() * 255) - 127));
+    const g = onPerChannelGrid(Float32Array.from(q, (x) => f(x * s)), 1);
+    assert.ok(g, 'found');
+    assert.deepEqual(Array.from(g.q), Array.from(q));
+    assert.equal(g.scale[0], s);
+    // off the grid: a float kernel, and a channel whose values need |q| > 127 at every nearby scale
+    assert.equal(onPerChannelGrid(Float32Array.from({ length: 288 }, () => rnd() - 0.5), 32), null);
+    assert.equal(onPerChannelGrid(Float32Array.from([1, f(1 / 127) * 0.5, 0]), 1), null);
+  });
+
   it('binary conv layer outputs exact multiples of alpha (all-+-1 plane, +1 padding)', function () {
     const m = buildNetwork({ seed: 3 });
     const layer = m.getLayer('b1_conv');
