@@ -26,10 +26,12 @@ async function main() {
   const dataPath = str(args, 'data', path.join(defaultDataRoot(), 'fer2013', 'PublicTest'));
   const bits = str(args, 'bits', '8,10,12,16').split(',').map(Number);
   for (const b of bits) if (!(Number.isInteger(b) && b >= 2 && b <= 24)) throw new Error(`--bits: ${b} is not an integer in 2..24`);
+  const blob = new Uint8Array(fs.readFileSync(modelPath));
+  const { isInt8Stem } = require(path.join(ROOT, 'dist', 'model', 'folded'));
+  if (isInt8Stem(decodeModel(blob).stem)) throw new Error(`${modelArg} already has an int8 stem: this script rounds a float stem`);
   const d = await loadDataset(dataPath, { cacheDir: path.join(ROOT, '.cache', 'faces') });
   const n = d.labels.length;
   const faces = Array.from({ length: n }, (_, i) => d.pixels.subarray(i * 2304, (i + 1) * 2304));
-  const blob = new Uint8Array(fs.readFileSync(modelPath));
   const predict = async (bytes) => {
     const engine = await BinaryEngine.load(bytes);
     const scores = await engine.classify(faces);

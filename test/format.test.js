@@ -329,4 +329,68 @@ describe('format: the int8 stem (format version 2)', function () {
     // and the faces do not all give the same answer
     assert.ok(new Set(ref8.map((s) => s.indexOf(Math.max(...s)))).size > 1);
   });
+
+  it('the reference runs the int8 stem as the spec says: exact integer sums, max of 2x2, f32(f32(m * scale) + bias) (real faces, extreme weights)', async function () {
+    const { referenceStem } = require('../dist/engine/reference');
+    const { loadImageFolder } = require('../dist/train/data');
+    const { fer2013Dir } = require('./helpers/data');
+    const d = await loadImageFolder(path.join(fer2013Dir(), 'PublicTest'), { limitPerLabel: 2 });
+    const faces = Array.from({ length: d.labels.length }, (_, i) => d.pixels.slice(i * 2304, (i + 1) * 2304));
+    faces.push(new Uint8Array(2304).fill(255), new Uint8Array(2304)); // the largest sums, and none
+    const m = int8StemModel(11, [32, 56]);
+    // the extremes of int8: a channel of -128 (the largest |sum|, 9 * 128 * 255) and one of 127
+    m.stem.weightQ.fill(-128, 0, 9);
+    m.stem.weightQ.fill(127, 9, 18);
+    const { weightQ, scale, bias, cout } = m.stem;
+    // a direct implementation: BigInt sums (no float anywhere before the scale)
+    const direct = (face) => {
+      const out = new Float32Array(24 * 24 * cout);
+      for (let py = 0; py < 24; py++) for (let px = 0; px < 24; px++) for (let o = 0; o < cout; o++) {
+        let best = null;
+        for (let dy = 0; dy < 2; dy++) for (let dx = 0; dx < 2; dx++) {
+          let acc = 0n;
+          for (let ky = 0; ky < 3; ky++) for (let kx = 0; kx < 3; kx++) {
+            const y = 2 * py + dy + ky - 1;
+            const x = 2 * px + dx + kx - 1;
+            if (y >= 0 && y < 48 && x >= 0 && x < 48) acc += BigInt(weightQ[o * 9 + ky * 3 + kx]) * BigInt(face[y * 48 + x]);
+          }
+          if (best === null || acc > best) best = acc;
+        }
+        const prod = new Float32Array([Number(best) * scale[o]])[0]; // m < 2^24: exact as a float; one f32 rounding
+        out[(py * 24 + px) * cout + o] = new Float32Array([prod + bias[o]])[0];
+      }
+      return out;
+    };
+    assert.equal(direct(faces.at(-2))[0], Math.fround(Math.fround(-128 * 4 * 255 * scale[0]) + bias[0]), 'corner window of a white face, channel -128: 4 taps');
+    for (const face of faces) assert.deepEqual(referenceStem(m, face), direct(face));
+    assert.ok(faces.length >= 14);
+  });
+
+  it('randomFoldedModel(..., stemInt8) (the vectors of `vectors.js --random --stem-int8`): an int8 stem spread like the float one, version 2', async function () {
+    const { referenceStem, referenceScores } = require('../dist/engine/reference');
+    const { loadTestFaces } = require('../dist/engine/vectors');
+    const m8 = randomFoldedModel(5, [32, 56], false, true);
+    const mf = randomFoldedModel(5, [32, 56], false, false);
+    assert.ok(isInt8Stem(m8.stem) && !isInt8Stem(mf.stem));
+    const q = Array.from(m8.stem.weightQ);
+    assert.ok(Math.min(...q) >= -127 && Math.max(...q) <= 127 && Math.min(...q) < -100 && Math.max(...q) > 100, 'weights over -127..127');
+    const b8 = encodeModel(m8);
+    assert.equal(b8[4], 2);
+    assertSameModel(m8, decodeModel(b8));
+    const { faces } = await loadTestFaces(40);
+    const sd = (m) => {
+      let n = 0, sum = 0, sq = 0;
+      for (const f of faces) for (const v of referenceStem(m, f)) { n++; sum += v; sq += v * v; }
+      return Math.sqrt(sq / n - (sum / n) ** 2);
+    };
+    const ratio = sd(m8) / sd(mf);
+    assert.ok(ratio > 0.5 && ratio < 2, `stem output sd int8 / float = ${ratio}`);
+    const top = faces.map((f) => { const r = referenceScores(m8, f); return r.indexOf(Math.max(...r)); });
+    assert.ok(new Set(top).size >= 3, `classes ${top}`);
+    // the CLI takes --stem-int8 with --random only
+    const { spawnSync } = require('node:child_process');
+    const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'dist', 'engine', 'vectors.js'), '--model', 'x.tfer', '--stem-int8'], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /--stem-int8 goes with --random/);
+  });
 });

@@ -151,6 +151,36 @@ describe('model: network', function () {
     assert.equal(quantizePerChannel(Float32Array.from([-2, 2]), 1)[0], -2, 'the largest magnitude is exact');
   });
 
+  it('onPerChannelGrid finds the integers and scale of a kernel on the int8 grid (also a scale an ulp off f32(max / 127)), and null off it', function () {
+    const { onPerChannelGrid } = require('../dist/model/quantizers');
+    const f = Math.fround;
+    let seed = 3;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    // quantizePerChannel's own output: 200 kernels of 3x3x1x32, scales over 8 decades
+    for (let i = 0; i < 200; i++) {
+      const w = Float32Array.from({ length: 288 }, (_, j) => (j % 32 === 5 ? 0 : (rnd() - 0.5) * Math.exp(-12 + 9 * rnd())));
+      const v = quantizePerChannel(w, 32);
+      const g = onPerChannelGrid(v, 32);
+      assert.ok(g, `kernel ${i} not found on the grid`);
+      v.forEach((x, j) => assert.ok(f(g.q[j] * g.scale[j % 32]) === x && Math.abs(g.q[j]) <= 127, `kernel ${i} value ${j}`));
+      assert.equal(g.scale[5], 0, 'a zero channel: scale 0');
+    }
+    // a scale s with f32(f32(127 s) / 127) != s: the grid q * s is found with s itself
+    let s = 0;
+    while (!s) {
+      const c = f(Math.exp(-10 + 6 * rnd()));
+      if (f(f(127 * c) / 127) !== c) s = c;
+    }
+    const q = Int32Array.from({ length: 9 }, (_, k) => (k === 4 ? -127 : Math.floor(rnd() * 255) - 127));
+    const g = onPerChannelGrid(Float32Array.from(q, (x) => f(x * s)), 1);
+    assert.ok(g, 'found');
+    assert.deepEqual(Array.from(g.q), Array.from(q));
+    assert.equal(g.scale[0], s);
+    // off the grid: a float kernel, and a channel whose values need |q| > 127 at every nearby scale
+    assert.equal(onPerChannelGrid(Float32Array.from({ length: 288 }, () => rnd() - 0.5), 32), null);
+    assert.equal(onPerChannelGrid(Float32Array.from([1, f(1 / 127) * 0.5, 0]), 1), null);
+  });
+
   it('binary conv layer outputs exact multiples of alpha (all-+-1 plane, +1 padding)', function () {
     const m = buildNetwork({ seed: 3 });
     const layer = m.getLayer('b1_conv');
@@ -247,6 +277,40 @@ describe('model: network', function () {
     const folded = foldModel(m, 'stem-int8 test');
     assert.ok(isInt8Stem(folded.stem));
     assert.equal(encodeModel(folded)[4], 2);
+    // q * s is the trained kernel, channel by channel (the exporter's integers are the trainer's)
+    const g = Array.from(m.getLayer('stem_bn').getWeights()[0].dataSync());
+    for (let o = 0; o < 32; o++) {
+      if (g[o] === 0) continue;
+      const sign = g[o] < 0 ? -1 : 1;
+      const q = Array.from({ length: 9 }, (_, t) => sign * folded.stem.weightQ[o * 9 + t]);
+      const s = Math.max(...Array.from({ length: 9 }, (_, t) => Math.abs(k[t * 32 + o]))) / 127;
+      for (let t = 0; t < 9; t++) assert.equal(Math.fround(q[t] * Math.fround(s)), k[t * 32 + o], `channel ${o} tap ${t}`);
+    }
+    // the tfjs graph and the TS reference of the exported blob agree on real faces (float rounding only)
+    const { referenceScores, compareScores } = require('../dist/engine/reference');
+    const { decodeModel } = require('../dist/model/format');
+    const test = await loadImageFolder(path.join(fer2013Dir(), 'PublicTest'), { limitPerLabel: 30 });
+    const faces = Array.from({ length: 200 }, (_, i) => test.pixels.slice(i * 2304, (i + 1) * 2304));
+    const x = facesToTensor(faces);
+    const y = m.predict(x);
+    const all = y.dataSync();
+    x.dispose();
+    y.dispose();
+    const tfjsScores = faces.map((_, i) => all.slice(i * 7, (i + 1) * 7));
+    const blobModel = decodeModel(encodeModel(folded));
+    const refScores = faces.map((f) => referenceScores(blobModel, f));
+    const agree = compareScores(tfjsScores, refScores);
+    // float rounding moves scores by ~1e-6; a value within that of its sign threshold can flip one
+    // activation bit, which moves that face's scores by up to a few 1e-2: such faces must stay rare
+    const beyond = tfjsScores.filter((t, i) => t.some((v, c) => Math.abs(v - refScores[i][c]) > 1e-4)).length;
+    process.stdout.write(`      tfjs vs TS reference, int8 stem, ${faces.length} PublicTest faces: top class ${agree.top1Agree}/${faces.length}, ` +
+      `max |score diff| ${agree.maxAbsDiff.toExponential(2)}, faces beyond 1e-4: ${beyond}\n`);
+    assert.ok(agree.top1Agree >= faces.length - 2 && agree.maxAbsDiff < 0.05 && beyond <= faces.length / 50, JSON.stringify({ ...agree, beyond }));
+    assert.ok(new Set(refScores.map((r) => r.indexOf(Math.max(...r)))).size > 1, 'the faces get different classes');
+    // a network trained without stemInt8 exports a float stem (format version 1)
+    const plain = foldModel(buildNetwork({ seed: 5 }), 'float stem');
+    assert.ok(!isInt8Stem(plain.stem));
+    assert.equal(encodeModel(plain)[4], 1);
     fs.rmSync(out, { recursive: true, force: true });
   });
 

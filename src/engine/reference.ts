@@ -297,6 +297,12 @@ function checkFace(face: unknown, i: number): asserts face is Uint8Array {
   }
 }
 
+/** The stem's output of one face (24x24xC, [y][x][c]): for tests of the stem on its own. */
+export function referenceStem(model: FoldedModel, face: Uint8Array): Float32Array {
+  checkFace(face, 0);
+  return stem(model, face).data;
+}
+
 /** The globally average-pooled features of one face: what the head sees. */
 export function referenceFeatures(model: FoldedModel, face: Uint8Array): Float32Array {
   checkFace(face, 0);

@@ -4,8 +4,11 @@
  * vectors_test.cc) and the wasm engine's mocha test read them. They are written under
  * .cache/ (never committed: the faces are dataset images).
  *
- *   node dist/engine/vectors.js [--out .cache/vectors] [--model models/x.tfer | --random]
+ *   node dist/engine/vectors.js [--out .cache/vectors] [--model models/x.tfer | --random [--stem-int8]]
  *                               [--count 1000] [--seed 1]
+ *
+ * --stem-int8 (with --random): the random model gets an int8 stem (blob format version 2);
+ * scripts/test-c.sh writes such vectors to .cache/vectors-int8.
  *
  * Files: model.tfer (the blob), faces.u8 (N x 2304 pixels), scores.f32 (N x 7 float32 LE),
  * labels.u8 (the dataset label of each face), meta.json.
@@ -28,9 +31,11 @@ export const DEFAULT_VECTORS_DIR = path.resolve(__dirname, '..', '..', '.cache',
 /**
  * A FoldedModel of the tinyfer-b1 shape (src/model/network.ts blockSpecs) with random but
  * well-scaled parameters (activations neither saturate nor vanish), for tests before or
- * beside a trained model.
+ * beside a trained model. `stemInt8`: an int8 stem (FoldedInt8Stem: weightQ uniform in
+ * -127..127, scales such that its outputs spread as the float stem's do), else a float stem
+ * (the same model as before the option existed, draw for draw).
  */
-export function randomFoldedModel(seed = 1, widths: readonly number[] = [32, 56], repeat = false): FoldedModel {
+export function randomFoldedModel(seed = 1, widths: readonly number[] = [32, 56], repeat = false, stemInt8 = false): FoldedModel {
   const rnd = seededRandom(seed);
   const uni = (n: number, lo: number, hi: number) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rnd());
   const gauss = (n: number, sd: number) =>
@@ -65,12 +70,22 @@ export function randomFoldedModel(seed = 1, widths: readonly number[] = [32, 56]
   };
   for (const s of specs) blocks.push(randomBlock(s));
   const cLast = specs.filter((s) => s.kind === 'binary').slice(-1)[0]?.cout ?? c0;
+  // The float stem's weights have sd 0.6 over pixel / 255; uniform q in -127..127 has sd
+  // 127 / sqrt(3) over raw pixels, so scale ~ 0.6 * sqrt(3) / (127 * 255) gives the same spread.
+  const stem: FoldedModel['stem'] = stemInt8
+    ? {
+      cin: 1, cout: c0, k: 3,
+      weightQ: Int8Array.from({ length: c0 * 9 }, () => Math.floor(rnd() * 255) - 127),
+      scale: uni(c0, 0.5, 1.5).map((v) => (v * 0.6 * Math.sqrt(3)) / (127 * 255)),
+      bias: gauss(c0, 0.2),
+    }
+    : { cin: 1, cout: c0, k: 3, weight: gauss(c0 * 9, 0.6), bias: gauss(c0, 0.2) };
   const m: FoldedModel = {
-    name: `random tinyfer-b1${repeat ? 'r' : ''} seed ${seed}`,
+    name: `random tinyfer-b1${repeat ? 'r' : ''}${stemInt8 ? ' int8-stem' : ''} seed ${seed}`,
     labels: LABELS,
     inputSize: 48,
     inputScale: 1 / 255,
-    stem: { cin: 1, cout: c0, k: 3, weight: gauss(c0 * 9, 0.6), bias: gauss(c0, 0.2) },
+    stem,
     blocks,
     headWeight: gauss(NUM_CLASSES * cLast, 1),
     headBias: new Float32Array(NUM_CLASSES),
@@ -166,7 +181,9 @@ async function main(argv: string[]): Promise<void> {
   const count = Number(opt('count') ?? 1000);
   const seed = Number(opt('seed') ?? 1);
   if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive integer');
+  const stemInt8 = argv.includes('--stem-int8');
   let modelPath = opt('model');
+  if (stemInt8 && (modelPath || !argv.includes('--random'))) throw new Error('--stem-int8 goes with --random (a blob given with --model keeps its own stem)');
   if (!modelPath && !argv.includes('--random') && fs.existsSync(DEFAULT_MODEL_BLOB)) modelPath = DEFAULT_MODEL_BLOB;
   let blob: Uint8Array;
   let source: string;
@@ -174,8 +191,8 @@ async function main(argv: string[]): Promise<void> {
     blob = new Uint8Array(fs.readFileSync(modelPath));
     source = path.resolve(modelPath);
   } else {
-    blob = encodeModel(randomFoldedModel(seed));
-    source = `randomFoldedModel(${seed})`;
+    blob = encodeModel(randomFoldedModel(seed, undefined, false, stemInt8));
+    source = stemInt8 ? `randomFoldedModel(${seed}, int8 stem)` : `randomFoldedModel(${seed})`;
   }
   const model = decodeModel(blob);
   const t0 = Date.now();

@@ -58,11 +58,21 @@ export function quantizePerChannel(values: Float32Array, channels: number, qmax 
   return out;
 }
 
+/** The float32 `steps` ulps away from the positive float32 `x` (negative: toward zero). */
+function f32Step(x: number, steps: number): number {
+  const b = new Float32Array([x]);
+  const u = new Uint32Array(b.buffer);
+  u[0] += steps;
+  return b[0];
+}
+
 /**
  * The integers and scales of `values` when they lie on quantizePerChannel's grid (every channel's
- * values are exactly f32(q * s), s = f32(max |w| / qmax), integer |q| <= qmax; a zero channel has
+ * values are exactly f32(q * s) for one float32 s > 0 and integers |q| <= qmax; a zero channel has
  * q = 0 and s = 0), else null: what the exporter uses to tell a kernel trained with --stem-int8.
- * q is laid out as `values` is.
+ * s is looked for as f32(max / qmax) of the rounded values (quantizePerChannel's own s: 3000
+ * random 32-channel kernels, none missed) and its float32 neighbours, two ulps either side (a
+ * scale computed in another order, e.g. by another trainer, lands there). q is laid out as `values` is.
  */
 export function onPerChannelGrid(values: Float32Array, channels: number, qmax = 127, channelAxis: 'last' | 'first' = 'last'): { q: Int32Array; scale: Float32Array } | null {
   const f = Math.fround;
@@ -70,18 +80,23 @@ export function onPerChannelGrid(values: Float32Array, channels: number, qmax = 
   const at = (o: number, k: number) => (channelAxis === 'last' ? k * channels + o : o * n + k);
   const q = new Int32Array(values.length);
   const scale = new Float32Array(channels);
+  const fits = (o: number, s: number): boolean => {
+    for (let k = 0; k < n; k++) {
+      const v = values[at(o, k)];
+      const r = Math.round(v / s);
+      if (Math.abs(r) > qmax || f(r * s) !== v) return false;
+    }
+    return true;
+  };
   for (let o = 0; o < channels; o++) {
     let max = 0;
     for (let k = 0; k < n; k++) max = Math.max(max, Math.abs(values[at(o, k)]));
     if (max === 0) continue;
-    const s = f(max / qmax);
+    const s0 = f(max / qmax);
+    const s = [0, -1, 1, -2, 2].map((d) => f32Step(s0, d)).find((c) => c > 0 && Number.isFinite(c) && fits(o, c));
+    if (s === undefined) return null;
     scale[o] = s;
-    for (let k = 0; k < n; k++) {
-      const v = values[at(o, k)];
-      const r = Math.round(v / s);
-      if (Math.abs(r) > qmax || f(r * s) !== v) return null;
-      q[at(o, k)] = r;
-    }
+    for (let k = 0; k < n; k++) q[at(o, k)] = Math.round(values[at(o, k)] / s);
   }
   return { q, scale };
 }
