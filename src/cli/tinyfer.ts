@@ -22,8 +22,9 @@ const USAGE = `usage: tinyfer <command> [options]
           --teacher distils: the teachers' averaged probabilities on the training faces (over --teacher-views
           test-time views, cached in --out) are mixed into the labels with weight --distill. A scores.json
           teacher (scripts/gpu-teacher/teacher.py) brings its own probabilities per face.
-          --stem-int8 rounds the stem conv's kernel to int8 per output channel and freezes it (experiment: an
-          integer stem on the ESP32-S3; scripts/gpu-student/student.py --stem-int8 trains it through the rounding).
+          --stem-int8 rounds the stem conv's kernel to int8 per output channel and freezes it; export then writes
+          an int8 stem (blob format version 2) that the C core runs in integers (the ESP32-S3's fast stem;
+          scripts/gpu-student/student.py --stem-int8 trains it through the rounding).
   eval    --model <model dir|blob.tfer|model.json> --data <dir|csv> [--split PrivateTest] [--detect]
           [--backend binary|tfjs] [--views 1|2|10 | --mirror] [--out <report dir>] [--json]
           Accuracy, per-class precision/recall/F1, confusion matrix (PNG + JSON report).
