@@ -5,12 +5,19 @@
  * ("t <= v", ordered: false for NaN, as v >= t) into the boolean registers b0..b3, read at once
  * with rsr.br (bits 4..15 are other booleans, masked off); GCC alone compares into b0 and moves
  * each result out before the next compare. */
+#if defined(TFR_USE_PIE)
+/* its instructions, for asm loops too: named operands [v0]..[v3], [t0]..[t3], [m] (the BR bits) */
+#define TFR_ASM_GE_MASK4                                                                           \
+  "ole.s b0, %[t0], %[v0]\n\tole.s b1, %[t1], %[v1]\n\tole.s b2, %[t2], %[v2]\n\tole.s b3, %[t3], %[v3]\n\t" \
+  "rsr.br %[m]\n\t"
+#endif
 TFR_KERNEL uint32_t ge_mask4(const float *v, const float *t) {
 #if defined(TFR_USE_PIE)
   uint32_t bits;
-  __asm__("ole.s b0, %5, %1\n\tole.s b1, %6, %2\n\tole.s b2, %7, %3\n\tole.s b3, %8, %4\n\trsr.br %0"
-          : "=r"(bits)
-          : "f"(v[0]), "f"(v[1]), "f"(v[2]), "f"(v[3]), "f"(t[0]), "f"(t[1]), "f"(t[2]), "f"(t[3])
+  __asm__(TFR_ASM_GE_MASK4
+          : [m] "=r"(bits)
+          : [v0] "f"(v[0]), [v1] "f"(v[1]), [v2] "f"(v[2]), [v3] "f"(v[3]), [t0] "f"(t[0]), [t1] "f"(t[1]),
+            [t2] "f"(t[2]), [t3] "f"(t[3])
           : "b0"); /* GCC knows b0 alone: b1-b3 hold nothing of its own */
   return bits & 15u;
 #else
@@ -129,8 +136,7 @@ static void border_pixel(int8_t *p, int c, int cp) {
     uint32_t m_;                                                                                          \
     __asm__ volatile("loopgtz %[cnt], 1f\n\t"                                                               \
                      "lsi %[v0], %[va], 0\n\tlsi %[v1], %[va], 4\n\tlsi %[v2], %[va], 8\n\tlsi %[v3], %[va], 12\n\t" \
-                     "ole.s b0, %[t0], %[v0]\n\tole.s b1, %[t1], %[v1]\n\tole.s b2, %[t2], %[v2]\n\t"        \
-                     "ole.s b3, %[t3], %[v3]\n\trsr.br %[m]\n\textui %[m], %[m], 0, 4\n\t"                    \
+                     TFR_ASM_GE_MASK4 "extui %[m], %[m], 0, 4\n\t"                                          \
                      "addx4 %[m], %[m], %[tab]\n\tl32i %[m], %[m], 0\n\tadd %[va], %[va], %[vs]\n\t"            \
                      "s32i %[m], %[p], 0\n\tadd %[p], %[p], %[ps]\n"                                           \
                      "1:"                                                                                 \

@@ -1,8 +1,8 @@
 #include "tfr_ops.h"
 #include "tfr_simd.h"
 
-/* Four channels' sums and maxima over n pixels from p (p += c floats per pixel): sj = sj + vj,
- * then TFR_MAX4. On the S3 (TFR_USE_PIE) one zero-overhead loop (GCC puts none around the asm of
+/* Four channels' sums and maxima over n pixels from p (p += c floats per pixel): tfr_sum_max4
+ * per pixel. On the S3 (TFR_USE_PIE) one zero-overhead loop (GCC puts none around the asm of
  * TFR_MAX4): four loads, four adds, four `olt.s` into b0..b3 and four `movt.s`, the same
  * operations in the same order per channel. */
 #if defined(TFR_USE_PIE)
@@ -11,33 +11,16 @@
     float v0_, v1_, v2_, v3_;                                                                         \
     __asm__ volatile("loopgtz %[cnt], 1f\n\t"                                                         \
                      "lsi %[v0], %[pa], 0\n\tlsi %[v1], %[pa], 4\n\tlsi %[v2], %[pa], 8\n\tlsi %[v3], %[pa], 12\n\t" \
-                     "add.s %[s0], %[s0], %[v0]\n\tadd.s %[s1], %[s1], %[v1]\n\t"                      \
-                     "add.s %[s2], %[s2], %[v2]\n\tadd.s %[s3], %[s3], %[v3]\n\t"                      \
-                     "olt.s b0, %[m0], %[v0]\n\tolt.s b1, %[m1], %[v1]\n\t"                            \
-                     "olt.s b2, %[m2], %[v2]\n\tolt.s b3, %[m3], %[v3]\n\t"                            \
-                     "movt.s %[m0], %[v0], b0\n\tmovt.s %[m1], %[v1], b1\n\t"                          \
-                     "movt.s %[m2], %[v2], b2\n\tmovt.s %[m3], %[v3], b3\n\t"                          \
-                     "add %[pa], %[pa], %[cs]\n"                                                        \
+                     TFR_ASM_SUM_MAX4 "add %[pa], %[pa], %[cs]\n"                                      \
                      "1:"                                                                            \
-                     : [pa] "+r"(p), [s0] "+f"(s0), [s1] "+f"(s1), [s2] "+f"(s2), [s3] "+f"(s3),        \
-                       [m0] "+f"(m0), [m1] "+f"(m1), [m2] "+f"(m2), [m3] "+f"(m3), [v0] "=&f"(v0_),      \
-                       [v1] "=&f"(v1_), [v2] "=&f"(v2_), [v3] "=&f"(v3_)                                \
+                     : [pa] "+r"(p), TFR_ASM_SUM_MAX4_OPS(s0, s1, s2, s3, m0, m1, m2, m3, v0_, v1_, v2_, v3_) \
                      : [cnt] "r"(n), [cs] "r"(4 * (c))                                                  \
                      : "b0", "memory"); /* GCC knows b0 alone: b1-b3 hold nothing of its own */         \
   } while (0)
 #else
-/* one pixel (a function of its own: the marked line then holds the loop alone, for gcov) */
-TFR_KERNEL void pool4_step(const float *p, float *s0, float *s1, float *s2, float *s3, float *m0, float *m1,
-                           float *m2, float *m3) {
-  const float v0 = p[0], v1 = p[1], v2 = p[2], v3 = p[3];
-  *s0 = *s0 + v0;
-  *s1 = *s1 + v1;
-  *s2 = *s2 + v2;
-  *s3 = *s3 + v3;
-  TFR_MAX4(*m0, *m1, *m2, *m3, v0, v1, v2, v3);
-}
+/* a function per step, so that the marked line holds the loop alone (for gcov) */
 #define TFR_POOL4_RUN(p, c, n, s0, s1, s2, s3, m0, m1, m2, m3) \
-  for (int i_ = 0; i_ < (n); i_++, (p) += (c)) pool4_step(p, &(s0), &(s1), &(s2), &(s3), &(m0), &(m1), &(m2), &(m3))
+  for (int i_ = 0; i_ < (n); i_++, (p) += (c)) tfr_sum_max4(p, 1, &(s0), &(s1), &(s2), &(s3), &(m0), &(m1), &(m2), &(m3))
 #endif
 
 /* mlp(v) = w2 . relu(w1 . v + b1) + b2 */

@@ -63,18 +63,8 @@ TFR_INLINE void spatial_conv(const float *mean, const float *mx, int pw, int y, 
 }
 #endif
 
-/* One channel of four pixels p, p + c, p + 2c, p + 3c: sj = sj + vj, then TFR_MAX4. */
-TFR_KERNEL void stats_step(const float *p, int c, float *s0, float *s1, float *s2, float *s3, float *m0, float *m1,
-                           float *m2, float *m3) {
-  const float v0 = p[0], v1 = p[c], v2 = p[2 * c], v3 = p[3 * c];
-  *s0 = *s0 + v0;
-  *s1 = *s1 + v1;
-  *s2 = *s2 + v2;
-  *s3 = *s3 + v3;
-  TFR_MAX4(*m0, *m1, *m2, *m3, v0, v1, v2, v3);
-}
-
-/* n steps of two channels (stats_step at p, then at p + 1; p += 2 per step). On the S3 one
+/* n steps of two channels (tfr_sum_max4 over the four pixels p, p + c, p + 2c, p + 3c at p, then at
+ * p + 1; p += 2 per step). On the S3 one
  * zero-overhead loop (GCC puts none around TFR_MAX4's asm): the other pixels' values by indexed
  * loads (lsx at p + 4c, 8c, 12c bytes and 4 more), the same operations in the same order. */
 #if defined(TFR_USE_PIE)
@@ -83,26 +73,11 @@ TFR_KERNEL void stats_step(const float *p, int c, float *s0, float *s1, float *s
     float v0_, v1_, v2_, v3_;                                                                           \
     __asm__ volatile("loopgtz %[cnt], 1f\n\t"                                                           \
                      "lsi %[v0], %[pa], 0\n\tlsx %[v1], %[pa], %[i1]\n\tlsx %[v2], %[pa], %[i2]\n\t"     \
-                     "lsx %[v3], %[pa], %[i3]\n\t"                                                       \
-                     "add.s %[s0], %[s0], %[v0]\n\tadd.s %[s1], %[s1], %[v1]\n\t"                        \
-                     "add.s %[s2], %[s2], %[v2]\n\tadd.s %[s3], %[s3], %[v3]\n\t"                        \
-                     "olt.s b0, %[m0], %[v0]\n\tolt.s b1, %[m1], %[v1]\n\t"                              \
-                     "olt.s b2, %[m2], %[v2]\n\tolt.s b3, %[m3], %[v3]\n\t"                              \
-                     "movt.s %[m0], %[v0], b0\n\tmovt.s %[m1], %[v1], b1\n\t"                            \
-                     "movt.s %[m2], %[v2], b2\n\tmovt.s %[m3], %[v3], b3\n\t"                            \
+                     "lsx %[v3], %[pa], %[i3]\n\t" TFR_ASM_SUM_MAX4                                      \
                      "lsi %[v0], %[pa], 4\n\tlsx %[v1], %[pa], %[j1]\n\tlsx %[v2], %[pa], %[j2]\n\t"     \
-                     "lsx %[v3], %[pa], %[j3]\n\t"                                                       \
-                     "add.s %[s0], %[s0], %[v0]\n\tadd.s %[s1], %[s1], %[v1]\n\t"                        \
-                     "add.s %[s2], %[s2], %[v2]\n\tadd.s %[s3], %[s3], %[v3]\n\t"                        \
-                     "olt.s b0, %[m0], %[v0]\n\tolt.s b1, %[m1], %[v1]\n\t"                              \
-                     "olt.s b2, %[m2], %[v2]\n\tolt.s b3, %[m3], %[v3]\n\t"                              \
-                     "movt.s %[m0], %[v0], b0\n\tmovt.s %[m1], %[v1], b1\n\t"                            \
-                     "movt.s %[m2], %[v2], b2\n\tmovt.s %[m3], %[v3], b3\n\t"                            \
-                     "addi %[pa], %[pa], 8\n"                                                             \
+                     "lsx %[v3], %[pa], %[j3]\n\t" TFR_ASM_SUM_MAX4 "addi %[pa], %[pa], 8\n"               \
                      "1:"                                                                              \
-                     : [pa] "+r"(p), [s0] "+f"(s0), [s1] "+f"(s1), [s2] "+f"(s2), [s3] "+f"(s3),          \
-                       [m0] "+f"(m0), [m1] "+f"(m1), [m2] "+f"(m2), [m3] "+f"(m3), [v0] "=&f"(v0_),        \
-                       [v1] "=&f"(v1_), [v2] "=&f"(v2_), [v3] "=&f"(v3_)                                  \
+                     : [pa] "+r"(p), TFR_ASM_SUM_MAX4_OPS(s0, s1, s2, s3, m0, m1, m2, m3, v0_, v1_, v2_, v3_) \
                      : [cnt] "r"(n), [i1] "r"(4 * (c)), [i2] "r"(8 * (c)), [i3] "r"(12 * (c)),            \
                        [j1] "r"(4 * (c) + 4), [j2] "r"(8 * (c) + 4), [j3] "r"(12 * (c) + 4)              \
                      : "b0", "memory"); /* GCC knows b0 alone: b1-b3 hold nothing of its own */           \
@@ -111,8 +86,8 @@ TFR_KERNEL void stats_step(const float *p, int c, float *s0, float *s1, float *s
 /* two channels (a function of its own: the marked line then holds the loop alone, for gcov) */
 TFR_KERNEL void stats_step2(const float *p, int c, float *s0, float *s1, float *s2, float *s3, float *m0, float *m1,
                             float *m2, float *m3) {
-  stats_step(p, c, s0, s1, s2, s3, m0, m1, m2, m3);
-  stats_step(p + 1, c, s0, s1, s2, s3, m0, m1, m2, m3);
+  tfr_sum_max4(p, c, s0, s1, s2, s3, m0, m1, m2, m3);
+  tfr_sum_max4(p + 1, c, s0, s1, s2, s3, m0, m1, m2, m3);
 }
 #define TFR_STATS_RUN(p, c, n, s0, s1, s2, s3, m0, m1, m2, m3) \
   for (int k_ = 0; k_ < (n); k_++, (p) += 2) stats_step2(p, c, &(s0), &(s1), &(s2), &(s3), &(m0), &(m1), &(m2), &(m3))
@@ -125,7 +100,7 @@ TFR_KERNEL void stats_step2(const float *p, int c, float *s0, float *s1, float *
 TFR_KERNEL void stats4(const float *p0, int c, const int pow2, float inv_c, float *mo, float *xo) {
   float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, m0 = p0[0], m1 = p0[c], m2 = p0[2 * c], m3 = p0[3 * c];
   TFR_STATS_RUN(p0, c, c / 2, s0, s1, s2, s3, m0, m1, m2, m3); /* two channels per step (xtensa-cost: loop) */
-  if (c & 1) stats_step(p0, c, &s0, &s1, &s2, &s3, &m0, &m1, &m2, &m3);
+  if (c & 1) tfr_sum_max4(p0, c, &s0, &s1, &s2, &s3, &m0, &m1, &m2, &m3);
   if (pow2) {
     mo[0] = s0 * inv_c;
     mo[1] = s1 * inv_c;

@@ -42,12 +42,22 @@ void tfr_sigmoidf_x4(float *v);
  * GCC's. The reference path (the default firmware build) stays the plain C the host tests run.
  * Every argument is a plain float variable (an lvalue for m). */
 #if defined(TFR_USE_PIE)
-#define TFR_MAX4(m0, m1, m2, m3, v0, v1, v2, v3)                                                     \
-  __asm__("olt.s b0, %0, %4\n\tolt.s b1, %1, %5\n\tolt.s b2, %2, %6\n\tolt.s b3, %3, %7\n\t"        \
-          "movt.s %0, %4, b0\n\tmovt.s %1, %5, b1\n\tmovt.s %2, %6, b2\n\tmovt.s %3, %7, b3"            \
-          : "+f"(m0), "+f"(m1), "+f"(m2), "+f"(m3)                                                   \
-          : "f"(v0), "f"(v1), "f"(v2), "f"(v3)                                                       \
+/* Its instructions, for asm loops too: named operands [m0]..[m3] (read and written), [v0]..[v3]. */
+#define TFR_ASM_MAX4                                                                                \
+  "olt.s b0, %[m0], %[v0]\n\tolt.s b1, %[m1], %[v1]\n\tolt.s b2, %[m2], %[v2]\n\tolt.s b3, %[m3], %[v3]\n\t" \
+  "movt.s %[m0], %[v0], b0\n\tmovt.s %[m1], %[v1], b1\n\tmovt.s %[m2], %[v2], b2\n\tmovt.s %[m3], %[v3], b3\n\t"
+#define TFR_MAX4(M0, M1, M2, M3, V0, V1, V2, V3)                                                    \
+  __asm__(TFR_ASM_MAX4 : [m0] "+f"(M0), [m1] "+f"(M1), [m2] "+f"(M2), [m3] "+f"(M3)                \
+          : [v0] "f"(V0), [v1] "f"(V1), [v2] "f"(V2), [v3] "f"(V3)                                  \
           : "b0")
+/* tfr_sum_max4's arithmetic for asm loops: sj = sj + vj, then TFR_ASM_MAX4; the operands as
+ * TFR_ASM_SUM_MAX4_OPS gives them ([v0]..[v3] scratch: the loop loads them) */
+#define TFR_ASM_SUM_MAX4                                                                            \
+  "add.s %[s0], %[s0], %[v0]\n\tadd.s %[s1], %[s1], %[v1]\n\t"                                     \
+  "add.s %[s2], %[s2], %[v2]\n\tadd.s %[s3], %[s3], %[v3]\n\t" TFR_ASM_MAX4
+#define TFR_ASM_SUM_MAX4_OPS(S0, S1, S2, S3, M0, M1, M2, M3, V0, V1, V2, V3)                        \
+  [s0] "+f"(S0), [s1] "+f"(S1), [s2] "+f"(S2), [s3] "+f"(S3), [m0] "+f"(M0), [m1] "+f"(M1),        \
+      [m2] "+f"(M2), [m3] "+f"(M3), [v0] "=&f"(V0), [v1] "=&f"(V1), [v2] "=&f"(V2), [v3] "=&f"(V3)
 #else
 #define TFR_MAX4(m0, m1, m2, m3, v0, v1, v2, v3)                               \
   do {                                                                         \
@@ -57,6 +67,18 @@ void tfr_sigmoidf_x4(float *v);
     if ((v3) > (m3)) (m3) = (v3);                                              \
   } while (0)
 #endif
+
+/* Four running sums and maxima over the values p[0], p[stride], p[2 stride], p[3 stride]:
+ * sj = sj + vj, then TFR_MAX4 (the CBAM channel and spatial pooling's step). */
+TFR_KERNEL void tfr_sum_max4(const float *p, int stride, float *s0, float *s1, float *s2, float *s3, float *m0,
+                             float *m1, float *m2, float *m3) {
+  const float v0 = p[0], v1 = p[stride], v2 = p[2 * stride], v3 = p[3 * stride];
+  *s0 = *s0 + v0;
+  *s1 = *s1 + v1;
+  *s2 = *s2 + v2;
+  *s3 = *s3 + v3;
+  TFR_MAX4(*m0, *m1, *m2, *m3, v0, v1, v2, v3);
+}
 
 /* Fast-path macros (the reference path, none of them, is always built and tested too):
  *   TFR_USE_BUILTIN_POPCOUNT  compiler popcount (x86 -mpopcnt, wasm i32.popcnt)
