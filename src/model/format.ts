@@ -416,12 +416,8 @@ function decodeWithLayout(blob: Uint8Array): { model: FoldedModel; layout: BlobS
     const q = r.bytes(cout * 9);
     const weightQ = new Int8Array(q.buffer, q.byteOffset, q.length);
     r.align4();
-    const scale = r.f32s(cout);
-    for (let o = 0; o < cout; o++) {
-      if (!Number.isFinite(scale[o])) fail(`stem.scale[${o}] is not a finite number`);
-      if (!(scale[o] > 0)) fail(`stem.scale[${o}] = ${scale[o]} is not positive`);
-    }
-    stem = { cin: 1, cout, k: 3, weightQ, scale, bias: r.f32s(cout) };
+    // the scales' values (finite, > 0) are checked with the rest of the model (validateFoldedModel)
+    stem = { cin: 1, cout, k: 3, weightQ, scale: r.f32s(cout), bias: r.f32s(cout) };
   } else {
     stem = { cin: 1, cout, k: 3, weight: r.f32s(cout * 9), bias: r.f32s(cout) };
   }
