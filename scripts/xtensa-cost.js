@@ -5,7 +5,7 @@
  * What it does:
  *  1. Host run (measured trip counts): the core's portable sources (the reference path, the one
  *     the ESP32-S3 firmware compiles) are built for the host with gcc --coverage at -O0 and run on
- *     the bundled models and the test blob tinyfer-b1s8 (int8 stem) over real faces; gcov's
+ *     the bundled models and the test blob tinyfer-b1f (float stem) over real faces; gcov's
  *     per-branch arc counts give, for every source loop (and every inlined copy of it), how many
  *     times its body ran per face.
  *  2. Xtensa listing: the same sources compiled with xtensa-esp32s3-elf-gcc and the flags of the
@@ -93,11 +93,10 @@ function run(cmd, args, opts = {}) {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Test blobs costed beside the bundled models: tinyfer-b1s8, the shipped network trained with its
- * stem on the int8 grid (`tinyfer train --stem-int8`), runs the core's integer stem, which no
- * bundled model has yet.
+ * Test blobs costed beside the bundled models: tinyfer-b1f (r8, the default until r9) runs the
+ * core's float stem, which the default (r9, an int8 stem) no longer has.
  */
-const TEST_BLOBS = ['tinyfer-b1s8'];
+const TEST_BLOBS = ['tinyfer-b1f'];
 
 /** The models costed: the bundled ones (models/*.tfer), then TEST_BLOBS (test/fixtures/models), by name. */
 function costedModels() {

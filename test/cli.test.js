@@ -155,6 +155,40 @@ describe('cli: tinyfer eval', function () {
   });
 });
 
+describe('cli: tinyfer stem-int8', function () {
+  it('fits an int8 stem to a float-stem model (saved as a tfjs model whose export is format version 2), and refuses an int8 stem', async function () {
+    const { loadTf } = require('../dist/engine/tf');
+    if ((await loadTf()).runtime !== 'tensorflow') this.skip(); // saving a tfjs model to disk is tfjs-node's
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-stemint8-cli-'));
+    const src = path.join(fer2013Dir(), 'Training');
+    for (const label of fs.readdirSync(src)) {
+      fs.mkdirSync(path.join(tmp, 'faces', label), { recursive: true });
+      for (const f of fs.readdirSync(path.join(src, label)).sort().slice(0, 3)) fs.copyFileSync(path.join(src, label, f), path.join(tmp, 'faces', label, f));
+    }
+    const out = path.join(tmp, 'm');
+    let r = tinyfer('stem-int8', '--model', path.join('test', 'fixtures', 'models', 'tinyfer-b1f'), '--data', path.join(tmp, 'faces'), '--faces', '15', '--out', out);
+    assert.equal(r.code, 0, r.err);
+    const report = JSON.parse(r.out);
+    assert.equal(report.faces, 15);
+    assert.ok(report.flipsPerFaceFitted < report.flipsPerFaceNearest, r.out);
+    r = tinyfer('export', '--model', out, '--out', out + '.tfer');
+    assert.equal(r.code, 0, r.err);
+    const blob = fs.readFileSync(out + '.tfer');
+    assert.equal(blob[4], 2, 'format version 2');
+    r = tinyfer('info', '--model', out + '.tfer');
+    assert.match(r.out, /; stem 32 int8, binary 32,/);
+    // the default model's stem is int8 already
+    r = tinyfer('stem-int8', '--model', path.join('models', 'tinyfer-b1'), '--data', path.join(tmp, 'faces'), '--out', path.join(tmp, 'n'));
+    assert.equal(r.code, 1);
+    assert.match(r.err, /the stem is already int8/);
+    r = tinyfer('stem-int8', '--model', out, '--data', path.join(tmp, 'faces'), '--faces', '0', '--out', path.join(tmp, 'n'));
+    assert.equal(r.code, 1);
+    assert.match(r.err, /--faces must be a positive integer, got 0/);
+    assert.ok(!fs.existsSync(path.join(tmp, 'n')), 'nothing written on a refusal');
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+});
+
 describe('cli: tinyfer info and train arguments', function () {
   it('info says which runtime, engine and detector run, and the default model sizes', function () {
     const r = tinyfer('info');
@@ -162,7 +196,7 @@ describe('cli: tinyfer info and train arguments', function () {
     assert.match(r.out, /^tfjs runtime: (tensorflow|wasm)/m);
     assert.match(r.out, /^face detector: BlazeFace 128 \(else 256\), in a worker thread/m);
     assert.match(r.out, /tinyfer-b1: 69035 parameters/);
-    assert.match(r.out, /tinyfer-b1\.tfer: \d+ bytes, "tinyfer-b1 [^"]*"; stem 32, binary 32, binary 32, cbam 32, binary 32->56 \/2, binary 56, cbam 56$/m);
+    assert.match(r.out, /tinyfer-b1\.tfer: \d+ bytes, "tinyfer-b1 [^"]*"; stem 32 int8, binary 32, binary 32, cbam 32, binary 32->56 \/2, binary 56, cbam 56$/m);
   });
 
   it('info --model <blob> describes the blob (repeat passes and an int8 stem included) and names a corrupt one', function () {
@@ -175,10 +209,10 @@ describe('cli: tinyfer info and train arguments', function () {
     let r = tinyfer('info', '--model', file);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, new RegExp(`r\\.tfer: ${blob.length} bytes, "random tinyfer-b1r seed 2"; stem 32, binary 32, binary 32, repeat of block 0, repeat of block 1, cbam 32, binary 32->56 /2, binary 56, repeat of block 6, cbam 56$`, 'm'));
-    // the int8-stem test blob (format version 2)
-    r = tinyfer('info', '--model', path.join('test', 'fixtures', 'models', 'tinyfer-b1s8.tfer'));
+    // the float-stem test blob (r8, format version 1; the default's int8 stem: the test above)
+    r = tinyfer('info', '--model', path.join('test', 'fixtures', 'models', 'tinyfer-b1f.tfer'));
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /tinyfer-b1s8\.tfer: \d+ bytes, "tinyfer-b1s8[^"]*"; stem 32 int8, binary 32, binary 32, cbam 32, binary 32->56 \/2, binary 56, cbam 56$/m);
+    assert.match(r.out, /tinyfer-b1f\.tfer: \d+ bytes, "tinyfer-b1f[^"]*"; stem 32, binary 32, binary 32, cbam 32, binary 32->56 \/2, binary 56, cbam 56$/m);
     fs.writeFileSync(file, blob.subarray(0, 100));
     r = tinyfer('info', '--model', file);
     assert.equal(r.code, 0, r.err);

@@ -22,13 +22,13 @@ const { fer2013Dir } = require('./helpers/data');
 
 const ROOT = path.resolve(__dirname, '..');
 /**
- * The bundled models and the test blobs tinyfer-b1r (repeat passes) and tinyfer-b1s8 (an int8 stem),
+ * The bundled models and the test blobs tinyfer-b1r (repeat passes) and tinyfer-b1f (r8: a float stem),
  * each as { name, dir }: <dir>/<name>/ + <dir>/<name>.tfer.
  */
 const CHECKED_MODELS = [
   ...BUNDLED_MODELS.map((name) => ({ name, dir: MODELS_DIR })),
   { name: 'tinyfer-b1r', dir: path.join(__dirname, 'fixtures', 'models') },
-  { name: 'tinyfer-b1s8', dir: path.join(__dirname, 'fixtures', 'models') },
+  { name: 'tinyfer-b1f', dir: path.join(__dirname, 'fixtures', 'models') },
 ];
 // Scores are float32 softmax outputs; tfjs (oneDNN) and the C core sum in different orders, so
 // they agree to ~1e-6. A threshold compare (x >= t) that lands within that noise can flip one
@@ -38,7 +38,8 @@ const TOL = 1e-4;
 /**
  * Faces whose scores differ by more than TOL. tfjs and the core agree to ~1e-7 before every sign;
  * a value that close to its threshold flips one activation bit and moves that face's scores by up
- * to a few 1e-2, so such faces must stay rare (<= 1 %).
+ * to a few 1e-2, so such faces must stay rare (<= 2 %: 0.6-1.1 % of all PublicTest faces for the
+ * checked models, below).
  */
 function facesBeyond(a, b, tol = TOL) {
   let count = 0;
@@ -167,10 +168,11 @@ const loadPublicTest = () =>
 
 // What docs/model-card.md reports for each bundled model on all 3589 FER2013 PublicTest faces with
 // one view (C core): the card's figures are these models' figures, and the default holds the 60 % bar.
-// tinyfer-b1r and tinyfer-b1s8 are no bundled models but test blobs (test/fixtures/models/): the
-// network with the format's repeat passes, and the default fine-tuned with its stem on the int8 grid
-// (format version 2: the core's integer stem), held to the same checks as the bundled models.
-const PUBLICTEST_CORRECT = { 'tinyfer-b1': 2168, 'tinyfer-b1r': 2102, 'tinyfer-b1s8': 2156 };
+// tinyfer-b1r and tinyfer-b1f are no bundled models but test blobs (test/fixtures/models/): the
+// network with the format's repeat passes, and r8, the default until r9, with its float stem (format
+// version 1; r9 is r8 with an int8 stem fitted to it, `tinyfer stem-int8`), held to the same checks
+// as the bundled models.
+const PUBLICTEST_CORRECT = { 'tinyfer-b1': 2163, 'tinyfer-b1r': 2102, 'tinyfer-b1f': 2168 };
 
 describe('bundled models and the test blob: FER2013 PublicTest with one view on the C core, as the model card says', function () {
   let data;
@@ -202,7 +204,7 @@ for (const { name, dir } of CHECKED_MODELS) {
       if (!fs.existsSync(modelBlob)) throw new Error(`model missing: ${modelBlob}`);
     });
 
-    it('top class equal on >= 99.5 % of faces and scores within 1e-4 on >= 99 % (tfjs graph vs core); core = TS reference bit for bit', async function () {
+    it('top class equal on >= 99.5 % of faces and scores within 1e-4 on >= 98 % (tfjs graph vs core); core = TS reference bit for bit', async function () {
       const d = await loadPublicTest();
       const n = 1000;
       const faces = Array.from({ length: n }, (_, j) => {
@@ -224,14 +226,15 @@ for (const { name, dir } of CHECKED_MODELS) {
       // The tfjs training graph (BatchNorm not folded, oneDNN's summation order) and the core sum
       // floats in different orders (~1e-7); an activation that close to its sign threshold flips one
       // bit, which moves the scores by up to a few 1e-2 and, for a face on a class boundary, the top
-      // class. Measured on all 3589 PublicTest faces (scripts/compare-runtimes.js): tinyfer-b1 (r7) top
-      // class equal on all 3589, scores within 1e-4 on 3566 (r6: 3564; r4: top class on 3586); tinyfer-b1r top class
-      // on all 3589, scores within 1e-4 on 3555.
+      // class. Measured on all 3589 PublicTest faces (scripts/compare-runtimes.js): top class equal on
+      // all 3589 for each checked model; scores within 1e-4 on 3551 for tinyfer-b1 (r9: an int8 stem,
+      // whose integer sums the tfjs graph computes as float products; 13 of these 1000 faces), 3566
+      // for tinyfer-b1f (r8; r6: 3564; r4: top class on 3586), 3555 for tinyfer-b1r.
       // What holds exactly is the core against the TS reference (below).
       assert.ok(vsRef.top1Agree >= n * 0.995, `tfjs vs TS reference: ${JSON.stringify(vsRef)}`);
       assert.ok(vsWasm.top1Agree >= n * 0.995, `tfjs vs wasm core: ${JSON.stringify(vsWasm)}`);
       const beyond = facesBeyond(tfjsScores, wasmScores);
-      assert.ok(beyond.count <= n / 100 && beyond.worst < 0.1, `tfjs vs wasm: ${JSON.stringify(beyond)}`);
+      assert.ok(beyond.count <= n / 50 && beyond.worst < 0.1, `tfjs vs wasm: ${JSON.stringify(beyond)}`);
       // The C core in wasm and the TS reference: bit for bit on every face.
       assert.equal(compareScores(refScores, wasmScores).exact, n);
     });

@@ -250,7 +250,7 @@ describe('model: network', function () {
     assert.ok(dist(0.5) > 0.01 && dist(1) > dist(0.5), `${dist(0.5)} ${dist(1)}`);
   });
 
-  it('training with stemInt8 quantizes the stem kernel to int8 per output channel, keeps it frozen, and exports an int8 stem', async function () {
+  it('training with stemInt8 puts the stem kernel on the int8 grid (fitted), keeps it frozen, and exports an int8 stem', async function () {
     const h = await loadTf();
     if (h.runtime !== 'tensorflow') this.skip();
     const { loadImageFolder } = require('../dist/train/data');
@@ -259,19 +259,22 @@ describe('model: network', function () {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-stemint8-'));
     const lines = [];
     await train({ train: data, outDir: out, epochs: 2, batchSize: 16, lr: 5e-3, seed: 5, augment: false, stemInt8: true, log: (l) => lines.push(l) });
-    assert.ok(lines.some((l) => /stem_conv: kernel quantized to int8/.test(l)));
+    assert.ok(lines.some((l) => /stem_conv: kernel fitted to int8 per output channel on 28 training faces/.test(l)), lines.join('\n'));
     const { loadLayersModelFromDisk } = require('../dist/engine/tfjs');
     const m = await loadLayersModelFromDisk(tf, path.join(out, 'last'));
     const stem = m.getLayer('stem_conv');
     assert.equal(stem.trainable, false);
     const k = stem.getWeights()[0].dataSync();
-    // frozen: the same kernel as a fresh network of the same seed, quantized
-    const fresh = buildNetwork({ seed: 5 }).getLayer('stem_conv').getWeights()[0].dataSync();
-    assert.deepEqual(Array.from(k), Array.from(quantizePerChannel(fresh, 32)));
+    // frozen: the kernel fitted to a fresh network of the same seed, on the grid quantizePerChannel keeps
+    const { fitInt8Stem } = require('../dist/train/stem-fit');
+    const { foldModel, setGraphInt8Stem } = require('../dist/model/fold');
+    const fresh = buildNetwork({ seed: 5 });
+    setGraphInt8Stem(tf, fresh, fitInt8Stem(foldModel(fresh), data.pixels).stem);
+    assert.deepEqual(Array.from(k), Array.from(fresh.getLayer('stem_conv').getWeights()[0].dataSync()));
+    assert.deepEqual(Array.from(k), Array.from(quantizePerChannel(k, 32)));
     // while the rest trained
     assert.notDeepEqual(Array.from(m.getLayer('head').getWeights()[0].dataSync()), Array.from(buildNetwork({ seed: 5 }).getLayer('head').getWeights()[0].dataSync()));
     // and the exporter folds it into the core's integer stem (blob format version 2)
-    const { foldModel } = require('../dist/model/fold');
     const { isInt8Stem } = require('../dist/model/folded');
     const { encodeModel } = require('../dist/model/format');
     const folded = foldModel(m, 'stem-int8 test');
@@ -312,6 +315,64 @@ describe('model: network', function () {
     assert.ok(!isInt8Stem(plain.stem));
     assert.equal(encodeModel(plain)[4], 1);
     fs.rmSync(out, { recursive: true, force: true });
+  });
+
+  it('fitInt8Stem: r8\'s float stem as int8, keeping far more first-block signs and top classes than rounding to nearest, on the trainer\'s grid; setGraphInt8Stem puts it in the graph', async function () {
+    const { fitInt8Stem } = require('../dist/train/stem-fit');
+    const { foldModel, setGraphInt8Stem } = require('../dist/model/fold');
+    const { decodeModel } = require('../dist/model/format');
+    const { isInt8Stem } = require('../dist/model/folded');
+    const { loadImageFolder } = require('../dist/train/data');
+    const { loadLayersModelFromDisk } = require('../dist/engine/tfjs');
+    const { BinaryEngine } = require('../dist/engine/binary');
+    const { encodeModel } = require('../dist/model/format');
+    const { argmax } = require('../dist/train/evaluate');
+    const dir = path.join(__dirname, 'fixtures', 'models', 'tinyfer-b1f');
+    const folded = decodeModel(fs.readFileSync(dir + '.tfer')); // r8: a float stem
+    const train = await loadImageFolder(path.join(fer2013Dir(), 'Training'), { limitPerLabel: 30 });
+    const fit = fitInt8Stem(folded, train.pixels, { faces: 150 });
+    assert.equal(fit.faces, 150);
+    assert.ok(fit.flipsFitted < fit.flipsNearest / 2, `flips per face: nearest ${fit.flipsNearest}, fitted ${fit.flipsFitted}`);
+    for (let o = 0; o < 32; o++) {
+      const q = Array.from(fit.stem.weightQ.subarray(o * 9, o * 9 + 9), Math.abs);
+      assert.equal(Math.max(...q), 127, `channel ${o}: the largest weight on +-127`);
+      assert.ok(fit.stem.scale[o] > 0 && Number.isFinite(fit.stem.bias[o]));
+    }
+    assert.deepEqual(fitInt8Stem(folded, train.pixels, { faces: 150 }).stem, fit.stem, 'the same faces, the same fit');
+    // on faces it never saw: r8's top class kept more often than with the stem rounded to nearest
+    const test = await loadImageFolder(path.join(fer2013Dir(), 'PublicTest'), { limitPerLabel: 80 });
+    const faces = Array.from({ length: test.labels.length }, (_, i) => test.pixels.subarray(i * 2304, (i + 1) * 2304));
+    const top = async (m) => {
+      const e = await BinaryEngine.load(encodeModel(m));
+      const s = await e.classify(faces);
+      e.dispose();
+      return s.map(argmax);
+    };
+    const base = await top(folded);
+    const nearest = await top({ ...folded, stem: { ...folded.stem, weight: quantizePerChannel(folded.stem.weight, 32, 127, 'first') } });
+    const fitted = await top({ ...folded, stem: fit.stem });
+    const same = (p) => p.filter((c, i) => c === base[i]).length;
+    process.stdout.write(`      r8's top class on ${faces.length} PublicTest faces: int8 stem fitted ${same(fitted)}, rounded to nearest ${same(nearest)}\n`);
+    assert.ok(same(fitted) > same(nearest), `${same(fitted)} vs ${same(nearest)}`);
+    // into the graph: the exporter gives the integers back, scale and bias to a float rounding
+    const model = await loadLayersModelFromDisk(tf, dir);
+    setGraphInt8Stem(tf, model, fit.stem);
+    const back = foldModel(model).stem;
+    assert.ok(isInt8Stem(back));
+    assert.deepEqual(Array.from(back.weightQ), Array.from(fit.stem.weightQ));
+    for (let o = 0; o < 32; o++) {
+      assert.ok(Math.abs(back.scale[o] / fit.stem.scale[o] - 1) < 1e-6, `scale ${o}`);
+      assert.ok(Math.abs(back.bias[o] - fit.stem.bias[o]) < 1e-5, `bias ${o}`);
+    }
+    const k = model.getLayer('stem_conv').getWeights()[0].dataSync();
+    assert.deepEqual(Array.from(quantizePerChannel(k, 32)), Array.from(k), 'train --stem-int8 keeps the kernel');
+    // refusals
+    assert.throws(() => fitInt8Stem({ ...folded, stem: fit.stem }, train.pixels), /the stem is already int8/);
+    assert.throws(() => fitInt8Stem(folded, new Uint8Array(100)), /no faces to fit the int8 stem on/);
+    assert.throws(() => fitInt8Stem({ ...folded, blocks: folded.blocks.slice(2) }, train.pixels), /the first block after the stem must be binary/);
+    const off = { ...fit.stem, weightQ: Int8Array.from(fit.stem.weightQ, (v) => (Math.abs(v) === 127 ? Math.sign(v) * 126 : v)) };
+    assert.throws(() => setGraphInt8Stem(tf, model, off), /stem channel 0: not on the int8 grid \(largest \|q\| 126/);
+    model.dispose();
   });
 
   it('predictScores with test-time views gives the mean of the scores of each view', async function () {

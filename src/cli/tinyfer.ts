@@ -1,5 +1,5 @@
 /**
- * `tinyfer` command line: train, eval, cv, export, info.
+ * `tinyfer` command line: train, eval, cv, export, stem-int8, info.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -22,8 +22,9 @@ const USAGE = `usage: tinyfer <command> [options]
           --teacher distils: the teachers' averaged probabilities on the training faces (over --teacher-views
           test-time views, cached in --out) are mixed into the labels with weight --distill. A scores.json
           teacher (scripts/gpu-teacher/teacher.py) brings its own probabilities per face.
-          --stem-int8 rounds the stem conv's kernel to int8 per output channel and freezes it; export then writes
-          an int8 stem (blob format version 2) that the C core runs in integers (the ESP32-S3's fast stem;
+          --stem-int8 puts the stem conv's kernel on the int8 grid per output channel (fitted as stem-int8 does;
+          a kernel already on the grid stays) and freezes it; export then writes an int8 stem (blob format
+          version 2) that the C core runs in integers (the ESP32-S3's fast stem;
           scripts/gpu-student/student.py --stem-int8 trains it through the rounding).
   eval    --model <model dir|blob.tfer|model.json> --data <dir|csv> [--split PrivateTest] [--detect]
           [--backend binary|tfjs] [--views 1|2|10 | --mirror] [--out <report dir>] [--json]
@@ -36,6 +37,9 @@ const USAGE = `usage: tinyfer <command> [options]
           --detect (eval, cv): crop each image's face with the frame pipeline's detector instead of taking the whole image.
   export  --model <tfjs model dir> --out <file.tfer> [--header <file.h>] [--name <text>]
           Write the compact model blob (and a C header) that the C core loads.
+  stem-int8 --model <tfjs model dir> --data <dir|csv> --out <tfjs model dir> [--faces 1000] [--seed 1]
+          The model with its float stem replaced by an int8 one, no training: each channel's integers, scale and
+          offset fitted on --faces training faces to keep the first binary block's signs. Then export it.
   info    [--model <path>]
           Which TensorFlow.js runtime loads here; model parameters and sizes.
 `;
@@ -53,6 +57,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./cv')).cmdCv(args);
       case 'export':
         return await (await import('./export')).cmdExport(args);
+      case 'stem-int8':
+        return await (await import('./stem-int8')).cmdStemInt8(args);
       case 'info':
         return await (await import('./info')).cmdInfo(args);
       case undefined:

@@ -6,8 +6,8 @@
 import type * as TF from '@tensorflow/tfjs';
 import type { BlockSpec } from './network';
 import { LABELS } from './labels';
-import type { FoldedBinaryBlock, FoldedCbam, FoldedModel } from './folded';
-import { onPerChannelGrid } from './quantizers';
+import type { FoldedBinaryBlock, FoldedCbam, FoldedInt8Stem, FoldedModel } from './folded';
+import { onPerChannelGrid, quantizePerChannel } from './quantizers';
 
 /** The network's input scaling (the graph sees pixel / 255). */
 const INPUT_SCALE = 1 / 255;
@@ -68,6 +68,51 @@ function foldStem(k: Float32Array, bn: BnParams, c0: number): FoldedModel['stem'
     scale[o] = f(f(grid.scale[o] * Math.abs(g)) * f(INPUT_SCALE));
   }
   return { cin: 1, cout: c0, k: 3, weightQ, scale, bias: bn.shift };
+}
+
+/**
+ * The inverse of foldStem for an int8 stem: sets the graph's stem kernel to weightQ on the int8 grid
+ * (times sign(g), with a per-channel step chosen so that quantizePerChannel gives the same values
+ * back, as `train --stem-int8` does) and the stem BatchNorm's beta, so that foldModel gives back
+ * these integers, and the scale and bias to a float32 rounding or two. Every weight of a channel
+ * must lie in -127 .. 127 with one at +-127, or all be 0; its BatchNorm g must not be 0.
+ */
+export function setGraphInt8Stem(tf: typeof TF, model: TF.LayersModel, stem: FoldedInt8Stem): void {
+  const f = Math.fround;
+  const conv = model.getLayer('stem_conv');
+  const bnLayer = model.getLayer('stem_bn');
+  const [kernel] = conv.getWeights();
+  const c0 = stem.cout;
+  if (kernel.shape.join() !== [3, 3, 1, c0].join()) throw new Error(`stem kernel ${kernel.shape.join('x')} is not 3x3x1x${c0}`);
+  const bn = bnOf(model, 'stem_bn');
+  const k = new Float32Array(9 * c0);
+  for (let o = 0; o < c0; o++) {
+    const q = stem.weightQ.subarray(o * 9, o * 9 + 9);
+    const top = Math.max(...Array.from(q, Math.abs));
+    if (top === 0) continue;
+    const g = bn.scale[o];
+    if (top !== 127 || Math.min(...q) < -127 || g === 0) throw new Error(`stem channel ${o}: not on the int8 grid (largest |q| ${top}, BatchNorm g ${g})`);
+    // the step: scale = step * |g| / 255, nudged by ulps until quantizePerChannel keeps it.
+    let step = f((stem.scale[o] / INPUT_SCALE) / Math.abs(g));
+    const buf = new Float32Array(1);
+    const bits = new Uint32Array(buf.buffer);
+    for (const d of [0, 1, -2, 3, -4, 5, -6]) {
+      buf[0] = step;
+      bits[0] += d;
+      step = buf[0];
+      if (f(f(127 * step) / 127) === step) break;
+    }
+    if (f(f(127 * step) / 127) !== step) throw new Error(`stem channel ${o}: no float32 step keeps its integers`);
+    for (let t = 0; t < 9; t++) k[t * c0 + o] = f(Math.sign(g) * q[t] * step);
+  }
+  const back = quantizePerChannel(k, c0);
+  if (back.some((v, i) => v !== k[i])) throw new Error('the int8 stem kernel is not a fixed point of quantizePerChannel');
+  const [gamma, beta, mean, variance] = bnLayer.getWeights();
+  const m = mean.dataSync() as Float32Array;
+  const newBeta = new Float32Array(c0);
+  for (let o = 0; o < c0; o++) newBeta[o] = stem.bias[o] + m[o] * bn.scale[o];
+  conv.setWeights([tf.tensor(k, kernel.shape)]);
+  bnLayer.setWeights([gamma, tf.tensor(newBeta, beta.shape), mean, variance]);
 }
 
 function transpose(m: Float32Array, rows: number, cols: number): Float32Array {

@@ -13,7 +13,9 @@ import { Dataset, datasetSize } from './data';
 import { argmax } from './evaluate';
 import { seededRandom } from '../util/random';
 import { averageViews, expandViews, type ViewCount } from '../engine/views';
-import { quantizePerChannel } from '../model/quantizers';
+import { foldModel, setGraphInt8Stem } from '../model/fold';
+import { isInt8Stem } from '../model/folded';
+import { fitInt8Stem } from './stem-fit';
 
 export function shuffle(n: number, rand: () => number): Int32Array {
   const idx = Int32Array.from({ length: n }, (_, i) => i);
@@ -64,8 +66,9 @@ export interface TrainOptions {
    */
   distill?: { scores: Float32Array; weight: number };
   /**
-   * Experiment (the device's integer stem, issue 17): quantize the stem conv's kernel to int8 per
-   * output channel (quantizePerChannel) and freeze it; the rest trains around it.
+   * The device's integer stem (issue 17): put the stem conv's kernel on the int8 grid per output
+   * channel, the integers fitted to keep the first binary block's signs (./stem-fit.ts; a kernel
+   * already on the grid stays), and freeze it; the rest trains around it.
    */
   stemInt8?: boolean;
   /** Stop after this many batches per epoch (tests). */
@@ -334,12 +337,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
   }
   if (opts.stemInt8) {
+    if (opts.binary === false) throw new Error('--stem-int8 is for the binary model (the float twin is not exported)');
     const stem = model.getLayer('stem_conv');
-    const [kernel] = stem.getWeights();
-    const q = quantizePerChannel(kernel.dataSync() as Float32Array, kernel.shape[kernel.shape.length - 1] as number);
-    stem.setWeights([tf.tensor(q, kernel.shape)]);
+    const folded = foldModel(model);
+    if (isInt8Stem(folded.stem)) {
+      log('stem_conv: kernel already on the int8 grid, frozen');
+    } else {
+      const fit = fitInt8Stem(folded, opts.train.pixels);
+      setGraphInt8Stem(tf, model, fit.stem);
+      log(`stem_conv: kernel fitted to int8 per output channel on ${fit.faces} training faces (first-block sign flips per face ${fit.flipsNearest.toFixed(1)} rounded to nearest, ${fit.flipsFitted.toFixed(1)} fitted) and frozen`);
+    }
     stem.trainable = false;
-    log('stem_conv: kernel quantized to int8 per output channel and frozen');
   }
   const optimizer = tf.train.adam(baseLr);
   model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });

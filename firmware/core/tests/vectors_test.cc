@@ -1,7 +1,7 @@
 // TS <-> C equivalence: the vectors written by `node dist/engine/vectors.js` (a model blob
 // encoded by src/model/format.ts, real FER2013 faces and the scores of the TS reference
 // src/engine/reference.ts). Directory: $TINYFER_VECTORS, else <repo>/.cache/vectors; and those of
-// the int8-stem test blob (test/fixtures/models/tinyfer-b1s8.tfer): <repo>/.cache/vectors-s8, and of
+// the float-stem test blob r8 (test/fixtures/models/tinyfer-b1f.tfer): <repo>/.cache/vectors-f, and of
 // a random int8-stem model (the whole int8 range: vectors.js --random --stem-int8): .cache/vectors-int8.
 #include <gtest/gtest.h>
 
@@ -96,8 +96,8 @@ TEST(Vectors, CoreMatchesTheTypeScriptReference) {
   CheckVectors(env && *env ? env : TFR_DEFAULT_VECTORS, -1);
 }
 
-TEST(Vectors, Int8StemMatchesTheTypeScriptReference) {
-  CheckVectors(TFR_DEFAULT_VECTORS_S8, TFR_STEM_INT8);
+TEST(Vectors, FloatStemMatchesTheTypeScriptReference) {
+  CheckVectors(TFR_DEFAULT_VECTORS_F, TFR_STEM_FLOAT);
 }
 
 TEST(Vectors, RandomInt8StemMatchesTheTypeScriptReference) {
