@@ -495,6 +495,7 @@ const CYCLES = {
   loadLatency: { value: 2, source: 'assumption: a load result is usable by the second instruction after it (5-stage pipeline, one bubble on load-use)' },
   mulLatency: { value: 2, source: 'assumption: MULL result usable by the second instruction after it' },
   fpuLatency: { value: 1, source: 'calibrated (see calibration): FP add/mul/madd result latency in cycles' },
+  accxLatency: { value: 2, source: "ESP32-S3 TRM, PIE instruction latencies: ACCX written by an ee.vmulas.*.accx is read by rur.accx_*, ee.st.accx.ip or ee.srs.accx the second instruction after it (one cycle's wait right after); back-to-back multiply-accumulates do not wait" },
   takenBranchPenalty: { value: 2, source: 'assumption: a taken branch or jump costs 3 cycles (2 refetch bubbles); forward branches inside a loop are counted not taken' },
   zeroOverheadLoop: { value: 0, source: 'Xtensa LOOP/LOOPNEZ/LOOPGTZ: no cycles for the loop-back (ISA: zero-overhead loop option, present on the ESP32-S3)' },
   callReturn: { value: 4, source: 'assumption: CALLn and RETW each pay the taken-branch penalty (window overflow/underflow exceptions not modelled)' },
@@ -513,7 +514,10 @@ function regsOf(x) {
   const regs = (s) => [...(s || '').matchAll(REGS)].map((m) => m[1] + m[2]);
   const all = ops.flatMap(regs);
   const noDest = ['store', 'branch', 'loop', 'call', 'jump', 'return'].includes(x.cls) || /^(ssr|ssl|ssa8l|ssa8b|ssai|wsr|wur|ee\.st)/.test(x.op);
-  if (noDest) return { writes: x.op === 'ssr' || x.op === 'ssl' ? ['sar'] : [], reads: all };
+  // the PIE accumulator ACCX as a register of its own: multiply-accumulates write it (their own
+  // accumulation never waits), rur / ee.st.accx / ee.srs.accx read it
+  const readsAccx = /^(rur\.accx|ee\.st\.accx|ee\.srs\.accx)/.test(x.op) ? ['accx'] : [];
+  if (noDest) return { writes: x.op === 'ssr' || x.op === 'ssl' ? ['sar'] : [], reads: [...all, ...readsAccx] };
   const dest = regs(ops[0]);
   const reads = ops.slice(1).flatMap(regs);
   // read-modify-write destinations: conditional moves, multiply-accumulate, post-increment bases
@@ -521,7 +525,8 @@ function regsOf(x) {
   if (/^(srl|sll|sra|src)$/.test(x.op)) reads.push('sar');
   const writes = [...dest];
   if (/iu$|ip$/.test(x.op) && ops[1]) writes.push(...regs(ops[1]));
-  return { writes, reads };
+  if (/^ee\.vmulas\..*accx/.test(x.op)) writes.push('accx');
+  return { writes, reads: [...reads, ...readsAccx] };
 }
 
 function latencyOf(x) {
@@ -553,7 +558,7 @@ function simulate(insns, { closing = null } = {}) {
       let t = cycle;
       for (const r of reads) if (ready.has(r)) t = Math.max(t, ready.get(r));
       cycle = t + CYCLES.issue.value;
-      for (const w of writes) ready.set(w, t + latencyOf(x));
+      for (const w of writes) ready.set(w, t + (w === 'accx' ? CYCLES.accxLatency.value : latencyOf(x)));
       if (x.cls === 'jump' || x === closing) cycle += CYCLES.takenBranchPenalty.value;
       if (x.cls === 'call' || x.cls === 'return') cycle += CYCLES.callReturn.value / 2;
       cycle += libcallCycles(x);

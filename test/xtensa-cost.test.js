@@ -95,6 +95,20 @@ describe('ESP32-S3 cost table (scripts/xtensa-cost.js)', function () {
     assert.deepEqual(problems, []);
   });
 
+  it('cycle model: ACCX read right after a PIE multiply-accumulate waits one cycle; back-to-back multiply-accumulates and a read two after do not', () => {
+    const ins = (op, args, cls = 'simd') => ({ op, args, cls });
+    const mac = ins('ee.vmulas.s8.accx.ld.ip', 'q0, a3, 16, q0, q2');
+    const mac2 = ins('ee.vmulas.s8.accx', 'q1, q3');
+    const st = ins('ee.st.accx.ip', 'a4, 8');
+    const rur = ins('rur.accx_0', 'a8', 'alu');
+    const add = ins('add.n', 'a5, a5, a6', 'alu');
+    assert.equal(xc.simulate([mac, mac2, mac2]), 3, 'multiply-accumulates back to back');
+    assert.equal(xc.simulate([mac2, st]), 3, 'a store of ACCX right after: one wait');
+    assert.equal(xc.simulate([mac2, rur]), 3, 'rur right after: one wait');
+    assert.equal(xc.simulate([mac2, add, rur]), 3, 'rur the second instruction after: none');
+    assert.equal(xc.simulate([ins('ee.zero.accx', ''), mac2, add]), 3, 'nothing reads ACCX: none');
+  });
+
   it('says so when the table does not match the sources', () => {
     const stale = { ...table, sources: { ...table.sources, sha256: '0'.repeat(64) } };
     assert.match(xc.summarize(stale).join('\n'), /The table is stale/);

@@ -208,17 +208,18 @@ static void stem_windows(const uint8_t *face, uint8_t *a, uint32_t *win) {
   do {                                                                                                  \
     int32_t t0_, t1_;                                                                                   \
     float f0_;                                                                                          \
-    __asm__ volatile("loopgtz %[na], 1f\n\t"                                                            \
+    __asm__ volatile("sub %[da], %[da], %[ds]\n\tloopgtz %[na], 1f\n\t"                                   \
                      "ee.zero.accx\n\tee.vmulas.s8.accx q0, q1\n\tfloat.s %[f0], %[pv], 0\n\t"         \
                      "rur.accx_0 %[t0]\n\t"                                                              \
-                     "ee.zero.accx\n\tee.vmulas.s8.accx q0, q2\n\trur.accx_0 %[t1]\n\t"                \
+                     "ee.zero.accx\n\tee.vmulas.s8.accx q0, q2\n\tadd %[da], %[da], %[ds]\n\t"          \
+                     "rur.accx_0 %[t1]\n\t"                                                              \
                      "mul.s %[f0], %[f0], %[fs]\n\t"                                                      \
                      "ee.zero.accx\n\tee.vmulas.s8.accx q0, q3\n\tmax %[t0], %[t0], %[t1]\n\t"         \
                      "rur.accx_0 %[t1]\n\tadd.s %[f0], %[f0], %[fb]\n\t"                                 \
                      "ee.zero.accx\n\tee.vmulas.s8.accx.ld.ip q0, %[wa], 16, q0, q4\n\t"               \
                      "max %[t0], %[t0], %[t1]\n\trur.accx_0 %[t1]\n\tssi %[f0], %[da], 0\n\t"          \
-                     "max %[t0], %[t0], %[t1]\n\tadd %[da], %[da], %[ds]\n\tadd %[pv], %[t0], %[ka]\n"   \
-                     "1:"                                                                               \
+                     "max %[t0], %[t0], %[t1]\n\tadd %[pv], %[t0], %[ka]\n"                             \
+                     "1:\n\tadd %[da], %[da], %[ds]"                                                      \
                      : [wa] "+r"(w), [pv] "+r"(pv), [da] "+r"(dst), [t0] "=&r"(t0_), [t1] "=&r"(t1_),     \
                        [f0] "=&f"(f0_)                                                                  \
                      : [ka] "r"(corr), [fs] "f"(scale), [fb] "f"(bias), [ds] "r"((dstep) * 4), [na] "r"(n) \
