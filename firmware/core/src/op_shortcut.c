@@ -44,16 +44,9 @@ static void sc_pool(const float *a, const float *b, const float *d, const float 
     b3 = b3 + t_ * y_;                                                                           \
   } while (0)
 
-/* GCC 12.2 for Xtensa schedules the pair loop's loads and products ahead of their adds before
- * register allocation and spills sums: 110 instructions per four channels (33 loads, 8 stores)
- * instead of 93 (24 loads, 64 FPU operations, 5 pointer steps). Pressure-aware scheduling
- * (-fsched-pressure, for this function only) keeps all eight sums in FPU registers. */
-#if defined(__XTENSA__) && defined(__GNUC__) && !defined(__clang__)
-#define TFR_SC_SCHED __attribute__((optimize("sched-pressure")))
-#endif
-#endif
-#if !defined(TFR_SC_SCHED)
-#define TFR_SC_SCHED
+/* TFR_SCHED_PRESSURE (tfr_ops.h): without it GCC 12.2 for Xtensa spills sums of the pair loop,
+ * 110 instructions per four channels (33 loads, 8 stores) instead of 93 (24 loads, 64 FPU
+ * operations, 5 pointer steps). */
 #endif
 
 #if defined(TFR_USE_SIMD)
@@ -80,7 +73,7 @@ TFR_INLINE void sc_pair(const float *p0, const float *p1, const float *wt, int c
 }
 #endif
 
-TFR_SC_SCHED void tfr_op_shortcut_proj(const float *in, int h, int w, int cin, int cout, const float *sw,
+TFR_SCHED_PRESSURE void tfr_op_shortcut_proj(const float *in, int h, int w, int cin, int cout, const float *sw,
                                        const float *sb, float *pooled, float *out) {
   const int ho = h / 2, wo = w / 2;
   int y, x, c, o;

@@ -150,9 +150,8 @@ void tfr_op_stem_conv_pool(const uint8_t *face, float input_scale, const float *
 }
 
 /* ---- the int8 stem (see tfr_ops.h) ---- */
-#if defined(TFR_USE_INT8_DOT)
 #include <string.h>
-
+#if defined(TFR_USE_INT8_DOT)
 #include "tfr_pie.h"
 
 #define TFR_STEM_PAD 52 /* the padded face's row: 50 bytes and two to keep rows 4-byte aligned */
@@ -285,6 +284,55 @@ void tfr_op_stem_conv_pool_i8(const uint8_t *face, const int8_t *q, const float 
     TFR_STEM_HEAD(s, w, pv, corr);
     TFR_STEM_RUN(s, w, pv, corr, so, bo, dst, cout, 575); /* windows 1..575 (xtensa-cost: loop) */
     *dst = so * (float)pv + bo;
+  }
+}
+#elif !defined(TFR_USE_SIMD)
+/* The reference build (the ESP32-S3's default): the integers summed as integers, one output at a
+ * time over every pooled pixel, its nine weights held in registers; a window's four convs two at a
+ * time (the two of a row of the window: each pixel of their 3x4 patch loaded once and multiplied
+ * into both, 18 integer multiply-adds with no FPU latency), then the largest and the two float32
+ * roundings. Integer sums are exact in any order, so the scores are the reference's bit for bit. */
+#define TFR_I8_ROW(a, b, r, u, v, t)                    \
+  do {                                                  \
+    int32_t p_ = (r)[0];                                \
+    a += (u) * p_;                                      \
+    p_ = (r)[1];                                        \
+    a += (v) * p_;                                      \
+    b += (u) * p_;                                      \
+    p_ = (r)[2];                                        \
+    a += (t) * p_;                                      \
+    b += (v) * p_;                                      \
+    p_ = (r)[3];                                        \
+    b += (t) * p_;                                      \
+  } while (0)
+TFR_SCHED_PRESSURE void tfr_op_stem_conv_pool_i8(const uint8_t *face, const int8_t *q, const float *scale,
+                                                 const float *bias, int cout, void *scratch, float *out) {
+  uint8_t *pad = (uint8_t *)scratch; /* the face with a zero border, XS x XS bytes */
+  int o, y, x;
+  memset(pad, 0, (size_t)XS * XS);
+  for (y = 0; y < 48; y++) memcpy(pad + (y + 1) * XS + 1, face + y * 48, 48);
+  for (o = 0; o < cout; o++) {
+    const int8_t *wq = q + o * 9;
+    const int32_t w0 = wq[0], w1 = wq[1], w2 = wq[2], w3 = wq[3], w4 = wq[4], w5 = wq[5], w6 = wq[6], w7 = wq[7],
+                  w8 = wq[8];
+    const float so = scale[o], bo = bias[o];
+    float *dst = out + o;
+    for (y = 0; y < 24; y++) {
+      const uint8_t *r = pad + 2 * y * XS;
+      for (x = 0; x < 24; x++, r += 2, dst += cout) {
+        int32_t a = 0, b = 0, c = 0, d = 0, m;
+        TFR_I8_ROW(a, b, r, w0, w1, w2);
+        TFR_I8_ROW(a, b, r + XS, w3, w4, w5);
+        TFR_I8_ROW(a, b, r + 2 * XS, w6, w7, w8);
+        TFR_I8_ROW(c, d, r + XS, w0, w1, w2);
+        TFR_I8_ROW(c, d, r + 2 * XS, w3, w4, w5);
+        TFR_I8_ROW(c, d, r + 3 * XS, w6, w7, w8);
+        m = a > b ? a : b;
+        m = c > m ? c : m;
+        m = d > m ? d : m;
+        *dst = so * (float)m + bo;
+      }
+    }
   }
 }
 #else
