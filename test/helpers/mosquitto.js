@@ -62,7 +62,22 @@ function makeTestCerts(dir) {
     ssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('san.ext'), '-out', f('server.crt'));
 }
 
+/**
+ * freePort() closes its probe before Mosquitto binds the port, so another socket can take it in
+ * between (seen once in CI: "Address already in use"); ports picked here are then picked again,
+ * up to three times. A port given in opts is not.
+ */
 async function startMosquitto(opts = {}) {
+    for (let attempt = 1; ; attempt++) {
+        try {
+            return await startOnce(opts);
+        } catch (e) {
+            if (opts.port || attempt >= 3 || !/Address already in use/.test(e.message)) throw e;
+        }
+    }
+}
+
+async function startOnce(opts) {
     if (!mosquittoAvailable()) throw new Error(`mosquitto not found at ${BIN} (apt-get install mosquitto, or set MOSQUITTO)`);
     const port = opts.port || await freePort();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-mosquitto-'));
@@ -150,7 +165,12 @@ async function startMosquitto(opts = {}) {
             fs.rmSync(dir, { recursive: true, force: true });
         }
     };
-    await broker.start();
+    try {
+        await broker.start();
+    } catch (e) {
+        fs.rmSync(dir, { recursive: true, force: true });
+        throw e;
+    }
     return broker;
 }
 
