@@ -140,7 +140,7 @@ export function fitInt8Stem(model: FoldedModel, pixels: Uint8Array, opts: StemFi
     let variance = 0;
     for (let i = 0; i < samples; i++) variance += (yf[i] - mean) ** 2;
     variance /= samples;
-    const width2 = 2 * 0.05 * 0.05 * variance;
+    const width2 = 2 * 0.05 * 0.05 * variance || 1; // a constant channel (variance 0): every output weighted alike
     for (let i = 0; i < samples; i++) wt[i] = 1 + 20 * Math.exp(-((yf[i] - t) ** 2) / width2);
 
     const step = (max * model.inputScale) / 127;
