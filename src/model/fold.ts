@@ -7,7 +7,7 @@ import type * as TF from '@tensorflow/tfjs';
 import type { BlockSpec } from './network';
 import { LABELS } from './labels';
 import type { FoldedBinaryBlock, FoldedCbam, FoldedInt8Stem, FoldedModel } from './folded';
-import { onPerChannelGrid, quantizePerChannel } from './quantizers';
+import { f32Step, onPerChannelGrid, quantizePerChannel } from './quantizers';
 
 /** The network's input scaling (the graph sees pixel / 255). */
 const INPUT_SCALE = 1 / 255;
@@ -92,17 +92,10 @@ export function setGraphInt8Stem(tf: typeof TF, model: TF.LayersModel, stem: Fol
     if (top === 0) continue;
     const g = bn.scale[o];
     if (top !== 127 || Math.min(...q) < -127 || g === 0) throw new Error(`stem channel ${o}: not on the int8 grid (largest |q| ${top}, BatchNorm g ${g})`);
-    // the step: scale = step * |g| / 255, nudged by ulps until quantizePerChannel keeps it.
-    let step = f((stem.scale[o] / INPUT_SCALE) / Math.abs(g));
-    const buf = new Float32Array(1);
-    const bits = new Uint32Array(buf.buffer);
-    for (const d of [0, 1, -2, 3, -4, 5, -6]) {
-      buf[0] = step;
-      bits[0] += d;
-      step = buf[0];
-      if (f(f(127 * step) / 127) === step) break;
-    }
-    if (f(f(127 * step) / 127) !== step) throw new Error(`stem channel ${o}: no float32 step keeps its integers`);
+    // the step: scale = step * |g| / 255, the nearest float32 (a few ulps at most) that quantizePerChannel keeps.
+    const step0 = f((stem.scale[o] / INPUT_SCALE) / Math.abs(g));
+    const step = [0, 1, -1, 2, -2, 3, -3].map((d) => f32Step(step0, d)).find((c) => f(f(127 * c) / 127) === c);
+    if (step === undefined) throw new Error(`stem channel ${o}: no float32 step keeps its integers`);
     for (let t = 0; t < 9; t++) k[t * c0 + o] = f(Math.sign(g) * q[t] * step);
   }
   const back = quantizePerChannel(k, c0);

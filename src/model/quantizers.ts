@@ -59,7 +59,7 @@ export function quantizePerChannel(values: Float32Array, channels: number, qmax 
 }
 
 /** The float32 `steps` ulps away from the positive float32 `x` (negative: toward zero). */
-function f32Step(x: number, steps: number): number {
+export function f32Step(x: number, steps: number): number {
   const b = new Float32Array([x]);
   const u = new Uint32Array(b.buffer);
   u[0] += steps;

@@ -6,7 +6,8 @@
  * little, and the first binary block turns the outputs near its thresholds into flipped signs: on
  * r8, 119 of a face's 18,432 first-block activations (and 404 of 3589 PublicTest top classes).
  * Here each output channel instead gets the integers, scale and offset that keep those signs:
- *   - start from the nearest rounding (the largest weight at +-127, the training grid);
+ *   - start from the nearest rounding (quantizePerChannel: the largest weight at +-127, the
+ *     training grid);
  *   - the scale and offset by least squares against the float stem's pooled outputs, weighting
  *     the outputs near the channel's threshold 21 times (1 + 20 exp(-d^2 / 2 (0.05 sd)^2));
  *   - then move one weight at a time by +-1 (never the +-127 one, none past +-126) while that
@@ -18,6 +19,7 @@
 import type { FoldedInt8Stem, FoldedModel } from '../model/folded';
 import { isInt8Stem } from '../model/folded';
 import { FACE_PIXELS, FACE_SIZE } from '../model/labels';
+import { onPerChannelGrid, quantizePerChannel } from '../model/quantizers';
 
 export interface StemFitOptions {
   /** Training faces the fit sees (default 1000, or all when fewer). */
@@ -110,6 +112,9 @@ export function fitInt8Stem(model: FoldedModel, pixels: Uint8Array, opts: StemFi
   const above = new Uint8Array(samples);
   const conv = new Int32Array(size);
   const real = new Float64Array(size);
+  // the trainer's rounding (quantizePerChannel): the integers every channel starts from
+  const nearest = onPerChannelGrid(quantizePerChannel(s.weight, cout, 127, 'first'), cout, 127, 'first');
+  if (!nearest) throw new Error('the stem rounded to int8 is not on the int8 grid'); // never: quantizePerChannel's own grid
   let flipsNearest = 0;
   let flipsFitted = 0;
   for (let o = 0; o < cout; o++) {
@@ -144,7 +149,7 @@ export function fitInt8Stem(model: FoldedModel, pixels: Uint8Array, opts: StemFi
     for (let i = 0; i < samples; i++) wt[i] = 1 + 20 * Math.exp(-((yf[i] - t) ** 2) / width2);
 
     const step = (max * model.inputScale) / 127;
-    const q = Int32Array.from(w, (v) => Math.max(-127, Math.min(127, Math.round((v * model.inputScale) / step))));
+    const q = Int32Array.from(nearest.q.subarray(o * 9, o * 9 + 9));
     conv.fill(0);
     for (let k = 0; k < 9; k++) {
       const plane = planes[k];
