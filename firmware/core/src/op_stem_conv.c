@@ -151,6 +151,17 @@ void tfr_op_stem_conv_pool(const uint8_t *face, float input_scale, const float *
 
 /* ---- the int8 stem (see tfr_ops.h) ---- */
 #include <string.h>
+
+#if defined(TFR_USE_INT8_DOT) || !defined(TFR_USE_SIMD)
+/* The face with a zero border as bytes (both integer kernels below): 50 rows of `pitch` >= 50
+ * bytes, pixel (y, x) at (y + 1) * pitch + x + 1. */
+static void stem_bordered(const uint8_t *face, uint8_t *dst, int pitch) {
+  int y;
+  memset(dst, 0, (size_t)50 * (size_t)pitch);
+  for (y = 0; y < 48; y++) memcpy(dst + (y + 1) * pitch + 1, face + y * 48, 48);
+}
+#endif
+
 #if defined(TFR_USE_INT8_DOT)
 #include "tfr_pie.h"
 
@@ -163,8 +174,7 @@ void tfr_op_stem_conv_pool(const uint8_t *face, float input_scale, const float *
 static void stem_windows(const uint8_t *face, uint8_t *a, uint32_t *win) {
   uint8_t *b = a + 50 * TFR_STEM_PAD;
   int y, x, i;
-  memset(a, 0, 50 * TFR_STEM_PAD);
-  for (y = 0; y < 48; y++) memcpy(a + (y + 1) * TFR_STEM_PAD + 1, face + y * 48, 48);
+  stem_bordered(face, a, TFR_STEM_PAD);
   memcpy(b, a + 2, 50 * TFR_STEM_PAD - 2);
   b[50 * TFR_STEM_PAD - 2] = b[50 * TFR_STEM_PAD - 1] = 0;
   for (y = 0; y < 24; y++) {
@@ -309,8 +319,7 @@ TFR_SCHED_PRESSURE void tfr_op_stem_conv_pool_i8(const uint8_t *face, const int8
                                                  const float *bias, int cout, void *scratch, float *out) {
   uint8_t *pad = (uint8_t *)scratch; /* the face with a zero border, XS x XS bytes */
   int o, y, x;
-  memset(pad, 0, (size_t)XS * XS);
-  for (y = 0; y < 48; y++) memcpy(pad + (y + 1) * XS + 1, face + y * 48, 48);
+  stem_bordered(face, pad, XS);
   for (o = 0; o < cout; o++) {
     const int8_t *wq = q + o * 9;
     const int32_t w0 = wq[0], w1 = wq[1], w2 = wq[2], w3 = wq[3], w4 = wq[4], w5 = wq[5], w6 = wq[6], w7 = wq[7],
