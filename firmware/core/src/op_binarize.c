@@ -108,6 +108,8 @@ void tfr_op_binarize_pack(const float *in, int h, int w, int c, const float *thr
 #if defined(TFR_USE_INT8_DOT)
 #include <string.h>
 
+#include "tfr_pie.h"
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the byte path's +-1 nibble table assumes little-endian words"
 #endif
@@ -151,6 +153,76 @@ static void border_pixel(int8_t *p, int c, int cp) {
   for (int x_ = 0; x_ < (n); x_++, (v) += (c), (p4) += (cp) / 4) *(p4) = tfr_pm1x4[ge_mask4(v, t)]
 #endif
 
+/* Eight channels of n pixels with PIE's 32-bit lane compares (TFR_USE_PIE; the portable twin of tfr_pie.h
+ * elsewhere). A float's bits b read as the signed integer key(b) = b ^ (b < 0 ? 0x7FFFFFFF : 0) are ordered
+ * as the floats are (-0 just below +0), and every NaN falls outside [key(-inf), key(+inf)]: v >= t (false
+ * for NaN) is key(v) >= kt && key(v) <= key(+inf), with kt = key(t), except key(-0) = -1 for t = +-0 (both
+ * zeros pass) and INT32_MAX for a NaN t (nothing passes): bin8_key. Registers: q3 = 0x7FFFFFFF, q4 =
+ * key(+inf), q7 = 0x01 bytes (the constants below), q5, q6 = kt of channels k..k+3, k+4..k+7; per pixel
+ * q0, q1 = its eight floats (p: 16-byte aligned), their keys, then all-ones lanes where v fails (q2 the
+ * sign mask, then the NaN test), the eight lanes narrowed to bytes in order (vunzip.16, vunzip.8: ESP32-S3
+ * TRM), | 0x01 (-1 / +1) and stored as 8 bytes; p += 4c bytes, the plane's pointer += cp. One
+ * zero-overhead loop on the S3 (SAR = 31 for vsr.32, set in the same statement). */
+#define TFR_KEY_INF 0x7F800000
+static const int32_t tfr_bin8_const[12] __attribute__((aligned(16))) = {
+    0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF, TFR_KEY_INF, TFR_KEY_INF, TFR_KEY_INF, TFR_KEY_INF,
+    0x01010101, 0x01010101, 0x01010101, 0x01010101};
+TFR_KERNEL int32_t bin8_key(float t) {
+  uint32_t b;
+  memcpy(&b, &t, 4);
+  if (t != t) return INT32_MAX;
+  if (t == 0.0f) return -1;
+  return (int32_t)(b ^ (b >> 31 ? 0x7FFFFFFFu : 0u));
+}
+#if defined(TFR_USE_PIE)
+#define TFR_BIN8_LOAD(s, kt)                                                                               \
+  do {                                                                                                     \
+    const int32_t *c_ = tfr_bin8_const, *k_ = (kt);                                                        \
+    __asm__ volatile("ee.vld.128.ip q3, %[c], 16\n\tee.vld.128.ip q4, %[c], 16\n\tee.vld.128.ip q7, %[c], 16\n\t" \
+                     "ee.vld.128.ip q5, %[k], 16\n\tee.vld.128.ip q6, %[k], 16"                               \
+                     : [c] "+r"(c_), [k] "+r"(k_) : : "memory");                                           \
+  } while (0)
+#define TFR_BIN8_STEP(q, t)                                                                                \
+  "ee.vsr.32 q2, " q "\n\tee.andq q2, q2, q3\n\tee.xorq " q ", " q ", q2\n\tee.vcmp.gt.s32 q2, " q ", q4\n\t" \
+  "ee.vcmp.lt.s32 " q ", " q ", " t "\n\tee.orq " q ", " q ", q2\n\t"
+#define TFR_BIN8_RUN(s, v, p, n, c, cp)                                                                    \
+  __asm__ volatile("ssai 31\n\tloopgtz %[cnt], 1f\n\t"                                                     \
+                   "ee.vld.128.ip q0, %[va], 16\n\tee.vld.128.xp q1, %[va], %[vs]\n\t"                      \
+                   TFR_BIN8_STEP("q0", "q5") TFR_BIN8_STEP("q1", "q6")                                     \
+                   "ee.vunzip.16 q0, q1\n\tee.vunzip.8 q0, q1\n\tee.orq q0, q0, q7\n\t"                    \
+                   "ee.vst.l.64.xp q0, %[pa], %[ps]\n"                                                     \
+                   "1:"                                                                                    \
+                   : [va] "+r"(v), [pa] "+r"(p) : [cnt] "r"(n), [vs] "r"(4 * (c) - 16), [ps] "r"(cp) : "memory")
+#else
+TFR_KERNEL void bin8_load(tfr_pie *s, const int32_t *kt) {
+  tfr_pie_put32(s, 3, tfr_bin8_const);
+  tfr_pie_put32(s, 4, tfr_bin8_const + 4);
+  tfr_pie_put32(s, 7, tfr_bin8_const + 8);
+  tfr_pie_put32(s, 5, kt);
+  tfr_pie_put32(s, 6, kt + 4);
+}
+TFR_KERNEL void bin8_step(tfr_pie *s, int q, int t) {
+  tfr_pie_vsr32(s, 2, q, 31);
+  tfr_pie_logic(s, 2, 2, 3, '&');
+  tfr_pie_logic(s, q, q, 2, '^');
+  tfr_pie_vcmp32(s, 2, q, 4, 1);
+  tfr_pie_vcmp32(s, q, q, t, 0);
+  tfr_pie_logic(s, q, q, 2, '|');
+}
+TFR_KERNEL void bin8_pixel(tfr_pie *s, const float **v, int8_t **p, int c, int cp) {
+  tfr_pie_vldf(s, 0, v, 16);
+  tfr_pie_vldf(s, 1, v, 4 * c - 16);
+  bin8_step(s, 0, 5);
+  bin8_step(s, 1, 6);
+  tfr_pie_vunzip(s, 0, 1, 2);
+  tfr_pie_vunzip(s, 0, 1, 1);
+  tfr_pie_logic(s, 0, 0, 7, '|');
+  tfr_pie_vstl64(s, 0, p, cp);
+}
+#define TFR_BIN8_LOAD(s, kt) bin8_load(&(s), kt)
+#define TFR_BIN8_RUN(s, v, p, n, c, cp) for (int x_ = 0; x_ < (n); x_++) bin8_pixel(&(s), &(v), &(p), c, cp)
+#endif
+
 /* The compares of pack_pixel (v >= thr, false for NaN), each written as a +1 / -1 byte: four
  * channels per step as one 4-bit mask and one 32-bit store of its tfr_pm1x4 entry (the plane is
  * 16-byte aligned and cp a multiple of 16, so p + k is 4-byte aligned for k a multiple of 4).
@@ -167,7 +239,23 @@ void tfr_op_binarize_i8(const float *in, int h, int w, int c, const float *thr, 
     border_pixel(plane + y * wp * cp, c, cp);
     border_pixel(plane + (y * wp + wp - 1) * cp, c, cp);
   }
-  for (k = 0; k < c4; k += 4) {
+  k = 0;
+  if (c % 4 == 0 && ((uintptr_t)in & 15u) == 0) {
+    /* eight channels at a time where every pixel's floats start on a 16-byte boundary */
+    tfr_pie s;
+    int32_t kt[8] __attribute__((aligned(16)));
+    TFR_PIE_INIT(s);
+    for (; k + 8 <= c; k += 8) {
+      for (x = 0; x < 8; x++) kt[x] = bin8_key(thr[k + x]);
+      TFR_BIN8_LOAD(s, kt);
+      for (y = 0; y < h; y++) {
+        const float *v = in + y * w * c + k;
+        int8_t *p = plane + ((y + 1) * wp + 1) * cp + k;
+        TFR_BIN8_RUN(s, v, p, w, c, cp); /* a row's pixels (xtensa-cost: loop) */
+      }
+    }
+  }
+  for (; k < c4; k += 4) {
     const float t[4] = {thr[k], thr[k + 1], thr[k + 2], thr[k + 3]};
     for (y = 0; y < h; y++) {
       const float *v = in + y * w * c + k;

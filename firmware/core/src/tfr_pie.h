@@ -70,6 +70,59 @@ TFR_KERNEL void tfr_pie_stx(const tfr_pie *s, int32_t **x) {
   memcpy((void *)(uintptr_t)TFR_PIE_ALIGN(*x, 8), b, 8);
   *x += 2;
 }
+/* The binarize's compare (op_binarize.c): q registers as four int32 lanes (little-endian). */
+TFR_KERNEL void tfr_pie_get32(const tfr_pie *s, int r, int32_t l[4]) { memcpy(l, s->q[r], 16); }
+TFR_KERNEL void tfr_pie_put32(tfr_pie *s, int r, const int32_t l[4]) { memcpy(s->q[r], l, 16); }
+/* ee.vld.128.{ip,xp} qu, p, inc on a float pointer (inc in bytes) */
+TFR_KERNEL void tfr_pie_vldf(tfr_pie *s, int u, const float **p, int inc) {
+  memcpy(s->q[u], TFR_PIE_ALIGN(*p, 16), 16);
+  *p = (const float *)(const void *)((const uint8_t *)(const void *)*p + inc);
+}
+/* ee.vsr.32 qa, qs: arithmetic shift right by SAR (0..31) */
+TFR_KERNEL void tfr_pie_vsr32(tfr_pie *s, int a, int x, int sar) {
+  int32_t l[4];
+  int i;
+  tfr_pie_get32(s, x, l);
+  for (i = 0; i < 4; i++) l[i] = l[i] < 0 ? (int32_t)~(~(uint32_t)l[i] >> sar) : (int32_t)((uint32_t)l[i] >> sar);
+  tfr_pie_put32(s, a, l);
+}
+/* ee.andq / ee.orq / ee.xorq qa, qx, qy (op '&', '|', '^') */
+TFR_KERNEL void tfr_pie_logic(tfr_pie *s, int a, int x, int y, char op) {
+  int i;
+  for (i = 0; i < 16; i++) {
+    const uint8_t u = (uint8_t)s->q[x][i], v = (uint8_t)s->q[y][i];
+    s->q[a][i] = (int8_t)(op == '&' ? u & v : op == '|' ? u | v : u ^ v);
+  }
+}
+/* ee.vcmp.lt.s32 / ee.vcmp.gt.s32 qa, qx, qy (gt 0 / 1): all ones where true, else 0 */
+TFR_KERNEL void tfr_pie_vcmp32(tfr_pie *s, int a, int x, int y, int gt) {
+  int32_t l[4], m[4];
+  int i;
+  tfr_pie_get32(s, x, l);
+  tfr_pie_get32(s, y, m);
+  for (i = 0; i < 4; i++) l[i] = (gt ? l[i] > m[i] : l[i] < m[i]) ? -1 : 0;
+  tfr_pie_put32(s, a, l);
+}
+/* ee.vunzip.8 / ee.vunzip.16 qs0, qs1 (n = 1 / 2 bytes an element): qs0 = the even elements of
+ * qs0 then of qs1, qs1 = the odd ones (ESP32-S3 TRM, EE.VUNZIP.8 / .16) */
+TFR_KERNEL void tfr_pie_vunzip(tfr_pie *s, int x, int y, int n) {
+  int8_t lo[16], hi[16];
+  int i, j;
+  for (i = 0; i < 8 / n; i++)
+    for (j = 0; j < n; j++) {
+      lo[i * n + j] = s->q[x][2 * i * n + j];
+      lo[8 + i * n + j] = s->q[y][2 * i * n + j];
+      hi[i * n + j] = s->q[x][(2 * i + 1) * n + j];
+      hi[8 + i * n + j] = s->q[y][(2 * i + 1) * n + j];
+    }
+  memcpy(s->q[x], lo, 16);
+  memcpy(s->q[y], hi, 16);
+}
+/* ee.vst.l.64.xp qv, p, inc: the low 8 bytes to p (low 3 address bits dropped), p += inc */
+TFR_KERNEL void tfr_pie_vstl64(const tfr_pie *s, int v, int8_t **p, int inc) {
+  memcpy((void *)(uintptr_t)TFR_PIE_ALIGN(*p, 8), s->q[v], 8);
+  *p += inc;
+}
 /* rur.accx_0 */
 #define TFR_PIE_RUR(s) ((int32_t)(uint32_t)((uint64_t)(s).accx & 0xFFFFFFFFu))
 #define TFR_PIE_INIT(s) memset(&(s), 0, sizeof(s))
