@@ -116,7 +116,7 @@ void tfr_op_binarize_pack(const float *in, int h, int w, int c, const float *thr
 /* tfr_pm1x4[v]: bits 0..3 of v as four bytes +1 (0x01) / -1 (0xFF), bit j in byte j */
 #define TFR_PM1B(v, j) ((((v) >> (j)) & 1) ? 0x01u : 0xFFu)
 #define TFR_PM1X4(v) (TFR_PM1B(v, 0) | TFR_PM1B(v, 1) << 8 | TFR_PM1B(v, 2) << 16 | TFR_PM1B(v, 3) << 24)
-const uint32_t tfr_pm1x4[16] = {TFR_PM1X4(0),  TFR_PM1X4(1),  TFR_PM1X4(2),  TFR_PM1X4(3),
+static const uint32_t tfr_pm1x4[16] = {TFR_PM1X4(0),  TFR_PM1X4(1),  TFR_PM1X4(2),  TFR_PM1X4(3),
                                 TFR_PM1X4(4),  TFR_PM1X4(5),  TFR_PM1X4(6),  TFR_PM1X4(7),
                                 TFR_PM1X4(8),  TFR_PM1X4(9),  TFR_PM1X4(10), TFR_PM1X4(11),
                                 TFR_PM1X4(12), TFR_PM1X4(13), TFR_PM1X4(14), TFR_PM1X4(15)};

@@ -659,38 +659,98 @@ static void conv_i8_block(const int8_t *a, int nr, int n, int rstep, int step, i
     epilogue_run(conv, nr * n, scale, bias, 0, 0, slope, dst, cout);
 }
 
-/* 32 channels of bits b as +-1 bytes at d (tfr_pm1x4: the byte path's nibble table, op_binarize.c) (eight 32-bit stores) */
-TFR_KERNEL void expand32(uint32_t b, uint32_t *d) {
-  d[0] = tfr_pm1x4[b & 15u];
-  d[1] = tfr_pm1x4[(b >> 4) & 15u];
-  d[2] = tfr_pm1x4[(b >> 8) & 15u];
-  d[3] = tfr_pm1x4[(b >> 12) & 15u];
-  d[4] = tfr_pm1x4[(b >> 16) & 15u];
-  d[5] = tfr_pm1x4[(b >> 20) & 15u];
-  d[6] = tfr_pm1x4[(b >> 24) & 15u];
-  d[7] = tfr_pm1x4[b >> 28];
+/* The weights of one output as +-1 bytes, [tap][cp] (wexp and cp are multiples of 16 bytes): channels
+ * past cin meet activation bytes of 0. Sixteen channels per vector from the bytes of their bits: byte j
+ * broadcast to the 16 lanes of one register (ee.vldbc.8), byte j + 1 to another, vunzip.32 joins their
+ * low halves (lanes 0-7 from byte j, 8-15 from byte j + 1: every 32-bit element of each is the same, so
+ * only the TRM's order of the halves matters), & the lane bit 1 << (lane % 8), == 0 -> all ones where the
+ * bit is clear (-1), | 0x01 (+1 where set), one 16-byte store. Registers: q5 = the lane bits, q6 = 0,
+ * q7 = 0x01 bytes (tfr_pm1_const); q0..q3 the bytes. When cp is a multiple of 32 the 9 * words words of
+ * bits and their bytes follow each other without a gap: one loop over all of them; else per tap its
+ * whole words, then the 16 channels of its last one. */
+static const uint8_t tfr_pm1_const[32] __attribute__((aligned(16))) = {
+    1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+#if defined(TFR_USE_PIE)
+#define TFR_PM1_LOAD(s)                                                                                    \
+  do {                                                                                                     \
+    const uint8_t *c_ = tfr_pm1_const;                                                                     \
+    __asm__ volatile("ee.vld.128.ip q5, %[c], 16\n\tee.zero.q q6\n\tee.vld.128.ip q7, %[c], 16" : [c] "+r"(c_) : : "memory"); \
+  } while (0)
+#define TFR_PM1_HALF(a, b) "ee.vunzip.32 " a ", " b "\n\tee.andq " a ", " a ", q5\n\tee.vcmp.eq.s8 " a ", " a ", q6\n\tee.orq " a ", " a ", q7\n\t"
+/* n words of bits at wb (wb += 4 n) -> 32 n bytes at d (d += 32 n): one zero-overhead loop */
+#define TFR_PM1_RUN(s, wb, d, n)                                                                           \
+  __asm__ volatile("loopgtz %[cnt], 1f\n\t"                                                                \
+                   "ee.vldbc.8.ip q0, %[pb], 1\n\tee.vldbc.8.ip q1, %[pb], 1\n\tee.vldbc.8.ip q2, %[pb], 1\n\t" \
+                   "ee.vldbc.8.ip q3, %[pb], 1\n\t" TFR_PM1_HALF("q0", "q1") TFR_PM1_HALF("q2", "q3")           \
+                   "ee.vst.128.ip q0, %[pd], 16\n\tee.vst.128.ip q2, %[pd], 16\n"                             \
+                   "1:"                                                                                    \
+                   : [pb] "+r"(wb), [pd] "+r"(d) : [cnt] "r"(n) : "memory")
+/* the 16 channels of bytes wb[0], wb[1] -> 16 bytes at d (d += 16) */
+#define TFR_PM1_16(s, wb, d)                                                                               \
+  __asm__ volatile("ee.vldbc.8.ip q0, %[pb], 1\n\tee.vldbc.8.ip q1, %[pb], 1\n\tnop\n\t" TFR_PM1_HALF("q0", "q1") \
+                   "ee.vst.128.ip q0, %[pd], 16"                                                           \
+                   : [pb] "+r"(wb), [pd] "+r"(d) : : "memory")
+#else
+/* Portable twin: ee.vldbc.8.ip qu, p, 1 / ee.vcmp.eq.s8 / ee.vst.128.ip qv, d, 16 / ee.zero.q */
+TFR_KERNEL void tfr_pie_vldbc8(tfr_pie *s, int u, const uint8_t **p) {
+  memset(s->q[u], (int)**p, 16);
+  *p += 1;
 }
+TFR_KERNEL void pm1_half(tfr_pie *s, int a, int b) {
+  int i;
+  tfr_pie_vunzip(s, a, b, 4);
+  tfr_pie_logic(s, a, a, 5, '&');
+  for (i = 0; i < 16; i++) s->q[a][i] = (int8_t)(s->q[a][i] == s->q[6][i] ? -1 : 0);
+  tfr_pie_logic(s, a, a, 7, '|');
+}
+TFR_KERNEL void tfr_pie_vst128(const tfr_pie *s, int v, int8_t **d) {
+  memcpy((void *)(uintptr_t)TFR_PIE_ALIGN(*d, 16), s->q[v], 16);
+  *d += 16;
+}
+TFR_KERNEL void pm1_load(tfr_pie *s) {
+  memcpy(s->q[5], tfr_pm1_const, 16);
+  memset(s->q[6], 0, 16);
+  memcpy(s->q[7], tfr_pm1_const + 16, 16);
+}
+TFR_KERNEL void pm1_word(tfr_pie *s, const uint8_t **wb, int8_t **d) {
+  tfr_pie_vldbc8(s, 0, wb);
+  tfr_pie_vldbc8(s, 1, wb);
+  tfr_pie_vldbc8(s, 2, wb);
+  tfr_pie_vldbc8(s, 3, wb);
+  pm1_half(s, 0, 1);
+  pm1_half(s, 2, 3);
+  tfr_pie_vst128(s, 0, d);
+  tfr_pie_vst128(s, 2, d);
+}
+TFR_KERNEL void pm1_16(tfr_pie *s, const uint8_t **wb, int8_t **d) {
+  tfr_pie_vldbc8(s, 0, wb);
+  tfr_pie_vldbc8(s, 1, wb);
+  pm1_half(s, 0, 1);
+  tfr_pie_vst128(s, 0, d);
+}
+#define TFR_PM1_LOAD(s) pm1_load(&(s))
+#define TFR_PM1_RUN(s, wb, d, n) for (int c_ = 0; c_ < (n); c_++) pm1_word(&(s), &(wb), &(d))
+#define TFR_PM1_16(s, wb, d) pm1_16(&(s), &(wb), &(d))
+#endif
 
-/* The weights of one output as +-1 bytes, [tap][cp]: four channels per look-up and 32-bit store
- * (wexp and cp are multiples of 16 bytes); channels past cin meet activation bytes of 0. When cp
- * is a multiple of 32 the 9 * words words of bits and their bytes follow each other without a gap:
- * one loop over all of them. Not inlined (a small stack frame, as conv_i8_block). */
+/* Not inlined (a small stack frame, as conv_i8_block). */
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((noinline))
 #endif
 static void expand_weights(const uint32_t *wt, int words, int cp, int8_t *wexp) {
-  uint32_t *d = (uint32_t *)(void *)wexp;
   const int nw = cp % 32 == 0 ? 9 * words : 0; /* all the words in one loop, or none */
-  int t, w;
-  for (w = 0; w < nw; w++, d += 8) expand32(wt[w], d);
+  const uint8_t *wb = (const uint8_t *)(const void *)wt;
+  int8_t *d = wexp;
+  tfr_pie s;
+  int t;
+  TFR_PIE_INIT(s);
+  TFR_PM1_LOAD(s);
+  TFR_PM1_RUN(s, wb, d, nw); /* every word (xtensa-cost: loop) */
   if (nw == 0) {
-    for (t = 0; t < 9; t++, wt += words) { /* the taps' last 16 channels apart */
-      for (w = 0; w < cp / 32; w++, d += 8) expand32(wt[w], d);
-      d[0] = tfr_pm1x4[wt[w] & 15u];
-      d[1] = tfr_pm1x4[(wt[w] >> 4) & 15u];
-      d[2] = tfr_pm1x4[(wt[w] >> 8) & 15u];
-      d[3] = tfr_pm1x4[(wt[w] >> 12) & 15u];
-      d += 4;
+    for (t = 0; t < 9; t++) { /* the taps' last 16 channels apart */
+      wb = (const uint8_t *)(const void *)(wt + t * words);
+      TFR_PM1_RUN(s, wb, d, cp / 32); /* a tap's whole words (xtensa-cost: loop) */
+      TFR_PM1_16(s, wb, d);
     }
   }
 }

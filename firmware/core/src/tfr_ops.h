@@ -202,9 +202,6 @@ void tfr_op_binary_conv(const uint32_t *packed, int h, int w, int cin, int cout,
 #define TFR_I8C(c) (((c) + 15) & ~15)
 static inline int tfr_i8_layer(int cin) { return cin <= TFR_I8_MAX_CIN; }
 void tfr_op_binarize_i8(const float *in, int h, int w, int c, const float *thr, int8_t *plane);
-/* tfr_pm1x4[v]: bits 0..3 of v as four bytes, +1 (0x01) where the bit is set, else -1 (0xFF);
- * bit j in byte j of the little-endian word (op_binarize.c) */
-extern const uint32_t tfr_pm1x4[16];
 void tfr_op_binary_conv_i8(const int8_t *plane, int h, int w, int cin, int cout, int stride,
                            const uint32_t *weight_bits, const float *scale, const float *bias,
                            int accumulate, const float *prelu, float *out);
