@@ -502,14 +502,23 @@ TFR_KERNEL void epilogue5(const int32_t *conv, float scale, float bias, const in
   dst[4 * cout] = m4;
 }
 
+/* The same for one pixel: conv[0] -> dst[0] */
+TFR_KERNEL void epilogue1(const int32_t *conv, float scale, float bias, const int accumulate, const int has_slope,
+                          float slope, float *dst) {
+  float m = scale * (float)conv[0] + bias;
+  if (accumulate) m = m + dst[0];
+  if (has_slope && !(m >= 0.0f)) m = slope * m;
+  dst[0] = m;
+}
+
 /* k steps of epilogue5 with accumulate and PReLU (every binary block of the shipped models),
  * advancing conv by 10 and dst by 5 cout each step. On the S3 one zero-overhead loop: the five
  * elements' addresses by indexed loads and stores (lsx/ssx at dst + j * 4 cout), each stage of
  * the five chains five instructions after the one it waits on; the operations of epilogue5. */
 #if defined(TFR_USE_PIE)
-#define TFR_EPI5_RUN(conv, dst, cout, nk, scale, bias, slope)                                                     \
+/* the loop, with the byte offsets of elements 1..4 from element 0 (s1..s4) and the step (s5) */
+#define TFR_EPI5_ASM(conv, dst, nk, s1_, s2_, s3_, s4_, s5_, scale, bias, slope)                                   \
   do {                                                                                                          \
-    const int s1_ = 4 * (cout), s2_ = 8 * (cout), s3_ = 12 * (cout), s4_ = 16 * (cout), s5_ = 20 * (cout);       \
     const float z_ = 0.0f;                                                                                      \
     float m0_, m1_, m2_, m3_, m4_, t0_, t1_, t2_, t3_, t4_;                                                     \
     int32_t c0_, c1_;                                                                                           \
@@ -542,9 +551,45 @@ TFR_KERNEL void epilogue5(const int32_t *conv, float scale, float bias, const in
           [fb] "f"(bias), [fp] "f"(slope), [fz] "f"(z_)                                                         \
         : "b0", "memory"); /* GCC allocates b0 only: b1-b4 hold nothing of its own */                          \
   } while (0)
+#define TFR_EPI5_RUN(conv, dst, cout, nk, scale, bias, slope) \
+  TFR_EPI5_ASM(conv, dst, nk, 4 * (cout), 8 * (cout), 12 * (cout), 16 * (cout), 20 * (cout), scale, bias, slope)
+/* The last r pixels (2 <= r < 5) as one step of the five-element loop: elements r..4 convert conv
+ * slots past the block's (stale convs, or the zeros after the buffer's last block) and read and
+ * write the scratch floats sc[r..4] instead of dst (their offsets from dst). */
+#define TFR_EPI5_TAIL(conv, dst, cout, r, sc, scale, bias, slope)                                                \
+  do {                                                                                                          \
+    const int d_ = (int)((uintptr_t)(sc) - (uintptr_t)(dst)), s_ = 4 * (cout);                                   \
+    TFR_EPI5_ASM(conv, dst, 1, s_, 2 < (r) ? 2 * s_ : d_ + 8, 3 < (r) ? 3 * s_ : d_ + 12, d_ + 16, 0, scale, bias, slope); \
+  } while (0)
+/* k pixels one at a time (the tail of a block, fewer than five): the same operations on one chain,
+ * no load read by the instruction after it, no branch */
+#define TFR_EPI1_RUN(conv, dst, cout, nk, scale, bias, slope)                                                   \
+  do {                                                                                                          \
+    const float z_ = 0.0f;                                                                                      \
+    float m_, t_;                                                                                               \
+    int32_t c_;                                                                                                 \
+    __asm__ volatile("loopgtz %[k], 1f\n\t"                                                                      \
+                     "l32i %[c], %[cv], 0\n\tlsi %[t], %[y], 0\n\taddi %[cv], %[cv], 8\n\tfloat.s %[m], %[c], 0\n\t" \
+                     "mul.s %[m], %[m], %[fs]\n\tadd.s %[m], %[m], %[fb]\n\tadd.s %[m], %[m], %[t]\n\t"              \
+                     "mul.s %[t], %[m], %[fp]\n\tult.s b0, %[m], %[fz]\n\tmovt.s %[m], %[t], b0\n\t"                 \
+                     "ssi %[m], %[y], 0\n\tadd %[y], %[y], %[s1]\n"                                                 \
+                     "1:"                                                                                        \
+                     : [cv] "+r"(conv), [y] "+r"(dst), [c] "=&r"(c_), [m] "=&f"(m_), [t] "=&f"(t_)                  \
+                     : [k] "r"(nk), [s1] "r"(4 * (cout)), [fs] "f"(scale), [fb] "f"(bias), [fp] "f"(slope), [fz] "f"(z_) \
+                     : "b0", "memory");                                                                         \
+  } while (0)
 #else
 #define TFR_EPI5_RUN(conv, dst, cout, nk, scale, bias, slope) \
   for (int c_ = 0; c_ < (nk); c_++, (conv) += 10, (dst) += 5 * (cout)) epilogue5(conv, scale, bias, 1, 1, slope, dst, cout)
+#define TFR_EPI1_RUN(conv, dst, cout, nk, scale, bias, slope) \
+  for (int c_ = 0; c_ < (nk); c_++, (conv) += 2, (dst) += (cout)) epilogue1(conv, scale, bias, 1, 1, slope, dst)
+/* one step: the r pixels */
+TFR_KERNEL void epilogue_tail(const int32_t *conv, int r, float scale, float bias, float slope, float *dst, int cout) {
+  int j;
+  for (j = 0; j < r; j++) epilogue1(conv + 2 * j, scale, bias, 1, 1, slope, dst + j * cout);
+}
+#define TFR_EPI5_TAIL(conv, dst, cout, r, sc, scale, bias, slope) \
+  for (int c_ = 0; c_ < 1; c_++) epilogue_tail(conv, r, scale, bias, slope, dst, cout)
 #endif
 
 /* The float epilogue of n pixels of one output (conv[2 i], the low word of slot i -> dst[i * cout]):
@@ -553,16 +598,17 @@ TFR_KERNEL void epilogue_run(const int32_t *conv, int n, float scale, float bias
                              const int has_slope, float slope, float *dst, int cout) {
   int i = 0;
   if (accumulate && has_slope) {
+    float sc[5];
     TFR_EPI5_RUN(conv, dst, cout, n / 5, scale, bias, slope); /* five elements per step (xtensa-cost: loop) */
-    i = n / 5 * 5;
+    if (n % 5 >= 2)
+      TFR_EPI5_TAIL(conv, dst, cout, n % 5, sc, scale, bias, slope); /* the last two to four (xtensa-cost: loop) */
+    else
+      TFR_EPI1_RUN(conv, dst, cout, n % 5, scale, bias, slope); /* the last one (xtensa-cost: loop) */
+    (void)sc;
+    return;
   }
   for (; i + 5 <= n; i += 5, conv += 10, dst += 5 * cout) epilogue5(conv, scale, bias, accumulate, has_slope, slope, dst, cout);
-  for (; i < n; i++, conv += 2, dst += cout) {
-    float m = scale * (float)conv[0] + bias;
-    if (accumulate) m = m + dst[0];
-    if (has_slope && !(m >= 0.0f)) m = slope * m;
-    dst[0] = m;
-  }
+  for (; i < n; i++, conv += 2, dst += cout) epilogue1(conv, scale, bias, accumulate, has_slope, slope, dst);
 }
 
 /* Pass k of a block (0 <= k < 3 * ((m + 1) / 2)): chunk j of kernel row ky, the six-vector chunks
@@ -762,9 +808,12 @@ void tfr_op_binary_conv_i8(const int8_t *plane, int h, int w, int cin, int cout,
   const int ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1;
   uint32_t wbuf[9 * TFR_I8_MAX_CIN / 4 + 4]; /* the expanded weights, from a 16-byte boundary */
   int8_t *wexp = (int8_t *)(void *)((uint8_t *)wbuf + ((16u - ((uintptr_t)wbuf & 15u)) & 15u));
-  int32_t convbuf[2 * TFR_I8_RUN + 1]; /* a block's ACCX slots, then its convs, from an 8-byte boundary */
+  /* a block's ACCX slots, then its convs, from an 8-byte boundary; four slots more (zeros) that the
+   * epilogue's last step may read past a full block (TFR_EPI5_TAIL) */
+  int32_t convbuf[2 * TFR_I8_RUN + 9];
   int32_t *conv = convbuf + (((uintptr_t)convbuf & 7u) != 0);
   int o, oy, ox, nr = 1, n = 1;
+  memset(conv + 2 * TFR_I8_RUN, 0, 8 * sizeof(int32_t));
   for (o = 0; o < cout; o++) {
     const uint32_t *wt = weight_bits + o * 9 * words;
     expand_weights(wt, words, cp, wexp);
