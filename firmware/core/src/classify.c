@@ -70,8 +70,7 @@ size_t tfr_plan_arena(const tfr_model_t *m) {
       }
       c = b->cout;
     } else {
-      const size_t ch = TFR_F32(4 * c + b->hidden), sp = TFR_F32(TFR_CBAM_SPATIAL_SCRATCH(size, size));
-      need = max_sz(need, cur + max_sz(ch, sp));
+      need = max_sz(need, cur + TFR_F32(TFR_CBAM_FACTORS_AT(size, size, c, b->hidden) + c));
     }
   }
   need = max_sz(need, cur + TFR_F32(c + TFR_NUM_CLASSES));
@@ -175,9 +174,9 @@ static int run(const tfr_model_t *m, const uint8_t *lut, void *arena, size_t are
         binary_conv(b, &lut, packed, size, cur);
       }
     } else {
-      float *s = (float *)(void *)scratch;
-      tfr_op_cbam_channel(cur, size * size, b->cin, b->hidden, b->w1, b->b1, b->w2, b->b2, s);
-      tfr_op_cbam_spatial(cur, size, size, b->cin, b->spatial_weight, b->spatial_bias, s);
+      float *s = (float *)(void *)scratch, *f = s + TFR_CBAM_FACTORS_AT(size, size, b->cin, b->hidden);
+      tfr_op_cbam_factors(cur, size * size, b->cin, b->hidden, b->w1, b->b1, b->w2, b->b2, s, f);
+      tfr_op_cbam_spatial(cur, size, size, b->cin, f, b->spatial_weight, b->spatial_bias, s);
     }
   }
 

@@ -56,9 +56,9 @@ TFR_INLINE void pool_channels(const float *x, int hw, int c, int k, const int G,
 }
 #endif
 
-void tfr_op_cbam_channel(float *x, int hw, int c, int hidden, const float *w1, const float *b1,
-                         const float *w2, const float *b2, float *scratch) {
-  float *avg = scratch, *mx = scratch + c, *ma = scratch + 2 * c, *mm = scratch + 3 * c;
+void tfr_op_cbam_factors(const float *x, int hw, int c, int hidden, const float *w1, const float *b1,
+                         const float *w2, const float *b2, float *scratch, float *f) {
+  float *avg = scratch, *mx = scratch + c, *mm = scratch + 3 * c;
   float *h = scratch + 4 * c;
   int i, k, k4 = 0;
 #if defined(TFR_USE_SIMD)
@@ -94,35 +94,15 @@ void tfr_op_cbam_channel(float *x, int hw, int c, int hidden, const float *w1, c
     mx[k] = m0;
   }
   for (k = 0; k < c; k++) avg[k] = avg[k] / (float)hw;
-  mlp(avg, c, hidden, w1, b1, w2, b2, h, ma);
+  mlp(avg, c, hidden, w1, b1, w2, b2, h, f);
   mlp(mx, c, hidden, w1, b1, w2, b2, h, mm);
   k = 0;
 #if defined(TFR_USE_SIMD)
-  for (; k < k4; k += 4) tfr_v4f_store(ma + k, tfr_sigmoidf4(tfr_v4f_load(ma + k) + tfr_v4f_load(mm + k)));
+  for (; k < k4; k += 4) tfr_v4f_store(f + k, tfr_sigmoidf4(tfr_v4f_load(f + k) + tfr_v4f_load(mm + k)));
 #endif
   for (; k + 4 <= c; k += 4) { /* four interleaved exp chains */
-    for (i = 0; i < 4; i++) ma[k + i] = ma[k + i] + mm[k + i];
-    tfr_sigmoidf_x4(ma + k);
+    for (i = 0; i < 4; i++) f[k + i] = f[k + i] + mm[k + i];
+    tfr_sigmoidf_x4(f + k);
   }
-  for (; k < c; k++) ma[k] = tfr_sigmoidf(ma[k] + mm[k]);
-#if defined(TFR_USE_SIMD)
-  for (i = 0; i < hw; i++) {
-    float *p = x + i * c;
-    for (k = 0; k < k4; k += 4) tfr_v4f_store(p + k, tfr_v4f_load(p + k) * tfr_v4f_load(ma + k));
-    for (; k < c; k++) p[k] = p[k] * ma[k];
-  }
-#else
-  /* eight channels per pass over the pixels: their factors stay in registers, one pointer walks */
-  for (k = 0; k + 8 <= c; k += 8) {
-    const float f0 = ma[k], f1 = ma[k + 1], f2 = ma[k + 2], f3 = ma[k + 3];
-    const float f4 = ma[k + 4], f5 = ma[k + 5], f6 = ma[k + 6], f7 = ma[k + 7];
-    float *p = x + k;
-    for (i = 0; i < hw; i++, p += c) tfr_mul8(p, f0, f1, f2, f3, f4, f5, f6, f7);
-  }
-  for (; k < c; k++) {
-    const float f0 = ma[k];
-    float *p = x + k;
-    for (i = 0; i < hw; i++, p += c) p[0] = p[0] * f0;
-  }
-#endif
+  for (; k < c; k++) f[k] = tfr_sigmoidf(f[k] + mm[k]);
 }

@@ -63,44 +63,64 @@ TFR_INLINE void spatial_conv(const float *mean, const float *mx, int pw, int y, 
 }
 #endif
 
-/* n steps of two channels (tfr_sum_max4 over the four pixels p, p + c, p + 2c, p + 3c at p, then at
- * p + 1; p += 2 per step). On the S3 one
+/* n steps of two channels of the four pixels p, p + c, p + 2c, p + 3c (at p, then at p + 1; p += 2
+ * per step), the channel attention applied on the way: each value multiplied by its channel's
+ * factor (f[0], f[1]; f += 2 per step) and stored back, then summed and compared (tfr_sum_max4):
+ * the products a separate scaling pass would store, and the statistics of those. On the S3 one
  * zero-overhead loop (GCC puts none around TFR_MAX4's asm): the other pixels' values by indexed
- * loads (lsx at p + 4c, 8c, 12c bytes and 4 more), the same operations in the same order. */
+ * loads and stores (lsx / ssx at p + 4c, 8c, 12c bytes), the same operations in the same order. */
+/* one channel of the four pixels p, p + c, p + 2c, p + 3c scaled by fk, then tfr_sum_max4 */
+TFR_KERNEL void scale_sum_max4(float *p, float fk, int c, float *s0, float *s1, float *s2, float *s3, float *m0,
+                               float *m1, float *m2, float *m3) {
+  const float v0 = p[0] * fk, v1 = p[c] * fk, v2 = p[2 * c] * fk, v3 = p[3 * c] * fk;
+  p[0] = v0;
+  p[c] = v1;
+  p[2 * c] = v2;
+  p[3 * c] = v3;
+  *s0 = *s0 + v0;
+  *s1 = *s1 + v1;
+  *s2 = *s2 + v2;
+  *s3 = *s3 + v3;
+  TFR_MAX4(*m0, *m1, *m2, *m3, v0, v1, v2, v3);
+}
 #if defined(TFR_USE_PIE)
-#define TFR_STATS_RUN(p, c, n, s0, s1, s2, s3, m0, m1, m2, m3)                                          \
+#define TFR_STATS_HALF(fk)                                                                                  \
+  "lsi %[v0], %[pa], 0\n\tlsx %[v1], %[pa], %[i1]\n\tlsx %[v2], %[pa], %[i2]\n\tlsx %[v3], %[pa], %[i3]\n\t"     \
+  "mul.s %[v0], %[v0], %[" fk "]\n\tmul.s %[v1], %[v1], %[" fk "]\n\tmul.s %[v2], %[v2], %[" fk "]\n\t"           \
+  "mul.s %[v3], %[v3], %[" fk "]\n\tssi %[v0], %[pa], 0\n\tssx %[v1], %[pa], %[i1]\n\tssx %[v2], %[pa], %[i2]\n\t" \
+  "ssx %[v3], %[pa], %[i3]\n\t" TFR_ASM_SUM_MAX4 "addi %[pa], %[pa], 4\n\t"
+#define TFR_STATS_RUN(p, f, c, n, s0, s1, s2, s3, m0, m1, m2, m3)                                           \
   do {                                                                                                  \
-    float v0_, v1_, v2_, v3_;                                                                           \
+    float v0_, v1_, v2_, v3_, f0_, f1_;                                                                 \
     __asm__ volatile("loopgtz %[cnt], 1f\n\t"                                                           \
-                     "lsi %[v0], %[pa], 0\n\tlsx %[v1], %[pa], %[i1]\n\tlsx %[v2], %[pa], %[i2]\n\t"     \
-                     "lsx %[v3], %[pa], %[i3]\n\t" TFR_ASM_SUM_MAX4                                      \
-                     "lsi %[v0], %[pa], 4\n\tlsx %[v1], %[pa], %[j1]\n\tlsx %[v2], %[pa], %[j2]\n\t"     \
-                     "lsx %[v3], %[pa], %[j3]\n\t" TFR_ASM_SUM_MAX4 "addi %[pa], %[pa], 8\n"               \
-                     "1:"                                                                              \
-                     : [pa] "+r"(p), TFR_ASM_SUM_MAX4_OPS(s0, s1, s2, s3, m0, m1, m2, m3, v0_, v1_, v2_, v3_) \
-                     : [cnt] "r"(n), [i1] "r"(4 * (c)), [i2] "r"(8 * (c)), [i3] "r"(12 * (c)),            \
-                       [j1] "r"(4 * (c) + 4), [j2] "r"(8 * (c) + 4), [j3] "r"(12 * (c) + 4)              \
+                     "lsi %[f0], %[fa], 0\n\tlsi %[f1], %[fa], 4\n\taddi %[fa], %[fa], 8\n\t"             \
+                     TFR_STATS_HALF("f0") TFR_STATS_HALF("f1")                                     \
+                     "\n1:"                                                                            \
+                     : [pa] "+r"(p), [fa] "+r"(f), [f0] "=&f"(f0_), [f1] "=&f"(f1_),                      \
+                       TFR_ASM_SUM_MAX4_OPS(s0, s1, s2, s3, m0, m1, m2, m3, v0_, v1_, v2_, v3_)          \
+                     : [cnt] "r"(n), [i1] "r"(4 * (c)), [i2] "r"(8 * (c)), [i3] "r"(12 * (c))             \
                      : "b0", "memory"); /* GCC knows b0 alone: b1-b3 hold nothing of its own */           \
   } while (0)
 #else
-/* two channels (a function of its own: the marked line then holds the loop alone, for gcov) */
-TFR_KERNEL void stats_step2(const float *p, int c, float *s0, float *s1, float *s2, float *s3, float *m0, float *m1,
-                            float *m2, float *m3) {
-  tfr_sum_max4(p, c, s0, s1, s2, s3, m0, m1, m2, m3);
-  tfr_sum_max4(p + 1, c, s0, s1, s2, s3, m0, m1, m2, m3);
+TFR_KERNEL void stats_step2(float *p, const float *f, int c, float *s0, float *s1, float *s2, float *s3,
+                              float *m0, float *m1, float *m2, float *m3) {
+  scale_sum_max4(p, f[0], c, s0, s1, s2, s3, m0, m1, m2, m3);
+  scale_sum_max4(p + 1, f[1], c, s0, s1, s2, s3, m0, m1, m2, m3);
 }
-#define TFR_STATS_RUN(p, c, n, s0, s1, s2, s3, m0, m1, m2, m3) \
-  for (int k_ = 0; k_ < (n); k_++, (p) += 2) stats_step2(p, c, &(s0), &(s1), &(s2), &(s3), &(m0), &(m1), &(m2), &(m3))
+#define TFR_STATS_RUN(p, f, c, n, s0, s1, s2, s3, m0, m1, m2, m3)           \
+  for (int k_ = 0; k_ < (n); k_++, (p) += 2, (f) += 2)                        \
+  stats_step2(p, f, c, &(s0), &(s1), &(s2), &(s3), &(m0), &(m1), &(m2), &(m3))
 #endif
 
 /* Channel mean and max of four pixels (p0: the first, c channels each) side by side (independent
  * sums, so the FPU's latency overlaps), each over its channels in order; two channels per step.
  * pow2 (a constant at each call): c = 2^e, whose exact reciprocal inv_c = 2^-e makes the product
  * the quotient, bit for bit. */
-TFR_KERNEL void stats4(const float *p0, int c, const int pow2, float inv_c, float *mo, float *xo) {
-  float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, m0 = p0[0], m1 = p0[c], m2 = p0[2 * c], m3 = p0[3 * c];
-  TFR_STATS_RUN(p0, c, c / 2, s0, s1, s2, s3, m0, m1, m2, m3); /* two channels per step (xtensa-cost: loop) */
-  if (c & 1) tfr_sum_max4(p0, c, &s0, &s1, &s2, &s3, &m0, &m1, &m2, &m3);
+TFR_KERNEL void stats4(float *p0, int c, const int pow2, float inv_c, const float *f, float *mo, float *xo) {
+  float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+  float m0 = p0[0] * f[0], m1 = p0[c] * f[0], m2 = p0[2 * c] * f[0], m3 = p0[3 * c] * f[0];
+  TFR_STATS_RUN(p0, f, c, c / 2, s0, s1, s2, s3, m0, m1, m2, m3); /* two channels per step (xtensa-cost: loop) */
+  if (c & 1) scale_sum_max4(p0, f[0], c, &s0, &s1, &s2, &s3, &m0, &m1, &m2, &m3);
   if (pow2) {
     mo[0] = s0 * inv_c;
     mo[1] = s1 * inv_c;
@@ -118,7 +138,8 @@ TFR_KERNEL void stats4(const float *p0, int c, const int pow2, float inv_c, floa
   xo[3] = m3;
 }
 
-void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *sw, float sb, float *scratch) {
+void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *chan, const float *sw, float sb,
+                         float *scratch) {
   const int pw = w + 6, plane = (h + 6) * (w + 6);
   float *mean = scratch, *mx = scratch + plane; /* [h+6][w+6] each */
   float *s = scratch + 2 * plane;               /* [h][w] */
@@ -130,18 +151,28 @@ void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *sw, float s
   for (y = 0; y < h; y++) {
     xx = 0;
 #if defined(TFR_USE_SIMD)
+    /* the channel attention on the pixels the vector statistics take, as a pass of its own (the
+     * scalar statistics below apply it on the way) */
+    for (; xx < (w & ~3); xx++) {
+      float *p = x + (y * w + xx) * c;
+      for (k = 0; k + 4 <= c; k += 4) tfr_v4f_store(p + k, tfr_v4f_load(p + k) * tfr_v4f_load(chan + k));
+      for (; k < c; k++) p[k] = p[k] * chan[k];
+    }
+    xx = 0;
     /* four pixels per vector, each lane summing its own channels in order */
     for (; xx + 8 <= w; xx += 8) channel_stats(x + (y * w + xx) * c, c, 2, mean + (y + 3) * pw + xx + 3, mx + (y + 3) * pw + xx + 3);
     for (; xx + 4 <= w; xx += 4) channel_stats(x + (y * w + xx) * c, c, 1, mean + (y + 3) * pw + xx + 3, mx + (y + 3) * pw + xx + 3);
 #endif
     /* scalar: four pixels at a time (stats4), one loop per divisor kind */
     if (pow2)
-      for (; xx + 4 <= w; xx += 4) stats4(x + (y * w + xx) * c, c, 1, inv_c, mean + (y + 3) * pw + xx + 3, mx + (y + 3) * pw + xx + 3);
+      for (; xx + 4 <= w; xx += 4) stats4(x + (y * w + xx) * c, c, 1, inv_c, chan, mean + (y + 3) * pw + xx + 3, mx + (y + 3) * pw + xx + 3);
     else
-      for (; xx + 4 <= w; xx += 4) stats4(x + (y * w + xx) * c, c, 0, inv_c, mean + (y + 3) * pw + xx + 3, mx + (y + 3) * pw + xx + 3);
+      for (; xx + 4 <= w; xx += 4) stats4(x + (y * w + xx) * c, c, 0, inv_c, chan, mean + (y + 3) * pw + xx + 3, mx + (y + 3) * pw + xx + 3);
     for (; xx < w; xx++) {
-      const float *p = x + (y * w + xx) * c;
-      float sum = 0.0f, m = p[0];
+      float *p = x + (y * w + xx) * c;
+      float sum = 0.0f, m;
+      for (k = 0; k < c; k++) p[k] = p[k] * chan[k];
+      m = p[0];
       for (k = 0; k < c; k++) {
         sum = sum + p[k];
         if (p[k] > m) m = p[k];

@@ -228,15 +228,26 @@ void tfr_op_shortcut_proj(const float *in, int h, int w, int cin, int cout, cons
 void tfr_op_prelu(float *x, int n, int c, const float *slope);
 
 /* ---- op_cbam_channel.c ----
- * Channel attention in place over hw pixels of c channels; scratch: 4*c + hidden floats. */
-void tfr_op_cbam_channel(float *x, int hw, int c, int hidden, const float *w1, const float *b1,
-                         const float *w2, const float *b2, float *scratch);
+ * The channel attention's factors f[k] = sigmoid(mlp(avg_k) + mlp(max_k)) over hw pixels of c
+ * channels (x is only read; the spatial op applies them); scratch: TFR_CBAM_CHANNEL_SCRATCH
+ * floats, f (c floats) outside it. */
+#define TFR_CBAM_CHANNEL_SCRATCH(c, hidden) (4 * (c) + (hidden))
+void tfr_op_cbam_factors(const float *x, int hw, int c, int hidden, const float *w1, const float *b1,
+                         const float *w2, const float *b2, float *scratch, float *f);
 
 /* ---- op_cbam_spatial.c ----
- * Spatial attention in place over h x w pixels of c channels; scratch:
- * TFR_CBAM_SPATIAL_SCRATCH(h, w) floats (mean and max planes with a 3-pixel border, the map). */
+ * The channel attention's factors chan, then the spatial attention, in place over h x w pixels of c
+ * channels: x[i][k] * chan[k] (in the pass of the channel statistics where the build has no
+ * vectors), then the spatial map's products; scratch: TFR_CBAM_SPATIAL_SCRATCH(h, w) floats (mean
+ * and max planes with a 3-pixel border, the map), chan outside it. */
 #define TFR_CBAM_SPATIAL_SCRATCH(h, w) (2 * ((h) + 6) * ((w) + 6) + (h) * (w))
-void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *sw, float sb, float *scratch);
+void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *chan, const float *sw, float sb,
+                         float *scratch);
+/* A CBAM block's scratch in floats: the two ops' (they run one after the other), then the factors
+ * from TFR_CBAM_FACTORS_AT on */
+#define TFR_CBAM_FACTORS_AT(h, w, c, hidden)                                                   \
+  (TFR_CBAM_CHANNEL_SCRATCH(c, hidden) > TFR_CBAM_SPATIAL_SCRATCH(h, w) ? TFR_CBAM_CHANNEL_SCRATCH(c, hidden) \
+                                                                         : TFR_CBAM_SPATIAL_SCRATCH(h, w))
 
 /* ---- op_gap.c ---- global average pooling: out[c] = (sum over hw pixels) / hw. */
 void tfr_op_gap(const float *in, int hw, int c, float *out);
