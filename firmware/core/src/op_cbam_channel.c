@@ -58,8 +58,8 @@ TFR_INLINE void pool_channels(const float *x, int hw, int c, int k, const int G,
 
 void tfr_op_cbam_factors(const float *x, int hw, int c, int hidden, const float *w1, const float *b1,
                          const float *w2, const float *b2, float *scratch, float *f) {
-  float *avg = scratch, *mx = scratch + c, *mm = scratch + 3 * c;
-  float *h = scratch + 4 * c;
+  float *avg = scratch, *mx = scratch + c, *mm = scratch + 2 * c;
+  float *h = scratch + 3 * c;
   int i, k, k4 = 0;
 #if defined(TFR_USE_SIMD)
   k4 = c & ~3; /* channels 0..k4-1 four at a time (each lane one channel, pixels in order) */

@@ -231,7 +231,7 @@ void tfr_op_prelu(float *x, int n, int c, const float *slope);
  * The channel attention's factors f[k] = sigmoid(mlp(avg_k) + mlp(max_k)) over hw pixels of c
  * channels (x is only read; the spatial op applies them); scratch: TFR_CBAM_CHANNEL_SCRATCH
  * floats, f (c floats) outside it. */
-#define TFR_CBAM_CHANNEL_SCRATCH(c, hidden) (4 * (c) + (hidden))
+#define TFR_CBAM_CHANNEL_SCRATCH(c, hidden) (3 * (c) + (hidden))
 void tfr_op_cbam_factors(const float *x, int hw, int c, int hidden, const float *w1, const float *b1,
                          const float *w2, const float *b2, float *scratch, float *f);
 
