@@ -223,11 +223,13 @@ TFR_KERNEL void bin8_pixel(tfr_pie *s, const float **v, int8_t **p, int c, int c
 #define TFR_BIN8_RUN(s, v, p, n, c, cp) for (int x_ = 0; x_ < (n); x_++) bin8_pixel(&(s), &(v), &(p), c, cp)
 #endif
 
-/* The compares of pack_pixel (v >= thr, false for NaN), each written as a +1 / -1 byte: four
- * channels per step as one 4-bit mask and one 32-bit store of its tfr_pm1x4 entry (the plane is
- * 16-byte aligned and cp a multiple of 16, so p + k is 4-byte aligned for k a multiple of 4).
- * Four channels at a time over every pixel, their thresholds held in registers; the border is
- * written apart from the interior, whose pixels then need no test. */
+/* The compares of pack_pixel (v >= thr, false for NaN), each written as a +1 / -1 byte: eight
+ * channels per step with the vector compare above where every pixel's floats start on a 16-byte
+ * boundary (c a multiple of four, `in` aligned), then four per step as one 4-bit mask and one
+ * 32-bit store of its tfr_pm1x4 entry (the plane is 16-byte aligned and cp a multiple of 16, so
+ * p + k is 4-byte aligned for k a multiple of 4), then one at a time. A group of channels at a
+ * time over every pixel, their thresholds held in registers; the border is written apart from the
+ * interior, whose pixels then need no test. */
 void tfr_op_binarize_i8(const float *in, int h, int w, int c, const float *thr, int8_t *plane) {
   const int cp = TFR_I8C(c), wp = w + 2, hp = h + 2, c4 = c & ~3;
   int y, x, k;

@@ -737,21 +737,12 @@ static const uint8_t tfr_pm1_const[32] __attribute__((aligned(16))) = {
                    "ee.vst.128.ip q0, %[pd], 16"                                                           \
                    : [pb] "+r"(wb), [pd] "+r"(d) : : "memory")
 #else
-/* Portable twin: ee.vldbc.8.ip qu, p, 1 / ee.vcmp.eq.s8 / ee.vst.128.ip qv, d, 16 / ee.zero.q */
-TFR_KERNEL void tfr_pie_vldbc8(tfr_pie *s, int u, const uint8_t **p) {
-  memset(s->q[u], (int)**p, 16);
-  *p += 1;
-}
+/* Portable twin (the instructions: tfr_pie.h) */
 TFR_KERNEL void pm1_half(tfr_pie *s, int a, int b) {
-  int i;
   tfr_pie_vunzip(s, a, b, 4);
   tfr_pie_logic(s, a, a, 5, '&');
-  for (i = 0; i < 16; i++) s->q[a][i] = (int8_t)(s->q[a][i] == s->q[6][i] ? -1 : 0);
+  tfr_pie_vcmpeq8(s, a, a, 6);
   tfr_pie_logic(s, a, a, 7, '|');
-}
-TFR_KERNEL void tfr_pie_vst128(const tfr_pie *s, int v, int8_t **d) {
-  memcpy((void *)(uintptr_t)TFR_PIE_ALIGN(*d, 16), s->q[v], 16);
-  *d += 16;
 }
 TFR_KERNEL void pm1_load(tfr_pie *s) {
   memcpy(s->q[5], tfr_pm1_const, 16);

@@ -63,12 +63,6 @@ TFR_INLINE void spatial_conv(const float *mean, const float *mx, int pw, int y, 
 }
 #endif
 
-/* n steps of two channels of the four pixels p, p + c, p + 2c, p + 3c (at p, then at p + 1; p += 2
- * per step), the channel attention applied on the way: each value multiplied by its channel's
- * factor (f[0], f[1]; f += 2 per step) and stored back, then summed and compared (tfr_sum_max4):
- * the products a separate scaling pass would store, and the statistics of those. On the S3 one
- * zero-overhead loop (GCC puts none around TFR_MAX4's asm): the other pixels' values by indexed
- * loads and stores (lsx / ssx at p + 4c, 8c, 12c bytes), the same operations in the same order. */
 /* one channel of the four pixels p, p + c, p + 2c, p + 3c scaled by fk, then tfr_sum_max4 */
 TFR_KERNEL void scale_sum_max4(float *p, float fk, int c, float *s0, float *s1, float *s2, float *s3, float *m0,
                                float *m1, float *m2, float *m3) {
@@ -83,6 +77,12 @@ TFR_KERNEL void scale_sum_max4(float *p, float fk, int c, float *s0, float *s1, 
   *s3 = *s3 + v3;
   TFR_MAX4(*m0, *m1, *m2, *m3, v0, v1, v2, v3);
 }
+/* n steps of two channels of the four pixels p, p + c, p + 2c, p + 3c (at p, then at p + 1; p += 2
+ * per step), the channel attention applied on the way: each value multiplied by its channel's
+ * factor (f[0], f[1]; f += 2 per step) and stored back, then summed and compared (tfr_sum_max4):
+ * the products a separate scaling pass would store, and the statistics of those. On the S3 one
+ * zero-overhead loop (GCC puts none around TFR_MAX4's asm): the other pixels' values by indexed
+ * loads and stores (lsx / ssx at p + 4c, 8c, 12c bytes), the same operations in the same order. */
 #if defined(TFR_USE_PIE)
 #define TFR_STATS_HALF(fk)                                                                                  \
   "lsi %[v0], %[pa], 0\n\tlsx %[v1], %[pa], %[i1]\n\tlsx %[v2], %[pa], %[i2]\n\tlsx %[v3], %[pa], %[i3]\n\t"     \
@@ -103,7 +103,7 @@ TFR_KERNEL void scale_sum_max4(float *p, float fk, int c, float *s0, float *s1, 
   } while (0)
 #else
 TFR_KERNEL void stats_step2(float *p, const float *f, int c, float *s0, float *s1, float *s2, float *s3,
-                              float *m0, float *m1, float *m2, float *m3) {
+                            float *m0, float *m1, float *m2, float *m3) {
   scale_sum_max4(p, f[0], c, s0, s1, s2, s3, m0, m1, m2, m3);
   scale_sum_max4(p + 1, f[1], c, s0, s1, s2, s3, m0, m1, m2, m3);
 }

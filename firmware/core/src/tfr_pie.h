@@ -70,7 +70,8 @@ TFR_KERNEL void tfr_pie_stx(const tfr_pie *s, int32_t **x) {
   memcpy((void *)(uintptr_t)TFR_PIE_ALIGN(*x, 8), b, 8);
   *x += 2;
 }
-/* The binarize's compare (op_binarize.c): q registers as four int32 lanes (little-endian). */
+/* The vector steps of the binarize (op_binarize.c) and the weight expansion (op_binary_conv.c).
+ * q registers as four int32 lanes (little-endian): */
 TFR_KERNEL void tfr_pie_get32(const tfr_pie *s, int r, int32_t l[4]) { memcpy(l, s->q[r], 16); }
 TFR_KERNEL void tfr_pie_put32(tfr_pie *s, int r, const int32_t l[4]) { memcpy(s->q[r], l, 16); }
 /* ee.vld.128.{ip,xp} qu, p, inc on a float pointer (inc in bytes) */
@@ -103,8 +104,13 @@ TFR_KERNEL void tfr_pie_vcmp32(tfr_pie *s, int a, int x, int y, int gt) {
   for (i = 0; i < 4; i++) l[i] = (gt ? l[i] > m[i] : l[i] < m[i]) ? -1 : 0;
   tfr_pie_put32(s, a, l);
 }
-/* ee.vunzip.8 / ee.vunzip.16 qs0, qs1 (n = 1 / 2 bytes an element): qs0 = the even elements of
- * qs0 then of qs1, qs1 = the odd ones (ESP32-S3 TRM, EE.VUNZIP.8 / .16) */
+/* ee.vcmp.eq.s8 qa, qx, qy: 0xFF where the bytes are equal, else 0 */
+TFR_KERNEL void tfr_pie_vcmpeq8(tfr_pie *s, int a, int x, int y) {
+  int i;
+  for (i = 0; i < 16; i++) s->q[a][i] = (int8_t)(s->q[x][i] == s->q[y][i] ? -1 : 0);
+}
+/* ee.vunzip.8 / .16 / .32 qs0, qs1 (n = 1 / 2 / 4 bytes an element): qs0 = the even elements of
+ * qs0 then of qs1, qs1 = the odd ones (ESP32-S3 TRM, EE.VUNZIP.8 / .16; .32 alike) */
 TFR_KERNEL void tfr_pie_vunzip(tfr_pie *s, int x, int y, int n) {
   int8_t lo[16], hi[16];
   int i, j;
@@ -117,6 +123,16 @@ TFR_KERNEL void tfr_pie_vunzip(tfr_pie *s, int x, int y, int n) {
     }
   memcpy(s->q[x], lo, 16);
   memcpy(s->q[y], hi, 16);
+}
+/* ee.vldbc.8.ip qu, p, 1: the byte at p in all 16 lanes */
+TFR_KERNEL void tfr_pie_vldbc8(tfr_pie *s, int u, const uint8_t **p) {
+  memset(s->q[u], (int)**p, 16);
+  *p += 1;
+}
+/* ee.vst.128.ip qv, p, 16 (low 4 address bits dropped) */
+TFR_KERNEL void tfr_pie_vst128(const tfr_pie *s, int v, int8_t **p) {
+  memcpy((void *)(uintptr_t)TFR_PIE_ALIGN(*p, 16), s->q[v], 16);
+  *p += 16;
 }
 /* ee.vst.l.64.xp qv, p, inc: the low 8 bytes to p (low 3 address bits dropped), p += inc */
 TFR_KERNEL void tfr_pie_vstl64(const tfr_pie *s, int v, int8_t **p, int inc) {
