@@ -22,6 +22,11 @@ networks: `--class-weight P` weighs the loss per class by its share^-P (rare cla
 trained side by side). `--stem-int8` trains the stem conv through its int8 grid per output channel
 (straight-through gradients) and saves it on that grid (issue 17: an integer stem on the ESP32-S3). Each epoch logs PublicTest accuracy, macro-F1 and per-class recall; the
 best macro-F1 epoch is also written, as `<out>/best-f1`.
+Experimental, to measure a topology before it exists everywhere the model lives (issue 22):
+`--topology WIDTHS:DEPTHS[:nopool]` trains another stage layout from fresh weights (binary, or its
+float twin with a float init), `--head-grid G` replaces the global-average head by a spatial one
+(TinyFer.grid_head). The TypeScript side builds neither yet, so their weights are written as
+`<out>/best.npz` etc. (by tfjs weight name), not as model folders.
 The learning rate warms up over the first 3 % of the budget, then follows a cosine to 2 % of the
 peak (by wall time when --seconds is given, else by --epochs). After every epoch the BatchNorm
 statistics are re-estimated on 2048 training faces and the one-view PublicTest accuracy
@@ -54,6 +59,35 @@ ARCHS = {  # src/model/archs.ts
     'tinyfer-b2': ([24, 40, 64], [2, 2, 1], False),
     'tinyfer-b1r': ([32, 56], [2, 2], True),
 }
+
+
+def topology_weights(widths, depths):
+    """The tfjs-named weights (zeros; --reinit draws them) of a network of these stages, as
+    src/model/network.ts names them: for --topology, which the TypeScript side does not build."""
+    w = {}
+
+    def bn(name, c):
+        for var, v in (('gamma', 1), ('beta', 0), ('moving_mean', 0), ('moving_variance', 1)):
+            w[f'{name}/{var}'] = np.full(c, v, np.float32)
+    w['stem_conv/kernel'] = np.zeros((3, 3, 1, widths[0]), np.float32)
+    bn('stem_bn', widths[0])
+    for kind, name, cin, cout, stride, _ in block_specs(widths, depths, False):
+        if kind == 'cbam':
+            h = max(1, cout // 4)
+            for var, shape in (('mlp_w1', (cout, h)), ('mlp_b1', (h,)), ('mlp_w2', (h, cout)), ('mlp_b2', (cout,)),
+                               ('spatial_w', (7, 7, 2, 1)), ('spatial_b', (1,))):
+                w[f'{name}/{var}'] = np.zeros(shape, np.float32)
+            continue
+        w[f'{name}_conv/kernel'] = np.zeros((3, 3, cin, cout), np.float32)
+        w[f'{name}_conv/threshold'] = np.zeros(cin, np.float32)
+        bn(f'{name}_bn', cout)
+        if stride != 1 or cin != cout:
+            w[f'{name}_sc_conv/kernel'] = np.zeros((1, 1, cin, cout), np.float32)
+            bn(f'{name}_sc_bn', cout)
+        w[f'{name}_prelu/alpha'] = np.zeros((1, 1, cout), np.float32)
+    w['head/kernel'] = np.zeros((widths[-1], 7), np.float32)
+    w['head/bias'] = np.zeros(7, np.float32)
+    return w
 
 
 def block_specs(widths, depths, repeat):
@@ -91,7 +125,12 @@ def read_tfjs(folder):
 
 
 def write_tfjs(folder, meta, weights, note):
-    """The init's model.json with these weights, in its manifest's order, as one weights.bin."""
+    """The init's model.json with these weights, in its manifest's order, as one weights.bin; weights
+    of another network (--topology, --head-grid: not built by the TypeScript side yet) go to
+    <folder>.npz instead, by tfjs name, with the note."""
+    if set(weights) != {w['name'] for g in meta['weightsManifest'] for w in g['weights']}:
+        np.savez(folder + '.npz', generatedBy=np.asarray(note), **weights)
+        return
     os.makedirs(folder, exist_ok=True)
     names = [w['name'] for g in meta['weightsManifest'] for w in g['weights']]
     blob = b''.join(np.ascontiguousarray(weights[n], np.float32).tobytes() for n in names)
@@ -155,9 +194,11 @@ def conv_nhwc_kernel(k):
 class TinyFer(torch.nn.Module):
     """src/model/network.ts buildNetwork (binary), parameters under the tfjs weight names."""
 
-    def __init__(self, arch, weights, classes=7, dropout=0.05, float_twin=False):
+    def __init__(self, arch, weights, classes=7, dropout=0.05, float_twin=False, stem_pool=True):
         super().__init__()
-        widths, depths, repeat = ARCHS[arch]
+        widths, depths, repeat = ARCHS[arch] if isinstance(arch, str) else arch
+        self.stem_pool = stem_pool  # False: the first stage at 48x48 (--topology ...:nopool)
+        self.head_grid = 0  # g > 0: the spatial head of --head-grid
         # float_twin: `binary: false` in src/model/layers.ts (x - t, real weights, 'same' zero padding).
         # real_act / real_weights: the first stage of two-stage training (only one of the two
         # binarized); both False is the binary network that ships.
@@ -217,9 +258,15 @@ class TinyFer(torch.nn.Module):
 
     def forward(self, x):
         """x: [N, 1, 48, 48] in [0, 1]; returns logits [N, classes]."""
+        return self.head(self.features(x))
+
+    def features(self, x):
+        """The last feature map [N, C, h, w], what the head pools."""
         stem = self.w('stem_conv/kernel')
         x = F.conv2d(x, conv_nhwc_kernel(FakeQuantInt8.apply(stem) if self.stem_int8 else stem), padding=1)
-        x = F.max_pool2d(self.bn('stem_bn', x), 2)
+        x = self.bn('stem_bn', x)
+        if self.stem_pool:
+            x = F.max_pool2d(x, 2)
         for kind, name, cin, cout, stride, shares in self.specs:
             if kind == 'cbam':
                 x = self.cbam(name, x)
@@ -241,10 +288,46 @@ class TinyFer(torch.nn.Module):
                 short = F.conv2d(F.avg_pool2d(x, 2), conv_nhwc_kernel(self.w(f'{name}_sc_conv/kernel')))
                 short = self.bn(f'{name}_sc_bn', short)
             x = self.prelu(f'{name}_prelu', main + short)
+        return x
+
+    def head(self, x):
+        """Logits [N, classes] of a feature map: global average + dense, or the --head-grid head."""
+        if self.head_grid:  # average over a g x g grid of regions, 1x1 reduce, dense over all regions
+            x = torch.einsum('ncij,ck->nijk', F.adaptive_avg_pool2d(x, self.head_grid), self.w('headg_reduce/kernel'))
+            x = x.reshape(x.shape[0], -1)
+            if self.training and self.dropout > 0:
+                x = F.dropout(x, self.dropout)
+            return x @ self.w('headg/kernel') + self.w('headg/bias')
         x = x.mean((2, 3))
         if self.training and self.dropout > 0:
             x = F.dropout(x, self.dropout)
         return x @ self.w('head/kernel') + self.w('head/bias')
+
+    def grid_head(self, g, k, fresh, rng):
+        """Replace the global-average head (C -> classes) by a spatial one (--head-grid): the last
+        feature map averaged over g x g regions, a 1x1 reduce C -> k, a dense g*g*k -> classes.
+        From trained weights (not fresh) it starts as the same function: reduce = [head | 0], the
+        dense takes each region's first `classes` values / (g*g); from fresh weights, Glorot."""
+        w = self.w('head/kernel').detach().cpu().numpy()
+        c, classes = w.shape
+        if fresh:
+            red = rng.uniform(-1, 1, (c, k)) * math.sqrt(6 / (c + k))
+            dense = rng.uniform(-1, 1, (g * g * k, classes)) * math.sqrt(6 / (g * g * k + classes))
+            bias = np.zeros(classes)
+        else:
+            if k < classes:
+                raise SystemExit(f'--head-k {k}: from a trained head it must be at least {classes}')
+            red = np.zeros((c, k))
+            red[:, :classes] = w
+            dense = np.zeros((g * g, k, classes))
+            dense[:, np.arange(classes), np.arange(classes)] = 1.0 / (g * g)
+            dense = dense.reshape(g * g * k, classes)
+            bias = self.w('head/bias').detach().cpu().numpy()
+        dev = self.w('head/kernel').device
+        for name, v in (('headg_reduce/kernel', red), ('headg/kernel', dense), ('headg/bias', bias)):
+            self.p[self.key(name)] = torch.nn.Parameter(torch.from_numpy(v.astype(np.float32)).to(dev))
+        del self.p[self.key('head/kernel')], self.p[self.key('head/bias')]
+        self.head_grid = g
 
     @torch.no_grad()
     def recalibrate(self, faces):
@@ -404,7 +487,8 @@ def check_grad(model, file, tkeys, xt, tyt, classes, log):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--pack', default='.gpu/fer2013.pack')
-    ap.add_argument('--init', required=True, help='tfjs model folder: the architecture, and the start unless --reinit')
+    ap.add_argument('--init', required=True, help='tfjs model folder: the architecture, and the start unless --reinit '
+                    '(with --topology: only whether it is a float twin)')
     ap.add_argument('--reinit', action='store_true', help='fresh random weights of the init\'s architecture')
     ap.add_argument('--teacher', help='teacher scores file (tinyfer train --teacher)')
     ap.add_argument('--distill', type=float, default=0.6)
@@ -426,6 +510,12 @@ def main():
                     'labels alone and take the teacher from the first epoch after it appears')
     ap.add_argument('--stem-int8', action='store_true', help='train the stem conv through its int8 grid per output '
                     'channel (straight-through) and save it there: the ESP32-S3\'s integer stem (issue 17)')
+    ap.add_argument('--topology', help='experimental, a network the TypeScript side does not build yet (its weights '
+                    'are written as .npz): WIDTHS:DEPTHS[:nopool], e.g. 16,32,56:1,2,2:nopool (nopool: no max-pool '
+                    'after the stem, the first stage at 48x48), from fresh weights; binary or float twin as the init')
+    ap.add_argument('--head-grid', type=int, default=0, help='experimental: a spatial head over a G x G grid of '
+                    'regions instead of global average pooling (TinyFer.grid_head; weights written as .npz)')
+    ap.add_argument('--head-k', type=int, default=8, help='--head-grid: channels after its 1x1 reduce')
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--cache', help='decoded faces (.npz): read if present, else written after decoding the pack')
     ap.add_argument('--limit', type=int, default=0, help='only N faces of each split (a check)')
@@ -444,12 +534,26 @@ def main():
     arch = arch[:-len('-float')] if float_twin else arch
     if float_twin and args.stage1:
         raise SystemExit('--stage1 is for binary models; the init is a float twin')
-    if arch not in ARCHS:
+    if arch not in ARCHS and not args.topology:
         raise SystemExit(f'{args.init}: model {arch} is not a binary TinyFER architecture ({", ".join(ARCHS)})')
+    stages, stem_pool = arch, True
+    if args.topology:
+        parts = args.topology.split(':')
+        try:
+            stages = ([int(v) for v in parts[0].split(',')], [int(v) for v in parts[1].split(',')], False)
+        except (ValueError, IndexError):
+            raise SystemExit(f'--topology {args.topology}: expected WIDTHS:DEPTHS[:nopool], e.g. 16,32,56:1,2,2:nopool')
+        if len(stages[0]) != len(stages[1]) or parts[2:] not in ([], ['nopool']):
+            raise SystemExit(f'--topology {args.topology}: one depth per width, and only ":nopool" after them')
+        stem_pool = parts[2:] != ['nopool']
+        arch = f'topology {args.topology}'
+        init, args.reinit = topology_weights(*stages[:2]), True
     if args.reinit:
         init = fresh_weights(init, np.random.RandomState(args.seed))
-    model = TinyFer(arch, init, dropout=args.dropout, float_twin=float_twin).to(dev)
+    model = TinyFer(stages, init, dropout=args.dropout, float_twin=float_twin, stem_pool=stem_pool).to(dev)
     model.stem_int8 = args.stem_int8
+    if args.head_grid:
+        model.grid_head(args.head_grid, args.head_k, args.reinit, np.random.RandomState(args.seed + 1))
 
     t0 = time.time()
     cache = args.cache
@@ -469,7 +573,8 @@ def main():
     n, classes = len(keys), 7
     calib = x[torch.from_numpy(np.floor(np.arange(min(2048, n)) * n / min(2048, n)).astype(np.int64)).to(dev)]
     gpu = torch.cuda.get_device_name(0) if dev.type == 'cuda' else 'cpu'
-    log(f'{arch}{" float twin" if float_twin else ""} from {args.init}{" (fresh weights)" if args.reinit else ""}: {sum(p.numel() for p in model.p.values())} parameters; '
+    log(f'{arch}{" float twin" if float_twin else ""} from {args.init}{" (fresh weights)" if args.reinit else ""}: {sum(p.numel() for p in model.p.values())} parameters '
+        f'(+ {sum(b.numel() for b in model.buffers())} BatchNorm statistics); '
         f'Training {n}, PublicTest {len(tkeys)} faces in {time.time() - t0:.1f} s; {gpu}, torch {torch.__version__}; {vars(args)}')
 
     if args.check:
