@@ -307,7 +307,8 @@ class TinyFer(torch.nn.Module):
         """Replace the global-average head (C -> classes) by a spatial one (--head-grid): the last
         feature map averaged over g x g regions, a 1x1 reduce C -> k, a dense g*g*k -> classes.
         From trained weights (not fresh) it starts as the same function: reduce = [head | 0], the
-        dense takes each region's first `classes` values / (g*g); from fresh weights, Glorot."""
+        dense takes each region's first `classes` values / (g*g); from fresh weights, Glorot. The
+        same function needs regions of equal size: g must divide the map's side (3 for b1's 12)."""
         w = self.w('head/kernel').detach().cpu().numpy()
         c, classes = w.shape
         if fresh:
