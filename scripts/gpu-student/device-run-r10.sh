@@ -14,9 +14,9 @@
 # in docs/model-card.md. Everything comes back as $OUT/r10.tgz (logs, best/last weights: tfjs folders
 # for b1, .npz for the topologies the TypeScript side does not build yet), plus $OUT/logs.txt.
 #   Needs in .gpu/: fer2013.pack (scripts/gpu-teacher/pack.js), init-b1/ (r7), init-r9/
-#   (models/tinyfer-b1), init-float/
-#   (models/tinyfer-b1-float: its topology), and student.py as .gpu/gpu-student/student.py with
-#   scripts/gpu-teacher/teacher.py as .gpu/gpu-teacher/teacher.py (SCRIPTS=scripts runs the checkout's).
+#   (models/tinyfer-b1), init-float/ (models/tinyfer-b1-float: its topology), and student.py as
+#   .gpu/gpu-student/student.py with scripts/gpu-teacher/teacher.py as .gpu/gpu-teacher/teacher.py
+#   (SCRIPTS=scripts runs the checkout's).
 #   SECONDS_EACH=480 OUT=/tmp/out bash .gpu/device-run-r10.sh
 set -u
 S=${SECONDS_EACH:-480}

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'gpu-teacher'))
-from student import ARCHS, TinyFer, read_tfjs  # noqa: E402
+from student import ARCHS, TinyFer, model_arch, read_tfjs  # noqa: E402
 
 
 def feature_maps(model, faces, flip, batch=512):
@@ -60,9 +60,7 @@ def main():
     args = ap.parse_args()
     torch.manual_seed(0)
     meta, weights = read_tfjs(args.init)
-    arch = meta['modelTopology']['config']['name']
-    float_twin = arch.endswith('-float')
-    arch = arch[:-len('-float')] if float_twin else arch
+    arch, float_twin = model_arch(meta)
     if arch not in ARCHS:
         raise SystemExit(f'{args.init}: model {arch} is not a TinyFER architecture ({", ".join(ARCHS)})')
     model = TinyFer(arch, weights, float_twin=float_twin).eval()

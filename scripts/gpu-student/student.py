@@ -124,15 +124,23 @@ def read_tfjs(folder):
     return meta, weights
 
 
+def model_arch(meta):
+    """(architecture, float twin?) of a tfjs model folder's model.json, e.g. ('tinyfer-b1', True)
+    for 'tinyfer-b1-float' (src/model/archs.ts archOf)."""
+    name = meta['modelTopology']['config']['name']
+    float_twin = name.endswith('-float')
+    return (name[:-len('-float')] if float_twin else name), float_twin
+
+
 def write_tfjs(folder, meta, weights, note):
     """The init's model.json with these weights, in its manifest's order, as one weights.bin; weights
     of another network (--topology, --head-grid: not built by the TypeScript side yet) go to
     <folder>.npz instead, by tfjs name, with the note."""
-    if set(weights) != {w['name'] for g in meta['weightsManifest'] for w in g['weights']}:
+    names = [w['name'] for g in meta['weightsManifest'] for w in g['weights']]
+    if set(weights) != set(names):
         np.savez(folder + '.npz', generatedBy=np.asarray(note), **weights)
         return
     os.makedirs(folder, exist_ok=True)
-    names = [w['name'] for g in meta['weightsManifest'] for w in g['weights']]
     blob = b''.join(np.ascontiguousarray(weights[n], np.float32).tobytes() for n in names)
     out = dict(meta)
     out['weightsManifest'] = [{'paths': ['weights.bin'], 'weights': [w for g in meta['weightsManifest'] for w in g['weights']]}]
@@ -530,9 +538,7 @@ def main():
     log = run_log(args.out, 'student.log')
 
     meta, init = read_tfjs(args.init)
-    arch = meta['modelTopology']['config']['name']
-    float_twin = arch.endswith('-float')
-    arch = arch[:-len('-float')] if float_twin else arch
+    arch, float_twin = model_arch(meta)
     if float_twin and args.stage1:
         raise SystemExit('--stage1 is for binary models; the init is a float twin')
     if arch not in ARCHS and not args.topology:
