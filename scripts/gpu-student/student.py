@@ -24,7 +24,8 @@ trained side by side). `--stem-int8` trains the stem conv through its int8 grid 
 best macro-F1 epoch is also written, as `<out>/best-f1`.
 Experimental, to measure a topology before it exists everywhere the model lives (issue 22):
 `--topology WIDTHS:DEPTHS[:nopool]` trains another stage layout from fresh weights (binary, or its
-float twin with a float init), `--head-grid G` replaces the global-average head by a spatial one
+float twin with a float init; a first depth of 0 makes the first width the stem's alone, e.g.
+16,32,56:0,2,2:nopool: the stem unpooled at 48x48, then a stride-2 binary block), `--head-grid G` replaces the global-average head by a spatial one
 (TinyFer.grid_head). The TypeScript side builds neither yet, so their weights are written as
 `<out>/best.npz` etc. (by tfjs weight name), not as model folders.
 The learning rate warms up over the first 3 % of the budget, then follows a cosine to 2 % of the
@@ -102,7 +103,8 @@ def block_specs(widths, depths, repeat):
         specs += own
         if repeat:
             specs += [('binary', f'{b[1]}r', b[2], b[3], 1, b[1]) for b in own if b[4] == 1]
-        specs.append(('cbam', f'cbam{stage + 1}', w, w, 1, None))
+        if own:  # a first stage of depth 0 (--topology only) is the stem's width alone, no CBAM
+            specs.append(('cbam', f'cbam{stage + 1}', w, w, 1, None))
     return specs
 
 
@@ -552,6 +554,8 @@ def main():
             raise SystemExit(f'--topology {args.topology}: expected WIDTHS:DEPTHS[:nopool], e.g. 16,32,56:1,2,2:nopool')
         if len(stages[0]) != len(stages[1]) or parts[2:] not in ([], ['nopool']):
             raise SystemExit(f'--topology {args.topology}: one depth per width, and only ":nopool" after them')
+        if min(stages[1][1:], default=1) < 1 or stages[1][0] < 0:
+            raise SystemExit(f'--topology {args.topology}: only the first stage may have depth 0 (the stem alone)')
         stem_pool = parts[2:] != ['nopool']
         arch = f'topology {args.topology}'
         init, args.reinit = topology_weights(*stages[:2]), True
