@@ -6,14 +6,14 @@
 #   - b1 as it is (float twin and binary, the binary on two seeds): the controls;
 #   - b1 with the spatial head (student.py --head-grid 3: the last 12x12 map averaged over a 3x3
 #     grid, 1x1 reduce 56 -> 8, dense 72 -> 7; 69,595 parameters, about 32.5 KB as a blob): the
-#     float twin and the binary network on two seeds each (its gain on the CPU is about half a
-#     point, PublicTest's standard error is 0.8), and the binary one with the int8 stem;
+#     float twin and the binary network on two seeds each (its gain on the CPU: ~0.5 points after
+#     25 epochs, ~1.1 after 49; PublicTest's standard error is 0.8), and the binary one with the int8 stem;
 #   - "c1" with the spatial head, a float twin only: --topology 16,32,56:1,2,2:nopool (the stem
 #     without its max-pool, a 16-channel binary stage at 48x48, then b1's two stages): what a
 #     48x48 stage is worth, a bound, not a candidate (about 1.5x b1's cost on the ESP32-S3);
 #   - r9 (the shipped model, int8 stem) fine-tuned with the spatial head from its exact starting
 #     function, and without it (the control), the stem kept on its int8 grid.
-# The CPU figures that chose these candidates (25 and 15 epochs on this project's 2-core machine) are
+# The CPU figures that chose these candidates (49, 25 and 15 epochs on this project's 2-core machine) are
 # in docs/model-card.md. Everything comes back as $OUT/r10.tgz (logs, best/last weights: tfjs folders
 # for b1, .npz for the topologies the TypeScript side does not build yet), plus $OUT/logs.txt.
 #   Needs in .gpu/: fer2013.pack (scripts/gpu-teacher/pack.js), init-b1/ (r7), init-r9/

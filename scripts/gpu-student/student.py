@@ -25,8 +25,8 @@ best macro-F1 epoch is also written, as `<out>/best-f1`.
 Experimental, to measure a topology before it exists everywhere the model lives (issue 22):
 `--topology WIDTHS:DEPTHS[:nopool]` trains another stage layout from fresh weights (binary, or its
 float twin with a float init; a first depth of 0 makes the first width the stem's alone, e.g.
-16,32,56:0,2,2:nopool: the stem unpooled at 48x48, then a stride-2 binary block), `--head-grid G` replaces the global-average head by a spatial one
-(TinyFer.grid_head). The TypeScript side builds neither yet, so their weights are written as
+16,32,56:0,2,2:nopool: the stem unpooled at 48x48, then a stride-2 binary block), `--head-grid G`
+replaces the global-average head by a spatial one (TinyFer.grid_head). The TypeScript side builds neither yet, so their weights are written as
 `<out>/best.npz` etc. (by tfjs weight name), not as model folders.
 The learning rate warms up over the first 3 % of the budget, then follows a cosine to 2 % of the
 peak (by wall time when --seconds is given, else by --epochs). After every epoch the BatchNorm
