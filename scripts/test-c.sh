@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS="${JOBS:-2}"
-echo "== test vectors (TS reference on real faces): the default model (int8 stem), the float-stem test blob (r8), a random int8-stem model"
+echo "== test vectors (TS reference on real faces): the default model (int8 stem), the float-stem test blob (r8), a random int8-stem model, a random grid-head model"
 node dist/engine/vectors.js
 node dist/engine/vectors.js --model test/fixtures/models/tinyfer-b1f.tfer --out .cache/vectors-f --count 300
 node dist/engine/vectors.js --random --stem-int8 --out .cache/vectors-int8
+node dist/engine/vectors.js --random --stem-int8 --head-grid 3 --out .cache/vectors-grid --count 300
 for proj in core host; do
   src="firmware/$proj"
   flags=()

@@ -222,7 +222,7 @@ describe('cli: tinyfer info and train arguments', function () {
   it('train refuses an unknown --arch before loading anything', function () {
     const r = tinyfer('train', '--arch', 'tinyfer-b9', '--data', 'nowhere', '--out', path.join(os.tmpdir(), 'never'));
     assert.equal(r.code, 2, r.err);
-    assert.match(r.err, /--arch must be one of tinyfer-b1, tinyfer-b2, tinyfer-b1r, got tinyfer-b9/);
+    assert.match(r.err, /--arch must be one of tinyfer-b1, tinyfer-b2, tinyfer-b1r, tinyfer-b1g, got tinyfer-b9/);
   });
 
   it('train and cv refuse an --augment strength outside 0..1 and a --dropout outside [0, 1) before loading anything', function () {

@@ -139,6 +139,29 @@ describe('export: tfjs graph to blob', function () {
     model.dispose();
   });
 
+  it('folds a grid-head network (tinyfer-b1g, int8 stem) into a format-3 blob within 32 KB that the C core runs identically', async function () {
+    const { quantizePerChannel } = require('../dist/model/quantizers');
+    const model = buildNetwork({ arch: 'tinyfer-b1g', seed: 13 });
+    await recalibrateBatchNorm(tf, model, calib, 420);
+    const stem = model.getLayer('stem_conv');
+    const [kernel] = stem.getWeights();
+    stem.setWeights([tf.tensor(quantizePerChannel(kernel.dataSync(), kernel.shape[3]), kernel.shape)]);
+    const folded = foldModel(model, 'test-grid-head');
+    assert.equal(folded.gridHead.grid, 3);
+    assert.equal(folded.gridHead.k, 8);
+    // the reduce [k][C] is the tfjs kernel [C][k] turned around; the classifier is [classes][72]
+    const rk = model.getLayer('headg_reduce').getWeights()[0].arraySync();
+    assert.equal(folded.gridHead.reduce[5 * 56 + 17], Math.fround(rk[17][5]));
+    assert.equal(folded.headWeight.length, 7 * 72);
+    const blob = encodeModel(folded);
+    assert.equal(blob[4], 3, 'format version 3');
+    assert.ok(blob.length <= 32 * 1024, `blob ${blob.length} bytes > 32 KB`);
+    assert.deepEqual(decodeModel(blob).gridHead, folded.gridHead);
+
+    await assertRunsAsGraph(model, folded, blob);
+    model.dispose();
+  });
+
   it('refuses to export the float twin', function () {
     const twin = buildNetwork({ seed: 3, binary: false });
     assert.throws(() => foldModel(twin), /float twin/);

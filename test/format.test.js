@@ -103,7 +103,9 @@ describe('format: model blob', function () {
 
   it('rejects a bad magic, version, flags, size and CRC', function () {
     assert.throws(() => decodeModel(Uint8Array.from([...blob.subarray(0, 3), 0x58, ...blob.subarray(4)])), /bad magic 'TFEX', not a TinyFER model blob/);
-    assert.throws(() => decodeModel(edited(blob, 4, [3, 0])), /format version 3 is not supported \(this build reads versions 1 to 2\)/);
+    assert.throws(() => decodeModel(edited(blob, 4, [4, 0])), /format version 4 is not supported \(this build reads versions 1 to 3\)/);
+    // a version-1 blob marked 3: its head weights read as the grid field
+    assert.throws(() => decodeModel(edited(blob, 4, [3, 0])), /in the head section/);
     assert.throws(() => decodeModel(edited(blob, 4, [0, 0])), /format version 0 is not supported/);
     assert.throws(() => decodeModel(edited(blob, 6, [1, 0])), /unsupported flags 0x1/);
     const longer = new Uint8Array(blob.length + 3);
@@ -392,5 +394,100 @@ describe('format: the int8 stem (format version 2)', function () {
     const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'dist', 'engine', 'vectors.js'), '--model', 'x.tfer', '--stem-int8'], { encoding: 'utf8' });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /--stem-int8 goes with --random/);
+  });
+});
+
+describe('format: the grid head (format version 3)', function () {
+  const { referenceFeatures, referenceScores } = require('../dist/engine/reference');
+  const { BinaryEngine } = require('../dist/engine/binary');
+  const model = randomFoldedModel(6, [32, 56], false, true, 3);
+  const blob = encodeModel(model);
+  const head = fmt.blobLayout(blob).find((s) => s.section === 'head');
+  const f32 = (v) => [...new Uint8Array(Float32Array.of(v).buffer)];
+  const faces = Array.from({ length: 24 }, (_, i) => Uint8Array.from({ length: 2304 }, (_, p) => (p * (i + 5) * 2654435761) >>> 24));
+
+  it('round-trips exactly as version 3: classes, C, grid, k, reserved, reduce [k][C], weight [classes][g*g*k], bias; inside 32 KB with the int8 stem', function () {
+    assert.equal(blob[4] | (blob[5] << 8), 3);
+    assert.deepEqual([...blob.subarray(head.offset, head.offset + 8)], [7, 0, 56, 0, 3, 8, 0, 0]);
+    assert.equal(head.size, 8 + 4 * (8 * 56 + 7 * 72 + 7));
+    assert.equal(head.offset + head.size, blob.length);
+    assert.deepEqual(new Float32Array(blob.slice(head.offset + 8, head.offset + 8 + 4 * 448).buffer), model.gridHead.reduce);
+    const back = decodeModel(blob);
+    assertSameModel(model, back);
+    assert.deepEqual(back.gridHead, model.gridHead);
+    assert.deepEqual(encodeModel(back), blob);
+    assert.ok(blob.length <= 32768, `${blob.length} bytes`);
+    // a global-average head keeps the version that holds the rest
+    const { gridHead, ...plain } = model;
+    plain.headWeight = new Float32Array(7 * 56);
+    assert.equal(encodeModel(plain)[4], 2);
+  });
+
+  it('rejects every malformed grid head with a clear error, and a grid head in a blob marked version 2', function () {
+    const at = head.offset;
+    assert.throws(() => decodeModel(edited(blob, at + 4, [5])), /head's 5 regions per side do not divide the last 12x12 plane/);
+    assert.throws(() => decodeModel(edited(blob, at + 4, [0])), /head has k = 8 but no grid \(grid 0 is the global average, k must be 0\)/);
+    assert.throws(() => decodeModel(edited(blob, at + 5, [0])), /head has a 3x3 grid but k = 0/);
+    assert.throws(() => decodeModel(edited(blob, at + 6, [1])), /reserved field in the head section must be 0, got 1/);
+    assert.throws(() => decodeModel(edited(blob, at + 5, [9])), /truncated: the head section needs/);
+    assert.throws(() => decodeModel(edited(blob, at + 5, [7])), /unexpected bytes after the head section/);
+    assert.throws(() => decodeModel(edited(blob, at + 8, f32(NaN))), /gridHead\.reduce\[0\] is not a finite number/);
+    assert.throws(() => decodeModel(edited(blob, 4, [2, 0])), /unexpected bytes after the head section/);
+    assert.throws(() => decodeModel(edited(blob, 4, [4, 0])), /format version 4 is not supported \(this build reads versions 1 to 3\)/);
+    assert.throws(() => decodeModel(reseal(blob.subarray(0, at + 6))), /truncated: the head section needs 2 bytes at offset \d+/);
+    const bad = (edit) => {
+      const m = decodeModel(blob);
+      edit(m);
+      return () => encodeModel(m);
+    };
+    assert.throws(bad((m) => { m.gridHead.grid = 5; }), /gridHead\.grid = 5 regions per side do not divide the last 12x12 plane/);
+    assert.throws(bad((m) => { m.gridHead.grid = 2.5; }), /gridHead\.grid = 2\.5 is not an integer in 1\.\.255/);
+    assert.throws(bad((m) => { m.gridHead.k = 0; }), /gridHead\.k = 0 is not an integer in 1\.\.255/);
+    assert.throws(bad((m) => { m.gridHead.k = 256; }), /gridHead\.k = 256 is not an integer in 1\.\.255/);
+    assert.throws(bad((m) => { m.gridHead.reduce = new Float32Array(8 * 55); }), /gridHead\.reduce has 440 values, expected 448/);
+    assert.throws(bad((m) => { m.headWeight = new Float32Array(7 * 56); }), /headWeight has 392 values, expected 504/);
+  });
+
+  it('is the global average when one region is the whole plane and the reduce is the identity (TS reference, bit for bit)', function () {
+    const { gridHead, ...gap } = model;
+    gap.headWeight = Float32Array.from({ length: 7 * 56 }, (_, i) => Math.sin(i));
+    const one = { ...gap, gridHead: { grid: 1, k: 56, reduce: Float32Array.from({ length: 56 * 56 }, (_, i) => (i % 57 === 0 ? 1 : 0)) } };
+    for (const f of faces.slice(0, 6)) {
+      assert.deepEqual(referenceFeatures(one, f), referenceFeatures(gap, f));
+      assert.deepEqual(referenceScores(one, f), referenceScores(gap, f));
+    }
+  });
+
+  it('the reference averages each region and reduces it: features by hand in double agree to float rounding', function () {
+    // the features of a plane through a model with no blocks: the stem's 24x24 output
+    const { referenceStem } = require('../dist/engine/reference');
+    const m = { ...model, blocks: [], gridHead: { grid: 4, k: 3, reduce: Float32Array.from({ length: 3 * 32 }, (_, i) => Math.cos(i)) } };
+    m.headWeight = new Float32Array(7 * 48);
+    const face = faces[3];
+    const plane = referenceStem(m, face);
+    const got = referenceFeatures(m, face);
+    for (let i = 0; i < 4; i++) {
+      for (let j = 0; j < 4; j++) {
+        for (let q = 0; q < 3; q++) {
+          let want = 0;
+          for (let c = 0; c < 32; c++) {
+            let avg = 0;
+            for (let y = 0; y < 6; y++) for (let x = 0; x < 6; x++) avg += plane[((i * 6 + y) * 24 + j * 6 + x) * 32 + c];
+            want += m.gridHead.reduce[q * 32 + c] * (avg / 36);
+          }
+          const v = got[(i * 4 + j) * 3 + q];
+          assert.ok(Math.abs(v - want) <= 1e-5 * (1 + Math.abs(want)), `region ${i},${j} value ${q}: ${v} vs ${want}`);
+        }
+      }
+    }
+  });
+
+  it('runs bit for bit on the C core (wasm) as in the TS reference, and its classes depend on the face', async function () {
+    const ref = faces.map((f) => referenceScores(model, f));
+    const e = await BinaryEngine.load(blob);
+    const c = await e.classify(faces);
+    e.dispose();
+    assert.deepEqual(c.map((s) => Float32Array.from(s)), ref.map((s) => Float32Array.from(s)));
+    assert.ok(new Set(ref.map((s) => s.indexOf(Math.max(...s)))).size > 2);
   });
 });

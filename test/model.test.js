@@ -106,6 +106,53 @@ describe('model: network', function () {
     assert.ok(compareScores(graph, before).maxAbsDiff > 1e-3, 'the repeat passes change the scores');
   });
 
+  it('tinyfer-b1g (grid head) stays within 70 K parameters, grows from tinyfer-b1 as the same function and runs on the C core like the TS reference', async function () {
+    const { foldModel } = require('../dist/model/fold');
+    const { encodeModel, decodeModel } = require('../dist/model/format');
+    const { BinaryEngine } = require('../dist/engine/binary');
+    const { referenceScores, compareScores } = require('../dist/engine/reference');
+    const { copyMatchingWeights, gridHeadFromGlobal } = require('../dist/train/train');
+    const base = buildNetwork({ seed: 7 });
+    const m = buildNetwork({ arch: 'tinyfer-b1g', seed: 8 });
+    assert.equal(m.name, 'tinyfer-b1g');
+    assert.equal(buildNetwork({ arch: 'tinyfer-b1g', binary: false }).name, 'tinyfer-b1g-float');
+    // the head: 56 x 8 reduce + 72 x 7 + 7 classifier, in place of 56 x 7 + 7
+    assert.equal(m.countParams(), base.countParams() - 399 + 448 + 511);
+    assert.equal(m.countParams(), 69595);
+    assert.deepEqual(m.getLayer('headg_pool').outputShape.slice(1), [3, 3, 56]);
+    assert.deepEqual(m.getLayer('headg_reduce').outputShape.slice(1), [3, 3, 8]);
+    assert.deepEqual(m.getLayer('headg_flatten').outputShape.slice(1), [72]);
+    assert.deepEqual(m.getLayer('headg').outputShape.slice(1), [7]);
+    const faces = Array.from({ length: 20 }, (_, i) => Uint8Array.from({ length: 2304 }, (_, j) => (i * 131 + j * 17 + (j >> 5) * 7) & 255));
+    for (const l of base.layers.filter((l) => l.getClassName() === 'BatchNormalization')) {
+      const [g, b, mean, v] = l.getWeights();
+      l.setWeights([g, b.add(0.1), mean.add(0.05), v.mul(1.5)]);
+    }
+    // grown from tinyfer-b1: its global-average head becomes a grid head of the same function
+    copyMatchingWeights(base, m);
+    assert.equal(gridHeadFromGlobal(tf, m, base), true);
+    assert.equal(gridHeadFromGlobal(tf, base, m), false, 'only a grid head grows from a global one');
+    const x = facesToTensor(faces);
+    const before = base.predict(x).arraySync();
+    assert.ok(compareScores(m.predict(x).arraySync(), before).maxAbsDiff < 1e-6);
+    // a trained grid head tells regions apart: give it weights of its own
+    const r = m.getLayer('headg_reduce');
+    r.setWeights([tf.randomNormal(r.getWeights()[0].shape, 0, 0.3, 'float32', 9)]);
+    const d = m.getLayer('headg');
+    d.setWeights([tf.randomNormal(d.getWeights()[0].shape, 0, 0.5, 'float32', 10), d.getWeights()[1]]);
+    const blob = encodeModel(foldModel(m));
+    const folded = decodeModel(blob);
+    assert.equal(blob[4], 3);
+    assert.deepEqual([folded.gridHead.grid, folded.gridHead.k], [3, 8]);
+    const engine = await BinaryEngine.load(blob);
+    const core = await engine.classify(faces);
+    engine.dispose();
+    assert.equal(compareScores(core, faces.map((f) => referenceScores(folded, f))).exact, faces.length);
+    const graph = m.predict(x).arraySync();
+    assert.equal(compareScores(graph, core).top1Agree, faces.length);
+    assert.ok(compareScores(graph, before).maxAbsDiff > 1e-3, 'the grid head changes the scores');
+  });
+
   it('steSign: +-1 forward (sign(0) = +1), gradient 1 only where |x| <= 1', function () {
     const x = tf.tensor1d([-2, -1, -0.5, 0, 0.5, 1, 2]);
     assert.deepEqual(Array.from(steSign(x).dataSync()), [-1, -1, -1, 1, 1, 1, 1]);
@@ -225,6 +272,30 @@ describe('model: network', function () {
     // Resuming a finished run trains no further epochs and keeps the history.
     const again = await train({ train: data, outDir: out, epochs: 10, batchSize: 32, seed: 5, resume: true, log: () => {} });
     assert.equal(again.history.length, 10);
+    fs.rmSync(out, { recursive: true, force: true });
+  });
+
+  it('--epochs 0 writes the network as --init grows it, untrained: the bundled tinyfer-b1 as a tinyfer-b1g gives its scores; epochs < 0 is refused', async function () {
+    const h = await loadTf();
+    if (h.runtime !== 'tensorflow') this.skip();
+    const { loadImageFolder } = require('../dist/train/data');
+    const { train } = require('../dist/train/train');
+    const data = await loadImageFolder(path.join(fer2013Dir(), 'PublicTest'), { limitPerLabel: 8 });
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-grow-'));
+    const init = path.join(__dirname, '..', 'models', 'tinyfer-b1');
+    const lines = [];
+    const r = await train({ train: data, outDir: out, epochs: 0, arch: 'tinyfer-b1g', initFrom: init, log: (l) => lines.push(l) });
+    assert.equal(r.history.length, 0);
+    assert.ok(lines.some((l) => /grid head grown from the global-average head/.test(l)), lines.join('\n'));
+    const grown = await tf.loadLayersModel(`file://${path.join(out, 'best', 'model.json')}`);
+    const src = await tf.loadLayersModel(`file://${path.join(init, 'model.json')}`);
+    assert.equal(grown.name, 'tinyfer-b1g');
+    const x = facesToTensor(data.pixels, data.labels.length);
+    const { compareScores } = require('../dist/engine/reference');
+    const cmp = compareScores(grown.predict(x).arraySync(), src.predict(x).arraySync());
+    assert.equal(cmp.top1Agree, data.labels.length);
+    assert.ok(cmp.maxAbsDiff < 1e-5, `max |diff| ${cmp.maxAbsDiff}`);
+    await assert.rejects(train({ train: data, outDir: out, epochs: -1, log: () => {} }), /epochs must be a whole number >= 0, got -1/);
     fs.rmSync(out, { recursive: true, force: true });
   });
 

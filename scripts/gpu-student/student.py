@@ -26,8 +26,12 @@ Experimental, to measure a topology before it exists everywhere the model lives 
 `--topology WIDTHS:DEPTHS[:nopool]` trains another stage layout from fresh weights (binary, or its
 float twin with a float init; a first depth of 0 makes the first width the stem's alone, e.g.
 16,32,56:0,2,2:nopool: the stem unpooled at 48x48, then a stride-2 binary block), `--head-grid G`
-replaces the global-average head by a spatial one (TinyFer.grid_head). The TypeScript side builds neither yet, so their weights are written as
-`<out>/best.npz` etc. (by tfjs weight name), not as model folders.
+replaces the global-average head by a spatial one (TinyFer.grid_head). The TypeScript side builds
+neither, so their weights are written as `<out>/best.npz` etc. (by tfjs weight name), not as model
+folders. The grid head of G 3 and k 8 is architecture tinyfer-b1g, which the TypeScript side
+builds: grow a folder for it once (`tinyfer train --data <Training> --init models/tinyfer-b1
+--arch tinyfer-b1g --stem-int8 --epochs 0 --out <dir>`: the same function as the init) and train
+<dir>/best here like any other init; its results are model folders.
 The learning rate warms up over the first 3 % of the budget, then follows a cosine to 2 % of the
 peak (by wall time when --seconds is given, else by --epochs). After every epoch the BatchNorm
 statistics are re-estimated on 2048 training faces and the one-view PublicTest accuracy
@@ -59,7 +63,9 @@ ARCHS = {  # src/model/archs.ts
     'tinyfer-b1': ([32, 56], [2, 2], False),
     'tinyfer-b2': ([24, 40, 64], [2, 2, 1], False),
     'tinyfer-b1r': ([32, 56], [2, 2], True),
+    'tinyfer-b1g': ([32, 56], [2, 2], False),
 }
+HEAD_GRIDS = {'tinyfer-b1g': 3}  # src/model/archs.ts grid (its reduce width is the weights' own)
 
 
 def topology_weights(widths, depths):
@@ -563,6 +569,9 @@ def main():
         init = fresh_weights(init, np.random.RandomState(args.seed))
     model = TinyFer(stages, init, dropout=args.dropout, float_twin=float_twin, stem_pool=stem_pool).to(dev)
     model.stem_int8 = args.stem_int8
+    model.head_grid = HEAD_GRIDS.get(arch, 0)
+    if args.head_grid and model.head_grid:
+        raise SystemExit(f'--head-grid: {args.init} ({arch}) has a grid head already')
     if args.head_grid:
         model.grid_head(args.head_grid, args.head_k, args.reinit, np.random.RandomState(args.seed + 1))
 

@@ -16,9 +16,11 @@ function archArg(v: string | undefined): ArchName | undefined {
 const USAGE = `usage: tinyfer <command> [options]
 
   train   --data <dir|csv> [--val <dir|csv>] --out <dir> [--epochs 30] [--batch 128] [--lr 0.002]
-          [--seed 42] [--float] [--arch tinyfer-b1|tinyfer-b2|tinyfer-b1r] [--init <tfjs model dir>] [--resume] [--no-augment | --augment 0..1] [--dropout 0.2] [--stem-int8]
+          [--seed 42] [--float] [--arch tinyfer-b1|tinyfer-b2|tinyfer-b1r|tinyfer-b1g] [--init <tfjs model dir>] [--resume] [--no-augment | --augment 0..1] [--dropout 0.2] [--stem-int8]
           [--teacher <tfjs model dir|face-api|scores.json>[,...] [--teacher-weights 1,...] [--teacher-views 10] [--distill 0.5]]
-          Train the binary network (or its float twin with --float) on tfjs-node.
+          Train the binary network (or its float twin with --float) on tfjs-node. --init with another --arch
+          grows it: blocks it lacks start as the identity, a grid head (tinyfer-b1g) as its global-average head;
+          --epochs 0 writes that initialised network without training (e.g. for scripts/gpu-student/student.py).
           --teacher distils: the teachers' averaged probabilities on the training faces (over --teacher-views
           test-time views, cached in --out) are mixed into the labels with weight --distill. A scores.json
           teacher (scripts/gpu-teacher/teacher.py) brings its own probabilities per face.

@@ -303,15 +303,42 @@ export function referenceStem(model: FoldedModel, face: Uint8Array): Float32Arra
   return stem(model, face).data;
 }
 
-/** The globally average-pooled features of one face: what the head sees. */
+/**
+ * The features the classifier sees of one face: the global average of the last plane [C], or
+ * with a grid head (folded.ts) the g*g regions' averages, each reduced to k values [g*g*k].
+ */
 export function referenceFeatures(model: FoldedModel, face: Uint8Array): Float32Array {
   checkFace(face, 0);
   let x = stem(model, face);
   for (const b of model.blocks) x = b.type === 'binary' ? binaryBlock(b, x) : cbam(b, x);
-  const hw = x.size * x.size;
+  const g = model.gridHead;
+  if (!g) return regionMean(x, 0, 0, x.size);
+  const side = x.size / g.grid;
+  const v = new Float32Array(g.grid * g.grid * g.k);
+  for (let i = 0; i < g.grid; i++) {
+    for (let j = 0; j < g.grid; j++) {
+      const avg = regionMean(x, i * side, j * side, side);
+      for (let q = 0; q < g.k; q++) {
+        let acc = 0;
+        for (let k = 0; k < x.c; k++) acc = f(acc + f(g.reduce[q * x.c + k] * avg[k]));
+        v[(i * g.grid + j) * g.k + q] = acc;
+      }
+    }
+  }
+  return v;
+}
+
+/** Per channel, the mean of the side x side pixels from (y0, x0): summed row by row, then divided. */
+function regionMean(x: Plane, y0: number, x0: number, side: number): Float32Array {
   const v = new Float32Array(x.c);
-  for (let i = 0; i < hw; i++) for (let k = 0; k < x.c; k++) v[k] = f(v[k] + x.data[i * x.c + k]);
-  for (let k = 0; k < x.c; k++) v[k] = f(v[k] / hw);
+  for (let y = y0; y < y0 + side; y++) {
+    for (let xx = x0; xx < x0 + side; xx++) {
+      const p = (y * x.size + xx) * x.c;
+      for (let k = 0; k < x.c; k++) v[k] = f(v[k] + x.data[p + k]);
+    }
+  }
+  const n = side * side;
+  for (let k = 0; k < x.c; k++) v[k] = f(v[k] / n);
   return v;
 }
 

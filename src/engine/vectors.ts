@@ -8,14 +8,15 @@
  *                               [--count 1000] [--seed 1]
  *
  * --stem-int8 (with --random): the random model gets an int8 stem (blob format version 2);
- * scripts/test-c.sh writes such vectors to .cache/vectors-int8.
+ * scripts/test-c.sh writes such vectors to .cache/vectors-int8. --head-grid G (with --random):
+ * a grid head of G x G regions, 8 values each (format version 3; .cache/vectors-grid).
  *
  * Files: model.tfer (the blob), faces.u8 (N x 2304 pixels), scores.f32 (N x 7 float32 LE),
  * labels.u8 (the dataset label of each face), meta.json.
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { FoldedBinaryBlock, FoldedBlock, FoldedModel } from '../model/folded';
+import { headInputs, type FoldedBinaryBlock, type FoldedBlock, type FoldedModel } from '../model/folded';
 import { decodeModel, encodeModel } from '../model/format';
 import { FACE_PIXELS, LABELS, NUM_CLASSES } from '../model/labels';
 import { blockSpecs } from '../model/network';
@@ -33,9 +34,10 @@ export const DEFAULT_VECTORS_DIR = path.resolve(__dirname, '..', '..', '.cache',
  * well-scaled parameters (activations neither saturate nor vanish), for tests before or
  * beside a trained model. `stemInt8`: an int8 stem (FoldedInt8Stem: weightQ uniform in
  * -127..127, scales such that its outputs spread as the float stem's do), else a float stem
- * (the same model as before the option existed, draw for draw).
+ * (the same model as before the option existed, draw for draw). `grid` > 0: a grid head of
+ * grid x grid regions and 8 values a region (FoldedGridHead), else the global average.
  */
-export function randomFoldedModel(seed = 1, widths: readonly number[] = [32, 56], repeat = false, stemInt8 = false): FoldedModel {
+export function randomFoldedModel(seed = 1, widths: readonly number[] = [32, 56], repeat = false, stemInt8 = false, grid = 0): FoldedModel {
   const rnd = seededRandom(seed);
   const uni = (n: number, lo: number, hi: number) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rnd());
   const gauss = (n: number, sd: number) =>
@@ -80,14 +82,17 @@ export function randomFoldedModel(seed = 1, widths: readonly number[] = [32, 56]
       bias: gauss(c0, 0.2),
     }
     : { cin: 1, cout: c0, k: 3, weight: gauss(c0 * 9, 0.6), bias: gauss(c0, 0.2) };
+  const gridHead = grid > 0 ? { grid, k: 8, reduce: gauss(8 * cLast, 1 / Math.sqrt(cLast)) } : undefined;
+  const nin = headInputs({ gridHead }, cLast);
   const m: FoldedModel = {
-    name: `random tinyfer-b1${repeat ? 'r' : ''}${stemInt8 ? ' int8-stem' : ''} seed ${seed}`,
+    name: `random tinyfer-b1${repeat ? 'r' : ''}${grid ? 'g' : ''}${stemInt8 ? ' int8-stem' : ''} seed ${seed}`,
     labels: LABELS,
     inputSize: 48,
     inputScale: 1 / 255,
     stem,
     blocks,
-    headWeight: gauss(NUM_CLASSES * cLast, 1),
+    ...(gridHead ? { gridHead } : {}),
+    headWeight: gauss(NUM_CLASSES * nin, 1),
     headBias: new Float32Array(NUM_CLASSES),
   };
   // Centre the head on the features of a few synthetic faces and scale it so that the
@@ -99,15 +104,15 @@ export function randomFoldedModel(seed = 1, widths: readonly number[] = [32, 56]
     return Uint8Array.from({ length: FACE_PIXELS }, (_, i) => 128 + 100 * Math.sin(fx * (i % 48) + fy * Math.floor(i / 48) + ph));
   });
   const feats = probes.map((p) => referenceFeatures(m, p));
-  const mean = new Float32Array(cLast);
-  const sd = new Float32Array(cLast);
+  const mean = new Float32Array(nin);
+  const sd = new Float32Array(nin);
   for (const v of feats) v.forEach((x, k) => (mean[k] += x / feats.length));
   for (const v of feats) v.forEach((x, k) => (sd[k] += (x - mean[k]) ** 2 / feats.length));
   for (let o = 0; o < NUM_CLASSES; o++) {
     let b = 0;
-    for (let k = 0; k < cLast; k++) {
-      const w = (m.headWeight[o * cLast + k] * 2) / Math.sqrt(cLast) / (Math.sqrt(sd[k]) + 1e-3);
-      m.headWeight[o * cLast + k] = w;
+    for (let k = 0; k < nin; k++) {
+      const w = (m.headWeight[o * nin + k] * 2) / Math.sqrt(nin) / (Math.sqrt(sd[k]) + 1e-3);
+      m.headWeight[o * nin + k] = w;
       b -= w * mean[k];
     }
     m.headBias[o] = b;
@@ -182,8 +187,11 @@ async function main(argv: string[]): Promise<void> {
   const seed = Number(opt('seed') ?? 1);
   if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive integer');
   const stemInt8 = argv.includes('--stem-int8');
+  const grid = Number(opt('head-grid') ?? 0);
+  if (!Number.isInteger(grid) || grid < 0) throw new Error('--head-grid must be a whole number of regions per side');
   let modelPath = opt('model');
   if (stemInt8 && (modelPath || !argv.includes('--random'))) throw new Error('--stem-int8 goes with --random (a blob given with --model keeps its own stem)');
+  if (grid && (modelPath || !argv.includes('--random'))) throw new Error('--head-grid goes with --random (a blob given with --model keeps its own head)');
   if (!modelPath && !argv.includes('--random') && fs.existsSync(DEFAULT_MODEL_BLOB)) modelPath = DEFAULT_MODEL_BLOB;
   let blob: Uint8Array;
   let source: string;
@@ -191,8 +199,8 @@ async function main(argv: string[]): Promise<void> {
     blob = new Uint8Array(fs.readFileSync(modelPath));
     source = path.resolve(modelPath);
   } else {
-    blob = encodeModel(randomFoldedModel(seed, undefined, false, stemInt8));
-    source = stemInt8 ? `randomFoldedModel(${seed}, int8 stem)` : `randomFoldedModel(${seed})`;
+    blob = encodeModel(randomFoldedModel(seed, undefined, false, stemInt8, grid));
+    source = `randomFoldedModel(${seed}${stemInt8 ? ', int8 stem' : ''}${grid ? `, ${grid}x${grid} grid head` : ''})`;
   }
   const model = decodeModel(blob);
   const t0 = Date.now();

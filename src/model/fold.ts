@@ -6,7 +6,7 @@
 import type * as TF from '@tensorflow/tfjs';
 import type { BlockSpec } from './network';
 import { LABELS } from './labels';
-import type { FoldedBinaryBlock, FoldedCbam, FoldedInt8Stem, FoldedModel } from './folded';
+import type { FoldedBinaryBlock, FoldedCbam, FoldedGridHead, FoldedInt8Stem, FoldedModel } from './folded';
 import { f32Step, onPerChannelGrid, quantizePerChannel } from './quantizers';
 
 /** The network's input scaling (the graph sees pixel / 255). */
@@ -209,7 +209,17 @@ export function foldModel(model: TF.LayersModel, name = 'tinyfer-b1'): FoldedMod
     blocks.push(blk);
     width = s.cout;
   }
-  const [hk, hb] = weightsOf(model, 'head');
+  // the grid head (tinyfer-b1g): regions per side from its pooling, k from its reduce
+  const grid = model.layers.find((l) => l.name === 'headg_pool');
+  let gridHead: FoldedGridHead | undefined;
+  if (grid) {
+    const side = (grid.getInputAt(0) as TF.SymbolicTensor).shape[1] as number;
+    const pool = (grid.getConfig().poolSize as number[])[0];
+    const [reduce] = weightsOf(model, 'headg_reduce');
+    const k = reduce.length / width;
+    gridHead = { grid: side / pool, k, reduce: transpose(reduce, width, k) };
+  }
+  const [hk, hb] = weightsOf(model, grid ? 'headg' : 'head');
   return {
     name,
     labels: LABELS,
@@ -217,7 +227,8 @@ export function foldModel(model: TF.LayersModel, name = 'tinyfer-b1'): FoldedMod
     inputScale: INPUT_SCALE,
     stem,
     blocks,
-    headWeight: transpose(hk, width, LABELS.length),
+    ...(gridHead ? { gridHead } : {}),
+    headWeight: transpose(hk, hk.length / LABELS.length, LABELS.length),
     headBias: Float32Array.from(hb),
   };
 }

@@ -37,7 +37,12 @@
  *         s = sigmoid(conv7x7([a, m]) + spatialBias), zero 'same' padding,
  *             spatialWeight [ky][kx][2] (channel 0 = mean, 1 = max)
  *         x[y][x][c] *= s[y][x]
- *  4. global average pooling -> C; logits = headWeight [classes][C] . v + headBias;
+ *  4. the head, one of:
+ *     - global average pooling -> v [C]; logits = headWeight [classes][C] . v + headBias
+ *     - a grid head (FoldedGridHead, blob format version 3), over the last HxH plane with g | H:
+ *         avg[i][j][c] = (sum over the (H/g)x(H/g) pixels of region (i, j), row by row) / (H/g)^2
+ *         v[(i*g + j)*k + q] = sum_c reduce[q][c] * avg[i][j][c]        (no bias, no activation)
+ *         logits = headWeight [classes][g*g*k] . v + headBias
  *     scores = softmax(logits).
  */
 import { LABELS, type Label } from './labels';
@@ -121,6 +126,21 @@ export interface FoldedCbam {
 
 export type FoldedBlock = FoldedBinaryBlock | FoldedCbam;
 
+/**
+ * The grid head (architecture tinyfer-b1g): the last feature map averaged over g x g regions,
+ * each region's C averages reduced to k values by one 1x1 linear map, the g*g*k values the
+ * input of the classifier (headWeight). Where the global average says what the face shows, the
+ * grid also says where (brows above, mouth below).
+ */
+export interface FoldedGridHead {
+  /** Regions per side, 1..255; must divide the last plane's side. */
+  grid: number;
+  /** Values per region after the reduce, 1..255. */
+  k: number;
+  /** [k][C] */
+  reduce: Float32Array;
+}
+
 export interface FoldedModel {
   /** Free text that names this model (e.g. 'tinyfer-b1 fer2013 2026-11-25'). */
   name: string;
@@ -130,10 +150,18 @@ export interface FoldedModel {
   inputScale: number;
   stem: FoldedStem | FoldedInt8Stem;
   blocks: FoldedBlock[];
-  /** [classes][C] */
+  /** Present for a grid head; absent: global average pooling. */
+  gridHead?: FoldedGridHead;
+  /** [classes][C], or [classes][grid*grid*k] with a grid head */
   headWeight: Float32Array;
   /** [classes] */
   headBias: Float32Array;
+}
+
+/** Inputs of the classifier (headWeight's row length): C, or grid*grid*k with a grid head. */
+export function headInputs(m: Pick<FoldedModel, 'gridHead'>, channels: number): number {
+  const g = m.gridHead;
+  return g ? g.grid * g.grid * g.k : channels;
 }
 
 export const DEFAULT_LABELS: readonly Label[] = LABELS;

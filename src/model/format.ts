@@ -9,18 +9,22 @@
  * order the XNOR/popcount loop of firmware/core/src/op_binary_conv.c reads them in.
  */
 import { LABELS, NUM_CLASSES, type Label } from './labels';
-import { isInt8Stem, type FoldedBinaryBlock, type FoldedBlock, type FoldedCbam, type FoldedModel } from './folded';
+import { headInputs, isInt8Stem, type FoldedBinaryBlock, type FoldedBlock, type FoldedCbam, type FoldedGridHead, type FoldedModel } from './folded';
 
 export const MAGIC = 'TFER';
 /**
- * The newest format version (2: the int8 stem). A blob is written with the oldest version that
- * holds it: 1 unless its stem is int8, so that cores of version 1 keep reading float-stem models.
+ * The newest format version (2: the int8 stem; 3: the grid head). A blob is written with the
+ * oldest version that holds it (3 with a grid head, else 2 with an int8 stem, else 1), so that
+ * older cores keep reading the models they can run.
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 export const FORMAT_VERSION_MIN = 1;
 /** The stem section's kind field (reserved, 0, in version 1). */
 export const STEM_FLOAT = 0;
 export const STEM_INT8 = 1;
+/** Largest grid (regions per side) and reduce width (values per region) of a grid head. */
+export const MAX_HEAD_GRID = 255;
+export const MAX_HEAD_K = 255;
 export const HEADER_SIZE = 16;
 export const BLOCK_BINARY = 1;
 export const BLOCK_CBAM = 2;
@@ -35,6 +39,11 @@ export const FLAG_SHARED = 2;
 export const MAX_CHANNELS = 1024;
 /** Largest number of blocks the C core accepts (TFR_MAX_BLOCKS). */
 export const MAX_BLOCKS = 32;
+
+/** The format version a model is written with: the oldest that holds it. */
+export function versionFor(m: FoldedModel): number {
+  return m.gridHead ? 3 : isInt8Stem(m.stem) ? 2 : 1;
+}
 
 /** Words of 32 bits that hold one pixel's `channels` activation bits. */
 export function wordsPerPixel(channels: number): number {
@@ -171,7 +180,15 @@ export function validateFoldedModel(m: FoldedModel): void {
       fail(`block ${i} has unknown type '${(b as { type: string }).type}'`);
     }
   });
-  checkLen('headWeight', m.headWeight, NUM_CLASSES * c);
+  const g = m.gridHead;
+  if (g) {
+    if (!Number.isInteger(g.grid) || g.grid < 1 || g.grid > MAX_HEAD_GRID) fail(`gridHead.grid = ${g.grid} is not an integer in 1..${MAX_HEAD_GRID}`);
+    if (!Number.isInteger(g.k) || g.k < 1 || g.k > MAX_HEAD_K) fail(`gridHead.k = ${g.k} is not an integer in 1..${MAX_HEAD_K}`);
+    if (hw % g.grid !== 0) fail(`gridHead.grid = ${g.grid} regions per side do not divide the last ${hw}x${hw} plane`);
+    checkLen('gridHead.reduce', g.reduce, g.k * c);
+    checkFinite('gridHead.reduce', g.reduce);
+  }
+  checkLen('headWeight', m.headWeight, NUM_CLASSES * headInputs(m, c));
   checkLen('headBias', m.headBias, NUM_CLASSES);
   checkFinite('headWeight', m.headWeight);
   checkFinite('headBias', m.headBias);
@@ -224,9 +241,8 @@ export function encodeModel(m: FoldedModel): Uint8Array {
   if (name.length > 255) fail(`name is ${name.length} bytes of UTF-8, at most 255`);
   const w = new Writer();
   // Header; totalSize and crc are patched at the end.
-  const int8Stem = isInt8Stem(m.stem);
   for (let i = 0; i < 4; i++) w.u8(MAGIC.charCodeAt(i));
-  w.u16(int8Stem ? 2 : 1);
+  w.u16(versionFor(m));
   w.u16(0);
   w.u32(0);
   w.u32(0);
@@ -297,6 +313,12 @@ export function encodeModel(m: FoldedModel): Uint8Array {
   // Head.
   w.u16(m.labels.length);
   w.u16(c);
+  if (m.gridHead) {
+    w.u8(m.gridHead.grid);
+    w.u8(m.gridHead.k);
+    w.u16(0);
+    w.f32s(m.gridHead.reduce);
+  }
   w.f32s(m.headWeight);
   w.f32s(m.headBias);
   const blob = w.done();
@@ -509,10 +531,24 @@ function decodeWithLayout(blob: Uint8Array): { model: FoldedModel; layout: BlobS
   const hin = r.u16();
   if (hc !== classes) fail(`head has ${hc} classes, expected ${classes}`);
   if (hin !== c) fail(`head takes ${hin} channels but the last block gives ${c}`);
-  const headWeight = r.f32s(hc * hin);
+  // version 3 on: the head's kind (grid 0: global average; else a grid head and its reduce)
+  let gridHead: FoldedGridHead | undefined;
+  if (version >= 3) {
+    const grid = r.u8();
+    const k = r.u8();
+    r.zero('reserved field', r.u16());
+    if (grid === 0) {
+      if (k !== 0) fail(`head has k = ${k} but no grid (grid 0 is the global average, k must be 0)`);
+    } else {
+      if (k === 0) fail(`head has a ${grid}x${grid} grid but k = 0`);
+      if (hw % grid) fail(`head's ${grid} regions per side do not divide the last ${hw}x${hw} plane`);
+      gridHead = { grid, k, reduce: r.f32s(k * hin) };
+    }
+  }
+  const headWeight = r.f32s(hc * headInputs({ gridHead }, hin));
   const headBias = r.f32s(hc);
   if (r.pos !== blob.length) fail(`${blob.length - r.pos} unexpected bytes after the head section`);
-  const m: FoldedModel = { name, labels, inputSize: 48, inputScale, stem, blocks, headWeight, headBias };
+  const m: FoldedModel = { name, labels, inputSize: 48, inputScale, stem, blocks, ...(gridHead ? { gridHead } : {}), headWeight, headBias };
   validateFoldedModel(m);
   const layout = starts.map(([section, offset], i) => ({ section, offset, size: (starts[i + 1]?.[1] ?? blob.length) - offset }));
   return { model: m, layout };
@@ -533,7 +569,7 @@ export function toCHeader(blob: Uint8Array, symbolName: string): string {
   }
   return [
     `/* Generated by TinyFER (src/model/format.ts toCHeader). Do not edit. */`,
-    `/* TFER model blob v${FORMAT_VERSION}, ${blob.length} bytes, crc32 0x${crc32(blob.subarray(HEADER_SIZE)).toString(16).padStart(8, '0')}. */`,
+    `/* TFER model blob v${blob[4] | (blob[5] << 8)}, ${blob.length} bytes, crc32 0x${crc32(blob.subarray(HEADER_SIZE)).toString(16).padStart(8, '0')}. */`,
     `#ifndef ${guard}`,
     `#define ${guard}`,
     `#include <stddef.h>`,

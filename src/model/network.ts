@@ -11,6 +11,10 @@
  *   cbam   (56, reduction 4)
  *   gap -> dropout -> dense 7 (softmax)
  *
+ * or with a grid head (ARCHS grid > 0, tinyfer-b1g): avgpool over g x g regions
+ * ('headg_pool') -> a bias-free dense C -> k on every region ('headg_reduce') -> flatten in
+ * (row, column, value) order -> dropout -> dense 7 (softmax, 'headg').
+ *
  * A binary block is Bi-Real style: y = BN(BinaryConv(sign(x - t))) + shortcut(x); out = PReLU(y).
  * `binary: false` builds the float twin with the same topology (no binarization anywhere).
  */
@@ -112,10 +116,21 @@ export function buildNetwork(opts: NetworkOptions = {}): tf.LayersModel {
       .prelu({ name: `${s.name}_prelu`, sharedAxes: [1, 2], alphaInitializer: tf.initializers.constant({ value: 0.25 }) })
       .apply(x) as tf.SymbolicTensor;
   }
-  x = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tf.SymbolicTensor;
+  const { grid, gridK } = ARCHS[arch];
+  if (grid) {
+    const side = x.shape[1] as number;
+    if (side % grid) throw new Error(`a ${grid}x${grid} grid head does not divide the last ${side}x${side} plane`);
+    x = tf.layers.averagePooling2d({ name: 'headg_pool', poolSize: side / grid, strides: side / grid }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers
+      .dense({ name: 'headg_reduce', units: gridK, useBias: false, kernelInitializer: tf.initializers.glorotUniform({ seed: nextSeed() }) })
+      .apply(x) as tf.SymbolicTensor;
+    x = tf.layers.flatten({ name: 'headg_flatten' }).apply(x) as tf.SymbolicTensor;
+  } else {
+    x = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tf.SymbolicTensor;
+  }
   x = tf.layers.dropout({ name: 'dropout', rate: opts.dropout ?? 0.2, seed: nextSeed() }).apply(x) as tf.SymbolicTensor;
   const out = tf.layers
-    .dense({ name: 'head', units: opts.numClasses ?? NUM_CLASSES, activation: 'softmax',
+    .dense({ name: grid ? 'headg' : 'head', units: opts.numClasses ?? NUM_CLASSES, activation: 'softmax',
       kernelInitializer: tf.initializers.glorotUniform({ seed: nextSeed() }) })
     .apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: out, name: binary ? arch : `${arch}-float` });

@@ -289,6 +289,38 @@ export function identityInitNewBlocks(tf: typeof TF, model: TF.LayersModel, src:
   return grown;
 }
 
+/**
+ * Growing a global-average head into a grid head (tinyfer-b1 -> tinyfer-b1g): when `src` has the
+ * dense 'head' and `model` the grid head, each region's first `classes` reduce values are the old
+ * head's logits without bias, and the classifier averages them over the g*g regions and adds the
+ * old bias. Regions of equal size average to the global average, so the grown model computes what
+ * `src` did (to float rounding) and training starts from its accuracy. Returns whether it did.
+ */
+export function gridHeadFromGlobal(tf: typeof TF, model: TF.LayersModel, src: TF.LayersModel): boolean {
+  if (!model.layers.some((l) => l.name === 'headg') || !src.layers.some((l) => l.name === 'head')) return false;
+  const [hk, hb] = src.getLayer('head').getWeights();
+  const reduce = model.getLayer('headg_reduce');
+  const dense = model.getLayer('headg');
+  const [rk] = reduce.getWeights();
+  const [dk, db] = dense.getWeights();
+  const [c, k] = rk.shape;
+  const classes = hk.shape[1] as number;
+  if (hk.shape[0] !== c || k < classes || db.shape[0] !== classes) {
+    throw new Error(`cannot grow a head of ${hk.shape.join('x')} into a grid head of ${c}x${k} (k must be at least ${classes})`);
+  }
+  const old = hk.dataSync();
+  const red = new Float32Array(c * k);
+  for (let ch = 0; ch < c; ch++) for (let o = 0; o < classes; o++) red[ch * k + o] = old[ch * classes + o];
+  const regions = (dk.shape[0] as number) / k;
+  const dw = new Float32Array(dk.size);
+  for (let r = 0; r < regions; r++) for (let o = 0; o < classes; o++) dw[(r * k + o) * classes + o] = 1 / regions;
+  tf.tidy(() => {
+    reduce.setWeights([tf.tensor(red, rk.shape)]);
+    dense.setWeights([tf.tensor(dw, dk.shape), tf.tensor(hb.dataSync(), db.shape)]);
+  });
+  return true;
+}
+
 function bar(done: number, total: number, text: string): string {
   const w = 24;
   const f = Math.round((done / total) * w);
@@ -303,6 +335,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const warmup = opts.warmupEpochs ?? Math.min(2, Math.max(0, opts.epochs - 1));
   const smoothing = opts.labelSmoothing ?? 0.1;
   const seed = opts.seed ?? 42;
+  if (!Number.isInteger(opts.epochs) || opts.epochs < 0) throw new RangeError(`epochs must be a whole number >= 0, got ${opts.epochs}`);
   const numClasses = opts.train.classNames.length;
   const strength = opts.augment === undefined || opts.augment === true ? 1 : opts.augment === false ? 0 : opts.augment;
   if (!(strength >= 0 && strength <= 1)) throw new RangeError(`augment strength must be in [0,1], got ${opts.augment}`);
@@ -329,10 +362,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const arch = opts.arch ?? (src ? archOf(src.name) : ARCH_NAME);
     model = buildNetwork({ binary: opts.binary ?? true, seed, numClasses, arch, dropout: opts.dropout });
     if (src) {
-      const copied = copyMatchingWeights(src, model, opts.resetHead ? ['head'] : []);
+      const copied = copyMatchingWeights(src, model, opts.resetHead ? ['head', 'headg_reduce', 'headg'] : []);
       const grown = identityInitNewBlocks(tf, model, src);
+      const gridHead = gridHeadFromGlobal(tf, model, src);
       src.dispose();
       log(`initialised ${copied.join(', ')} from ${opts.initFrom}`);
+      if (gridHead) log(`grid head grown from the global-average head (${opts.initFrom}): the same function to start`);
       if (grown.length) log(`new blocks ${grown.join(', ')} start as identity (BatchNorm gamma 0, PReLU slope 1)`);
     }
   }
@@ -355,6 +390,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const n = datasetSize(opts.train);
   const steps = Math.min(Math.ceil(n / batchSize), opts.maxStepsPerEpoch ?? Infinity);
   const t0 = Date.now();
+  if (opts.epochs === 0) {
+    // no training: the initialised network as it is (e.g. a grown or int8-stem model for the GPU trainer)
+    await model.save(`file://${lastDir}`);
+    await model.save(`file://${bestDir}`);
+    fs.writeFileSync(statePath, JSON.stringify(state, null, 1));
+    log(`--epochs 0: the initialised network written to ${bestDir}, not trained`);
+  }
   for (let epoch = state.epoch; epoch < opts.epochs; epoch++) {
     // Each epoch's randomness depends only on (seed, epoch): a resumed run replays the same stream.
     const rand = seededRandom(seed * 1000003 + epoch);

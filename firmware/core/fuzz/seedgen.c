@@ -19,7 +19,7 @@ static int write_seed(const char *dir, const char *name, const uint8_t *p, size_
 
 int main(int argc, char **argv) {
   static uint8_t buf[1 << 20];
-  tfb_spec specs[5];
+  tfb_spec specs[6];
   int s, rc = 0;
   if (argc != 2) {
     fprintf(stderr, "usage: %s <corpus-dir>\n", argv[0]);
@@ -46,7 +46,11 @@ int main(int argc, char **argv) {
   specs[4].stem_int8 = 1;
   specs[4].stem_cout = 5;
   specs[4].blocks[1].cin = 5;
-  for (s = 0; s < 5; s++) {
+  /* a grid head (format version 3): 4 x 4 regions of the last 12x12 plane, 3 values each */
+  specs[5] = tfb_small_spec();
+  specs[5].head_grid = 4;
+  specs[5].head_k = 3;
+  for (s = 0; s < 6; s++) {
     char name[64];
     size_t n = tfb_build(buf, sizeof buf, &specs[s], 100u + (uint32_t)s);
     snprintf(name, sizeof name, "valid-%d.tfer", s);

@@ -73,7 +73,8 @@ size_t tfr_plan_arena(const tfr_model_t *m) {
       need = max_sz(need, cur + TFR_F32(TFR_CBAM_FACTORS_AT(size, size, c, b->hidden) + c));
     }
   }
-  need = max_sz(need, cur + TFR_F32(c + TFR_NUM_CLASSES));
+  /* head: the classifier's inputs + logits, and a grid head's region averages */
+  need = max_sz(need, cur + TFR_F32(m->head_nin + TFR_NUM_CLASSES + (m->head_grid ? c : 0)));
   return need;
 }
 
@@ -182,9 +183,14 @@ static int run(const tfr_model_t *m, const uint8_t *lut, void *arena, size_t are
 
   {
     float *v = (float *)(void *)(cur_low ? lo + cur_bytes : lo);
-    float *logits = v + m->head_cin;
-    tfr_op_gap(cur, size * size, m->head_cin, v);
-    tfr_op_dense(v, m->head_cin, TFR_NUM_CLASSES, m->head_weight, m->head_bias, logits);
+    float *logits = v + m->head_nin;
+    if (m->head_grid) {
+      tfr_op_grid_head(cur, size, m->head_cin, m->head_grid, m->head_k, m->head_reduce,
+                       logits + TFR_NUM_CLASSES, v);
+    } else {
+      tfr_op_gap(cur, size * size, m->head_cin, v);
+    }
+    tfr_op_dense(v, (int)m->head_nin, TFR_NUM_CLASSES, m->head_weight, m->head_bias, logits);
     tfr_op_softmax(logits, TFR_NUM_CLASSES, scores);
   }
   return TFR_OK;

@@ -309,7 +309,22 @@ int tfr_model_parse(tfr_model_t *model, const void *blob, size_t size) {
   CHECK();
   if (v != classes || i != c) FAIL(TFR_ERR_SHAPE);
   m.head_cin = (uint16_t)c;
-  m.head_weight = rd_floats(&r, (size_t)classes * c);
+  m.head_nin = c;
+  if (version >= 3) {
+    /* the head's kind: grid 0 = global average (k 0), else a grid head of k values a region */
+    const uint32_t grid = rd_u8(&r), k = rd_u8(&r);
+    v = rd_u16(&r);
+    CHECK();
+    if (v != 0) FAIL(TFR_ERR_RESERVED);
+    if (grid == 0 ? k != 0 : (k == 0 || hw % grid != 0)) FAIL(TFR_ERR_SHAPE);
+    if (grid) {
+      m.head_grid = (uint8_t)grid;
+      m.head_k = (uint8_t)k;
+      m.head_nin = grid * grid * k; /* at most 24 * 24 * 255: grid divides hw <= 24 */
+      m.head_reduce = rd_floats(&r, (size_t)k * c);
+    }
+  }
+  m.head_weight = rd_floats(&r, (size_t)classes * m.head_nin);
   m.head_bias = rd_floats(&r, classes);
   CHECK();
   if (r.pos != size) FAIL(TFR_ERR_TRAILING);

@@ -251,6 +251,12 @@ void tfr_op_cbam_spatial(float *x, int h, int w, int c, const float *chan, const
 
 /* ---- op_gap.c ---- global average pooling: out[c] = (sum over hw pixels) / hw. */
 void tfr_op_gap(const float *in, int hw, int c, float *out);
+/* The grid head's features (src/model/folded.ts): the side x side x c plane averaged over g x g
+ * regions (side % g == 0; each summed row by row, then divided by its pixel count), each
+ * region's c averages reduced by reduce [k][c] (no bias): out[(i * g + j) * k + q]. avg: c
+ * floats of scratch. */
+void tfr_op_grid_head(const float *in, int side, int c, int g, int k, const float *reduce, float *avg,
+                      float *out);
 
 /* ---- op_dense.c ---- out[o] = (sum_i w[o][i] * in[i]) + b[o]. */
 void tfr_op_dense(const float *in, int nin, int nout, const float *w, const float *b, float *out);

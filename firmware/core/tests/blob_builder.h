@@ -17,6 +17,7 @@ typedef struct {
 typedef struct {
   uint16_t stem_cout;
   uint8_t stem_int8; /* an int8 stem (format version 2) */
+  uint8_t head_grid, head_k; /* a grid head of head_grid x head_grid regions (format version 3) */
   int num_blocks;
   tfb_block_spec blocks[32];
 } tfb_spec;
@@ -89,7 +90,7 @@ static size_t tfb_build(uint8_t *buf, size_t cap, const tfb_spec *spec, uint32_t
   w.rng = seed ? seed : 1u;
   w.overflow = 0;
   tfb_u8(&w, 'T'); tfb_u8(&w, 'F'); tfb_u8(&w, 'E'); tfb_u8(&w, 'R');
-  tfb_u16(&w, spec->stem_int8 ? 2u : 1u); tfb_u16(&w, 0); tfb_u32(&w, 0); tfb_u32(&w, 0);
+  tfb_u16(&w, spec->head_grid ? 3u : spec->stem_int8 ? 2u : 1u); tfb_u16(&w, 0); tfb_u32(&w, 0); tfb_u32(&w, 0);
   tfb_u8(&w, 48); tfb_u8(&w, 7); tfb_u8(&w, (uint32_t)spec->num_blocks); tfb_u8(&w, 4);
   tfb_f32(&w, 1.0f / 255.0f);
   for (k = 0; k < 4; k++) tfb_u8(&w, (uint8_t)name[k]);
@@ -148,7 +149,14 @@ static size_t tfb_build(uint8_t *buf, size_t cap, const tfb_spec *spec, uint32_t
     }
   }
   tfb_u16(&w, 7); tfb_u16(&w, c);
-  tfb_rand_f32s(&w, (size_t)7 * c, -1.0f, 1.0f);
+  if (spec->head_grid) {
+    const uint32_t g = spec->head_grid, k = spec->head_k;
+    tfb_u8(&w, g); tfb_u8(&w, k); tfb_u16(&w, 0);
+    tfb_rand_f32s(&w, (size_t)k * c, -0.5f, 0.5f);
+    tfb_rand_f32s(&w, (size_t)7 * g * g * k, -1.0f, 1.0f);
+  } else {
+    tfb_rand_f32s(&w, (size_t)7 * c, -1.0f, 1.0f);
+  }
   tfb_rand_f32s(&w, 7, -0.1f, 0.1f);
   if (!w.overflow) tfb_reseal(buf, w.len);
   return w.len;

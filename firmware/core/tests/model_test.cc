@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "blob_builder.h"
+#include "tfr_ops.h"
 #include "tinyfer/tinyfer.h"
 
 namespace {
@@ -174,7 +175,7 @@ TEST_F(ModelTest, HeaderErrors) {
   b.data()[0] = 'X';
   EXPECT_EQ(Parse(b, &m), TFR_ERR_MAGIC);
   b = blob;
-  b.data()[4] = 3;
+  b.data()[4] = 4;
   EXPECT_EQ(Parse(b, &m), TFR_ERR_VERSION);
   b.data()[4] = 0;
   EXPECT_EQ(Parse(b, &m), TFR_ERR_VERSION);
@@ -338,6 +339,15 @@ tfb_spec LeadSpec() {
   return Spec(32, {{1, 32, 32, 1, 0}, {1, 32, 32, 1, 0}, {2, 0, 0, 0, 8}, {1, 32, 56, 2, 0}, {1, 56, 56, 1, 0},
                    {2, 0, 0, 0, 14}});
 }
+// tinyfer-b1g: tinyfer-b1 with an int8 stem and a 3x3 grid head of 8 values a region (format
+// version 3; with a float stem its blob would pass 32 KB)
+tfb_spec GridSpec(uint8_t grid = 3, uint8_t k = 8) {
+  tfb_spec s = LeadSpec();
+  s.stem_int8 = 1;
+  s.head_grid = grid;
+  s.head_k = k;
+  return s;
+}
 
 TEST(Arena, TinyferB1FitsTheBudget) {
   Blob b = Build(LeadSpec(), 5);
@@ -346,6 +356,11 @@ TEST(Arena, TinyferB1FitsTheBudget) {
   std::printf("[arena] tinyfer-b1 shape: blob %zu bytes, arena %zu bytes\n", b.len, tfr_arena_size(&m));
   EXPECT_LE(tfr_arena_size(&m), 96u * 1024u);
   EXPECT_LE(b.len, 32u * 1024u);
+  Blob g = Build(GridSpec(), 5);
+  ASSERT_EQ(Parse(g, &m), TFR_OK);
+  std::printf("[arena] tinyfer-b1g shape (grid head): blob %zu bytes, arena %zu bytes\n", g.len, tfr_arena_size(&m));
+  EXPECT_LE(tfr_arena_size(&m), 96u * 1024u);
+  EXPECT_LE(g.len, 32u * 1024u);
 }
 
 // Every placement of the planner (in place, low->high, high->low, in place projected) stays
@@ -358,6 +373,9 @@ TEST(Arena, EveryPlacementStaysInsideThePlan) {
       Spec(8, {{1, 8, 40, 2, 0}, {2, 0, 0, 0, 3}, {1, 40, 96, 2, 0}, {2, 0, 0, 0, 5}, {1, 96, 100, 2, 0}}),
       Spec(4, {{1, 4, 8, 2, 0}, {1, 8, 20, 2, 0}, {1, 20, 20, 1, 0}, {1, 20, 24, 2, 0}}),
       Spec(3, {}),
+      GridSpec(),
+      GridSpec(12, 1),
+      [] { tfb_spec s = Spec(3, {}); s.head_grid = 24; s.head_k = 5; return s; }(),  // one pixel a region
   };
   for (const auto &spec : specs) {
     Blob b = Build(spec, 77);
@@ -472,5 +490,96 @@ TEST(Int8Stem, ClassifiesDeterministicallyInItsArena) {
     float sum = 0;
     for (float v : s1) sum += v;
     EXPECT_NEAR(sum, 1.0f, 1e-5f);
+  }
+}
+
+// The grid head (format version 3): parsed in place, every field checked, run inside its arena.
+namespace {
+// offset of the head section (classes, C, grid, k, reserved) of a parsed grid-head blob
+size_t HeadAt(const tfr_model_t &m) { return static_cast<size_t>(reinterpret_cast<const uint8_t *>(m.head_reduce) - m.blob) - 8; }
+}  // namespace
+
+TEST(GridHead, ParsesInPlace) {
+  Blob b = Build(GridSpec(), 5);
+  tfr_model_t m;
+  ASSERT_EQ(Parse(b, &m), TFR_OK);
+  EXPECT_EQ(b.data()[4], 3);
+  EXPECT_EQ(m.head_grid, 3);
+  EXPECT_EQ(m.head_k, 8);
+  EXPECT_EQ(m.head_cin, 56);
+  EXPECT_EQ(m.head_nin, 72u);
+  const size_t at = HeadAt(m);
+  EXPECT_EQ(b.data()[at], 7);
+  EXPECT_EQ(b.data()[at + 4], 3);
+  EXPECT_EQ(b.data()[at + 5], 8);
+  EXPECT_EQ(m.head_weight, m.head_reduce + 8 * 56);
+  EXPECT_EQ(m.head_bias, m.head_weight + 7 * 72);
+  // a global-average head keeps format version 1 (or 2) and no reduce
+  Blob g = Build(LeadSpec(), 5);
+  ASSERT_EQ(Parse(g, &m), TFR_OK);
+  EXPECT_EQ(m.head_grid, 0);
+  EXPECT_EQ(m.head_reduce, nullptr);
+  EXPECT_EQ(m.head_nin, 56u);
+}
+
+TEST(GridHead, EveryFieldIsChecked) {
+  const Blob good = Build(GridSpec(), 5);
+  tfr_model_t m;
+  Blob g = good;
+  ASSERT_EQ(Parse(g, &m), TFR_OK);
+  const size_t at = HeadAt(m);
+  auto edited = [&](size_t off, uint8_t v) {
+    Blob b = good;
+    b.data()[off] = v;
+    tfb_reseal(b.data(), b.len);
+    tfr_model_t mm;
+    return Parse(b, &mm);
+  };
+  EXPECT_EQ(edited(4, 2), TFR_ERR_TRAILING);   // version 2 reads no grid field: 3 + 8 * 56 floats too many
+  EXPECT_EQ(edited(4, 4), TFR_ERR_VERSION);
+  EXPECT_EQ(edited(at + 4, 5), TFR_ERR_SHAPE);  // 5 does not divide the 12x12 plane
+  EXPECT_EQ(edited(at + 4, 13), TFR_ERR_SHAPE);
+  EXPECT_EQ(edited(at + 4, 0), TFR_ERR_SHAPE);  // grid 0 (global average) with k 8
+  EXPECT_EQ(edited(at + 5, 0), TFR_ERR_SHAPE);  // a grid with k 0
+  EXPECT_EQ(edited(at + 5, 7), TFR_ERR_TRAILING);   // k 7 reads fewer floats than the blob holds
+  EXPECT_EQ(edited(at + 5, 9), TFR_ERR_TRUNCATED);  // k 9 more
+  EXPECT_EQ(edited(at + 6, 1), TFR_ERR_RESERVED);
+  EXPECT_EQ(edited(at + 7, 1), TFR_ERR_RESERVED);
+  // a reduce weight that is not finite
+  auto reduce = [&](float f) {
+    Blob b = good;
+    std::memcpy(b.data() + at + 8 + 4 * 100, &f, 4);
+    tfb_reseal(b.data(), b.len);
+    tfr_model_t mm;
+    return Parse(b, &mm);
+  };
+  EXPECT_EQ(reduce(NAN), TFR_ERR_NONFINITE);
+  EXPECT_EQ(reduce(-INFINITY), TFR_ERR_NONFINITE);
+  EXPECT_EQ(reduce(-3.5f), TFR_OK);
+  // every truncation
+  for (size_t n = 0; n < good.len; n++) {
+    Blob b = good;
+    ASSERT_EQ(tfr_model_parse(&m, b.data(), n), TFR_ERR_TRUNCATED) << n;
+  }
+}
+
+// The head's region averages and reduce, by hand in double: a plane with one value per
+// region and channel, so each region's average is exact, and the reduce's sums are small integers.
+TEST(GridHead, RegionsAreAveragedThenReduced) {
+  const int side = 6, c = 3, g = 3, k = 2;
+  std::vector<float> plane(side * side * c), reduce(k * c), avg(c), out(g * g * k);
+  for (int y = 0; y < side; y++)
+    for (int x = 0; x < side; x++)
+      for (int ch = 0; ch < c; ch++) plane[(y * side + x) * c + ch] = static_cast<float>((y / 2) * 10 + (x / 2) + 100 * ch + (x % 2 ? 0.5 : -0.5));
+  for (int i = 0; i < k * c; i++) reduce[i] = static_cast<float>(i + 1);
+  tfr_op_grid_head(plane.data(), side, c, g, k, reduce.data(), avg.data(), out.data());
+  for (int i = 0; i < g; i++) {
+    for (int j = 0; j < g; j++) {
+      for (int q = 0; q < k; q++) {
+        double want = 0;
+        for (int ch = 0; ch < c; ch++) want += reduce[q * c + ch] * (i * 10 + j + 100 * ch);
+        EXPECT_EQ(out[(i * g + j) * k + q], static_cast<float>(want)) << i << "," << j << "," << q;
+      }
+    }
   }
 }

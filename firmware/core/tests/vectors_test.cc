@@ -2,7 +2,8 @@
 // encoded by src/model/format.ts, real FER2013 faces and the scores of the TS reference
 // src/engine/reference.ts). Directory: $TINYFER_VECTORS, else <repo>/.cache/vectors; and those of
 // the float-stem test blob r8 (test/fixtures/models/tinyfer-b1f.tfer): <repo>/.cache/vectors-f, and of
-// a random int8-stem model (the whole int8 range: vectors.js --random --stem-int8): .cache/vectors-int8.
+// a random int8-stem model (the whole int8 range: vectors.js --random --stem-int8): .cache/vectors-int8,
+// and of a random model with an int8 stem and a 3x3 grid head (--head-grid 3): .cache/vectors-grid.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -28,7 +29,7 @@ bool ReadFile(const std::string &path, std::vector<uint8_t> *out) {
   return true;
 }
 
-void CheckVectors(const std::string &dir, int stem_kind) {
+void CheckVectors(const std::string &dir, int stem_kind, int head_grid = -1) {
   std::vector<uint8_t> blob, faces, scores_raw;
   if (!ReadFile(dir + "/model.tfer", &blob) || !ReadFile(dir + "/faces.u8", &faces) ||
       !ReadFile(dir + "/scores.f32", &scores_raw)) {
@@ -48,6 +49,7 @@ void CheckVectors(const std::string &dir, int stem_kind) {
   const int err = tfr_model_parse(&model, aligned.data(), blob.size());
   ASSERT_EQ(err, TFR_OK) << tfr_strerror(err);
   if (stem_kind >= 0) ASSERT_EQ(model.stem_kind, stem_kind) << "the vectors in " << dir << " are of another model";
+  if (head_grid >= 0) ASSERT_EQ(model.head_grid, head_grid) << "the vectors in " << dir << " are of another model";
   std::vector<uint32_t> arena(tfr_arena_size(&model) / 4);
 #if defined(TFR_USE_CONV_LUT)
   std::vector<uint8_t> lut(tfr_lut_size(&model));
@@ -101,7 +103,11 @@ TEST(Vectors, FloatStemMatchesTheTypeScriptReference) {
 }
 
 TEST(Vectors, RandomInt8StemMatchesTheTypeScriptReference) {
-  CheckVectors(TFR_DEFAULT_VECTORS_INT8, TFR_STEM_INT8);
+  CheckVectors(TFR_DEFAULT_VECTORS_INT8, TFR_STEM_INT8, 0);
+}
+
+TEST(Vectors, RandomGridHeadMatchesTheTypeScriptReference) {
+  CheckVectors(TFR_DEFAULT_VECTORS_GRID, TFR_STEM_INT8, 3);
 }
 
 }  // namespace

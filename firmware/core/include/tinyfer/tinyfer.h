@@ -22,8 +22,9 @@
 extern "C" {
 #endif
 
-/* Blob format versions read: 1, and 2 (which adds the int8 stem; a float-stem blob stays 1). */
-#define TFR_FORMAT_VERSION 2
+/* Blob format versions read: 1, 2 (which adds the int8 stem) and 3 (the grid head); a blob is
+ * written with the oldest version that holds it. */
+#define TFR_FORMAT_VERSION 3
 #define TFR_FORMAT_VERSION_MIN 1
 /* Stem kinds (the stem section's second u16): float32 weights, or int8 weights with a scale. */
 enum { TFR_STEM_FLOAT = 0, TFR_STEM_INT8 = 1 };
@@ -104,8 +105,12 @@ typedef struct {
   const float *stem_scale;    /* [cout] (int8 stem: out = scale * max(sum q * pixel) + bias) */
   const float *stem_bias;     /* [cout] */
   tfr_block_t blocks[TFR_MAX_BLOCKS];
-  uint16_t head_cin;
-  const float *head_weight;   /* [classes][C] */
+  uint16_t head_cin;          /* C, the last block's channels */
+  uint8_t head_grid;          /* 0: global average; g: the grid head's g x g regions (format 3) */
+  uint8_t head_k;             /* grid head: values per region after the reduce */
+  uint32_t head_nin;          /* the classifier's inputs: C, or g * g * k */
+  const float *head_reduce;   /* grid head: [k][C]; NULL otherwise */
+  const float *head_weight;   /* [classes][head_nin] */
   const float *head_bias;     /* [classes] */
   size_t arena_size;          /* planned by the parser */
 } tfr_model_t;
