@@ -140,6 +140,19 @@ def model_arch(meta):
     return (name[:-len('-float')] if float_twin else name), float_twin
 
 
+def binary_meta(meta):
+    """A float twin's model.json as its binary network's (src/model/network.ts buildNetwork
+    binary: true): the model's name without '-float', every binary conv layer's `binary` flag set;
+    nothing else differs, the weights keep their names and shapes."""
+    out = json.loads(json.dumps(meta))
+    cfg = out['modelTopology']['config']
+    cfg['name'] = model_arch(meta)[0]
+    for layer in cfg['layers']:
+        if layer['class_name'] == 'TinyFerBinaryConv2D':
+            layer['config']['binary'] = True
+    return out
+
+
 def write_tfjs(folder, meta, weights, note):
     """The init's model.json with these weights, in its manifest's order, as one weights.bin; weights
     of another network (--topology, --head-grid: not built by the TypeScript side yet) go to
@@ -525,6 +538,8 @@ def main():
     ap.add_argument('--stage1-frac', type=float, default=0.4)
     ap.add_argument('--teacher-wait', action='store_true', help='if --teacher does not exist yet, train on the '
                     'labels alone and take the teacher from the first epoch after it appears')
+    ap.add_argument('--binary', action='store_true', help='train the binary network from a float twin\'s weights '
+                    '(--init is the float twin\'s folder; the results are binary model folders)')
     ap.add_argument('--stem-int8', action='store_true', help='train the stem conv through its int8 grid per output '
                     'channel (straight-through) and save it there: the ESP32-S3\'s integer stem (issue 17)')
     ap.add_argument('--topology', help='experimental, a network the TypeScript side does not build yet (its weights '
@@ -547,6 +562,11 @@ def main():
 
     meta, init = read_tfjs(args.init)
     arch, float_twin = model_arch(meta)
+    if args.binary:
+        if not float_twin:
+            raise SystemExit(f'--binary: {args.init} is a binary network already')
+        meta, float_twin = binary_meta(meta), False
+        arch = model_arch(meta)[0]
     if float_twin and args.stage1:
         raise SystemExit('--stage1 is for binary models; the init is a float twin')
     if arch not in ARCHS and not args.topology:
