@@ -94,9 +94,10 @@ function run(cmd, args, opts = {}) {
 
 /**
  * Test blobs costed beside the bundled models: tinyfer-b1f (r8, the default until r9) runs the
- * core's float stem, which the default (r9, an int8 stem) no longer has.
+ * core's float stem, which the default (r9, an int8 stem) no longer has; tinyfer-b1g (r9 grown
+ * into a grid head, format version 3) the grid head.
  */
-const TEST_BLOBS = ['tinyfer-b1f'];
+const TEST_BLOBS = ['tinyfer-b1f', 'tinyfer-b1g'];
 
 /** The models costed: the bundled ones (models/*.tfer), then TEST_BLOBS (test/fixtures/models), by name. */
 function costedModels() {

@@ -22,13 +22,15 @@ const { fer2013Dir } = require('./helpers/data');
 
 const ROOT = path.resolve(__dirname, '..');
 /**
- * The bundled models and the test blobs tinyfer-b1r (repeat passes) and tinyfer-b1f (r8: a float stem),
+ * The bundled models and the test blobs tinyfer-b1r (repeat passes), tinyfer-b1f (r8: a float stem) and
+ * tinyfer-b1g (r9 grown into the grid head of format version 3: the same function),
  * each as { name, dir }: <dir>/<name>/ + <dir>/<name>.tfer.
  */
 const CHECKED_MODELS = [
   ...BUNDLED_MODELS.map((name) => ({ name, dir: MODELS_DIR })),
   { name: 'tinyfer-b1r', dir: path.join(__dirname, 'fixtures', 'models') },
   { name: 'tinyfer-b1f', dir: path.join(__dirname, 'fixtures', 'models') },
+  { name: 'tinyfer-b1g', dir: path.join(__dirname, 'fixtures', 'models') },
 ];
 // Scores are float32 softmax outputs; tfjs (oneDNN) and the C core sum in different orders, so
 // they agree to ~1e-6. A threshold compare (x >= t) that lands within that noise can flip one
@@ -194,8 +196,9 @@ const loadPublicTest = () =>
 // tinyfer-b1r and tinyfer-b1f are no bundled models but test blobs (test/fixtures/models/): the
 // network with the format's repeat passes, and r8, the default until r9, with its float stem (format
 // version 1; r9 is r8 with an int8 stem fitted to it, `tinyfer stem-int8`), held to the same checks
-// as the bundled models.
-const PUBLICTEST_CORRECT = { 'tinyfer-b1': 2163, 'tinyfer-b1r': 2102, 'tinyfer-b1f': 2168 };
+// as the bundled models; tinyfer-b1g is r9 grown into a grid head (format version 3, `train --arch
+// tinyfer-b1g --epochs 0`): r9's function, so r9's figure.
+const PUBLICTEST_CORRECT = { 'tinyfer-b1': 2163, 'tinyfer-b1r': 2102, 'tinyfer-b1f': 2168, 'tinyfer-b1g': 2163 };
 
 describe('bundled models and the test blob: FER2013 PublicTest with one view on the C core, as the model card says', function () {
   let data;
