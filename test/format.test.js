@@ -482,12 +482,23 @@ describe('format: the grid head (format version 3)', function () {
     }
   });
 
-  it('runs bit for bit on the C core (wasm) as in the TS reference, and its classes depend on the face', async function () {
+  it('runs bit for bit on the C core (wasm) as in the TS reference (grids 3, 2, 4, 6), and its classes depend on the face', async function () {
     const ref = faces.map((f) => referenceScores(model, f));
     const e = await BinaryEngine.load(blob);
     const c = await e.classify(faces);
     e.dispose();
     assert.deepEqual(c.map((s) => Float32Array.from(s)), ref.map((s) => Float32Array.from(s)));
     assert.ok(new Set(ref.map((s) => s.indexOf(Math.max(...s)))).size > 2);
+    // regions of 36, 9 and 4 pixels (a division; the core multiplies by 1/n only for a power of
+    // two) and a reduce width that is not a multiple of four
+    for (const [grid, k] of [[2, 5], [4, 3], [6, 1]]) {
+      const m = { ...model, gridHead: { grid, k, reduce: Float32Array.from({ length: k * 56 }, (_, i) => Math.sin(i * 0.37) / 4) } };
+      m.headWeight = Float32Array.from({ length: 7 * grid * grid * k }, (_, i) => Math.cos(i * 0.91));
+      const want = faces.map((f) => referenceScores(m, f));
+      const eg = await BinaryEngine.load(encodeModel(m));
+      const got = await eg.classify(faces);
+      eg.dispose();
+      assert.deepEqual(got.map((s) => Float32Array.from(s)), want.map((s) => Float32Array.from(s)), `grid ${grid}, k ${k}`);
+    }
   });
 });
