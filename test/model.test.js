@@ -11,6 +11,37 @@ const { buildNetwork, blockSpecs, facesToTensor } = require('../dist/model/netwo
 const { steSign, binarizeKernel, kernelScale, quantizePerChannel } = require('../dist/model/quantizers');
 const { loadTfjsOrSkip, fer2013Dir } = require('./helpers/data');
 
+/** Synthetic faces for the architecture tests. */
+const FACES = Array.from({ length: 20 }, (_, i) => Uint8Array.from({ length: 2304 }, (_, j) => (i * 131 + j * 17 + (j >> 5) * 7) & 255));
+
+/**
+ * Folds `m` into a blob and runs it on the C core (wasm): the TS reference's scores bit for bit,
+ * and the tfjs graph's top class on every face. Returns the blob, its decoded model and the graph's scores.
+ */
+async function assertRunsOnCore(m, faces = FACES) {
+  const { foldModel } = require('../dist/model/fold');
+  const { encodeModel, decodeModel } = require('../dist/model/format');
+  const { BinaryEngine } = require('../dist/engine/binary');
+  const { referenceScores, compareScores } = require('../dist/engine/reference');
+  const blob = encodeModel(foldModel(m));
+  const folded = decodeModel(blob);
+  const engine = await BinaryEngine.load(blob);
+  const core = await engine.classify(faces);
+  engine.dispose();
+  assert.equal(compareScores(core, faces.map((f) => referenceScores(folded, f))).exact, faces.length);
+  const graph = m.predict(facesToTensor(faces)).arraySync();
+  assert.equal(compareScores(graph, core).top1Agree, faces.length);
+  return { blob, folded, graph };
+}
+
+/** Moves every BatchNorm's statistics off their initial values (so that folding them is exercised). */
+function perturbBatchNorm(m) {
+  for (const l of m.layers.filter((l) => l.getClassName() === 'BatchNormalization')) {
+    const [g, b, mean, v] = l.getWeights();
+    l.setWeights([g, b.add(0.1), mean.add(0.05), v.mul(1.5)]);
+  }
+}
+
 describe('model: network', function () {
   let tf;
   before(async function () {
@@ -42,27 +73,12 @@ describe('model: network', function () {
     assert.ok(m.countParams() <= 70000, `parameters ${m.countParams()}`);
     assert.deepEqual(m.getLayer('b5_prelu').outputShape.slice(1), [6, 6, 64]);
     assert.deepEqual(m.getLayer('cbam3').outputShape.slice(1), [6, 6, 64]);
-    const { foldModel } = require('../dist/model/fold');
-    const { encodeModel, decodeModel } = require('../dist/model/format');
-    const { BinaryEngine } = require('../dist/engine/binary');
-    const { referenceScores, compareScores } = require('../dist/engine/reference');
-    const blob = encodeModel(foldModel(m));
-    const folded = decodeModel(blob);
+    const { folded } = await assertRunsOnCore(m);
     assert.deepEqual(folded.blocks.map((b) => b.type), ['binary', 'binary', 'cbam', 'binary', 'binary', 'cbam', 'binary', 'cbam']);
-    const faces = Array.from({ length: 20 }, (_, i) => Uint8Array.from({ length: 2304 }, (_, j) => (i * 131 + j * 17 + (j >> 5) * 7) & 255));
-    const engine = await BinaryEngine.load(blob);
-    const core = await engine.classify(faces);
-    engine.dispose();
-    assert.equal(compareScores(core, faces.map((f) => referenceScores(folded, f))).exact, faces.length);
-    const graph = m.predict(facesToTensor(faces)).arraySync();
-    assert.equal(compareScores(graph, core).top1Agree, faces.length);
   });
 
   it('tinyfer-b1r (repeat passes) stays within 70 K parameters, grows from tinyfer-b1 exactly and runs on the C core like the TS reference', async function () {
-    const { foldModel } = require('../dist/model/fold');
-    const { encodeModel, decodeModel } = require('../dist/model/format');
-    const { BinaryEngine } = require('../dist/engine/binary');
-    const { referenceScores, compareScores } = require('../dist/engine/reference');
+    const { compareScores } = require('../dist/engine/reference');
     const { copyMatchingWeights, identityInitNewBlocks } = require('../dist/train/train');
     const base = buildNetwork({ seed: 5 });
     const m = buildNetwork({ arch: 'tinyfer-b1r', seed: 6 });
@@ -74,16 +90,12 @@ describe('model: network', function () {
       ['b1', 'b2', 'b1r<b1', 'b2r<b2', 'cbam1', 'b3', 'b4', 'b4r<b4', 'cbam2']);
     assert.deepEqual(m.getLayer('b2r_prelu').outputShape.slice(1), [24, 24, 32]);
     assert.deepEqual(m.getLayer('b4r_prelu').outputShape.slice(1), [12, 12, 56]);
-    const faces = Array.from({ length: 20 }, (_, i) => Uint8Array.from({ length: 2304 }, (_, j) => (i * 131 + j * 17 + (j >> 5) * 7) & 255));
     // Grown from a tinyfer-b1 (BatchNorm statistics made non-trivial first), the new passes start as
     // the identity: the same scores as the model it grew from.
-    for (const l of base.layers.filter((l) => l.getClassName() === 'BatchNormalization')) {
-      const [g, b, mean, v] = l.getWeights();
-      l.setWeights([g, b.add(0.1), mean.add(0.05), v.mul(1.5)]);
-    }
+    perturbBatchNorm(base);
     copyMatchingWeights(base, m);
     assert.deepEqual(identityInitNewBlocks(tf, m, base), ['b1r', 'b2r', 'b4r']);
-    const x = facesToTensor(faces);
+    const x = facesToTensor(FACES);
     const before = base.predict(x).arraySync();
     assert.equal(compareScores(m.predict(x).arraySync(), before).maxAbsDiff < 1e-6, true);
     // Trained repeat passes differ from the identity: give them BatchNorm of their own.
@@ -92,25 +104,15 @@ describe('model: network', function () {
       const [g, b, mean, v] = l.getWeights();
       l.setWeights([g.add(0.7), b.add(0.05), mean, v]);
     }
-    const blob = encodeModel(foldModel(m));
-    const folded = decodeModel(blob);
+    const { blob, folded, graph } = await assertRunsOnCore(m);
     assert.deepEqual(folded.blocks.map((b) => b.type + (b.shares === undefined ? '' : `<${b.shares}`)),
       ['binary', 'binary', 'binary<0', 'binary<1', 'cbam', 'binary', 'binary', 'binary<6', 'cbam']);
     assert.ok(blob.length <= 32 * 1024, `${blob.length} bytes`);
-    const engine = await BinaryEngine.load(blob);
-    const core = await engine.classify(faces);
-    engine.dispose();
-    assert.equal(compareScores(core, faces.map((f) => referenceScores(folded, f))).exact, faces.length);
-    const graph = m.predict(x).arraySync();
-    assert.equal(compareScores(graph, core).top1Agree, faces.length);
     assert.ok(compareScores(graph, before).maxAbsDiff > 1e-3, 'the repeat passes change the scores');
   });
 
   it('tinyfer-b1g (grid head) stays within 70 K parameters, grows from tinyfer-b1 as the same function and runs on the C core like the TS reference', async function () {
-    const { foldModel } = require('../dist/model/fold');
-    const { encodeModel, decodeModel } = require('../dist/model/format');
-    const { BinaryEngine } = require('../dist/engine/binary');
-    const { referenceScores, compareScores } = require('../dist/engine/reference');
+    const { compareScores } = require('../dist/engine/reference');
     const { copyMatchingWeights, gridHeadFromGlobal } = require('../dist/train/train');
     const base = buildNetwork({ seed: 7 });
     const m = buildNetwork({ arch: 'tinyfer-b1g', seed: 8 });
@@ -123,16 +125,12 @@ describe('model: network', function () {
     assert.deepEqual(m.getLayer('headg_reduce').outputShape.slice(1), [3, 3, 8]);
     assert.deepEqual(m.getLayer('headg_flatten').outputShape.slice(1), [72]);
     assert.deepEqual(m.getLayer('headg').outputShape.slice(1), [7]);
-    const faces = Array.from({ length: 20 }, (_, i) => Uint8Array.from({ length: 2304 }, (_, j) => (i * 131 + j * 17 + (j >> 5) * 7) & 255));
-    for (const l of base.layers.filter((l) => l.getClassName() === 'BatchNormalization')) {
-      const [g, b, mean, v] = l.getWeights();
-      l.setWeights([g, b.add(0.1), mean.add(0.05), v.mul(1.5)]);
-    }
+    perturbBatchNorm(base);
     // grown from tinyfer-b1: its global-average head becomes a grid head of the same function
     copyMatchingWeights(base, m);
     assert.equal(gridHeadFromGlobal(tf, m, base), true);
     assert.equal(gridHeadFromGlobal(tf, base, m), false, 'only a grid head grows from a global one');
-    const x = facesToTensor(faces);
+    const x = facesToTensor(FACES);
     const before = base.predict(x).arraySync();
     assert.ok(compareScores(m.predict(x).arraySync(), before).maxAbsDiff < 1e-6);
     // a trained grid head tells regions apart: give it weights of its own
@@ -140,16 +138,9 @@ describe('model: network', function () {
     r.setWeights([tf.randomNormal(r.getWeights()[0].shape, 0, 0.3, 'float32', 9)]);
     const d = m.getLayer('headg');
     d.setWeights([tf.randomNormal(d.getWeights()[0].shape, 0, 0.5, 'float32', 10), d.getWeights()[1]]);
-    const blob = encodeModel(foldModel(m));
-    const folded = decodeModel(blob);
+    const { blob, folded, graph } = await assertRunsOnCore(m);
     assert.equal(blob[4], 3);
     assert.deepEqual([folded.gridHead.grid, folded.gridHead.k], [3, 8]);
-    const engine = await BinaryEngine.load(blob);
-    const core = await engine.classify(faces);
-    engine.dispose();
-    assert.equal(compareScores(core, faces.map((f) => referenceScores(folded, f))).exact, faces.length);
-    const graph = m.predict(x).arraySync();
-    assert.equal(compareScores(graph, core).top1Agree, faces.length);
     assert.ok(compareScores(graph, before).maxAbsDiff > 1e-3, 'the grid head changes the scores');
   });
 

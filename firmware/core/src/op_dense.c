@@ -1,7 +1,8 @@
 #include "tfr_ops.h"
 
 /* Four outputs at a time: four independent sums, each in the order of i as the one-output loop
- * (so the FPU's latency overlaps instead of each add waiting on the one before it). */
+ * (so the FPU's latency overlaps instead of each add waiting on the one before it). b NULL: no
+ * bias, out[o] is the sum itself (the grid head's reduce). */
 void tfr_op_dense(const float *in, int nin, int nout, const float *w, const float *b, float *out) {
   int o = 0, i;
   for (; o + 4 <= nout; o += 4) {
@@ -14,15 +15,21 @@ void tfr_op_dense(const float *in, int nin, int nout, const float *w, const floa
       a2 = a2 + w2[i] * x;
       a3 = a3 + w3[i] * x;
     }
-    out[o] = a0 + b[o];
-    out[o + 1] = a1 + b[o + 1];
-    out[o + 2] = a2 + b[o + 2];
-    out[o + 3] = a3 + b[o + 3];
+    if (b) {
+      a0 = a0 + b[o];
+      a1 = a1 + b[o + 1];
+      a2 = a2 + b[o + 2];
+      a3 = a3 + b[o + 3];
+    }
+    out[o] = a0;
+    out[o + 1] = a1;
+    out[o + 2] = a2;
+    out[o + 3] = a3;
   }
   for (; o < nout; o++) {
     const float *wo = w + o * nin;
     float acc = 0.0f;
     for (i = 0; i < nin; i++) acc = acc + wo[i] * in[i];
-    out[o] = acc + b[o];
+    out[o] = b ? acc + b[o] : acc;
   }
 }

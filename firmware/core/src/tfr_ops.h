@@ -258,7 +258,7 @@ void tfr_op_gap(const float *in, int hw, int c, float *out);
 void tfr_op_grid_head(const float *in, int side, int c, int g, int k, const float *reduce, float *avg,
                       float *out);
 
-/* ---- op_dense.c ---- out[o] = (sum_i w[o][i] * in[i]) + b[o]. */
+/* ---- op_dense.c ---- out[o] = (sum_i w[o][i] * in[i]) + b[o]; b NULL: no bias. */
 void tfr_op_dense(const float *in, int nin, int nout, const float *w, const float *b, float *out);
 
 /* ---- op_softmax.c ---- out = exp(in - max) / sum. */

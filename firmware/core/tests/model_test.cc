@@ -37,6 +37,15 @@ Blob Build(const tfb_spec &spec, uint32_t seed) {
 
 int Parse(Blob &b, tfr_model_t *m) { return tfr_model_parse(m, b.data(), b.len); }
 
+// Parses a copy of `good` with n bytes at `off` replaced and its size and CRC resealed.
+int ParseEdited(const Blob &good, size_t off, const void *bytes, size_t n) {
+  Blob b = good;
+  std::memcpy(b.data() + off, bytes, n);
+  tfb_reseal(b.data(), b.len);
+  tfr_model_t m;
+  return Parse(b, &m);
+}
+
 std::vector<uint8_t> Face(uint32_t seed) {
   std::vector<uint8_t> f(TFR_FACE_PIXELS);
   uint32_t s = seed;
@@ -439,13 +448,7 @@ TEST(Int8Stem, EveryFieldIsChecked) {
   Blob g = good;
   ASSERT_EQ(Parse(g, &m), TFR_OK);
   const size_t at = StemAt(m);
-  auto edited = [&](size_t off, uint8_t v) {
-    Blob b = good;
-    b.data()[off] = v;
-    tfb_reseal(b.data(), b.len);
-    tfr_model_t mm;
-    return Parse(b, &mm);
-  };
+  auto edited = [&](size_t off, uint8_t v) { return ParseEdited(good, off, &v, 1); };
   EXPECT_EQ(edited(4, 1), TFR_ERR_RESERVED);          // version 1 has no stem kinds
   EXPECT_EQ(edited(at + 2, 2), TFR_ERR_FLAGS);        // unknown stem kind
   EXPECT_EQ(edited(at + 3, 1), TFR_ERR_FLAGS);
@@ -453,13 +456,7 @@ TEST(Int8Stem, EveryFieldIsChecked) {
   EXPECT_EQ(edited(at + 4 + 63, 0), TFR_OK);
   // a scale that is 0, negative, NaN or infinite
   const size_t sc = at + 4 + 64 + 4 * 3;
-  auto scale = [&](float f) {
-    Blob b = good;
-    std::memcpy(b.data() + sc, &f, 4);
-    tfb_reseal(b.data(), b.len);
-    tfr_model_t mm;
-    return Parse(b, &mm);
-  };
+  auto scale = [&](float f) { return ParseEdited(good, sc, &f, 4); };
   EXPECT_EQ(scale(0.0f), TFR_ERR_SCALE);
   EXPECT_EQ(scale(-0.0f), TFR_ERR_SCALE);
   EXPECT_EQ(scale(-1e-5f), TFR_ERR_SCALE);
@@ -528,13 +525,7 @@ TEST(GridHead, EveryFieldIsChecked) {
   Blob g = good;
   ASSERT_EQ(Parse(g, &m), TFR_OK);
   const size_t at = HeadAt(m);
-  auto edited = [&](size_t off, uint8_t v) {
-    Blob b = good;
-    b.data()[off] = v;
-    tfb_reseal(b.data(), b.len);
-    tfr_model_t mm;
-    return Parse(b, &mm);
-  };
+  auto edited = [&](size_t off, uint8_t v) { return ParseEdited(good, off, &v, 1); };
   EXPECT_EQ(edited(4, 2), TFR_ERR_TRAILING);   // version 2 reads no grid field: 3 + 8 * 56 floats too many
   EXPECT_EQ(edited(4, 4), TFR_ERR_VERSION);
   EXPECT_EQ(edited(at + 4, 5), TFR_ERR_SHAPE);  // 5 does not divide the 12x12 plane
@@ -546,13 +537,7 @@ TEST(GridHead, EveryFieldIsChecked) {
   EXPECT_EQ(edited(at + 6, 1), TFR_ERR_RESERVED);
   EXPECT_EQ(edited(at + 7, 1), TFR_ERR_RESERVED);
   // a reduce weight that is not finite
-  auto reduce = [&](float f) {
-    Blob b = good;
-    std::memcpy(b.data() + at + 8 + 4 * 100, &f, 4);
-    tfb_reseal(b.data(), b.len);
-    tfr_model_t mm;
-    return Parse(b, &mm);
-  };
+  auto reduce = [&](float f) { return ParseEdited(good, at + 8 + 4 * 100, &f, 4); };
   EXPECT_EQ(reduce(NAN), TFR_ERR_NONFINITE);
   EXPECT_EQ(reduce(-INFINITY), TFR_ERR_NONFINITE);
   EXPECT_EQ(reduce(-3.5f), TFR_OK);
