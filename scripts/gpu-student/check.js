@@ -47,7 +47,8 @@ async function grads(tf, model, data, count, mode) {
   if (mode !== 'inference' && mode !== 'training') throw new Error(`--mode inference|training, got ${mode}`);
   const training = mode === 'training';
   const src = await tf.loadLayersModel(`file://${path.join(model, 'model.json')}`);
-  const net = buildNetwork({ arch: archOf(src.name), dropout: 0 });
+  // the float twin ('<arch>-float') as a float network: its weights in a binary one would be binarized
+  const net = buildNetwork({ arch: archOf(src.name), binary: !src.name.endsWith('-float'), dropout: 0 });
   copyMatchingWeights(src, net);
   const n = data.labels.length;
   const pick = Array.from({ length: count }, (_, i) => Math.floor((i * n) / count)); // spread over all labels
