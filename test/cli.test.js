@@ -196,10 +196,10 @@ describe('cli: tinyfer info and train arguments', function () {
     assert.match(r.out, /^tfjs runtime: (tensorflow|wasm)/m);
     assert.match(r.out, /^face detector: BlazeFace 128 \(else 256\), in a worker thread/m);
     assert.match(r.out, /tinyfer-b1: 69035 parameters/);
-    assert.match(r.out, /tinyfer-b1\.tfer: \d+ bytes, "tinyfer-b1 [^"]*"; stem 32 int8, binary 32, binary 32, cbam 32, binary 32->56 \/2, binary 56, cbam 56$/m);
+    assert.match(r.out, /tinyfer-b1\.tfer: \d+ bytes, format version 2, "tinyfer-b1 [^"]*"; stem 32 int8, binary 32, binary 32, cbam 32, binary 32->56 \/2, binary 56, cbam 56, global average$/m);
   });
 
-  it('info --model <blob> describes the blob (repeat passes and an int8 stem included) and names a corrupt one', function () {
+  it('info --model <blob> describes the blob (repeat passes, an int8 stem and a grid head included) and names a corrupt one', function () {
     const { encodeModel } = require('../dist/model/format');
     const { randomFoldedModel } = require('../dist/engine/vectors');
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-info-'));
@@ -208,11 +208,15 @@ describe('cli: tinyfer info and train arguments', function () {
     fs.writeFileSync(file, blob);
     let r = tinyfer('info', '--model', file);
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, new RegExp(`r\\.tfer: ${blob.length} bytes, "random tinyfer-b1r seed 2"; stem 32, binary 32, binary 32, repeat of block 0, repeat of block 1, cbam 32, binary 32->56 /2, binary 56, repeat of block 6, cbam 56$`, 'm'));
+    assert.match(r.out, new RegExp(`r\\.tfer: ${blob.length} bytes, format version 1, "random tinyfer-b1r seed 2"; stem 32, binary 32, binary 32, repeat of block 0, repeat of block 1, cbam 32, binary 32->56 /2, binary 56, repeat of block 6, cbam 56, global average$`, 'm'));
     // the float-stem test blob (r8, format version 1; the default's int8 stem: the test above)
     r = tinyfer('info', '--model', path.join('test', 'fixtures', 'models', 'tinyfer-b1f.tfer'));
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /tinyfer-b1f\.tfer: \d+ bytes, "tinyfer-b1f[^"]*"; stem 32, binary 32, binary 32, cbam 32, binary 32->56 \/2, binary 56, cbam 56$/m);
+    assert.match(r.out, /tinyfer-b1f\.tfer: \d+ bytes, format version 1, "tinyfer-b1f[^"]*"; stem 32, binary 32, binary 32, cbam 32, binary 32->56 \/2, binary 56, cbam 56, global average$/m);
+    // the grid-head test blob (format version 3)
+    r = tinyfer('info', '--model', path.join('test', 'fixtures', 'models', 'tinyfer-b1g.tfer'));
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /tinyfer-b1g\.tfer: 32580 bytes, format version 3, "tinyfer-b1g[^"]*"; stem 32 int8, binary 32, binary 32, cbam 32, binary 32->56 \/2, binary 56, cbam 56, grid head 3x3 x 8$/m);
     fs.writeFileSync(file, blob.subarray(0, 100));
     r = tinyfer('info', '--model', file);
     assert.equal(r.code, 0, r.err);

@@ -18,7 +18,9 @@ function blobSummary(file: string): string {
   }
   const blocks = m.blocks.map((b) =>
     b.type === 'cbam' ? `cbam ${b.channels}` : b.shares !== undefined ? `repeat of block ${b.shares}` : `binary ${b.cin === b.cout ? b.cout : `${b.cin}->${b.cout}`}${b.stride === 2 ? ' /2' : ''}`);
-  return `blob ${file}: ${bytes.length} bytes, "${m.name}"; stem ${m.stem.cout}${isInt8Stem(m.stem) ? ' int8' : ''}, ${blocks.join(', ')}`;
+  const g = m.gridHead;
+  const head = g ? `grid head ${g.grid}x${g.grid} x ${g.k}` : 'global average';
+  return `blob ${file}: ${bytes.length} bytes, format version ${bytes[4] | (bytes[5] << 8)}, "${m.name}"; stem ${m.stem.cout}${isInt8Stem(m.stem) ? ' int8' : ''}, ${blocks.join(', ')}, ${head}`;
 }
 
 /** Which TensorFlow.js runtime loads here, and the default model's size. */
