@@ -6,7 +6,8 @@
 #   - float twins from fresh weights: b1g on two seeds, b1 as the control (b1's GPU twin 61.9 %;
 #     b1g's CPU twin 63.0 % after 49 epochs);
 #   - binary b1g from b1g's CPU float twin (.gpu/init-b1g-float-cpu, 63.0 %; `student.py --binary`):
-#     one stage, two-stage (real activations first), and one stage with the rare classes up;
+#     one stage, two-stage (real activations first), two-stage distilled from that twin's scores,
+#     and one stage with the rare classes up;
 #   - binary b1g from fresh weights (r7's from-scratch settings, rare classes up);
 #   - a chain: b1g's float twin for half the time, then its binary network from it for the other half;
 #   - r9 grown into b1g (.gpu/init-r9g: the same function as r9, 60.3 %) fine-tuned, and r9 as
@@ -20,6 +21,8 @@
 #     init-b1g/            --arch tinyfer-b1g                 (the topology; runs use --reinit)
 #     init-b1g-float/      --arch tinyfer-b1g --float         (the same for the float twin)
 #     init-b1g-float-cpu/  init-b1g-float's model.json with the CPU twin's weights (student.py write_tfjs)
+#   and b1g-float-train-scores.json: that twin's scores on the training faces (face + mirror), a
+#   teacher file (`student.py --init .gpu/init-b1g-float-cpu --write-scores .gpu/b1g-float-train-scores.json`)
 #   and student.py as .gpu/gpu-student/student.py with scripts/gpu-teacher/teacher.py as
 #   .gpu/gpu-teacher/teacher.py (SCRIPTS=scripts runs the checkout's).
 #   SECONDS_EACH=480 OUT=/tmp/out bash .gpu/device-run-r10.sh
@@ -41,6 +44,7 @@ run float-b1gb --init .gpu/init-b1g-float $FL --seed 82
 run float-b1 --init .gpu/init-float $FL --seed 81
 run bin-b1g-f $FB --seed 91
 run bin-b1g-f2 $FB --stage1 real-act --stage1-frac 0.3 --seed 91
+run bin-b1g-fkd $FB --stage1 real-act --stage1-frac 0.3 --teacher .gpu/b1g-float-train-scores.json --seed 92
 run bin-b1g-fcw $FB --class-weight 0.5 --seed 92
 run bin-b1g-scratch --init .gpu/init-b1g --reinit --stem-int8 --lr 2e-3 --class-weight 0.5 --seed 75
 run r9g --init .gpu/init-r9g --lr 5e-4 --stem-int8 --seed 71

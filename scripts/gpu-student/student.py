@@ -41,7 +41,8 @@ written as tfjs model folders `<out>/best` and `<out>/last` (the init's model.js
 It runs on a CPU too (--device cpu), far too slowly for real training; --limit takes a slice of
 the faces to check the script end to end, and --check compares the mirror's forward pass with
 the scores a tfjs model gave, --check-grad one step's loss and gradients (scripts/gpu-student/check.js
-writes both).
+writes both). --write-scores FILE writes the init's scores on the training faces (face and mirror
+image averaged) as a teacher file for --teacher, e.g. a float twin's for its binary network.
 """
 import argparse
 import json
@@ -480,6 +481,16 @@ def scores(model, faces, batch=4096):
     return torch.cat([F.softmax(model(faces[i:i + batch]), 1) for i in range(0, len(faces), batch)])
 
 
+def write_teacher_scores(model, file, keys, x, y, note, log):
+    """--write-scores: the init's scores on the training faces, each the mean of the face and its
+    mirror image, as a teacher file (--teacher reads it; the format of teacher.py's)."""
+    s = ((scores(model, x) + scores(model, torch.flip(x, [3]))) / 2).cpu().numpy()
+    acc = float((s.argmax(1) == y).mean())
+    with open(file, 'w') as f:
+        json.dump({'format': 'tinyfer-teacher-scores', 'model': note, 'scores': {k: [float(v) for v in r] for k, r in zip(keys, s)}}, f)
+    log(f'{file}: scores of {note} on {len(keys)} training faces (face + mirror); its training accuracy {acc * 100:.2f} %')
+
+
 def check_scores(model, file, tkeys, xt, tyt, log):
     """--check: the forward pass (inference) against a tfjs scores file (check.js)."""
     ref = json.load(open(file))
@@ -551,6 +562,8 @@ def main():
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--cache', help='decoded faces (.npz): read if present, else written after decoding the pack')
     ap.add_argument('--limit', type=int, default=0, help='only N faces of each split (a check)')
+    ap.add_argument('--write-scores', help='write the init\'s scores on the training faces (face + mirror) as a teacher '
+                    'file for --teacher, and stop')
     ap.add_argument('--check-grad', help='compare one training step\'s loss and gradients with a tfjs file (check.js --grad) and stop')
     ap.add_argument('--check', help='compare the forward pass with a tfjs scores file (check.js) and stop')
     args = ap.parse_args()
@@ -619,6 +632,8 @@ def main():
 
     if args.check:
         return check_scores(model, args.check, tkeys, xt, tyt, log)
+    if args.write_scores:
+        return write_teacher_scores(model, args.write_scores, keys, x, y, f'{arch}{" float twin" if float_twin else ""} {args.init}', log)
     if args.check_grad:
         return check_grad(model, args.check_grad, tkeys, xt, tyt, classes, log)
 
