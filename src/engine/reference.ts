@@ -48,14 +48,14 @@ export function sigmoidf32(x: number): number {
   return f(1 / f(1 + expf32(-x)));
 }
 
-/** out[o] = (sum_i w[o][i] * v[i]) + b[o] */
-function dense(v: Float32Array, w: Float32Array, b: Float32Array, nout: number): Float32Array {
+/** out[o] = (sum_i w[o][i] * v[i]) + b[o]; no b: the sum alone (tfr_op_dense with b NULL) */
+function dense(v: Float32Array, w: Float32Array, b: Float32Array | undefined, nout: number): Float32Array {
   const nin = v.length;
   const out = new Float32Array(nout);
   for (let o = 0; o < nout; o++) {
     let acc = 0;
     for (let i = 0; i < nin; i++) acc = f(acc + f(w[o * nin + i] * v[i]));
-    out[o] = f(acc + b[o]);
+    out[o] = b ? f(acc + b[o]) : acc;
   }
   return out;
 }
@@ -317,12 +317,7 @@ export function referenceFeatures(model: FoldedModel, face: Uint8Array): Float32
   const v = new Float32Array(g.grid * g.grid * g.k);
   for (let i = 0; i < g.grid; i++) {
     for (let j = 0; j < g.grid; j++) {
-      const avg = regionMean(x, i * side, j * side, side);
-      for (let q = 0; q < g.k; q++) {
-        let acc = 0;
-        for (let k = 0; k < x.c; k++) acc = f(acc + f(g.reduce[q * x.c + k] * avg[k]));
-        v[(i * g.grid + j) * g.k + q] = acc;
-      }
+      v.set(dense(regionMean(x, i * side, j * side, side), g.reduce, undefined, g.k), (i * g.grid + j) * g.k);
     }
   }
   return v;

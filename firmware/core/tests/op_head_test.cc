@@ -20,6 +20,17 @@ TEST(Dense, WeightsRowsPlusBias) {
   EXPECT_FLOAT_EQ(out[1], 2);
 }
 
+TEST(Dense, NullBiasGivesTheSumAlone) {
+  const float in[5] = {1, 2, 3, 4, 5}, w[10] = {1, 0, -1, 0, 0, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f}, b[2] = {0, 0};
+  float out[2], with_zero[2];
+  tfr_op_dense(in, 5, 2, w, NULL, out);
+  tfr_op_dense(in, 5, 2, w, b, with_zero);
+  EXPECT_FLOAT_EQ(out[0], -2);
+  EXPECT_FLOAT_EQ(out[1], 7.5f);
+  EXPECT_EQ(out[0], with_zero[0]);
+  EXPECT_EQ(out[1], with_zero[1]);
+}
+
 TEST(Softmax, SumsToOneAndIsShiftInvariant) {
   const float a[3] = {1, 2, 3}, b[3] = {1001, 1002, 1003};
   float pa[3], pb[3];
