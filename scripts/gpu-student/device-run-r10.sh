@@ -14,17 +14,9 @@
 #     the control; all binary runs keep the stem on its int8 grid (the ESP32-S3's integer stem).
 # The CPU figures that chose these runs are in docs/model-card.md. Everything comes back as
 # $OUT/r10.tgz (logs, best/last/best-f1 model folders), plus $OUT/logs.txt.
-#   Needs in .gpu/: fer2013.pack (scripts/gpu-teacher/pack.js), init-float/ (models/tinyfer-b1-float),
-#   init-r9/ (models/tinyfer-b1), and four tinyfer-b1g folders grown by the TypeScript side
-#   (`npx tinyfer train --data ../shared/data/fer2013/Training --epochs 0 --out <dir> ...`, then <dir>/best):
-#     init-r9g/            --init models/tinyfer-b1 --arch tinyfer-b1g --stem-int8
-#     init-b1g/            --arch tinyfer-b1g                 (the topology; runs use --reinit)
-#     init-b1g-float/      --arch tinyfer-b1g --float         (the same for the float twin)
-#     init-b1g-float-cpu/  init-b1g-float's model.json with the CPU twin's weights (student.py write_tfjs)
-#   and b1g-float-train-scores.json: that twin's scores on the training faces (face + mirror), a
-#   teacher file (`student.py --init .gpu/init-b1g-float-cpu --write-scores .gpu/b1g-float-train-scores.json`)
-#   and student.py as .gpu/gpu-student/student.py with scripts/gpu-teacher/teacher.py as
-#   .gpu/gpu-teacher/teacher.py (SCRIPTS=scripts runs the checkout's).
+#   Needs .gpu/ as `bash scripts/gpu-student/prepare-r10.sh` builds it from the checkout alone
+#   (the pack, r9, the float twins of b1 and b1g, the three tinyfer-b1g folders, the scripts);
+#   the b1g twin's teacher scores on the training faces are written by this script, on the GPU.
 #   SECONDS_EACH=480 OUT=/tmp/out bash .gpu/device-run-r10.sh
 set -u
 S=${SECONDS_EACH:-480}
@@ -36,6 +28,10 @@ mkdir -p "$R" "$OUT"
 PY="python3 $SD/gpu-student/student.py --pack .gpu/fer2013.pack --cache /tmp/fer.npz --device $DEV $EXTRA"
 # Decode the faces once (the cache the runs below read).
 $PY --init .gpu/init-r9 --out "$R/cache" --seconds 1 > /dev/null 2>&1
+# The b1g twin's scores on the training faces (face + mirror), the distilled run's teacher:
+# written here, seconds on a GPU, so that they always belong to the twin the slot was given.
+T="$R/scores/b1g-float-train-scores.json"
+$PY --init .gpu/init-b1g-float-cpu --write-scores "$T" --out "$R/scores" > /dev/null 2>&1
 run() { name=$1; shift; $PY --seconds "$S" --out "$R/$name" "$@" > "$R/$name.out" 2>&1 & }
 FL="--lr 2e-3 --dropout 0.2 --reinit"                           # r8's float-2e3 settings (61.9 %)
 FB="--init .gpu/init-b1g-float-cpu --binary --stem-int8 --lr 1e-3"  # binary from the 63.0 % float twin
@@ -44,7 +40,7 @@ run float-b1gb --init .gpu/init-b1g-float $FL --seed 82
 run float-b1 --init .gpu/init-float $FL --seed 81
 run bin-b1g-f $FB --seed 91
 run bin-b1g-f2 $FB --stage1 real-act --stage1-frac 0.3 --seed 91
-run bin-b1g-fkd $FB --stage1 real-act --stage1-frac 0.3 --teacher .gpu/b1g-float-train-scores.json --seed 92
+run bin-b1g-fkd $FB --stage1 real-act --stage1-frac 0.3 --teacher "$T" --seed 92
 run bin-b1g-fcw $FB --class-weight 0.5 --seed 92
 run bin-b1g-scratch --init .gpu/init-b1g --reinit --stem-int8 --lr 2e-3 --class-weight 0.5 --seed 75
 run r9g --init .gpu/init-r9g --lr 5e-4 --stem-int8 --seed 71
@@ -57,6 +53,6 @@ run r9 --init .gpu/init-r9 --lr 5e-4 --stem-int8 --seed 71
 wait
 for f in "$R"/*/student.log; do echo "== $f"; grep -E "parameters|start:|done:" "$f" | cut -c1-160; done
 cat "$R"/*/student.log > "$OUT/logs.txt"
-rm -rf "$R/cache"
+rm -rf "$R/cache" "$T"
 tar czf "$OUT/r10.tgz" -C "$R" .
 ls -la "$OUT"
