@@ -266,14 +266,14 @@ describe('model: network', function () {
     fs.rmSync(out, { recursive: true, force: true });
   });
 
-  it('--epochs 0 writes the network as --init grows it, untrained: the bundled tinyfer-b1 as a tinyfer-b1g gives its scores; epochs < 0 is refused', async function () {
+  it('--epochs 0 writes the network as --init grows it, untrained: r8 (a global-average head) as a tinyfer-b1g gives its scores; epochs < 0 is refused', async function () {
     const h = await loadTf();
     if (h.runtime !== 'tensorflow') this.skip();
     const { loadImageFolder } = require('../dist/train/data');
     const { train } = require('../dist/train/train');
     const data = await loadImageFolder(path.join(fer2013Dir(), 'PublicTest'), { limitPerLabel: 8 });
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tinyfer-grow-'));
-    const init = path.join(__dirname, '..', 'models', 'tinyfer-b1');
+    const init = path.join(__dirname, 'fixtures', 'models', 'tinyfer-b1f'); // r8: tinyfer-b1, the global-average head
     const lines = [];
     const r = await train({ train: data, outDir: out, epochs: 0, arch: 'tinyfer-b1g', initFrom: init, log: (l) => lines.push(l) });
     assert.equal(r.history.length, 0);

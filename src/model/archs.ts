@@ -4,7 +4,8 @@
  * The named architectures: channels and binary blocks per stage, and the head (grid 0: global
  * average; g: the grid head, g x g regions of gridK values each, src/model/folded.ts). Every
  * stage after the first starts with a stride-2 block (projected shortcut); every stage ends with a CBAM.
- *   tinyfer-b1: the shipped model, 24x24x32 -> 12x12x56, 69,035 parameters.
+ *   tinyfer-b1: 24x24x32 -> 12x12x56 with a global-average head, 69,035 parameters: the shipped
+ *               model up to r9, and the default architecture for `train` without --init.
  *   tinyfer-b2: experimental, a third stage (24x24x24 -> 12x12x40 -> 6x6x64): twice the
  *               receptive field of b1 within the same parameter budget.
  *   tinyfer-b1r: experimental, b1 with every stage's stride-1 blocks run twice (`repeat`): the
@@ -13,6 +14,7 @@
  *   tinyfer-b1g: b1 with the grid head: the last 12x12x56 plane averaged over 3x3 regions, each
  *               reduced to 8 values, the classifier over all 72 (where, not only what: brows
  *               above, mouth below). 69,595 parameters; with an int8 stem its blob fits 32 KB.
+ *               The shipped model since r10 (bundled under the name tinyfer-b1).
  */
 export const ARCHS = {
   'tinyfer-b1': { widths: [32, 56], depths: [2, 2], repeat: false, grid: 0, gridK: 0 },
