@@ -52,7 +52,7 @@ def logits(z, red, dense, bias):
 
 
 def fit(z, y, red0, dense0, bias0, lam, iters, classes):
-    """Full-batch L-BFGS of the head on standardized region means; returns float64-free arrays."""
+    """Full-batch L-BFGS of the head on standardized region means: (reduce, classifier, bias)."""
     red = red0.clone().requires_grad_(True)
     dense = dense0.clone().requires_grad_(True)
     bias = bias0.clone().requires_grad_(True)
