@@ -199,7 +199,7 @@ const loadPublicTest = () =>
 // as the bundled models; tinyfer-b1g is r9 grown into a grid head (format version 3, `train --arch
 // tinyfer-b1g --epochs 0`): r9's function, so r9's figure. The bundled tinyfer-b1 is r10: r9's
 // backbone with a grid head fitted on its features (scripts/gpu-student/headfit.py).
-const PUBLICTEST_CORRECT = { 'tinyfer-b1': 2208, 'tinyfer-b1r': 2102, 'tinyfer-b1f': 2168, 'tinyfer-b1g': 2163 };
+const PUBLICTEST_CORRECT = { 'tinyfer-b1': 2204, 'tinyfer-b1r': 2102, 'tinyfer-b1f': 2168, 'tinyfer-b1g': 2163 };
 
 describe('bundled models and the test blob: FER2013 PublicTest with one view on the C core, as the model card says', function () {
   let data;
