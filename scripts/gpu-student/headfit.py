@@ -30,9 +30,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'gpu-teacher'))
-from student import HEAD_GRIDS, TinyFer, model_arch, read_tfjs, smoothed, write_tfjs  # noqa: E402
-
-NAMES = ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral']  # src/data labels order
+from student import HEAD_GRIDS, LABELS as NAMES, TinyFer, metrics, model_arch, read_tfjs, smoothed, write_tfjs  # noqa: E402
 
 
 def region_means(model, faces, flip, g, batch=512):
@@ -99,17 +97,13 @@ def main():
     dense0 = torch.from_numpy(weights['headg/kernel'])
     bias0 = torch.from_numpy(weights['headg/bias'])
 
+    support = np.bincount(z['ty'], minlength=classes)
+
     def scored(red, dense, bias):
-        p = logits(zte, red, dense, bias)
-        acc = (p.argmax(1) == yte).float().mean().item()
-        rec, f1 = [], []
-        for c in range(classes):
-            tp = ((p.argmax(1) == c) & (yte == c)).sum().item()
-            rec.append(tp / max(1, (yte == c).sum().item()))
-            prec = tp / max(1, (p.argmax(1) == c).sum().item())
-            f1.append(0 if tp == 0 else 2 * prec * rec[-1] / (prec + rec[-1]))
-        return acc, float(np.mean(f1)), ' '.join(f'{NAMES[c][:3]} {r * 100:.0f}' for c, r in enumerate(rec))
-    acc, f1, rec = scored(red0, dense0, bias0)
+        """(accuracy, macro-F1, recall as text, correct faces per class) on PublicTest."""
+        acc, f1, rec = metrics(logits(zte, red, dense, bias).argmax(1), yte, classes)
+        return acc, f1, ' '.join(f'{NAMES[c][:3]} {r * 100:.0f}' for c, r in enumerate(rec)), np.rint(np.asarray(rec) * support).astype(int)
+    acc, f1, rec, _ = scored(red0, dense0, bias0)
     print(f'{args.init}: its own head, PublicTest one view {acc * 100:.2f} % ({round(acc * len(yte))}), macro-F1 {f1 * 100:.1f}, recall {rec}', flush=True)
     # standardize per channel (over faces and regions): z' = (z - mu) / sd; the init's head in those units
     mu = ztr.reshape(-1, ztr.shape[-1]).mean(0)
@@ -138,14 +132,13 @@ def main():
             for v in np.arange(0, 2.01, 0.125):
                 b = bias + torch.from_numpy(raises)  # the other classes' --raise kept
                 b[c] = bias[c] + float(v)
-                a, _, _ = scored(red, dense, b)
-                p = logits(zte, red, dense, b).argmax(1)
-                row.append(f'+{v:.2f}: {a * 100:.2f} % ({((p == c) & (yte == c)).sum().item()})')
+                a, _, _, right = scored(red, dense, b)
+                row.append(f'+{v:.2f}: {a * 100:.2f} % ({right[c]})')
             print(f'lam {lam:g}, {name} bias raised (correct {name} faces in brackets): ' + ', '.join(row), flush=True)
         folded = (logits(zte_s, red_s, dense, bias_s) - logits(zte, red, dense, bias)).abs().max().item()
         bias = bias + torch.from_numpy(raises)
         tr_acc = (logits(ztr, red, dense, bias).argmax(1) == ytr).float().mean().item()
-        acc, f1, rec = scored(red, dense, bias)
+        acc, f1, rec, _ = scored(red, dense, bias)
         print(f'lam {lam:g}: Training (+ mirrors) {tr_acc * 100:.2f} %, PublicTest {acc * 100:.2f} % ({round(acc * len(yte))}), '
               f'macro-F1 {f1 * 100:.1f}, recall {rec}; folding changes the logits by {folded:.1e}', flush=True)
         w = dict(weights)

@@ -66,6 +66,7 @@ ARCHS = {  # src/model/archs.ts
     'tinyfer-b1r': ([32, 56], [2, 2], True),
     'tinyfer-b1g': ([32, 56], [2, 2], False),
 }
+LABELS = ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral']  # src/data labels order
 HEAD_GRIDS = {'tinyfer-b1g': 3}  # src/model/archs.ts grid (its reduce width is the weights' own)
 
 
@@ -464,8 +465,12 @@ def accuracy(model, faces, labels, batch=4096):
 def report(model, faces, labels, classes=7, batch=4096):
     """(accuracy, macro-F1, per-class recall list) with one view."""
     model.eval()
-    pred = torch.cat([model(faces[i:i + batch]).argmax(1) for i in range(0, len(faces), batch)])
-    cm = torch.zeros(classes, classes, dtype=torch.int64, device=faces.device)
+    return metrics(torch.cat([model(faces[i:i + batch]).argmax(1) for i in range(0, len(faces), batch)]), labels, classes)
+
+
+def metrics(pred, labels, classes=7):
+    """(accuracy, macro-F1, per-class recall list) of predicted classes."""
+    cm = torch.zeros(classes, classes, dtype=torch.int64, device=labels.device)
     cm.index_put_((labels, pred), torch.ones_like(labels), accumulate=True)
     cm = cm.cpu().numpy().astype(np.float64)
     tp = np.diag(cm)
@@ -659,12 +664,11 @@ def main():
     stage = 1 if args.stage1 else 2
     model.real_act = stage == 1 and args.stage1 == 'real-act'
     model.real_weights = stage == 1 and args.stage1 == 'real-weights'
-    names = ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral']  # src/data labels order
     best_f1 = -1.0
 
     def evaluate(tag):
         a, f1, rec = report(model, xt, tyt, classes)
-        return a, f1, f'PublicTest {a * 100:.2f} % macro-F1 {f1 * 100:.1f} recall ' + ' '.join(f'{names[c][:3]} {r * 100:.0f}' for c, r in enumerate(rec))
+        return a, f1, f'PublicTest {a * 100:.2f} % macro-F1 {f1 * 100:.1f} recall ' + ' '.join(f'{LABELS[c][:3]} {r * 100:.0f}' for c, r in enumerate(rec))
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, eps=1e-7, fused=dev.type == 'cuda')
     gen = torch.Generator(device=dev)
     gen.manual_seed(args.seed)
