@@ -21,16 +21,6 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'bin', 'tinyfer.js');
 const BLOB_LIMIT = 32 * 1024;
 
-function args(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith('--') || i + 1 >= argv.length) throw new Error(`score-slot: expected --name value pairs, got ${a}`);
-    out[a.slice(2)] = argv[++i];
-  }
-  return out;
-}
-
 function tinyfer(...argv) {
   return execFileSync(process.execPath, [CLI, ...argv], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26 });
 }
@@ -64,16 +54,18 @@ function evaluate(model, data, views) {
 }
 
 function main() {
-  const a = args(process.argv.slice(2));
-  if (!a.runs) throw new Error('score-slot: --runs <r10.tgz | runs folder> is required');
-  const out = path.resolve(a.out || path.join(ROOT, 'runs', 'slot-scores'));
-  const data = a.data || path.join(ROOT, '..', 'shared', 'data', 'fer2013', 'PublicTest');
-  const top = Number(a.top || 3);
-  const views = (a.views || '2,10').split(',').filter(Boolean).map(Number);
-  if (!Number.isInteger(top) || top < 0) throw new Error(`score-slot: --top ${a.top}: a whole number >= 0`);
-  for (const v of views) if (![1, 2, 10].includes(v)) throw new Error(`score-slot: --views ${a.views}: each of 1, 2, 10`);
+  const { parseArgs, str, num } = require(path.join(ROOT, 'dist', 'cli', 'args'));
+  const a = parseArgs(process.argv.slice(2));
+  const runsArg = str(a, 'runs');
+  const out = path.resolve(str(a, 'out', path.join(ROOT, 'runs', 'slot-scores')));
+  const data = str(a, 'data', path.join(ROOT, '..', 'shared', 'data', 'fer2013', 'PublicTest'));
+  const top = num(a, 'top', 3);
+  const viewsArg = str(a, 'views', '2,10');
+  const views = viewsArg.split(',').filter(Boolean).map(Number);
+  if (!Number.isInteger(top) || top < 0) throw new Error(`score-slot: --top ${top}: a whole number >= 0`);
+  for (const v of views) if (![1, 2, 10].includes(v)) throw new Error(`score-slot: --views ${viewsArg}: each of 1, 2, 10`);
   fs.mkdirSync(out, { recursive: true });
-  let runs = path.resolve(a.runs);
+  let runs = path.resolve(runsArg);
   if (fs.statSync(runs).isFile()) {
     const into = path.join(out, 'unpacked');
     fs.rmSync(into, { recursive: true, force: true });
@@ -107,7 +99,7 @@ function main() {
   for (const r of rows.filter((x) => !x.float && x.scores).slice(0, top)) {
     for (const v of views) if (v !== 1) r.scores.push(evaluate(r.model, data, v));
   }
-  fs.writeFileSync(path.join(out, 'scores.json'), JSON.stringify({ runs: a.runs, data, rows }, null, 1));
+  fs.writeFileSync(path.join(out, 'scores.json'), JSON.stringify({ runs: runsArg, data, rows }, null, 1));
   const pct = (v) => (100 * v).toFixed(2).padStart(6);
   console.log('run/folder                    kind    1 view  faces  macro-F1 disgust  fear  mirror  bytes  more views');
   for (const r of rows) {
@@ -118,7 +110,7 @@ function main() {
     const bytes = r.bytes === undefined ? '-' : `${r.bytes}${r.bytes > BLOB_LIMIT ? ' (over 32 KB)' : ''}`;
     console.log(`${name} ${r.float ? 'float ' : 'binary'} ${pct(s.accuracy)} % ${String(s.correct).padStart(5)} ${pct(s.macroF1)} ${pct(s.disgust)} ${pct(s.fear)} ${r.mirror === null ? '     -' : r.mirror.toFixed(2).padStart(6)} ${bytes.padStart(6)}  ${more}`);
   }
-  console.log(`${rows.length} folders from ${a.runs}; ${data}; blobs and scores.json in ${out}`);
+  console.log(`${rows.length} folders from ${runsArg}; ${data}; blobs and scores.json in ${out}`);
 }
 
 try {
